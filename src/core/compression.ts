@@ -1,0 +1,90 @@
+/**
+ * Compression profiles. Every profile writes a standard brotli stream, so decryption never needs
+ * to know which one made a chunk.
+ *  - compat: brotli quality 6 exactly as the reference crate's Rust encoder writes it (brotli-wasm
+ *    is that encoder compiled to WASM), so chunk names equal the reference's.
+ *  - fast: native brotli at a low quality; chunks that look incompressible are stored raw.
+ */
+import { createRequire } from 'node:module';
+import { brotliCompressSync, brotliDecompressSync, constants as zlib } from 'node:zlib';
+import { storeAsBrotli } from './raw-brotli.js';
+
+export type Profile = 'compat' | 'fast';
+export const PROFILES: readonly Profile[] = ['compat', 'fast'];
+
+export function isProfile(value: string): value is Profile {
+  return (PROFILES as readonly string[]).includes(value);
+}
+
+/** The reference crate's COMPRESSION_QUALITY. */
+const COMPAT_QUALITY = 6;
+/** fast: quality 1 is several times faster than 6 and still halves text-like data. */
+const FAST_QUALITY = 1;
+/** fast: a sample whose byte entropy is at least this (bits per byte) is treated as incompressible. */
+const INCOMPRESSIBLE_ENTROPY = 7.5;
+const SAMPLE_BYTES = 16 * 1024;
+
+type BrotliWasm = { compress(buf: Uint8Array, options?: { quality?: number }): Uint8Array };
+let brotliWasm: BrotliWasm | undefined;
+function wasm(): BrotliWasm {
+  // The package's ESM entry is the browser build; its CommonJS entry loads the WASM synchronously in Node.
+  brotliWasm ??= createRequire(import.meta.url)('brotli-wasm') as BrotliWasm;
+  return brotliWasm;
+}
+
+/**
+ * Shannon entropy (bits per byte) of evenly spaced slices of `data`, about SAMPLE_BYTES in all.
+ * Cheap enough to run on every chunk; random or already compressed data scores close to 8.
+ */
+export function sampledEntropy(data: Uint8Array): number {
+  const counts = new Uint32Array(256);
+  let total = 0;
+  if (data.length <= SAMPLE_BYTES) {
+    for (let i = 0; i < data.length; i++) counts[data[i]!]!++;
+    total = data.length;
+  } else {
+    const slices = 16;
+    const sliceLen = SAMPLE_BYTES / slices;
+    const stride = Math.floor((data.length - sliceLen) / (slices - 1));
+    for (let s = 0; s < slices; s++) {
+      const start = s * stride;
+      for (let i = start; i < start + sliceLen; i++) counts[data[i]!]!++;
+    }
+    total = slices * sliceLen;
+  }
+  let h = 0;
+  for (let b = 0; b < 256; b++) {
+    const c = counts[b]!;
+    if (c > 0) {
+      const p = c / total;
+      h -= p * Math.log2(p);
+    }
+  }
+  return h;
+}
+
+function compressFast(data: Uint8Array): Buffer {
+  // A small sample can't show 8 bits/byte of entropy, so only judge samples of full size.
+  if (data.length >= SAMPLE_BYTES && sampledEntropy(data) >= INCOMPRESSIBLE_ENTROPY) return storeAsBrotli(data);
+  const packed = brotliCompressSync(data, {
+    params: {
+      [zlib.BROTLI_PARAM_QUALITY]: FAST_QUALITY,
+      [zlib.BROTLI_PARAM_SIZE_HINT]: data.length,
+    },
+  });
+  return packed.length < data.length ? packed : storeAsBrotli(data);
+}
+
+function compressCompat(data: Uint8Array): Buffer {
+  const out = wasm().compress(data, { quality: COMPAT_QUALITY });
+  return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+}
+
+export function compress(data: Uint8Array, profile: Profile): Buffer {
+  return profile === 'compat' ? compressCompat(data) : compressFast(data);
+}
+
+/** Decompress any brotli stream; refuses to produce more than `maxSize` bytes (a damaged or hostile chunk). */
+export function decompress(data: Uint8Array, maxSize: number): Buffer {
+  return brotliDecompressSync(data, { maxOutputLength: Math.max(1, maxSize) });
+}
