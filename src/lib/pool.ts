@@ -1,0 +1,132 @@
+/**
+ * A pool of worker threads for chunk hashing, encryption and decryption, so heavy crypto never blocks
+ * the caller's event loop (the FUSE loop in a mount). One worker per core by default.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { Profile } from '../core/compression.js';
+import { ChunkDecryptFailed, ChunkHashMismatch, SefsError } from '../core/errors.js';
+import type { Job, JobResult } from './chunk-jobs.js';
+
+interface Pending {
+  resolve: (r: JobResult) => void;
+  reject: (e: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  inFlight: number;
+}
+
+/** Rebuild the typed error a worker reported. */
+function reviveError(e: { code: string; message: string; chunkName?: string; which?: string }): Error {
+  if (e.code === 'ChunkHashMismatch' && e.chunkName) return new ChunkHashMismatch(e.chunkName, e.which === 'src' ? 'src' : 'dst');
+  if (e.code === 'ChunkDecryptFailed' && e.chunkName) {
+    const err = new ChunkDecryptFailed(e.chunkName, '');
+    err.message = e.message;
+    return err;
+  }
+  if (e.code !== 'Error') return new SefsError(e.code, e.message);
+  return new Error(e.message);
+}
+
+/**
+ * Data handed to a worker: memory shared with a SharedArrayBuffer goes as is; anything else is copied once
+ * into its own ArrayBuffer and moved, because cloning a view would copy its whole backing store.
+ */
+function forTransfer(data: Uint8Array, transfer: ArrayBuffer[]): Uint8Array {
+  if (data.buffer instanceof SharedArrayBuffer) return data;
+  const copy = new Uint8Array(data.byteLength);
+  copy.set(data);
+  transfer.push(copy.buffer);
+  return copy;
+}
+
+function startWorker(): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./chunk-worker.js', import.meta.url));
+  // Under the test runner this module is TypeScript source: the worker registers tsx, then loads the .ts entry.
+  const entry = JSON.stringify(new URL('./chunk-worker.ts', import.meta.url).href);
+  return new Worker(`import('tsx/esm/api').then((t) => { t.register(); return import(${entry}); })`, { eval: true });
+}
+
+export class WorkerPool {
+  private readonly slots: Slot[] = [];
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private closed = false;
+
+  constructor(readonly threads: number = availableParallelism()) {
+    for (let i = 0; i < Math.max(1, threads); i++) {
+      const worker = startWorker();
+      const slot: Slot = { worker, inFlight: 0 };
+      worker.on('message', (msg: { id: number; result?: JobResult; error?: Parameters<typeof reviveError>[0] }) => {
+        const p = this.pending.get(msg.id);
+        if (!p) return;
+        this.pending.delete(msg.id);
+        if (--slot.inFlight === 0) worker.unref();
+        if (msg.error) p.reject(reviveError(msg.error));
+        else {
+          // Results arrive as Uint8Array: give callers Buffers over the same memory.
+          const out: Record<string, Buffer> = {};
+          for (const [k, v] of Object.entries(msg.result!)) out[k] = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+          p.resolve(out as unknown as JobResult);
+        }
+      });
+      worker.on('error', (err) => this.failAll(err));
+      worker.unref();
+      this.slots.push(slot);
+    }
+  }
+
+  private failAll(err: Error): void {
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+
+  private run(job: Job, transfer: ArrayBuffer[]): Promise<JobResult> {
+    if (this.closed) return Promise.reject(new Error('worker pool is closed'));
+    // The least busy worker takes the job.
+    const slot = this.slots.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
+    const id = this.nextId++;
+    return new Promise<JobResult>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      if (slot.inFlight++ === 0) slot.worker.ref();
+      slot.worker.postMessage({ id, job }, transfer);
+    });
+  }
+
+  /** SHA3-256 of a chunk's plaintext (its src hash). */
+  async hash(data: Uint8Array): Promise<Buffer> {
+    const transfer: ArrayBuffer[] = [];
+    const r = (await this.run({ kind: 'hash', data: forTransfer(data, transfer) }, transfer)) as { hash: Buffer };
+    return r.hash;
+  }
+
+  /** Encrypt a chunk given its own src hash and its neighbours' (n1 keys it, n2 completes the pad). */
+  async encrypt(data: Uint8Array, own: Uint8Array, n1: Uint8Array, n2: Uint8Array, profile: Profile): Promise<{ name: Buffer; content: Buffer }> {
+    const transfer: ArrayBuffer[] = [];
+    const job: Job = { kind: 'encrypt', data: forTransfer(data, transfer), own, n1, n2, profile };
+    return (await this.run(job, transfer)) as { name: Buffer; content: Buffer };
+  }
+
+  /** Verify and decrypt stored chunk bytes. */
+  async decrypt(stored: Uint8Array, own: Uint8Array, n1: Uint8Array, n2: Uint8Array, dst: Uint8Array, size: number): Promise<Buffer> {
+    const transfer: ArrayBuffer[] = [];
+    const job: Job = { kind: 'decrypt', data: forTransfer(stored, transfer), own, n1, n2, dst, size };
+    return ((await this.run(job, transfer)) as { plain: Buffer }).plain;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    this.failAll(new Error('worker pool is closed'));
+  }
+}
+
+let shared: WorkerPool | undefined;
+/** A process-wide pool for callers that do not manage their own. */
+export function sharedPool(): WorkerPool {
+  shared ??= new WorkerPool();
+  return shared;
+}

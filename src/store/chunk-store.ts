@@ -1,0 +1,16 @@
+/**
+ * Where encrypted chunks live. Chunks are content-addressed (name = SHA3-256 of the bytes) and immutable,
+ * so a put of a name that exists is a no-op and any store can be shared between files (dedup).
+ */
+export interface ChunkStore {
+  /** The chunk's bytes; throws ChunkNotFound when there is none. */
+  get(name: Buffer): Promise<Buffer>;
+  /** Store a chunk under its name (a no-op when it is already there). */
+  put(name: Buffer, content: Buffer): Promise<void>;
+  has(name: Buffer): Promise<boolean>;
+  delete(name: Buffer): Promise<void>;
+  /** Make every put so far durable (a no-op for stores without a disk). */
+  sync(): Promise<void>;
+  /** Every chunk name in the store. */
+  names(): AsyncIterable<Buffer>;
+}

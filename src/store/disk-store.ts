@@ -1,0 +1,137 @@
+/**
+ * Chunks as files: DIR/ab/cd/<64 hex>. A put writes a temp file, fsyncs it and renames it into place,
+ * so a chunk file under its final name is always complete; the directories touched are fsynced by sync(),
+ * which the vault calls before it writes a DataMap naming the chunks.
+ */
+import { randomBytes } from 'node:crypto';
+import { constants as fsc } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ChunkHashMismatch, ChunkNotFound } from '../core/errors.js';
+import { sha3 } from '../core/hash.js';
+import type { ChunkStore } from './chunk-store.js';
+
+const TEMP_PREFIX = '.tmp-';
+const NAME_RE = /^[0-9a-f]{64}$/;
+
+export interface DiskStoreOptions {
+  /** fsync each chunk before it is renamed into place (default true). */
+  fsync?: boolean;
+  /** Check that fetched bytes hash to their name (default true). */
+  verify?: boolean;
+}
+
+export class DiskStore implements ChunkStore {
+  private readonly fsync: boolean;
+  private readonly verify: boolean;
+  private readonly dirsToSync = new Set<string>();
+  private readonly knownDirs = new Set<string>();
+
+  constructor(
+    readonly root: string,
+    options: DiskStoreOptions = {},
+  ) {
+    this.fsync = options.fsync ?? true;
+    this.verify = options.verify ?? true;
+  }
+
+  pathOf(name: Buffer | string): string {
+    const hex = typeof name === 'string' ? name : name.toString('hex');
+    return join(this.root, hex.slice(0, 2), hex.slice(2, 4), hex);
+  }
+
+  async get(name: Buffer): Promise<Buffer> {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(this.pathOf(name));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw ChunkNotFound.of(name);
+      throw err;
+    }
+    if (this.verify && !sha3(bytes).equals(name)) throw new ChunkHashMismatch(name.toString('hex'), 'dst');
+    return bytes;
+  }
+
+  async has(name: Buffer): Promise<boolean> {
+    try {
+      await stat(this.pathOf(name));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async put(name: Buffer, content: Buffer): Promise<void> {
+    const target = this.pathOf(name);
+    if (await this.has(name)) return;
+    const dir = join(target, '..');
+    if (!this.knownDirs.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      this.knownDirs.add(dir);
+    }
+    const temp = join(dir, `${TEMP_PREFIX}${name.toString('hex').slice(0, 16)}-${randomBytes(6).toString('hex')}`);
+    const fh = await open(temp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+    try {
+      await fh.writeFile(content);
+      if (this.fsync) await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(temp, target);
+    this.dirsToSync.add(dir);
+  }
+
+  async delete(name: Buffer): Promise<void> {
+    await rm(this.pathOf(name), { force: true });
+  }
+
+  async sync(): Promise<void> {
+    if (!this.fsync) return;
+    const dirs = [...this.dirsToSync];
+    this.dirsToSync.clear();
+    await Promise.all(dirs.map(fsyncDir));
+  }
+
+  async *names(): AsyncIterable<Buffer> {
+    for (const a of await listDir(this.root)) {
+      for (const b of await listDir(join(this.root, a))) {
+        for (const f of await listDir(join(this.root, a, b))) if (NAME_RE.test(f)) yield Buffer.from(f, 'hex');
+      }
+    }
+  }
+
+  /** Remove temp files left by a crash in the middle of a put. */
+  async removeLeftovers(): Promise<number> {
+    let removed = 0;
+    for (const a of await listDir(this.root)) {
+      for (const b of await listDir(join(this.root, a))) {
+        for (const f of await listDir(join(this.root, a, b))) {
+          if (f.startsWith(TEMP_PREFIX)) {
+            await unlink(join(this.root, a, b, f)).catch(() => {});
+            removed++;
+          }
+        }
+      }
+    }
+    return removed;
+  }
+}
+
+async function listDir(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
+    throw err;
+  }
+}
+
+/** fsync a directory so the renames inside it survive a crash. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
