@@ -1,0 +1,15 @@
+/**
+ * The `sefs` subcommands, by name, in the order `sefs --help` lists them.
+ * To add one: write src/cli/commands/<name>.ts exporting `summary`, `usage` and `run` (see command.ts),
+ * then add one import line and one entry below.
+ */
+import type { Command } from './command.js';
+import * as cat from './commands/cat.js';
+import * as decrypt from './commands/decrypt.js';
+import * as encrypt from './commands/encrypt.js';
+
+export const commands: Readonly<Record<string, Command>> = {
+  encrypt,
+  decrypt,
+  cat,
+};
