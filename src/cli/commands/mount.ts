@@ -1,0 +1,92 @@
+/**
+ * sefs mount VAULT MOUNTPOINT [--cache-mb N] [--foreground]
+ * Without --foreground it starts itself again in the foreground as a detached daemon, waits until the
+ * mount is live, and returns.
+ */
+import { spawn } from 'node:child_process';
+import { openSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { mountVault } from '../../fs/mount.js';
+import { forgetMount, recordMount } from '../../fs/mount-registry.js';
+import { isMounted } from '../../fs/stale-mount.js';
+import { initVault, vaultPaths } from '../../fs/vault-config.js';
+import { nonNegativeInt, parseCommandArgs, positionals } from '../args.js';
+
+export const summary = 'mount a vault as a normal directory';
+export const usage = `usage: sefs mount VAULT MOUNTPOINT [--cache-mb N] [--threads N] [--foreground]
+
+Serves VAULT at MOUNTPOINT (both created when missing). Every file written there is self-encrypted
+into VAULT/chunks; VAULT/meta holds the DataMaps. Ctrl-C or SIGTERM commits open files and unmounts;
+so does 'sefs umount MOUNTPOINT'.
+  --cache-mb    decrypted-chunk cache size (default from sefs.json, 256)
+  --threads     crypto worker threads (default: one per core)
+  --foreground  stay in the foreground (default: run as a daemon logging to VAULT/sefs.log)
+`;
+
+export async function run(args: string[]): Promise<number> {
+  const { values, positionals: pos } = parseCommandArgs({
+    args,
+    options: { 'cache-mb': { type: 'string' }, threads: { type: 'string' }, foreground: { type: 'boolean' } },
+  });
+  const [vault, mnt] = positionals(pos, ['VAULT', 'MOUNTPOINT']) as [string, string];
+  const cacheMb = nonNegativeInt(values['cache-mb'], '--cache-mb');
+  const threads = nonNegativeInt(values.threads, '--threads');
+  if (!values.foreground) return daemonize(vault, mnt, args);
+
+  const mounted = await mountVault(vault, mnt, { cacheMb, threads: threads || undefined });
+  await recordMount({ pid: process.pid, vault: mounted.vault, mountpoint: mounted.mountpoint });
+  process.stderr.write(`sefs: ${mounted.vault} mounted at ${mounted.mountpoint} (Ctrl-C or 'sefs umount ${mnt}' to unmount)\n`);
+  // Tell a waiting parent (daemon mode) we are live; it closes the channel.
+  process.send?.({ ready: true });
+
+  await new Promise<void>((done) => {
+    const stop = (why: string) => {
+      process.stderr.write(`sefs: ${why}: committing open files and unmounting\n`);
+      mounted.unmount().then(done, (err: Error) => {
+        process.stderr.write(`sefs: unmount: ${err.message}\n`);
+        done();
+      });
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGHUP', () => stop('SIGHUP'));
+    // Unmounted from outside (fusermount -u): stop serving.
+    const watch = setInterval(() => {
+      isMounted(mounted.mountpoint).then((yes) => {
+        if (!yes) {
+          clearInterval(watch);
+          stop('unmounted externally');
+        }
+      });
+    }, 2000);
+  });
+  await forgetMount(mounted.mountpoint);
+  process.stderr.write(`sefs: ${mounted.mountpoint} unmounted\n`);
+  // Worker threads and the FUSE thread are gone; exit even if a stray handle lingers.
+  process.exit(0);
+}
+
+/** Start `sefs mount ... --foreground` detached, logging to VAULT/sefs.log; return once it is mounted. */
+async function daemonize(vault: string, mnt: string, args: string[]): Promise<number> {
+  await initVault(vault);
+  const logPath = vaultPaths(resolve(vault)).log;
+  const log = openSync(logPath, 'a');
+  const main = fileURLToPath(new URL('../main.js', import.meta.url));
+  const child = spawn(process.execPath, [main, 'mount', ...args, '--foreground'], {
+    detached: true,
+    stdio: ['ignore', log, log, 'ipc'],
+  });
+  const outcome = await new Promise<'ready' | 'exited'>((done) => {
+    child.once('message', () => done('ready'));
+    child.once('exit', () => done('exited'));
+  });
+  if (outcome === 'ready' && (await isMounted(mnt))) {
+    child.unref();
+    if (child.connected) child.disconnect();
+    process.stdout.write(`sefs: ${resolve(vault)} mounted at ${resolve(mnt)} (daemon pid ${child.pid}, log ${logPath})\n`);
+    return 0;
+  }
+  process.stderr.write(`sefs: mount failed, see ${logPath}\n`);
+  return 1;
+}

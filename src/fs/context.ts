@@ -1,0 +1,30 @@
+/** What every FUSE operation works with. */
+import type { Logger } from './errno.js';
+import type { MetaTree } from './meta-tree.js';
+import type { OpenFile, OpenFiles } from './open-files.js';
+
+export interface FsContext {
+  root: string;
+  meta: MetaTree;
+  files: OpenFiles;
+  log: Logger;
+}
+
+/**
+ * Commit an open file's changes and persist its new entry, keeping the metadata file's mode and owner.
+ * Times: an explicit utimens while dirty wins, otherwise mtime is now.
+ */
+export async function commitFile(ctx: FsContext, file: OpenFile): Promise<void> {
+  await file.seq.commit(async (entry) => {
+    if (!file.path) return; // removed while open: nothing to persist
+    const st = await ctx.meta.lstat(file.path).catch(() => undefined);
+    await ctx.meta.writeEntry(file.path, entry, {
+      mode: st?.mode ?? 0o100644,
+      uid: st?.uid,
+      gid: st?.gid,
+      atime: file.times?.atime ?? st?.atimeMs,
+      mtime: file.times?.mtime ?? Date.now(),
+    });
+    file.times = undefined;
+  });
+}

@@ -1,0 +1,77 @@
+/**
+ * The fuse-native operations table: each handler runs its async operation and answers the kernel with
+ * the value or a negative errno. fuse-native needs a number in every callback (cb() crashes it).
+ */
+import type { FsContext } from './context.js';
+import { toErrno } from './errno.js';
+import type { FuseOps } from './fuse-binding.js';
+import * as attr from './ops-attr.js';
+import * as dir from './ops-dir.js';
+import * as file from './ops-file.js';
+
+type Cb = (code: number, value?: unknown) => void;
+
+export function buildOps(ctx: FsContext): FuseOps {
+  /** Answer `cb(0, value)` / `cb(-errno)` for an op that returns a value. */
+  const value =
+    <A extends unknown[]>(name: string, run: (...args: A) => Promise<unknown>) =>
+    (...args: [...A, Cb]) => {
+      const cb = args.pop() as Cb;
+      run(...(args as unknown as A)).then(
+        (v) => cb(0, v),
+        (err) => cb(toErrno(err, name, String(args[0]), ctx.log)),
+      );
+    };
+  /** Answer `cb(0)` / `cb(-errno)` for an op with no value. */
+  const status =
+    <A extends unknown[]>(name: string, run: (...args: A) => Promise<void>) =>
+    (...args: [...A, Cb]) => {
+      const cb = args.pop() as Cb;
+      run(...(args as unknown as A)).then(
+        () => cb(0),
+        (err) => cb(toErrno(err, name, String(args[0]), ctx.log)),
+      );
+    };
+  /** read/write answer with a byte count or a negative errno, as the first argument. */
+  const count =
+    <A extends unknown[]>(name: string, run: (...args: A) => Promise<number>) =>
+    (...args: [...A, Cb]) => {
+      const cb = args.pop() as Cb;
+      run(...(args as unknown as A)).then(
+        (n) => cb(n),
+        (err) => cb(toErrno(err, name, String(args[0]), ctx.log)),
+      );
+    };
+
+  return {
+    getattr: value('getattr', (path: string) => attr.getattr(ctx, path)),
+    fgetattr: value('fgetattr', (path: string, _fd: number) => attr.getattr(ctx, path)),
+    access: status('access', (path: string) => attr.access(ctx, path)),
+    statfs: value('statfs', () => attr.fsStats(ctx)),
+    chmod: status('chmod', (path: string, mode: number) => attr.setMode(ctx, path, mode)),
+    chown: status('chown', (path: string, uid: number, gid: number) => attr.setOwner(ctx, path, uid, gid)),
+    utimens: status('utimens', (path: string, atime: attr.TimeSpec, mtime: attr.TimeSpec) => attr.setTimes(ctx, path, atime, mtime)),
+
+    readdir: value('readdir', (path: string) => dir.list(ctx, path)),
+    mkdir: status('mkdir', (path: string, mode: number) => dir.makeDir(ctx, path, mode)),
+    rmdir: status('rmdir', (path: string) => dir.removeDir(ctx, path)),
+    unlink: status('unlink', (path: string) => dir.removeFile(ctx, path)),
+    rename: status('rename', (from: string, to: string) => dir.rename(ctx, from, to)),
+    symlink: status('symlink', (target: string, path: string) => dir.makeSymlink(ctx, target, path)),
+    readlink: value('readlink', (path: string) => dir.readSymlink(ctx, path)),
+    mknod: status('mknod', (path: string, mode: number) => dir.makeNode(ctx, path, mode)),
+    // Hard links cannot share a metadata file that is replaced by rename on every commit.
+    link: (_from: string, _to: string, cb: Cb) => cb(-1 /* EPERM */),
+
+    create: value('create', (path: string, mode: number) => file.create(ctx, path, mode)),
+    open: value('open', (path: string, _flags: number) => file.open(ctx, path)),
+    read: count('read', (_path: string, fd: number, buf: Buffer, len: number, pos: number) => file.read(ctx, fd, buf, len, pos)),
+    write: count('write', (_path: string, fd: number, buf: Buffer, len: number, pos: number) => file.write(ctx, fd, buf, len, pos)),
+    flush: status('flush', (_path: string, fd: number) => file.sync(ctx, fd)),
+    // fuse-native passes (path, datasync, fd): its README has the order wrong.
+    fsync: status('fsync', (_path: string, _datasync: number, fd: number) => file.sync(ctx, fd)),
+    release: status('release', (_path: string, fd: number) => file.release(ctx, fd)),
+    truncate: status('truncate', (path: string, size: number) => file.truncatePath(ctx, path, size)),
+    ftruncate: status('ftruncate', (_path: string, fd: number, size: number) => file.truncateOpen(ctx, fd, size)),
+  };
+}

@@ -1,0 +1,110 @@
+/**
+ * The metadata tree: meta/ mirrors the visible tree. Directories and symlinks are themselves; each regular
+ * file is a small file holding its entry (size + DataMap or inline bytes), whose own mode, owner and times
+ * are the visible file's. Entries are replaced atomically and durably: temp file in tmp/, fsync, rename,
+ * fsync of the directory.
+ */
+import { randomBytes } from 'node:crypto';
+import { constants as fsc, type Stats } from 'node:fs';
+import { lstat, open, readFile, readdir, rename, rm, utimes } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { LRUCache } from 'lru-cache';
+import { fsyncDir } from '../store/disk-store.js';
+import type { MetaCodec } from './meta-codec.js';
+import { type MetaEntry, decodeEntry, encodeEntry } from './meta-entry.js';
+
+export interface EntryAttrs {
+  mode: number;
+  uid?: number;
+  gid?: number;
+  /** ms since the epoch; mtime defaults to now. */
+  atime?: number;
+  mtime?: number;
+}
+
+export class MetaTree {
+  /** Entries by visible path: getattr needs every file's size, so keep the decoded entries near. */
+  private readonly entries = new LRUCache<string, MetaEntry>({ max: 20_000 });
+
+  constructor(
+    readonly metaDir: string,
+    readonly tmpDir: string,
+    readonly codec: MetaCodec,
+  ) {}
+
+  /** The meta/ path of a visible path ("/a/b"). */
+  diskPath(path: string): string {
+    if (path === '/' || path === '') return this.metaDir;
+    return join(this.metaDir, ...path.split('/').filter(Boolean).map((n) => this.codec.encodeName(n)));
+  }
+
+  lstat(path: string): Promise<Stats> {
+    return lstat(this.diskPath(path));
+  }
+
+  async readEntry(path: string): Promise<MetaEntry> {
+    const cached = this.entries.get(path);
+    if (cached) return cached;
+    const entry = decodeEntry(this.codec.openEntry(await readFile(this.diskPath(path))));
+    this.entries.set(path, entry);
+    return entry;
+  }
+
+  /** Visible names in a directory. */
+  async list(path: string): Promise<string[]> {
+    const names: string[] = [];
+    for (const stored of await readdir(this.diskPath(path))) {
+      const name = this.codec.decodeName(stored);
+      if (name !== undefined) names.push(name);
+    }
+    return names;
+  }
+
+  /** Atomically replace (or create) a file's entry with the given attributes. */
+  async writeEntry(path: string, entry: MetaEntry, attrs: EntryAttrs): Promise<void> {
+    const target = this.diskPath(path);
+    const temp = join(this.tmpDir, `meta-${randomBytes(8).toString('hex')}`);
+    const fh = await open(temp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+    try {
+      await fh.writeFile(this.codec.sealEntry(encodeEntry(entry)));
+      await fh.chmod(attrs.mode & 0o7777);
+      if (attrs.uid !== undefined && attrs.gid !== undefined) await fh.chown(attrs.uid, attrs.gid);
+      const now = Date.now();
+      await fh.utimes((attrs.atime ?? now) / 1000, (attrs.mtime ?? now) / 1000);
+      await fh.sync();
+    } catch (err) {
+      await fh.close();
+      await rm(temp, { force: true });
+      throw err;
+    }
+    await fh.close();
+    try {
+      await rename(temp, target);
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw err;
+    }
+    await fsyncDir(dirname(target));
+    this.entries.set(path, entry);
+  }
+
+  async setTimes(path: string, atime: number, mtime: number): Promise<void> {
+    await utimes(this.diskPath(path), atime / 1000, mtime / 1000);
+  }
+
+  /** Forget cached entries at or below `path` (after unlink, rename, rmdir). */
+  forget(path: string): void {
+    const prefix = path.endsWith('/') ? path : path + '/';
+    for (const key of this.entries.keys()) if (key === path || key.startsWith(prefix)) this.entries.delete(key);
+  }
+
+  /** Temp files left by a crash between write and rename. */
+  async removeLeftovers(): Promise<number> {
+    let n = 0;
+    for (const name of await readdir(this.tmpDir).catch(() => [] as string[])) {
+      await rm(join(this.tmpDir, name), { force: true, recursive: true });
+      n++;
+    }
+    return n;
+  }
+}

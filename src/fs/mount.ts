@@ -1,0 +1,125 @@
+/**
+ * Serving a vault at a mount point: opens the vault, clears a stale mount or leftovers of a crash,
+ * mounts with fuse-native, and on unmount commits every open file first.
+ */
+import { open as openFile, readFile, rm, writeFile } from 'node:fs/promises';
+import { constants as fsc } from 'node:fs';
+import { resolve } from 'node:path';
+import { WorkerPool } from '../lib/pool.js';
+import { DiskStore } from '../store/disk-store.js';
+import { ChunkCache } from './chunk-cache.js';
+import { type FsContext, commitFile } from './context.js';
+import type { Logger } from './errno.js';
+import { type FuseInstance, loadFuse } from './fuse-binding.js';
+import { buildOps } from './fuse-ops.js';
+import { ATTR_TIMEOUT_S, KERNEL_OPTIONS } from './kernel-options.js';
+import { type MetaCodec, plainCodec } from './meta-codec.js';
+import { MetaTree } from './meta-tree.js';
+import { OpenFiles } from './open-files.js';
+import { forceUnmount, isMounted, isStale } from './stale-mount.js';
+import { VaultError, initVault, readVaultConfig, vaultPaths } from './vault-config.js';
+
+export interface MountOptions {
+  cacheMb?: number;
+  threads?: number;
+  log?: Logger;
+  /** Metadata codec of a sealed vault (default: plain). */
+  codec?: MetaCodec;
+  /** In-memory blocks per open file before full blocks are encrypted early (default 32 MiB). */
+  memBudgetBlocks?: number;
+}
+
+export interface MountedVault {
+  readonly mountpoint: string;
+  readonly vault: string;
+  /** Commit every open file and unmount. */
+  unmount(): Promise<void>;
+}
+
+function mountWith(fuse: FuseInstance): Promise<void> {
+  return new Promise((res, rej) => fuse.mount((err) => (err ? rej(err) : res())));
+}
+
+/** One mount per vault: a pid file, taken over when its process is gone. */
+async function lockVault(root: string): Promise<() => Promise<void>> {
+  const pidFile = vaultPaths(root).pid;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fh = await openFile(pidFile, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+      await fh.writeFile(String(process.pid));
+      await fh.close();
+      return () => rm(pidFile, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
+      if (pid && pid !== process.pid && processAlive(pid)) throw new VaultError(`vault ${root} is already mounted by process ${pid}`);
+      await rm(pidFile, { force: true });
+    }
+  }
+  throw new VaultError(`cannot lock vault ${root}`);
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export async function mountVault(vault: string, mountpoint: string, options: MountOptions = {}): Promise<MountedVault> {
+  const root = resolve(vault);
+  const mnt = resolve(mountpoint);
+  const log = options.log ?? ((line: string) => console.error(`sefs: ${line}`));
+  const config = await initVault(root);
+  await readVaultConfig(root);
+
+  if (await isMounted(mnt)) {
+    if (!(await isStale(mnt))) throw new VaultError(`${mnt} is already mounted`);
+    log(`clearing a stale mount at ${mnt}`);
+    await forceUnmount(mnt);
+  }
+  const unlock = await lockVault(root);
+
+  const paths = vaultPaths(root);
+  const store = new DiskStore(paths.chunks);
+  const meta = new MetaTree(paths.meta, paths.tmp, options.codec ?? plainCodec);
+  const cleaned = (await meta.removeLeftovers()) + (await store.removeLeftovers());
+  if (cleaned) log(`removed ${cleaned} temporary files left by an earlier crash`);
+
+  const pool = new WorkerPool(options.threads);
+  const cache = new ChunkCache(store, pool, (options.cacheMb ?? config.cacheMb) * 1024 * 1024);
+  const files = new OpenFiles({ store, pool, cache, profile: config.profile, memBudgetBlocks: options.memBudgetBlocks ?? 32 });
+  const ctx: FsContext = { root, meta, files, log };
+
+  const Fuse = loadFuse();
+  const fuse = new Fuse(mnt, buildOps(ctx), {
+    mkdir: true,
+    force: false,
+    timeout: false, // commits of large files may take longer than fuse-native's 15 s default
+    attrTimeout: ATTR_TIMEOUT_S,
+    entryTimeout: ATTR_TIMEOUT_S,
+    extraOptions: KERNEL_OPTIONS.join(','),
+  });
+  try {
+    await mountWith(fuse);
+  } catch (err) {
+    await pool.close();
+    await unlock();
+    throw new VaultError(`cannot mount ${mnt}: ${(err as Error).message}`);
+  }
+  await writeFile(paths.log, '', { flag: 'a' });
+
+  let unmounting: Promise<void> | undefined;
+  const unmount = (): Promise<void> =>
+    (unmounting ??= (async () => {
+      for (const file of files.all()) await commitFile(ctx, file).catch((err: Error) => log(`commit ${file.path} at unmount: ${err.message}`));
+      await new Promise<void>((res) => fuse.unmount(() => res()));
+      if (await isMounted(mnt)) await forceUnmount(mnt).catch(() => {});
+      await pool.close();
+      await unlock();
+    })());
+
+  return { mountpoint: mnt, vault: root, unmount };
+}

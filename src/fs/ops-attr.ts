@@ -1,0 +1,97 @@
+/** Attribute operations: getattr, chmod, chown, utimens, access, statfs. */
+import { chmod, lchown, lutimes, statfs } from 'node:fs/promises';
+import type { FsContext } from './context.js';
+
+export interface FuseStat {
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  nlink: number;
+  ino: number;
+  dev: number;
+  rdev: number;
+  blksize: number;
+  blocks: number;
+  atime: number;
+  mtime: number;
+  ctime: number;
+}
+
+export async function getattr(ctx: FsContext, path: string): Promise<FuseStat> {
+  const st = await ctx.meta.lstat(path);
+  let size = st.size;
+  let mtime = st.mtimeMs;
+  if (st.isFile()) {
+    const open = ctx.files.get(path);
+    if (open) {
+      size = open.seq.size;
+      if (open.times) mtime = open.times.mtime;
+      else if (open.seq.isDirty) mtime = open.seq.modifiedAt;
+    } else {
+      size = (await ctx.meta.readEntry(path)).size;
+    }
+  }
+  return {
+    mode: st.mode,
+    uid: st.uid,
+    gid: st.gid,
+    size,
+    nlink: st.nlink,
+    ino: st.ino,
+    dev: st.dev,
+    rdev: 0,
+    blksize: 4096,
+    blocks: Math.ceil(size / 512),
+    atime: st.atimeMs,
+    mtime,
+    ctime: st.ctimeMs,
+  };
+}
+
+export async function setMode(ctx: FsContext, path: string, mode: number): Promise<void> {
+  await chmod(ctx.meta.diskPath(path), mode);
+}
+
+export async function setOwner(ctx: FsContext, path: string, uid: number, gid: number): Promise<void> {
+  await lchown(ctx.meta.diskPath(path), uid, gid);
+}
+
+/** A time from utimens: ms since the epoch, 'now', or 'omit' (leave it as it is). */
+export type TimeSpec = number | 'now' | 'omit';
+
+export async function setTimes(ctx: FsContext, path: string, atime: TimeSpec, mtime: TimeSpec): Promise<void> {
+  const st = await ctx.meta.lstat(path);
+  const open = st.isFile() ? ctx.files.get(path) : undefined;
+  const now = Date.now();
+  const resolve = (t: TimeSpec, current: number): number => (t === 'now' ? now : t === 'omit' ? current : t);
+  const a = resolve(atime, st.atimeMs);
+  const m = resolve(mtime, open?.times?.mtime ?? st.mtimeMs);
+  // An uncommitted file gets its times again when its commit rewrites the metadata file.
+  if (open?.seq.isDirty) open.times = { atime: a, mtime: m };
+  await lutimes(ctx.meta.diskPath(path), a / 1000, m / 1000);
+}
+
+export async function access(ctx: FsContext, path: string): Promise<void> {
+  await ctx.meta.lstat(path);
+}
+
+/** fuse-native takes statfs fields as uint32: clamp. */
+const u32 = (n: number | bigint): number => Math.min(Number(n), 0xffffffff);
+
+export async function fsStats(ctx: FsContext): Promise<Record<string, number>> {
+  const s = await statfs(ctx.root);
+  return {
+    bsize: u32(s.bsize),
+    frsize: u32(s.bsize),
+    blocks: u32(s.blocks),
+    bfree: u32(s.bfree),
+    bavail: u32(s.bavail),
+    files: u32(s.files),
+    ffree: u32(s.ffree),
+    favail: u32(s.ffree),
+    fsid: 0,
+    flag: 0,
+    namemax: 255,
+  };
+}

@@ -1,0 +1,47 @@
+/** Namespace operations on the metadata tree: readdir, mkdir, rmdir, unlink, rename, symlinks, mknod. */
+import { mkdir, readlink as readLink, rename as renamePath, rmdir, symlink, unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import type { FsContext } from './context.js';
+import { E, fsError } from './errno.js';
+import { EMPTY_ENTRY } from './meta-entry.js';
+
+export function list(ctx: FsContext, path: string): Promise<string[]> {
+  return ctx.meta.list(path);
+}
+
+export async function makeDir(ctx: FsContext, path: string, mode: number): Promise<void> {
+  await mkdir(ctx.meta.diskPath(path), mode & 0o7777);
+}
+
+export async function removeDir(ctx: FsContext, path: string): Promise<void> {
+  await rmdir(ctx.meta.diskPath(path));
+  ctx.meta.forget(path);
+}
+
+export async function removeFile(ctx: FsContext, path: string): Promise<void> {
+  await unlink(ctx.meta.diskPath(path));
+  ctx.meta.forget(path);
+  ctx.files.detach(path);
+}
+
+export async function rename(ctx: FsContext, from: string, to: string): Promise<void> {
+  await renamePath(ctx.meta.diskPath(from), ctx.meta.diskPath(to));
+  ctx.meta.forget(from);
+  ctx.meta.forget(to);
+  ctx.files.detach(to);
+  ctx.files.rename(from, to);
+}
+
+export async function makeSymlink(ctx: FsContext, target: string, path: string): Promise<void> {
+  await symlink(ctx.meta.codec.sealLink(target), ctx.meta.diskPath(path));
+}
+
+export async function readSymlink(ctx: FsContext, path: string): Promise<string> {
+  return ctx.meta.codec.openLink(await readLink(ctx.meta.diskPath(path)));
+}
+
+/** Regular files only: device nodes, FIFOs and sockets have no place in an encrypted vault. */
+export async function makeNode(ctx: FsContext, path: string, mode: number): Promise<void> {
+  if ((mode & constants.S_IFMT) !== constants.S_IFREG) throw fsError(E.EPERM);
+  await ctx.meta.writeEntry(path, EMPTY_ENTRY, { mode });
+}

@@ -1,0 +1,60 @@
+/** File content operations: create, open, read, write, flush, fsync, release, truncate. */
+import { E, fsError } from './errno.js';
+import { type FsContext, commitFile } from './context.js';
+import { EMPTY_ENTRY } from './meta-entry.js';
+import type { OpenFile } from './open-files.js';
+
+function fileOf(ctx: FsContext, fh: number): OpenFile {
+  const file = ctx.files.handle(fh);
+  if (!file) throw fsError(E.EBADF);
+  return file;
+}
+
+export async function create(ctx: FsContext, path: string, mode: number): Promise<number> {
+  await ctx.meta.writeEntry(path, EMPTY_ENTRY, { mode });
+  return ctx.files.open(path, async () => EMPTY_ENTRY);
+}
+
+export async function open(ctx: FsContext, path: string): Promise<number> {
+  const st = await ctx.meta.lstat(path);
+  if (st.isDirectory()) throw fsError(E.EISDIR);
+  return ctx.files.open(path, () => ctx.meta.readEntry(path));
+}
+
+export async function read(ctx: FsContext, fh: number, into: Buffer, length: number, position: number): Promise<number> {
+  const data = await fileOf(ctx, fh).seq.read(position, length);
+  data.copy(into);
+  return data.length;
+}
+
+export async function write(ctx: FsContext, fh: number, data: Buffer, length: number, position: number): Promise<number> {
+  await fileOf(ctx, fh).seq.write(position, data.subarray(0, length));
+  return length;
+}
+
+/** flush (every close) and fsync: commit, so a closed or synced file is durable. */
+export async function sync(ctx: FsContext, fh: number): Promise<void> {
+  await commitFile(ctx, fileOf(ctx, fh));
+}
+
+export async function release(ctx: FsContext, fh: number): Promise<void> {
+  const closed = ctx.files.closeHandle(fh);
+  if (closed) await commitFile(ctx, closed.file);
+}
+
+export async function truncateOpen(ctx: FsContext, fh: number, size: number): Promise<void> {
+  await fileOf(ctx, fh).seq.truncate(size);
+}
+
+/** truncate(2) by path: through the open file if there is one, committed at once if not. */
+export async function truncatePath(ctx: FsContext, path: string, size: number): Promise<void> {
+  const st = await ctx.meta.lstat(path);
+  if (st.isDirectory()) throw fsError(E.EISDIR);
+  const file = await ctx.files.acquire(path, () => ctx.meta.readEntry(path));
+  try {
+    await file.seq.truncate(size);
+    if (file.handles === 1) await commitFile(ctx, file);
+  } finally {
+    ctx.files.unref(file);
+  }
+}

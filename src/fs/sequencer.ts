@@ -1,0 +1,347 @@
+/**
+ * The Sequencer: the content of one open file, as its committed version plus changes not yet committed.
+ *
+ * The file is seen as 1 MiB blocks (MAX_CHUNK_SIZE), which are exactly the chunks of any file of 3 MiB or
+ * more. A block is either untouched (read from the committed DataMap, or zero past `zeroFrom`), in memory
+ * (`mem`: written to since the last commit), or `staged`: already encrypted and put in the chunk store
+ * under keys from its neighbours' current hashes. Staging full blocks in the background while a file is
+ * being written keeps memory bounded whatever the file size (the encrypted chunks in the vault are the
+ * spill area) and leaves little to do at close. Commit re-encrypts only chunks whose plaintext changed or
+ * whose neighbours' hashes changed, and reuses every other chunk as it is.
+ */
+import { MAX_CHUNK_SIZE, MIN_ENCRYPTABLE_BYTES } from '../core/constants.js';
+import type { Profile } from '../core/compression.js';
+import type { ChunkInfo, DataMap } from '../core/data-map.js';
+import { neighbours } from '../core/keys.js';
+import { chunkSpans, chunksCovering, chunkStart } from '../core/layout.js';
+import type { WorkerPool } from '../lib/pool.js';
+import type { ChunkStore } from '../store/chunk-store.js';
+import type { ChunkCache, ChunkRef } from './chunk-cache.js';
+import type { MetaEntry } from './meta-entry.js';
+import { Mutex } from './mutex.js';
+
+const BLOCK = MAX_CHUNK_SIZE;
+/** Chunks encrypted at once during a commit: bounds memory to a few MiB per file. */
+const COMMIT_CONCURRENCY = 4;
+
+type Block =
+  | { kind: 'mem'; data: Buffer; version: number; staging?: boolean; hash?: { version: number; src: Promise<Buffer> } }
+  | { kind: 'staged'; ref: ChunkRef };
+
+export interface SequencerDeps {
+  store: ChunkStore;
+  pool: WorkerPool;
+  cache: ChunkCache;
+  profile: Profile;
+  /** Blocks kept in memory before full ones are staged regardless of the write pattern. */
+  memBudgetBlocks: number;
+}
+
+export class Sequencer {
+  /** Logical size, including uncommitted changes. */
+  size: number;
+  private base: MetaEntry;
+  /** Committed bytes at or past this offset read as zero (the file was truncated below them). */
+  private zeroFrom: number;
+  private readonly blocks = new Map<number, Block>();
+  private dirty = false;
+  private readonly lock = new Mutex();
+  private staging: Promise<void> = Promise.resolve();
+  private stagingError: Error | undefined;
+  private lastReadEnd = -1;
+  /** When the content last changed (ms): the mtime of a file with uncommitted changes. */
+  modifiedAt = Date.now();
+
+  constructor(
+    entry: MetaEntry,
+    private readonly deps: SequencerDeps,
+  ) {
+    this.base = entry;
+    this.size = entry.size;
+    this.zeroFrom = entry.size;
+  }
+
+  get isDirty(): boolean {
+    return this.dirty;
+  }
+
+  // ---- reads ----------------------------------------------------------------------------------
+
+  /** Bytes [offset, offset + length) of the current content (clamped to the size). */
+  async read(offset: number, length: number): Promise<Buffer> {
+    const end = Math.min(this.size, offset + length);
+    if (end <= offset) return Buffer.alloc(0);
+    const out = Buffer.alloc(end - offset);
+    const parts: Promise<void>[] = [];
+    for (let b = Math.floor(offset / BLOCK); b * BLOCK < end; b++) {
+      const from = Math.max(offset, b * BLOCK);
+      const to = Math.min(end, (b + 1) * BLOCK);
+      parts.push(this.readBlockInto(b, from, to, out, from - offset));
+    }
+    await Promise.all(parts);
+    this.readAhead(offset, end);
+    return out;
+  }
+
+  private async readBlockInto(b: number, from: number, to: number, out: Buffer, at: number): Promise<void> {
+    const block = this.blocks.get(b);
+    if (block?.kind === 'mem') {
+      block.data.copy(out, at, from - b * BLOCK, to - b * BLOCK);
+    } else if (block?.kind === 'staged') {
+      const plain = await this.deps.cache.get(block.ref);
+      plain.copy(out, at, from - b * BLOCK, to - b * BLOCK);
+    } else {
+      const baseTo = Math.min(to, this.zeroFrom);
+      if (baseTo > from) await this.readBaseInto(from, baseTo, out, at);
+      // The rest of `out` is already zero.
+    }
+  }
+
+  /** Committed bytes, through the chunk cache. */
+  private async readBaseInto(from: number, to: number, out: Buffer, at: number): Promise<void> {
+    const base = this.base;
+    if (base.kind === 'inline') {
+      base.data.copy(out, at, from, to);
+      return;
+    }
+    const span = chunksCovering(base.size, from, to - from);
+    if (!span) return;
+    const jobs: Promise<void>[] = [];
+    for (let i = span.first; i <= span.last; i++) {
+      const start = chunkStart(base.size, i);
+      jobs.push(
+        this.deps.cache.get(baseRef(base.dataMap, i)).then((plain) => {
+          const s = Math.max(from, start);
+          const e = Math.min(to, start + plain.length);
+          plain.copy(out, at + (s - from), s - start, e - start);
+        }),
+      );
+    }
+    await Promise.all(jobs);
+  }
+
+  /** On sequential reads of committed chunks, start decrypting the next two. */
+  private readAhead(offset: number, end: number): void {
+    const sequential = offset === this.lastReadEnd;
+    this.lastReadEnd = end;
+    const base = this.base;
+    if (!sequential || base.kind !== 'map') return;
+    const next = chunksCovering(base.size, end, 1);
+    if (!next) return;
+    for (let i = next.first; i < Math.min(next.first + 2, base.dataMap.chunks.length); i++) {
+      if (chunkStart(base.size, i) < this.zeroFrom && !this.blocks.has(i)) this.deps.cache.prefetch(baseRef(base.dataMap, i));
+    }
+  }
+
+  // ---- writes ---------------------------------------------------------------------------------
+
+  write(offset: number, data: Buffer): Promise<void> {
+    // Copy now: the caller's buffer (libfuse memory) is gone once the FUSE callback returns.
+    const bytes = Buffer.from(data);
+    return this.lock.run(async () => {
+      this.throwStagingError();
+      const end = offset + bytes.length;
+      for (let b = Math.floor(offset / BLOCK); b * BLOCK < end; b++) {
+        const block = await this.memBlock(b);
+        const from = Math.max(offset, b * BLOCK);
+        const to = Math.min(end, (b + 1) * BLOCK);
+        bytes.copy(block.data, from - b * BLOCK, from - offset, to - offset);
+        block.version++;
+      }
+      if (end > this.size) this.size = end;
+      this.dirty = true;
+      this.modifiedAt = Date.now();
+      this.stageFullBlocks(Math.floor(end / BLOCK));
+    });
+  }
+
+  truncate(newSize: number): Promise<void> {
+    return this.lock.run(async () => {
+      this.throwStagingError();
+      if (newSize < this.size) {
+        for (const b of [...this.blocks.keys()]) if (b * BLOCK >= newSize) this.blocks.delete(b);
+        const edge = Math.floor(newSize / BLOCK);
+        if (newSize % BLOCK !== 0) {
+          const block = await this.memBlock(edge);
+          block.data.fill(0, newSize - edge * BLOCK);
+          block.version++;
+        }
+        this.zeroFrom = Math.min(this.zeroFrom, newSize);
+      }
+      if (newSize !== this.size) {
+        this.dirty = true;
+        this.modifiedAt = Date.now();
+      }
+      this.size = newSize;
+    });
+  }
+
+  /** Block `b` as a writable in-memory copy of its current content. */
+  private async memBlock(b: number): Promise<Extract<Block, { kind: 'mem' }>> {
+    const existing = this.blocks.get(b);
+    if (existing?.kind === 'mem') return existing;
+    const data = Buffer.alloc(BLOCK);
+    const valid = Math.min(BLOCK, this.size - b * BLOCK);
+    if (valid > 0) await this.readBlockInto(b, b * BLOCK, b * BLOCK + valid, data, 0);
+    const block = { kind: 'mem' as const, data, version: 0 };
+    this.blocks.set(b, block);
+    return block;
+  }
+
+  // ---- staging (background encryption of full blocks) ------------------------------------------
+
+  /**
+   * Encrypt full in-memory blocks below `limit` whose neighbours are known, in the background.
+   * Blocks 0 and 1 wait for the commit: their keys come from the last two chunks.
+   */
+  private stageFullBlocks(writtenUpTo: number): void {
+    const memBlocks = [...this.blocks.entries()].filter(([, v]) => v.kind === 'mem');
+    const pressure = memBlocks.length > this.deps.memBudgetBlocks;
+    // Sequential writers have moved past a block once they write two blocks further on.
+    const limit = pressure ? Math.floor(this.size / BLOCK) : writtenUpTo - 1;
+    for (const [b, block] of memBlocks) {
+      if (block.kind !== 'mem' || b < 2 || b >= limit || (b + 1) * BLOCK > this.size || block.staging) continue;
+      block.staging = true;
+      this.staging = this.staging.then(() => this.stageBlock(b, block)).catch((err: Error) => {
+        this.stagingError ??= err;
+      });
+    }
+  }
+
+  private async stageBlock(b: number, block: Extract<Block, { kind: 'mem' }>): Promise<void> {
+    const version = block.version;
+    block.staging = false;
+    if (this.blocks.get(b) !== block || (b + 1) * BLOCK > this.size) return;
+    const [own, n1, n2] = await Promise.all([this.srcOfBlock(b), this.srcOfBlock(b - 1), this.srcOfBlock(b - 2)]);
+    if (block.version !== version) return;
+    const { name, content } = await this.deps.pool.encrypt(block.data, own, n1, n2, this.deps.profile);
+    await this.deps.store.put(name, content);
+    if (this.blocks.get(b) !== block || block.version !== version) return;
+    const ref: ChunkRef = { dst: name, size: BLOCK, own, n1, n2 };
+    this.deps.cache.remember(name, block.data);
+    this.blocks.set(b, { kind: 'staged', ref });
+  }
+
+  private throwStagingError(): void {
+    if (this.stagingError) {
+      const err = this.stagingError;
+      this.stagingError = undefined;
+      throw err;
+    }
+  }
+
+  /** The src hash of full block b as it is now. */
+  private srcOfBlock(b: number): Promise<Buffer> {
+    return this.srcOf(b, BLOCK);
+  }
+
+  /** The src hash of chunk b of size `size` (chunk b starts at b * BLOCK: files of 3 MiB or more). */
+  private srcOf(b: number, size: number): Promise<Buffer> {
+    const block = this.blocks.get(b);
+    if (block?.kind === 'mem') {
+      if (size !== BLOCK) return this.deps.pool.hash(block.data.subarray(0, size));
+      if (block.hash?.version !== block.version) block.hash = { version: block.version, src: this.deps.pool.hash(block.data) };
+      return block.hash.src;
+    }
+    if (block?.kind === 'staged' && block.ref.size === size) return Promise.resolve(block.ref.own);
+    const baseInfo = this.unchangedBaseChunk(b, size);
+    if (baseInfo) return Promise.resolve(baseInfo.srcHash);
+    return this.read(b * BLOCK, size).then((plain) => this.deps.pool.hash(plain));
+  }
+
+  /** The committed chunk b when it is block-aligned, the same size, and untouched since the commit. */
+  private unchangedBaseChunk(b: number, size: number): ChunkInfo | undefined {
+    const base = this.base;
+    if (base.kind !== 'map' || base.size < 3 * BLOCK || this.blocks.has(b)) return undefined;
+    const info = base.dataMap.chunks[b];
+    if (!info || info.srcSize !== size || b * BLOCK + size > this.zeroFrom) return undefined;
+    return info;
+  }
+
+  // ---- commit ---------------------------------------------------------------------------------
+
+  /**
+   * Self-encrypt the current content into a new entry, storing only chunks that changed. `persist`
+   * writes the entry durably; only after it succeeds does the new content become the committed one.
+   */
+  commit(persist: (entry: MetaEntry) => Promise<void>): Promise<boolean> {
+    return this.lock.run(async () => {
+      await this.staging;
+      this.throwStagingError();
+      if (!this.dirty) return false;
+      const entry = await this.buildEntry();
+      await this.deps.store.sync();
+      await persist(entry);
+      this.base = entry;
+      this.zeroFrom = entry.size;
+      this.blocks.clear();
+      this.dirty = false;
+      return true;
+    });
+  }
+
+  private async buildEntry(): Promise<MetaEntry> {
+    const size = this.size;
+    if (size < MIN_ENCRYPTABLE_BYTES) return { kind: 'inline', size, data: await this.read(0, size) };
+    const spans = chunkSpans(size);
+    const count = spans.length;
+    // Small files: read the whole content (at most 3 MiB); large ones chunk along the blocks.
+    const whole = size < 3 * BLOCK ? await this.read(0, size) : undefined;
+    const plainOf = (i: number): Promise<Buffer> | Buffer =>
+      whole ? whole.subarray(spans[i]!.start, spans[i]!.start + spans[i]!.size) : this.plainOfBlock(i, spans[i]!.size);
+    const srcs = await Promise.all(
+      spans.map((s, i) => (whole ? this.deps.pool.hash(plainOf(i) as Buffer) : this.srcOf(i, s.size))),
+    );
+    const infos: ChunkInfo[] = new Array(count);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < count) {
+        const i = next++;
+        const [a, b] = neighbours(i, count);
+        const reusable = this.reusableChunk(i, spans[i]!.size, srcs[i]!, srcs[a]!, srcs[b]!, whole !== undefined);
+        if (reusable) {
+          infos[i] = { index: i, dstHash: reusable, srcHash: srcs[i]!, srcSize: spans[i]!.size };
+          continue;
+        }
+        const plain = await plainOf(i);
+        const { name, content } = await this.deps.pool.encrypt(plain, srcs[i]!, srcs[a]!, srcs[b]!, this.deps.profile);
+        await this.deps.store.put(name, content);
+        infos[i] = { index: i, dstHash: name, srcHash: srcs[i]!, srcSize: spans[i]!.size };
+      }
+    };
+    await Promise.all(Array.from({ length: COMMIT_CONCURRENCY }, worker));
+    const dataMap: DataMap = { chunks: infos };
+    return { kind: 'map', size, dataMap };
+  }
+
+  private async plainOfBlock(b: number, size: number): Promise<Buffer> {
+    const block = this.blocks.get(b);
+    if (block?.kind === 'mem') return block.data.subarray(0, size);
+    return this.read(b * BLOCK, size);
+  }
+
+  /** The name of an existing chunk with exactly this plaintext and these keys, if there is one. */
+  private reusableChunk(i: number, size: number, own: Buffer, n1: Buffer, n2: Buffer, small: boolean): Buffer | undefined {
+    // Equal src hashes mean equal plaintext, so a chunk with the same hashes of itself and its neighbours is reusable.
+    const block = small ? undefined : this.blocks.get(i);
+    if (block?.kind === 'staged') {
+      const r = block.ref;
+      if (r.size === size && r.own.equals(own) && r.n1.equals(n1) && r.n2.equals(n2)) return r.dst;
+    }
+    const base = this.base;
+    if (base.kind !== 'map') return undefined;
+    const chunks = base.dataMap.chunks;
+    const info = chunks[i];
+    if (!info || info.srcSize !== size || !info.srcHash.equals(own)) return undefined;
+    const [a, b] = neighbours(i, chunks.length);
+    if (chunks[a]!.srcHash.equals(n1) && chunks[b]!.srcHash.equals(n2)) return info.dstHash;
+    return undefined;
+  }
+}
+
+/** How to decrypt chunk i of a committed DataMap. */
+export function baseRef(map: DataMap, i: number): ChunkRef {
+  const [a, b] = neighbours(i, map.chunks.length);
+  const info = map.chunks[i]!;
+  return { dst: info.dstHash, size: info.srcSize, own: info.srcHash, n1: map.chunks[a]!.srcHash, n2: map.chunks[b]!.srcHash };
+}

@@ -1,0 +1,36 @@
+/** Finding and clearing mounts: a stale one left by a killed daemon answers ENOTCONN. */
+import { execFile } from 'node:child_process';
+import { readFile, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/** Is `mnt` a mount point right now (per /proc/mounts)? */
+export async function isMounted(mnt: string): Promise<boolean> {
+  const target = resolve(mnt);
+  const mounts = await readFile('/proc/mounts', 'utf8');
+  // /proc/mounts escapes spaces and other characters as octal.
+  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  return mounts.split('\n').some((line) => unescape(line.split(' ')[1] ?? '') === target);
+}
+
+/** True when `mnt` is a FUSE mount whose daemon is gone. */
+export async function isStale(mnt: string): Promise<boolean> {
+  try {
+    await stat(mnt);
+    return false;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOTCONN' || code === 'ECONNABORTED' || code === 'ENXIO';
+  }
+}
+
+/** Detach a mount (lazily, so busy shells do not block it). */
+export async function forceUnmount(mnt: string): Promise<void> {
+  try {
+    await run('fusermount', ['-uz', mnt]);
+  } catch {
+    await run('umount', ['-l', mnt]);
+  }
+}

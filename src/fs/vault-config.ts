@@ -1,0 +1,90 @@
+/**
+ * VAULT/sefs.json: format version and settings. Created by `sefs init` (or the first mount).
+ */
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type Profile, isProfile } from '../core/compression.js';
+import { SefsError } from '../core/errors.js';
+
+export const VAULT_FORMAT = 1;
+
+export interface VaultConfig {
+  format: number;
+  profile: Profile;
+  /** Default size of the decrypted-chunk cache of a mount. */
+  cacheMb: number;
+  store: 'disk';
+  createdAt: string;
+  /** Present in a sealed vault: how to derive and check the metadata key (see the seal module). */
+  seal?: Record<string, unknown>;
+}
+
+export const vaultPaths = (root: string) => ({
+  config: join(root, 'sefs.json'),
+  chunks: join(root, 'chunks'),
+  meta: join(root, 'meta'),
+  tmp: join(root, 'tmp'),
+  pid: join(root, 'sefs.pid'),
+  log: join(root, 'sefs.log'),
+});
+
+export class VaultError extends SefsError {
+  constructor(message: string) {
+    super('VaultError', message);
+  }
+}
+
+export async function readVaultConfig(root: string): Promise<VaultConfig> {
+  let text: string;
+  try {
+    text = await readFile(vaultPaths(root).config, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new VaultError(`${root} is not a sefs vault (no sefs.json; run sefs init)`);
+    throw err;
+  }
+  let config: VaultConfig;
+  try {
+    config = JSON.parse(text) as VaultConfig;
+  } catch {
+    throw new VaultError(`${vaultPaths(root).config} is not valid JSON`);
+  }
+  if (config.format !== VAULT_FORMAT) throw new VaultError(`vault format ${config.format} is not supported (expected ${VAULT_FORMAT})`);
+  if (!isProfile(config.profile)) throw new VaultError(`unknown profile ${String(config.profile)} in sefs.json`);
+  return config;
+}
+
+export async function writeVaultConfig(root: string, config: VaultConfig): Promise<void> {
+  const path = vaultPaths(root).config;
+  await writeFile(`${path}.tmp`, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
+  await rename(`${path}.tmp`, path);
+}
+
+export interface InitOptions {
+  profile?: Profile;
+  cacheMb?: number;
+  seal?: Record<string, unknown>;
+}
+
+/** Create a vault (idempotent on the directories; refuses to overwrite an existing sefs.json). */
+export async function initVault(root: string, options: InitOptions = {}): Promise<VaultConfig> {
+  const paths = vaultPaths(root);
+  await mkdir(root, { recursive: true, mode: 0o700 });
+  try {
+    return await readVaultConfig(root);
+  } catch (err) {
+    if (!(err instanceof VaultError) || !/no sefs.json/.test(err.message)) throw err;
+  }
+  await mkdir(paths.chunks, { recursive: true, mode: 0o700 });
+  await mkdir(paths.meta, { recursive: true, mode: 0o700 });
+  await mkdir(paths.tmp, { recursive: true, mode: 0o700 });
+  const config: VaultConfig = {
+    format: VAULT_FORMAT,
+    profile: options.profile ?? 'fast',
+    cacheMb: options.cacheMb ?? 256,
+    store: 'disk',
+    createdAt: new Date().toISOString(),
+    ...(options.seal ? { seal: options.seal } : {}),
+  };
+  await writeVaultConfig(root, config);
+  return config;
+}
