@@ -7,8 +7,14 @@ import type { Command } from './command.js';
 import * as cat from './commands/cat.js';
 import * as decrypt from './commands/decrypt.js';
 import * as encrypt from './commands/encrypt.js';
+import * as init from './commands/init.js';
+import * as mount from './commands/mount.js';
+import * as umount from './commands/umount.js';
 
 export const commands: Readonly<Record<string, Command>> = {
+  init,
+  mount,
+  umount,
   encrypt,
   decrypt,
   cat,
