@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# sefs machine setup for a fresh Debian (bookworm or later) machine. Idempotent; non-interactive.
+#
+#   sudo bash scripts/setup.sh        (as root; CI=true and no stdin are fine)
+#
+# 1. installs the missing Debian packages (apt-get update only if something is missing):
+#      FUSE runtime  libfuse2 fuse        (fuse is skipped if a fusermount already exists, e.g. from fuse3)
+#      baseline      gocryptfs
+#      test tools    rsync sqlite3 git time
+#      native build  python3 make g++
+#    Without root it prints the exact apt-get command and exits 1.
+# 2. makes sure /dev/fuse exists and opens (mknod c 10 229 as root), else fails: FUSE unavailable.
+# 3. npm ci (npm install if there is no package-lock.json); the postinstall patches fuse-native and
+#    builds build/Release/fuse.node (scripts/patch-fuse-native.mjs, native-notes/fuse-native-patch.md).
+# 4. prints a summary.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+say () { printf '[setup] %s\n' "$*"; }
+die () { printf '\n[setup] ERROR: %s\n\n' "$*" >&2; exit 1; }
+IS_ROOT=0; [ "$(id -u)" -eq 0 ] && IS_ROOT=1
+
+command -v apt-get >/dev/null || die "apt-get not found: this script targets Debian/Ubuntu. Install by hand: libfuse2 fuse gocryptfs rsync sqlite3 git time python3 make g++ (and Node >= 20 with npm)."
+
+# --- 1. Debian packages ---------------------------------------------------------------------
+# (no `cmd | grep -q` here: with pipefail an early grep exit can turn into a false "missing")
+installed () { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = 'install ok installed' ]; }
+has_candidate () { local out; out=$(apt-cache policy "$1" 2>/dev/null); [[ $out == *'Candidate: '[0-9]* ]]; }
+
+want=()
+# libfuse.so.2: package libfuse2 (bookworm) or libfuse2t64 (trixie and later)
+installed libfuse2 || installed libfuse2t64 || want+=(libfuse2)
+# fusermount (for unmount): package fuse; fuse3 also ships a fusermount and conflicts with fuse
+command -v fusermount >/dev/null || installed fuse || want+=(fuse)
+for p in gocryptfs rsync sqlite3 git time python3 make g++; do installed "$p" || want+=("$p"); done
+
+if [ ${#want[@]} -gt 0 ]; then
+  if [ $IS_ROOT -ne 1 ]; then
+    die "missing Debian packages: ${want[*]}
+Run as root:  apt-get update && apt-get install -y --no-install-recommends ${want[*]}
+(or re-run this script as root: sudo bash scripts/setup.sh)"
+  fi
+  say "installing: ${want[*]}"
+  apt-get -o DPkg::Lock::Timeout=300 update -q
+  pkgs=()
+  for p in "${want[@]}"; do
+    if [ "$p" = libfuse2 ] && ! has_candidate libfuse2 && has_candidate libfuse2t64; then p=libfuse2t64; fi
+    pkgs+=("$p")
+  done
+  apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "${pkgs[@]}" </dev/null
+else
+  say "Debian packages: all present"
+fi
+
+# --- 2. /dev/fuse -------------------------------------------------------------------------------
+if [ ! -c /dev/fuse ]; then
+  [ $IS_ROOT -eq 1 ] || die "/dev/fuse is missing and we are not root: FUSE is unavailable (as root: mknod -m 0666 /dev/fuse c 10 229)"
+  modprobe fuse 2>/dev/null || true
+  [ -c /dev/fuse ] || mknod -m 0666 /dev/fuse c 10 229 || die "cannot create /dev/fuse (mknod c 10 229 failed): FUSE is unavailable on this machine/container"
+  say "created /dev/fuse"
+fi
+# A container can have the node but no access to it (device cgroup): opening it is the real test.
+if ! (exec 3<>/dev/fuse) 2>/dev/null; then
+  die "/dev/fuse exists but cannot be opened: FUSE is unavailable here (containers need --device /dev/fuse --cap-add SYS_ADMIN)"
+fi
+
+# --- 3. node modules (+ patched fuse-native via postinstall) ----------------------------------------
+command -v node >/dev/null && command -v npm >/dev/null || die "node and npm are required (Node >= 20)"
+node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' || die "Node >= 20 required, found $(node -v)"
+cd "$ROOT"
+if [ -f package-lock.json ]; then
+  say "npm ci"
+  npm ci --no-audit --no-fund
+else
+  say "npm install (no package-lock.json)"
+  npm install --no-audit --no-fund
+fi
+# The postinstall has run unless scripts were disabled (npm_config_ignore_scripts); this is a no-op if done.
+node scripts/patch-fuse-native.mjs
+
+# --- 4. summary -----------------------------------------------------------------------------------
+ver () { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo '-'; }
+libfuse=$(ver libfuse2); [ "$libfuse" = - ] && libfuse="$(ver libfuse2t64) (libfuse2t64)"
+say "summary:"
+say "  node $(node -v), npm $(npm -v 2>/dev/null)"
+say "  libfuse2 $libfuse; fusermount $(command -v fusermount || echo MISSING); /dev/fuse ok"
+say "  gocryptfs $(ver gocryptfs); rsync $(ver rsync); sqlite3 $(ver sqlite3); git $(ver git); time $(ver time)"
+say "  fuse-native: $(node scripts/patch-fuse-native.mjs --check 2>&1 | sed 's/^\[patch-fuse-native\] //' || true)"
