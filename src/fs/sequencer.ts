@@ -23,9 +23,11 @@ import { Mutex } from './mutex.js';
 const BLOCK = MAX_CHUNK_SIZE;
 /** Chunks encrypted at once during a commit: bounds memory to a few MiB per file. */
 const COMMIT_CONCURRENCY = 4;
+/** Blocks encrypted at once in the background while a file is written. */
+const STAGING_CONCURRENCY = 6;
 
 type Block =
-  | { kind: 'mem'; data: Buffer; version: number; staging?: boolean; hash?: { version: number; src: Promise<Buffer> } }
+  | { kind: 'mem'; data: Buffer; version: number; hash?: { version: number; src: Promise<Buffer> } }
   | { kind: 'staged'; ref: ChunkRef };
 
 export interface SequencerDeps {
@@ -46,8 +48,9 @@ export class Sequencer {
   private readonly blocks = new Map<number, Block>();
   private dirty = false;
   private readonly lock = new Mutex();
-  private staging: Promise<void> = Promise.resolve();
+  private readonly stagingInFlight = new Map<number, Promise<void>>();
   private stagingError: Error | undefined;
+  private lastWriteEnd = 0;
   private lastReadEnd = -1;
   /** When the content last changed (ms): the mtime of a file with uncommitted changes. */
   modifiedAt = Date.now();
@@ -151,7 +154,9 @@ export class Sequencer {
       if (end > this.size) this.size = end;
       this.dirty = true;
       this.modifiedAt = Date.now();
-      this.stageFullBlocks(Math.floor(end / BLOCK));
+      this.lastWriteEnd = end;
+      this.stageFullBlocks();
+      await this.backpressure();
     });
   }
 
@@ -191,35 +196,57 @@ export class Sequencer {
   // ---- staging (background encryption of full blocks) ------------------------------------------
 
   /**
-   * Encrypt full in-memory blocks below `limit` whose neighbours are known, in the background.
-   * Blocks 0 and 1 wait for the commit: their keys come from the last two chunks.
+   * Encrypt full in-memory blocks whose neighbours are known, in the background, a few at a time.
+   * Blocks 0 and 1 wait for the commit: their keys come from the last two chunks. Without memory pressure
+   * only blocks a sequential writer has left behind (two blocks back) are staged, so rewrites of a block
+   * being written do not waste encryptions.
    */
-  private stageFullBlocks(writtenUpTo: number): void {
+  private stageFullBlocks(): void {
     const memBlocks = [...this.blocks.entries()].filter(([, v]) => v.kind === 'mem');
     const pressure = memBlocks.length > this.deps.memBudgetBlocks;
-    // Sequential writers have moved past a block once they write two blocks further on.
-    const limit = pressure ? Math.floor(this.size / BLOCK) : writtenUpTo - 1;
+    const limit = pressure ? Math.floor(this.size / BLOCK) : Math.floor(this.lastWriteEnd / BLOCK) - 1;
     for (const [b, block] of memBlocks) {
-      if (block.kind !== 'mem' || b < 2 || b >= limit || (b + 1) * BLOCK > this.size || block.staging) continue;
-      block.staging = true;
-      this.staging = this.staging.then(() => this.stageBlock(b, block)).catch((err: Error) => {
-        this.stagingError ??= err;
-      });
+      if (this.stagingInFlight.size >= STAGING_CONCURRENCY) return;
+      if (block.kind !== 'mem' || b < 2 || b >= limit || (b + 1) * BLOCK > this.size || this.stagingInFlight.has(b)) continue;
+      const job = this.stageBlock(b, block)
+        .catch((err: Error) => {
+          this.stagingError ??= err;
+        })
+        .finally(() => {
+          this.stagingInFlight.delete(b);
+          this.stageFullBlocks();
+        });
+      this.stagingInFlight.set(b, job);
     }
+  }
+
+  /** Wait until no staging is in flight. */
+  private async drainStaging(): Promise<void> {
+    while (this.stagingInFlight.size > 0) await Promise.all(this.stagingInFlight.values());
+  }
+
+  /** Hold a writer while too many blocks sit in memory and staging can make room. */
+  private async backpressure(): Promise<void> {
+    while (this.memBlockCount() > this.deps.memBudgetBlocks && this.stagingInFlight.size > 0) {
+      await Promise.race(this.stagingInFlight.values());
+    }
+  }
+
+  private memBlockCount(): number {
+    let n = 0;
+    for (const block of this.blocks.values()) if (block.kind === 'mem') n++;
+    return n;
   }
 
   private async stageBlock(b: number, block: Extract<Block, { kind: 'mem' }>): Promise<void> {
     const version = block.version;
-    block.staging = false;
-    if (this.blocks.get(b) !== block || (b + 1) * BLOCK > this.size) return;
     const [own, n1, n2] = await Promise.all([this.srcOfBlock(b), this.srcOfBlock(b - 1), this.srcOfBlock(b - 2)]);
-    if (block.version !== version) return;
+    if (this.blocks.get(b) !== block || block.version !== version || (b + 1) * BLOCK > this.size) return;
     const { name, content } = await this.deps.pool.encrypt(block.data, own, n1, n2, this.deps.profile);
     await this.deps.store.put(name, content);
     if (this.blocks.get(b) !== block || block.version !== version) return;
-    const ref: ChunkRef = { dst: name, size: BLOCK, own, n1, n2 };
     this.deps.cache.remember(name, block.data);
-    this.blocks.set(b, { kind: 'staged', ref });
+    this.blocks.set(b, { kind: 'staged', ref: { dst: name, size: BLOCK, own, n1, n2 } });
   }
 
   private throwStagingError(): void {
@@ -266,7 +293,7 @@ export class Sequencer {
    */
   commit(persist: (entry: MetaEntry) => Promise<void>): Promise<boolean> {
     return this.lock.run(async () => {
-      await this.staging;
+      await this.drainStaging();
       this.throwStagingError();
       if (!this.dirty) return false;
       const entry = await this.buildEntry();

@@ -2,6 +2,10 @@
  * Chunks as files: DIR/ab/cd/<64 hex>. A put writes a temp file, fsyncs it and renames it into place,
  * so a chunk file under its final name is always complete; the directories touched are fsynced by sync(),
  * which the vault calls before it writes a DataMap naming the chunks.
+ *
+ * With `batch`, a put only writes the temp file; sync() (or a background flush once enough are waiting)
+ * fsyncs the temps together, renames them into place and fsyncs their directories. Until then get/has
+ * find them under their temp names. A crash before that leaves only temp files, removed at the next mount.
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
@@ -19,13 +23,23 @@ export interface DiskStoreOptions {
   fsync?: boolean;
   /** Check that fetched bytes hash to their name (default true). */
   verify?: boolean;
+  /** Defer fsync and rename to sync() (default false). */
+  batch?: boolean;
 }
+
+/** A batch flushes in the background once this many chunks wait. */
+const BATCH_FLUSH_AT = 64;
+const FSYNC_CONCURRENCY = 8;
 
 export class DiskStore implements ChunkStore {
   private readonly fsync: boolean;
   private readonly verify: boolean;
+  private readonly batch: boolean;
   private readonly dirsToSync = new Set<string>();
   private readonly knownDirs = new Set<string>();
+  /** Batched chunks not yet renamed into place: hex name -> temp path. */
+  private readonly pending = new Map<string, string>();
+  private flushing: Promise<void> = Promise.resolve();
 
   constructor(
     readonly root: string,
@@ -33,6 +47,7 @@ export class DiskStore implements ChunkStore {
   ) {
     this.fsync = options.fsync ?? true;
     this.verify = options.verify ?? true;
+    this.batch = options.batch ?? false;
   }
 
   pathOf(name: Buffer | string): string {
@@ -43,7 +58,9 @@ export class DiskStore implements ChunkStore {
   async get(name: Buffer): Promise<Buffer> {
     let bytes: Buffer;
     try {
-      bytes = await readFile(this.pathOf(name));
+      const temp = this.pending.get(name.toString('hex'));
+      // A batched chunk may be renamed into place between the lookup and the read: then read it there.
+      bytes = temp ? await readFile(temp).catch(() => readFile(this.pathOf(name))) : await readFile(this.pathOf(name));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw ChunkNotFound.of(name);
       throw err;
@@ -53,6 +70,7 @@ export class DiskStore implements ChunkStore {
   }
 
   async has(name: Buffer): Promise<boolean> {
+    if (this.pending.has(name.toString('hex'))) return true;
     try {
       await stat(this.pathOf(name));
       return true;
@@ -73,19 +91,52 @@ export class DiskStore implements ChunkStore {
     const fh = await open(temp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
     try {
       await fh.writeFile(content);
-      if (this.fsync) await fh.sync();
+      if (this.fsync && !this.batch) await fh.sync();
     } finally {
       await fh.close();
+    }
+    if (this.batch) {
+      const hex = name.toString('hex');
+      if (this.pending.has(hex)) await unlink(temp);
+      else this.pending.set(hex, temp);
+      if (this.pending.size >= BATCH_FLUSH_AT) this.flushing = this.flushing.catch(() => {}).then(() => this.flushPending());
+      return;
     }
     await rename(temp, target);
     this.dirsToSync.add(dir);
   }
 
+  /** fsync batched temps, rename them into place (chunks are immutable: the first one wins). */
+  private async flushPending(): Promise<void> {
+    const batch = [...this.pending];
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < batch.length) {
+        const [hex, temp] = batch[next++]!;
+        if (this.fsync) {
+          const fh = await open(temp, fsc.O_RDONLY);
+          await fh.sync().finally(() => fh.close());
+        }
+        const target = this.pathOf(hex);
+        await rename(temp, target);
+        this.dirsToSync.add(join(target, '..'));
+        this.pending.delete(hex);
+      }
+    };
+    await Promise.all(Array.from({ length: FSYNC_CONCURRENCY }, worker));
+  }
+
   async delete(name: Buffer): Promise<void> {
+    const temp = this.pending.get(name.toString('hex'));
+    this.pending.delete(name.toString('hex'));
+    if (temp) await rm(temp, { force: true });
     await rm(this.pathOf(name), { force: true });
   }
 
   async sync(): Promise<void> {
+    // A failed background flush surfaces here, to the commit that needs the chunks durable.
+    this.flushing = this.flushing.catch(() => {}).then(() => this.flushPending());
+    await this.flushing;
     if (!this.fsync) return;
     const dirs = [...this.dirsToSync];
     this.dirsToSync.clear();
