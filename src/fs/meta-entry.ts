@@ -1,14 +1,18 @@
 /**
  * The content of a regular file's metadata file: its logical size and either its bytes inline
  * (files under 3 bytes cannot be self-encrypted) or its root DataMap in the reference serialisation.
- *   "SEFS" | u8 format version | u8 kind (0 inline, 1 datamap) | u64 LE size | payload
+ *   "SEFS" | u8 format version | u8 kind (0 inline, 1 datamap) | u64 LE size | payload | SHA3-256 of all before
+ * The checksum makes a damaged entry a clear error, and makes the DataMap's src hashes (the chunk keys)
+ * trustworthy, which lets reads skip re-hashing each decrypted chunk.
  */
 import { type DataMap, dataMapSize, deserializeDataMap, serializeDataMap } from '../core/data-map.js';
 import { InvalidDataMap } from '../core/errors.js';
+import { sha3 } from '../core/hash.js';
 
 const MAGIC = Buffer.from('SEFS');
 const FORMAT_VERSION = 1;
 const HEADER_SIZE = 14;
+const CHECKSUM_SIZE = 32;
 
 export type MetaEntry = { kind: 'inline'; size: number; data: Buffer } | { kind: 'map'; size: number; dataMap: DataMap };
 
@@ -21,12 +25,15 @@ export function encodeEntry(entry: MetaEntry): Buffer {
   head.writeUInt8(FORMAT_VERSION, 4);
   head.writeUInt8(entry.kind === 'inline' ? 0 : 1, 5);
   head.writeBigUInt64LE(BigInt(entry.size), 6);
-  return Buffer.concat([head, payload]);
+  const body = Buffer.concat([head, payload]);
+  return Buffer.concat([body, sha3(body)]);
 }
 
 /** Parse a metadata file; anything inconsistent is an InvalidDataMap naming what is wrong. */
-export function decodeEntry(bytes: Buffer): MetaEntry {
-  if (bytes.length < HEADER_SIZE || !bytes.subarray(0, 4).equals(MAGIC)) throw new InvalidDataMap('not a sefs metadata file');
+export function decodeEntry(file: Buffer): MetaEntry {
+  if (file.length < HEADER_SIZE + CHECKSUM_SIZE || !file.subarray(0, 4).equals(MAGIC)) throw new InvalidDataMap('not a sefs metadata file');
+  const bytes = file.subarray(0, file.length - CHECKSUM_SIZE);
+  if (!sha3(bytes).equals(file.subarray(file.length - CHECKSUM_SIZE))) throw new InvalidDataMap('metadata checksum mismatch (the entry is damaged)');
   const version = bytes.readUInt8(4);
   if (version !== FORMAT_VERSION) throw new InvalidDataMap(`unknown metadata format version ${version}`);
   const kind = bytes.readUInt8(5);

@@ -23,6 +23,9 @@ import { Mutex } from './mutex.js';
 const BLOCK = MAX_CHUNK_SIZE;
 /** Chunks encrypted at once during a commit: bounds memory to a few MiB per file. */
 const COMMIT_CONCURRENCY = 4;
+/** Chunks decrypted ahead of a sequential reader, and how far from the last read still counts as sequential. */
+const READ_AHEAD_CHUNKS = 8;
+const READ_AHEAD_SLACK = 1024 * 1024;
 /** Blocks encrypted at once in the background while a file is written. */
 const STAGING_CONCURRENCY = 6;
 
@@ -123,15 +126,18 @@ export class Sequencer {
     await Promise.all(jobs);
   }
 
-  /** On sequential reads of committed chunks, start decrypting the next two. */
+  /**
+   * On sequential reads of committed chunks, start decrypting the next few. The kernel's readahead sends
+   * several reads at once, slightly out of order, so "sequential" means near the end of the last read.
+   */
   private readAhead(offset: number, end: number): void {
-    const sequential = offset === this.lastReadEnd;
-    this.lastReadEnd = end;
+    const sequential = Math.abs(offset - this.lastReadEnd) <= READ_AHEAD_SLACK;
+    this.lastReadEnd = Math.max(end, offset === this.lastReadEnd ? end : this.lastReadEnd);
     const base = this.base;
     if (!sequential || base.kind !== 'map') return;
     const next = chunksCovering(base.size, end, 1);
     if (!next) return;
-    for (let i = next.first; i < Math.min(next.first + 2, base.dataMap.chunks.length); i++) {
+    for (let i = next.first; i < Math.min(next.first + READ_AHEAD_CHUNKS, base.dataMap.chunks.length); i++) {
       if (chunkStart(base.size, i) < this.zeroFrom && !this.blocks.has(i)) this.deps.cache.prefetch(baseRef(base.dataMap, i));
     }
   }
@@ -185,7 +191,9 @@ export class Sequencer {
   private async memBlock(b: number): Promise<Extract<Block, { kind: 'mem' }>> {
     const existing = this.blocks.get(b);
     if (existing?.kind === 'mem') return existing;
-    const data = Buffer.alloc(BLOCK);
+    // Shared memory: workers hash and encrypt it without a copy. A write racing a worker bumps the
+    // version, and the worker's result for the old version is dropped.
+    const data = Buffer.from(new SharedArrayBuffer(BLOCK));
     const valid = Math.min(BLOCK, this.size - b * BLOCK);
     if (valid > 0) await this.readBlockInto(b, b * BLOCK, b * BLOCK + valid, data, 0);
     const block = { kind: 'mem' as const, data, version: 0 };

@@ -110,9 +110,17 @@ export class WorkerPool {
   }
 
   /** Verify and decrypt stored chunk bytes. */
-  async decrypt(stored: Uint8Array, own: Uint8Array, n1: Uint8Array, n2: Uint8Array, dst: Uint8Array, size: number): Promise<Buffer> {
+  async decrypt(
+    stored: Uint8Array,
+    own: Uint8Array,
+    n1: Uint8Array,
+    n2: Uint8Array,
+    dst: Uint8Array,
+    size: number,
+    verifySrc = true,
+  ): Promise<Buffer> {
     const transfer: ArrayBuffer[] = [];
-    const job: Job = { kind: 'decrypt', data: forTransfer(stored, transfer), own, n1, n2, dst, size };
+    const job: Job = { kind: 'decrypt', data: forTransfer(stored, transfer), own, n1, n2, dst, size, verifySrc };
     return ((await this.run(job, transfer)) as { plain: Buffer }).plain;
   }
 
