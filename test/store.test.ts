@@ -1,0 +1,122 @@
+/** The chunk stores: DiskStore writes real files in a fan-out tree, atomically; MemoryStore behaves the same. */
+import { mkdtemp, readdir, readFile, rm, stat, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { sha3 } from '../src/core/hash.js';
+import type { ChunkStore } from '../src/store/chunk-store.js';
+import { DiskStore } from '../src/store/disk-store.js';
+import { MemoryStore } from '../src/store/memory-store.js';
+import { seededBytes } from './helpers/inputs.js';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'sefs-store-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const chunk = (seed: number, size = 1000): { name: Buffer; content: Buffer } => {
+  const content = seededBytes(size, seed);
+  return { name: sha3(content), content };
+};
+
+async function allNames(store: ChunkStore): Promise<string[]> {
+  const names: string[] = [];
+  for await (const n of store.names()) names.push(n.toString('hex'));
+  return names.sort();
+}
+
+describe('DiskStore', () => {
+  it('writes each chunk to DIR/ab/cd/<hex> and reads it back', async () => {
+    const store = new DiskStore(dir);
+    const c = chunk(1);
+    const hex = c.name.toString('hex');
+    await store.put(c.name, c.content);
+    await store.sync();
+    const path = join(dir, hex.slice(0, 2), hex.slice(2, 4), hex);
+    expect(store.pathOf(c.name)).toBe(path);
+    expect((await readFile(path)).equals(c.content)).toBe(true);
+    expect((await store.get(c.name)).equals(c.content)).toBe(true);
+    expect(await store.has(c.name)).toBe(true);
+    // Nothing else is left in the tree: no temp files.
+    expect(await readdir(join(dir, hex.slice(0, 2), hex.slice(2, 4)))).toEqual([hex]);
+  });
+
+  it('a second put of the same name is a no-op', async () => {
+    const store = new DiskStore(dir);
+    const c = chunk(2);
+    await store.put(c.name, c.content);
+    const before = await stat(store.pathOf(c.name));
+    await new Promise((r) => setTimeout(r, 20));
+    await store.put(c.name, c.content);
+    const after = await stat(store.pathOf(c.name));
+    expect(after.ino).toBe(before.ino);
+    expect(after.mtimeMs).toBe(before.mtimeMs);
+  });
+
+  it('get verifies the bytes against the name (unless told not to)', async () => {
+    const store = new DiskStore(dir);
+    const c = chunk(3);
+    await store.put(c.name, c.content);
+    const damaged = Buffer.from(c.content);
+    damaged[10]! ^= 4;
+    await writeFile(store.pathOf(c.name), damaged);
+    await expect(store.get(c.name)).rejects.toMatchObject({ code: 'ChunkHashMismatch', chunkName: c.name.toString('hex') });
+    expect((await new DiskStore(dir, { verify: false }).get(c.name)).equals(damaged)).toBe(true);
+  });
+
+  it('a missing chunk is a ChunkNotFound naming it', async () => {
+    const store = new DiskStore(dir);
+    const c = chunk(4);
+    await expect(store.get(c.name)).rejects.toMatchObject({ code: 'ChunkNotFound', chunkName: c.name.toString('hex') });
+    expect(await store.has(c.name)).toBe(false);
+  });
+
+  it('delete, has and names', async () => {
+    const store = new DiskStore(dir, { fsync: false });
+    const chunks = Array.from({ length: 20 }, (_, i) => chunk(100 + i, 50 + i));
+    await Promise.all(chunks.map((c) => store.put(c.name, c.content)));
+    expect(await allNames(store)).toEqual(chunks.map((c) => c.name.toString('hex')).sort());
+    await store.delete(chunks[0]!.name);
+    await store.delete(chunks[0]!.name); // deleting what is gone is fine
+    expect(await store.has(chunks[0]!.name)).toBe(false);
+    expect(await store.has(chunks[1]!.name)).toBe(true);
+    expect(await allNames(store)).toEqual(chunks.slice(1).map((c) => c.name.toString('hex')).sort());
+  });
+
+  it('names skips files that are not chunks; removeLeftovers removes temp files of interrupted puts', async () => {
+    const store = new DiskStore(dir);
+    const c = chunk(5);
+    await store.put(c.name, c.content);
+    const sub = join(dir, 'ab', 'cd');
+    await mkdir(sub, { recursive: true });
+    await writeFile(join(sub, '.tmp-abcd-123456'), 'half a chunk');
+    await writeFile(join(sub, '.tmp-abcd-654321'), 'another');
+    await writeFile(join(sub, 'README'), 'not a chunk');
+    expect(await allNames(store)).toEqual([c.name.toString('hex')]);
+    expect(await store.removeLeftovers()).toBe(2);
+    expect((await readdir(sub)).sort()).toEqual(['README']);
+    expect(await store.removeLeftovers()).toBe(0);
+  });
+
+  it('an empty or missing root lists no names', async () => {
+    expect(await allNames(new DiskStore(join(dir, 'nothing-here')))).toEqual([]);
+  });
+});
+
+describe('MemoryStore', () => {
+  it('put, get, has, delete, names', async () => {
+    const store = new MemoryStore();
+    const [a, b] = [chunk(6), chunk(7)];
+    await store.put(a.name, a.content);
+    await store.put(b.name, b.content);
+    await store.put(a.name, b.content); // a no-op: names are content hashes
+    expect((await store.get(a.name)).equals(a.content)).toBe(true);
+    expect(await allNames(store)).toEqual([a, b].map((c) => c.name.toString('hex')).sort());
+    await store.delete(a.name);
+    expect(await store.has(a.name)).toBe(false);
+    await expect(store.get(a.name)).rejects.toMatchObject({ code: 'ChunkNotFound' });
+  });
+});
