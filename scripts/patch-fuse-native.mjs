@@ -132,8 +132,10 @@ function probeAddon () {
   if (r.error && /libfuse\.so\.2/.test(r.error)) {
     const bundled = bundledLibfuse()
     if (bundled) {
+      const sysErr = r.error.split('\n')[0]
       r = run({ LD_PRELOAD: bundled })
-      note = `\n  WARNING: libfuse.so.2 is not installed system-wide; verified with the bundled copy preloaded.\n` +
+      note = `\n  WARNING: the system libfuse.so.2 cannot be loaded (${sysErr});\n` +
+        '  verified with fuse-native\'s bundled copy preloaded instead.\n' +
         '  Mounting needs it: apt-get install -y libfuse2 fuse  (or run scripts/setup.sh)'
     }
   }
@@ -144,12 +146,11 @@ function probeAddon () {
   return { ...r, ok, describe, note: ok ? note : '' }
 }
 
+// fuse-native's bundled libfuse 2.9 (SONAME libfuse.so.2): the build copies it to build/Release.
 function bundledLibfuse () {
-  try {
-    const req = createRequire(path.join(fnDir, 'package.json'))
-    const lib = req('fuse-shared-library/lib') // path of the bundled libfuse.so (SONAME libfuse.so.2)
-    return typeof lib === 'string' && fs.existsSync(lib) ? lib : null
-  } catch { return null }
+  const candidates = [path.join(fnDir, 'build', 'Release', 'libfuse.so')]
+  try { candidates.push(createRequire(path.join(fnDir, 'package.json'))('fuse-shared-library').lib) } catch {}
+  return candidates.find(f => typeof f === 'string' && fs.existsSync(f)) || null
 }
 
 function build () {

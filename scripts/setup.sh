@@ -42,13 +42,14 @@ Run as root:  apt-get update && apt-get install -y --no-install-recommends ${wan
 (or re-run this script as root: sudo bash scripts/setup.sh)"
   fi
   say "installing: ${want[*]}"
-  apt-get -o DPkg::Lock::Timeout=300 update -q
+  apt-get -o DPkg::Lock::Timeout=300 update -q || die "apt-get update failed (output above)"
   pkgs=()
   for p in "${want[@]}"; do
     if [ "$p" = libfuse2 ] && ! has_candidate libfuse2 && has_candidate libfuse2t64; then p=libfuse2t64; fi
     pkgs+=("$p")
   done
-  apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "${pkgs[@]}" </dev/null
+  apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "${pkgs[@]}" </dev/null ||
+    die "apt-get install ${pkgs[*]} failed (output above)"
 else
   say "Debian packages: all present"
 fi
@@ -61,8 +62,10 @@ if [ ! -c /dev/fuse ]; then
   say "created /dev/fuse"
 fi
 # A container can have the node but no access to it (device cgroup): opening it is the real test.
-if ! (exec 3<>/dev/fuse) 2>/dev/null; then
-  die "/dev/fuse exists but cannot be opened: FUSE is unavailable here (containers need --device /dev/fuse --cap-add SYS_ADMIN)"
+if [ $IS_ROOT -eq 1 ]; then
+  (exec 3<>/dev/fuse) 2>/dev/null || die "/dev/fuse exists but cannot be opened: FUSE is unavailable here (containers need --device /dev/fuse --cap-add SYS_ADMIN)"
+elif ! [ -r /dev/fuse ] || ! [ -w /dev/fuse ]; then
+  say "note: /dev/fuse is not read/writable by $(id -un); mounting as this user relies on the setuid fusermount"
 fi
 
 # --- 3. node modules (+ patched fuse-native via postinstall) ----------------------------------------
@@ -71,7 +74,20 @@ node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)
 cd "$ROOT"
 if [ -f package-lock.json ]; then
   say "npm ci"
-  npm ci --no-audit --no-fund
+  npmlog=$(mktemp)
+  if npm ci --no-audit --no-fund >"$npmlog" 2>&1; then
+    grep -v '^gyp info' "$npmlog" || true
+  elif grep -q 'can only install packages when your package.json and package-lock.json' "$npmlog"; then
+    grep -E '^npm error (code|`npm ci`|Missing)' "$npmlog" | head -n 6
+    say "WARNING: npm ci refused: package-lock.json is out of sync with package.json (lines above)."
+    say "         Falling back to: npm install --no-save (the lock file is used but not modified)."
+    say "         Fix for good: regenerate package-lock.json with npm install and commit it."
+    npm install --no-save --no-audit --no-fund
+  else
+    cat "$npmlog"; rm -f "$npmlog"
+    die "npm ci failed (output above)"
+  fi
+  rm -f "$npmlog"
 else
   say "npm install (no package-lock.json)"
   npm install --no-audit --no-fund
