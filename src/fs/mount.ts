@@ -16,6 +16,7 @@ import { ATTR_TIMEOUT_S, KERNEL_OPTIONS } from './kernel-options.js';
 import { type MetaCodec, plainCodec } from './meta-codec.js';
 import { MetaTree } from './meta-tree.js';
 import { OpenFiles } from './open-files.js';
+import { processAlive } from './process-alive.js';
 import { forceUnmount, isMounted, isStale } from './stale-mount.js';
 import { VaultError, initVault, readVaultConfig, vaultPaths } from './vault-config.js';
 
@@ -40,6 +41,12 @@ function mountWith(fuse: FuseInstance): Promise<void> {
   return new Promise((res, rej) => fuse.mount((err) => (err ? rej(err) : res())));
 }
 
+/** True when the vault's pid file names a process that is gone. */
+async function lockHolderDead(root: string): Promise<boolean> {
+  const pid = Number((await readFile(vaultPaths(root).pid, 'utf8').catch(() => '')).trim());
+  return pid > 0 && !processAlive(pid);
+}
+
 /** One mount per vault: a pid file, taken over when its process is gone. */
 async function lockVault(root: string): Promise<() => Promise<void>> {
   const pidFile = vaultPaths(root).pid;
@@ -59,15 +66,6 @@ async function lockVault(root: string): Promise<() => Promise<void>> {
   throw new VaultError(`cannot lock vault ${root}`);
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 export async function mountVault(vault: string, mountpoint: string, options: MountOptions = {}): Promise<MountedVault> {
   const root = resolve(vault);
   const mnt = resolve(mountpoint);
@@ -76,7 +74,8 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
   await readVaultConfig(root);
 
   if (await isMounted(mnt)) {
-    if (!(await isStale(mnt))) throw new VaultError(`${mnt} is already mounted`);
+    // A daemon killed a moment ago may still look alive to stat (cached attributes): its pid tells.
+    if (!(await isStale(mnt)) && !(await lockHolderDead(root))) throw new VaultError(`${mnt} is already mounted`);
     log(`clearing a stale mount at ${mnt}`);
     await forceUnmount(mnt);
   }

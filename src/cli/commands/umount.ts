@@ -1,5 +1,6 @@
 /** sefs umount MOUNTPOINT: ask the daemon to commit and unmount; clear the mount if the daemon is gone. */
 import { findMount, forgetMount } from '../../fs/mount-registry.js';
+import { processAlive as alive } from '../../fs/process-alive.js';
 import { forceUnmount, isMounted } from '../../fs/stale-mount.js';
 import { VaultError } from '../../fs/vault-config.js';
 import { parseCommandArgs, positionals } from '../args.js';
@@ -9,15 +10,6 @@ export const usage = `usage: sefs umount MOUNTPOINT
 `;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export async function run(args: string[]): Promise<void> {
   const { positionals: pos } = parseCommandArgs({ args, options: {} });
