@@ -3,27 +3,16 @@
  * stale): reference chunk names from encrypt --json, exact bytes from decrypt and cat, one-line errors.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, statSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, ensureBuiltCli } from './helpers/build.js';
 import { FIXTURES, loadCaseFiles, loadVectors } from './helpers/fixtures.js';
 import { inputFromWords, seededBytes, textLike } from './helpers/inputs.js';
 
-const ROOT = new URL('..', import.meta.url).pathname;
-const CLI = join(ROOT, 'dist/cli/main.js');
 const MiB = 1024 * 1024;
-
-/** Newest modification time of the sources the CLI is built from. */
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestSource(path) : statSync(path).mtimeMs);
-  }
-  return newest;
-}
 
 interface Run {
   code: number | null;
@@ -45,11 +34,7 @@ function expectOneLineError(r: Run, pattern: RegExp, code = 1): void {
 
 let dir: string;
 beforeAll(async () => {
-  if (!existsSync(CLI) || statSync(CLI).mtimeMs < newestSource(join(ROOT, 'src'))) {
-    // `npm test` builds first; a direct `vitest run` may find dist/ stale. tsc emits even when another module has type errors.
-    spawnSync('npx', ['tsc', '-p', join(ROOT, 'tsconfig.json')], { cwd: ROOT, stdio: 'ignore' });
-  }
-  expect(existsSync(CLI), 'dist/cli/main.js must be built (npm run build)').toBe(true);
+  ensureBuiltCli();
   dir = await mkdtemp(join(tmpdir(), 'sefs-cli-'));
 });
 afterAll(async () => {
