@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Profile } from '../src/core/compression.js';
-import { serializeDataMap } from '../src/core/data-map.js';
+import { deserializeDataMap, serializeDataMap } from '../src/core/data-map.js';
 import { chunkSpans, chunksCovering } from '../src/core/layout.js';
 import { MemoryStore } from '../src/store/memory-store.js';
 import {
@@ -78,6 +78,11 @@ describe.each(PROFILES)('profile %s', (profile) => {
       const store = storeOf(chunks);
       expect((await decrypt(dataMap, store)).equals(input)).toBe(true);
       expect((await decrypt(dataMap, (name) => store.chunks.get(name.toString('hex')))).equals(input)).toBe(true);
+      // The DataMap survives its file form (3 MiB - 1 has a last chunk of MAX + 1 bytes: the reference's layout).
+      const fromFile = deserializeDataMap(serializeDataMap(dataMap));
+      expect(fromFile).toEqual(dataMap);
+      const root0 = await rootDataMap(fromFile, store);
+      expect(deserializeDataMap(serializeDataMap(root0))).toEqual(root0);
 
       // Ranges fetch only the chunks that cover them (a root map needs no other fetch).
       const root = await rootDataMap(dataMap, store);
