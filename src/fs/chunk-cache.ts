@@ -56,8 +56,9 @@ export class ChunkCache {
 
   private async load(ref: ChunkRef): Promise<Buffer> {
     const stored = await this.store.get(ref.dst);
-    // Metadata entries are checksummed, so the src hashes (keys) are authentic: the dst check suffices.
-    const plain = await this.pool.decrypt(stored, ref.own, ref.n1, ref.n2, ref.dst, ref.size, false);
+    // Both hashes are checked: the entry checksum catches damage, not a DataMap written wrong, and a raw
+    // (stored) brotli block decrypted under wrong keys would give wrong bytes without complaint.
+    const plain = await this.pool.decrypt(stored, ref.own, ref.n1, ref.n2, ref.dst, ref.size);
     this.lru.set(ref.dst.toString('hex'), plain);
     return plain;
   }

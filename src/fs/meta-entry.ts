@@ -2,8 +2,7 @@
  * The content of a regular file's metadata file: its logical size and either its bytes inline
  * (files under 3 bytes cannot be self-encrypted) or its root DataMap in the reference serialisation.
  *   "SEFS" | u8 format version | u8 kind (0 inline, 1 datamap) | u64 LE size | payload | SHA3-256 of all before
- * The checksum makes a damaged entry a clear error, and makes the DataMap's src hashes (the chunk keys)
- * trustworthy, which lets reads skip re-hashing each decrypted chunk.
+ * The checksum makes a damaged entry a clear error (not chunks decrypted under damaged keys).
  */
 import { type DataMap, dataMapSize, deserializeDataMap, serializeDataMap } from '../core/data-map.js';
 import { InvalidDataMap } from '../core/errors.js';
@@ -20,11 +19,16 @@ export const EMPTY_ENTRY: MetaEntry = { kind: 'inline', size: 0, data: Buffer.al
 
 export function encodeEntry(entry: MetaEntry): Buffer {
   const payload = entry.kind === 'inline' ? entry.data : serializeDataMap(entry.dataMap);
+  return frameEntry(entry.kind === 'inline' ? 0 : 1, entry.size, payload);
+}
+
+/** Header + payload + checksum; exported for tests that need well-framed entries around damaged payloads. */
+export function frameEntry(kind: number, size: number, payload: Uint8Array): Buffer {
   const head = Buffer.alloc(HEADER_SIZE);
   MAGIC.copy(head, 0);
   head.writeUInt8(FORMAT_VERSION, 4);
-  head.writeUInt8(entry.kind === 'inline' ? 0 : 1, 5);
-  head.writeBigUInt64LE(BigInt(entry.size), 6);
+  head.writeUInt8(kind, 5);
+  head.writeBigUInt64LE(BigInt(size), 6);
   const body = Buffer.concat([head, payload]);
   return Buffer.concat([body, sha3(body)]);
 }

@@ -4,12 +4,14 @@ import { constants } from 'node:fs';
 import type { FsContext } from './context.js';
 import { E, fsError } from './errno.js';
 import { EMPTY_ENTRY } from './meta-entry.js';
+import { checkNewName } from './names.js';
 
 export function list(ctx: FsContext, path: string): Promise<string[]> {
   return ctx.meta.list(path);
 }
 
 export async function makeDir(ctx: FsContext, path: string, mode: number): Promise<void> {
+  checkNewName(path);
   await mkdir(ctx.meta.diskPath(path), mode & 0o7777);
 }
 
@@ -25,6 +27,7 @@ export async function removeFile(ctx: FsContext, path: string): Promise<void> {
 }
 
 export async function rename(ctx: FsContext, from: string, to: string): Promise<void> {
+  checkNewName(to);
   await renamePath(ctx.meta.diskPath(from), ctx.meta.diskPath(to));
   ctx.meta.forget(from);
   ctx.meta.forget(to);
@@ -33,6 +36,7 @@ export async function rename(ctx: FsContext, from: string, to: string): Promise<
 }
 
 export async function makeSymlink(ctx: FsContext, target: string, path: string): Promise<void> {
+  checkNewName(path);
   await symlink(ctx.meta.codec.sealLink(target), ctx.meta.diskPath(path));
 }
 
@@ -43,5 +47,6 @@ export async function readSymlink(ctx: FsContext, path: string): Promise<string>
 /** Regular files only: device nodes, FIFOs and sockets have no place in an encrypted vault. */
 export async function makeNode(ctx: FsContext, path: string, mode: number): Promise<void> {
   if ((mode & constants.S_IFMT) !== constants.S_IFREG) throw fsError(E.EPERM);
+  checkNewName(path);
   await ctx.meta.writeEntry(path, EMPTY_ENTRY, { mode });
 }

@@ -2,6 +2,7 @@
 import { E, fsError } from './errno.js';
 import { type FsContext, commitFile } from './context.js';
 import { EMPTY_ENTRY } from './meta-entry.js';
+import { checkNewName } from './names.js';
 import type { OpenFile } from './open-files.js';
 
 function fileOf(ctx: FsContext, fh: number): OpenFile {
@@ -11,6 +12,7 @@ function fileOf(ctx: FsContext, fh: number): OpenFile {
 }
 
 export async function create(ctx: FsContext, path: string, mode: number): Promise<number> {
+  checkNewName(path);
   await ctx.meta.writeEntry(path, EMPTY_ENTRY, { mode });
   return ctx.files.open(path, async () => EMPTY_ENTRY);
 }

@@ -1,0 +1,15 @@
+/**
+ * Rules for names the mount creates. fuse-native hands paths to JS as UTF-8 strings, so a name whose bytes
+ * are not valid UTF-8 arrives with U+FFFD in place of the bad bytes: two different names would become one.
+ * Such names are refused with EILSEQ rather than silently renamed.
+ */
+import { E, fsError } from './errno.js';
+
+const NAME_MAX = 255;
+
+/** Check the last component of a path about to be created (create, mkdir, mknod, symlink, rename target). */
+export function checkNewName(path: string): void {
+  const name = path.slice(path.lastIndexOf('/') + 1);
+  if (name.includes('\uFFFD')) throw fsError(E.EILSEQ);
+  if (Buffer.byteLength(name) > NAME_MAX) throw fsError(E.ENAMETOOLONG);
+}
