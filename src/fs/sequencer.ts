@@ -49,6 +49,8 @@ export class Sequencer {
   /** Committed bytes at or past this offset read as zero (the file was truncated below them). */
   private zeroFrom: number;
   private readonly blocks = new Map<number, Block>();
+  /** Indices of the `mem` blocks, so per-write bookkeeping does not walk every block of a large file. */
+  private readonly memIndices = new Set<number>();
   private dirty = false;
   private readonly lock = new Mutex();
   private readonly stagingInFlight = new Map<number, Promise<void>>();
@@ -170,7 +172,12 @@ export class Sequencer {
     return this.lock.run(async () => {
       this.throwStagingError();
       if (newSize < this.size) {
-        for (const b of [...this.blocks.keys()]) if (b * BLOCK >= newSize) this.blocks.delete(b);
+        for (const b of [...this.blocks.keys()]) {
+          if (b * BLOCK >= newSize) {
+            this.blocks.delete(b);
+            this.memIndices.delete(b);
+          }
+        }
         const edge = Math.floor(newSize / BLOCK);
         if (newSize % BLOCK !== 0) {
           const block = await this.memBlock(edge);
@@ -198,6 +205,7 @@ export class Sequencer {
     if (valid > 0) await this.readBlockInto(b, b * BLOCK, b * BLOCK + valid, data, 0);
     const block = { kind: 'mem' as const, data, version: 0 };
     this.blocks.set(b, block);
+    this.memIndices.add(b);
     return block;
   }
 
@@ -210,12 +218,12 @@ export class Sequencer {
    * being written do not waste encryptions.
    */
   private stageFullBlocks(): void {
-    const memBlocks = [...this.blocks.entries()].filter(([, v]) => v.kind === 'mem');
-    const pressure = memBlocks.length > this.deps.memBudgetBlocks;
+    const pressure = this.memIndices.size > this.deps.memBudgetBlocks;
     const limit = pressure ? Math.floor(this.size / BLOCK) : Math.floor(this.lastWriteEnd / BLOCK) - 1;
-    for (const [b, block] of memBlocks) {
+    for (const b of this.memIndices) {
       if (this.stagingInFlight.size >= STAGING_CONCURRENCY) return;
-      if (block.kind !== 'mem' || b < 2 || b >= limit || (b + 1) * BLOCK > this.size || this.stagingInFlight.has(b)) continue;
+      const block = this.blocks.get(b);
+      if (block?.kind !== 'mem' || b < 2 || b >= limit || (b + 1) * BLOCK > this.size || this.stagingInFlight.has(b)) continue;
       const job = this.stageBlock(b, block)
         .catch((err: Error) => {
           this.stagingError ??= err;
@@ -235,15 +243,9 @@ export class Sequencer {
 
   /** Hold a writer while too many blocks sit in memory and staging can make room. */
   private async backpressure(): Promise<void> {
-    while (this.memBlockCount() > this.deps.memBudgetBlocks && this.stagingInFlight.size > 0) {
+    while (this.memIndices.size > this.deps.memBudgetBlocks && this.stagingInFlight.size > 0) {
       await Promise.race(this.stagingInFlight.values());
     }
-  }
-
-  private memBlockCount(): number {
-    let n = 0;
-    for (const block of this.blocks.values()) if (block.kind === 'mem') n++;
-    return n;
   }
 
   private async stageBlock(b: number, block: Extract<Block, { kind: 'mem' }>): Promise<void> {
@@ -253,8 +255,9 @@ export class Sequencer {
     const { name, content } = await this.deps.pool.encrypt(block.data, own, n1, n2, this.deps.profile);
     await this.deps.store.put(name, content);
     if (this.blocks.get(b) !== block || block.version !== version) return;
-    this.deps.cache.remember(name, block.data);
+    // Not kept in the chunk cache: the kernel's page cache serves re-reads of what was just written.
     this.blocks.set(b, { kind: 'staged', ref: { dst: name, size: BLOCK, own, n1, n2 } });
+    this.memIndices.delete(b);
   }
 
   private throwStagingError(): void {
@@ -310,6 +313,7 @@ export class Sequencer {
       this.base = entry;
       this.zeroFrom = entry.size;
       this.blocks.clear();
+      this.memIndices.clear();
       this.dirty = false;
       return true;
     });

@@ -80,7 +80,7 @@ export async function initVault(root: string, options: InitOptions = {}): Promis
   const config: VaultConfig = {
     format: VAULT_FORMAT,
     profile: options.profile ?? 'fast',
-    cacheMb: options.cacheMb ?? 256,
+    cacheMb: options.cacheMb ?? 128,
     store: 'disk',
     createdAt: new Date().toISOString(),
     ...(options.seal ? { seal: options.seal } : {}),

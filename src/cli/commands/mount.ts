@@ -1,5 +1,5 @@
 /**
- * sefs mount VAULT MOUNTPOINT [--cache-mb N] [--foreground]
+ * sefs mount VAULT MOUNTPOINT [--cache-mb N] [--foreground] [--passphrase-file F]
  * Without --foreground it starts itself again in the foreground as a detached daemon, waits until the
  * mount is live, and returns.
  */
@@ -8,33 +8,37 @@ import { openSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mountVault } from '../../fs/mount.js';
+import { mountCodec } from '../../fs/seal.js';
 import { forgetMount, recordMount } from '../../fs/mount-registry.js';
 import { isMounted } from '../../fs/stale-mount.js';
 import { initVault, vaultPaths } from '../../fs/vault-config.js';
 import { nonNegativeInt, parseCommandArgs, positionals } from '../args.js';
 
 export const summary = 'mount a vault as a normal directory';
-export const usage = `usage: sefs mount VAULT MOUNTPOINT [--cache-mb N] [--threads N] [--foreground]
+export const usage = `usage: sefs mount VAULT MOUNTPOINT [--cache-mb N] [--threads N] [--foreground] [--passphrase-file F]
 
 Serves VAULT at MOUNTPOINT (both created when missing). Every file written there is self-encrypted
 into VAULT/chunks; VAULT/meta holds the DataMaps. Ctrl-C or SIGTERM commits open files and unmounts;
 so does 'sefs umount MOUNTPOINT'.
-  --cache-mb    decrypted-chunk cache size (default from sefs.json, 256)
+  --cache-mb    decrypted-chunk cache size (default from sefs.json, 128)
   --threads     crypto worker threads (default: one per core)
   --foreground  stay in the foreground (default: run as a daemon logging to VAULT/sefs.log)
+  --passphrase-file F  the passphrase of a sealed vault (see sefs init); checked before mounting
 `;
 
 export async function run(args: string[]): Promise<number> {
   const { values, positionals: pos } = parseCommandArgs({
     args,
-    options: { 'cache-mb': { type: 'string' }, threads: { type: 'string' }, foreground: { type: 'boolean' } },
+    options: { 'cache-mb': { type: 'string' }, threads: { type: 'string' }, foreground: { type: 'boolean' }, 'passphrase-file': { type: 'string' } },
   });
   const [vault, mnt] = positionals(pos, ['VAULT', 'MOUNTPOINT']) as [string, string];
   const cacheMb = nonNegativeInt(values['cache-mb'], '--cache-mb');
   const threads = nonNegativeInt(values.threads, '--threads');
+  // A wrong or missing passphrase fails here, in the foreground, before anything is written.
+  const codec = await mountCodec(vault, values['passphrase-file']);
   if (!values.foreground) return daemonize(vault, mnt, args);
 
-  const mounted = await mountVault(vault, mnt, { cacheMb, threads: threads || undefined });
+  const mounted = await mountVault(vault, mnt, { cacheMb, threads: threads || undefined, codec });
   await recordMount({ pid: process.pid, vault: mounted.vault, mountpoint: mounted.mountpoint });
   process.stderr.write(`sefs: ${mounted.vault} mounted at ${mounted.mountpoint} (Ctrl-C or 'sefs umount ${mnt}' to unmount)\n`);
   // Tell a waiting parent (daemon mode) we are live; it closes the channel.
