@@ -7,7 +7,7 @@
  */
 import { createRequire } from 'node:module';
 import { brotliCompressSync, brotliDecompressSync, constants as zlib } from 'node:zlib';
-import { storeAsBrotli } from './raw-brotli.js';
+import { storeAsBrotliParts } from './raw-brotli.js';
 
 export type Profile = 'compat' | 'fast';
 export const PROFILES: readonly Profile[] = ['compat', 'fast'];
@@ -63,25 +63,29 @@ export function sampledEntropy(data: Uint8Array): number {
   return h;
 }
 
-function compressFast(data: Uint8Array): Buffer {
+function compressFast(data: Uint8Array): Uint8Array[] {
   // A small sample can't show 8 bits/byte of entropy, so only judge samples of full size.
-  if (data.length >= SAMPLE_BYTES && sampledEntropy(data) >= INCOMPRESSIBLE_ENTROPY) return storeAsBrotli(data);
+  if (data.length >= SAMPLE_BYTES && sampledEntropy(data) >= INCOMPRESSIBLE_ENTROPY) return storeAsBrotliParts(data);
   const packed = brotliCompressSync(data, {
     params: {
       [zlib.BROTLI_PARAM_QUALITY]: FAST_QUALITY,
       [zlib.BROTLI_PARAM_SIZE_HINT]: data.length,
     },
   });
-  return packed.length < data.length ? packed : storeAsBrotli(data);
+  return packed.length < data.length ? [packed] : storeAsBrotliParts(data);
 }
 
-function compressCompat(data: Uint8Array): Buffer {
-  const out = wasm().compress(data, { quality: COMPAT_QUALITY });
-  return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+function compressCompat(data: Uint8Array): Uint8Array[] {
+  return [wasm().compress(data, { quality: COMPAT_QUALITY })];
+}
+
+/** The brotli stream of `data`, in pieces to be read in order (raw storage avoids copying the chunk). */
+export function compressParts(data: Uint8Array, profile: Profile): Uint8Array[] {
+  return profile === 'compat' ? compressCompat(data) : compressFast(data);
 }
 
 export function compress(data: Uint8Array, profile: Profile): Buffer {
-  return profile === 'compat' ? compressCompat(data) : compressFast(data);
+  return Buffer.concat(compressParts(data, profile));
 }
 
 /** Decompress any brotli stream; refuses to produce more than `maxSize` bytes (a damaged or hostile chunk). */

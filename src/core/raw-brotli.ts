@@ -47,30 +47,27 @@ function metaBlockHeader(w: BitWriter, length: number): void {
   w.align();
 }
 
-/** Wrap `data` as a valid brotli stream of uncompressed meta-blocks. */
-export function storeAsBrotli(data: Uint8Array): Buffer {
-  const headers: number[][] = [];
+/**
+ * The pieces of a valid brotli stream of uncompressed meta-blocks holding `data`: headers, views of `data`
+ * (not copies) and the closing bits. Feeding them to the cipher one by one saves copying the chunk.
+ */
+export function storeAsBrotliParts(data: Uint8Array): Uint8Array[] {
+  const parts: Uint8Array[] = [];
   const w = new BitWriter();
   w.write(1, 1); // WBITS: 1 then 3 bits n, window = 17 + n
   w.write(WINDOW_BITS - 17, 3);
   for (let off = 0; off < data.length; off += MAX_META_BLOCK) {
-    metaBlockHeader(w, Math.min(MAX_META_BLOCK, data.length - off));
-    headers.push(w.take());
+    const end = Math.min(data.length, off + MAX_META_BLOCK);
+    metaBlockHeader(w, end - off);
+    parts.push(Uint8Array.from(w.take()), data.subarray(off, end));
   }
-  if (data.length === 0) headers.push(w.take());
   w.write(1, 1); // ISLAST
   w.write(1, 1); // ISLASTEMPTY
-  const trailer = w.take();
-  const headerBytes = headers.reduce((n, h) => n + h.length, 0);
-  const out = Buffer.allocUnsafe(headerBytes + data.length + trailer.length);
-  let pos = 0;
-  for (let i = 0, off = 0; i < headers.length; i++, off += MAX_META_BLOCK) {
-    out.set(headers[i]!, pos);
-    pos += headers[i]!.length;
-    const part = data.subarray(off, Math.min(data.length, off + MAX_META_BLOCK));
-    out.set(part, pos);
-    pos += part.length;
-  }
-  out.set(trailer, pos);
-  return out;
+  parts.push(Uint8Array.from(w.take()));
+  return parts;
+}
+
+/** Wrap `data` as a valid brotli stream of uncompressed meta-blocks. */
+export function storeAsBrotli(data: Uint8Array): Buffer {
+  return Buffer.concat(storeAsBrotliParts(data));
 }
