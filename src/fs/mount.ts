@@ -2,7 +2,7 @@
  * Serving a vault at a mount point: opens the vault, clears a stale mount or leftovers of a crash,
  * mounts with fuse-native, and on unmount commits every open file first.
  */
-import { open as openFile, readFile, rm, writeFile } from 'node:fs/promises';
+import { open as openFile, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { constants as fsc } from 'node:fs';
 import { resolve } from 'node:path';
 import { WorkerPool } from '../lib/pool.js';
@@ -79,6 +79,8 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
     log(`clearing a stale mount at ${mnt}`);
     await forceUnmount(mnt);
   }
+  const present = await readdir(mnt).catch(() => [] as string[]);
+  if (present.length > 0) throw new VaultError(`${mnt} is not empty: mounting would hide its ${present.length} entries`);
   const unlock = await lockVault(root);
 
   const paths = vaultPaths(root);

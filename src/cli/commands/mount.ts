@@ -4,7 +4,7 @@
  * mount is live, and returns.
  */
 import { spawn } from 'node:child_process';
-import { openSync } from 'node:fs';
+import { fstatSync, openSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mountVault } from '../../fs/mount.js';
@@ -76,6 +76,7 @@ async function daemonize(vault: string, mnt: string, args: string[]): Promise<nu
   await initVault(vault);
   const logPath = vaultPaths(resolve(vault)).log;
   const log = openSync(logPath, 'a');
+  const logStart = fstatSync(log).size;
   const main = fileURLToPath(new URL('../main.js', import.meta.url));
   const child = spawn(process.execPath, [main, 'mount', ...args, '--foreground'], {
     detached: true,
@@ -91,6 +92,8 @@ async function daemonize(vault: string, mnt: string, args: string[]): Promise<nu
     process.stdout.write(`sefs: ${resolve(vault)} mounted at ${resolve(mnt)} (daemon pid ${child.pid}, log ${logPath})\n`);
     return 0;
   }
-  process.stderr.write(`sefs: mount failed, see ${logPath}\n`);
+  // Show the daemon's own error lines rather than only pointing at the log.
+  const said = readFileSync(logPath).subarray(logStart).toString('utf8').trim();
+  process.stderr.write(`${said ? said + '\n' : ''}sefs: mount failed (log: ${logPath})\n`);
   return 1;
 }
