@@ -1,0 +1,94 @@
+/**
+ * fsck / gc / stats timings on a vault of many small files, through the built CLI as a user runs it.
+ *   npx tsx scripts/trust-bench.ts [--files N] [--sealed] [--keep]
+ * Builds the vault without a mount (test/helpers/vault.ts): N files of 1-16 KiB in directories of 100,
+ * one in ten a copy of another (dedup), and 5% of them removed again with their chunks backdated past
+ * gc's grace period, so gc has work. Then times `sefs fsck`, `fsck --deep`, `stats`, `gc --dry-run`, `gc`
+ * and writes the figures to bench-results/trust-bench-<time>.json. Needs `npm run build` first.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, rm, unlink, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { plainCodec } from '../src/fs/meta-codec.js';
+import { createSeal } from '../src/fs/seal.js';
+import { initVault } from '../src/fs/vault-config.js';
+import { CLI, ROOT, ensureBuiltCli } from '../test/helpers/build.js';
+import { prng, seededBytes } from '../test/helpers/inputs.js';
+import { VaultBuilder } from '../test/helpers/vault.js';
+
+const { values } = parseArgs({ options: { files: { type: 'string', default: '10000' }, sealed: { type: 'boolean' }, keep: { type: 'boolean' } } });
+const count = Number(values.files);
+ensureBuiltCli();
+
+const dir = await mkdtemp(join(tmpdir(), 'sefs-trust-bench-'));
+const vault = join(dir, 'vault');
+const pwFile = join(dir, 'pw');
+const pass = Buffer.from('trust bench passphrase');
+const seal = values.sealed ? createSeal(pass) : undefined;
+await initVault(vault, { seal: seal?.params as Record<string, unknown> | undefined });
+await writeFile(pwFile, pass);
+const passArgs = values.sealed ? ['--passphrase-file', pwFile] : [];
+
+// ---- build ----
+let t = performance.now();
+const builder = new VaultBuilder(vault, seal?.codec ?? plainCodec);
+const rand = prng(11);
+const contents: Buffer[] = [];
+const removed: string[] = [];
+let logical = 0;
+for (let i = 0; i < count; i++) {
+  const data = i % 10 === 9 ? contents[Math.floor(rand() * contents.length)]! : seededBytes(1024 + Math.floor(rand() * 15 * 1024), i);
+  contents.push(data);
+  const path = `/d${String(Math.floor(i / 100)).padStart(3, '0')}/f${i}.bin`;
+  await builder.add(path, data);
+  if (i % 20 === 18) removed.push(path);
+  else logical += data.length;
+}
+for (const path of removed) await unlink(builder.meta.diskPath(path));
+const past = (Date.now() - 2 * 3600_000) / 1000;
+const chunksDir = join(vault, 'chunks');
+for (const a of await readdir(chunksDir)) {
+  for (const b of await readdir(join(chunksDir, a))) {
+    for (const f of await readdir(join(chunksDir, a, b))) await utimes(join(chunksDir, a, b, f), past, past);
+  }
+}
+const buildSeconds = (performance.now() - t) / 1000;
+execFileSync('sync');
+console.log(`built ${count - removed.length} files (${(logical / 1e6).toFixed(1)} MB) in ${buildSeconds.toFixed(1)} s${values.sealed ? ', sealed' : ''}: ${vault}`);
+
+// ---- time the commands ----
+function time(label: string, args: string[]): { label: string; seconds: number; exit: number; output: unknown } {
+  const start = performance.now();
+  let stdout = '';
+  let exit = 0;
+  try {
+    stdout = execFileSync(process.execPath, [CLI, ...args, ...passArgs, '--json'], { maxBuffer: 256 * 1024 * 1024, encoding: 'utf8' });
+  } catch (err) {
+    const e = err as { status: number; stdout: string };
+    exit = e.status;
+    stdout = e.stdout;
+  }
+  const seconds = (performance.now() - start) / 1000;
+  const output = JSON.parse(stdout) as Record<string, unknown>;
+  const brief = Object.fromEntries(Object.entries(output).filter(([k, v]) => typeof v !== 'object' && k !== 'vault'));
+  console.log(`${label.padEnd(16)} ${seconds.toFixed(2).padStart(7)} s  exit ${exit}  ${JSON.stringify(brief)}`);
+  return { label, seconds, exit, output: brief };
+}
+
+const rows = [
+  time('fsck', ['fsck', vault]),
+  time('fsck --deep', ['fsck', vault, '--deep']),
+  time('stats', ['stats', vault]),
+  time('gc --dry-run', ['gc', vault, '--dry-run']),
+  time('gc', ['gc', vault]),
+  time('fsck (after gc)', ['fsck', vault]),
+];
+
+const out = join(ROOT, 'bench-results', `trust-bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+await mkdir(join(ROOT, 'bench-results'), { recursive: true });
+await writeFile(out, JSON.stringify({ files: count - removed.length, sealed: !!values.sealed, logicalBytes: logical, buildSeconds, rows }, null, 2) + '\n');
+console.log(`figures in ${out}`);
+if (values.keep) console.log(`vault kept: ${vault}`);
+else await rm(dir, { recursive: true, force: true });

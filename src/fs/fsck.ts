@@ -1,0 +1,148 @@
+/**
+ * fsck: every metadata entry must decode, and every chunk an entry names must exist and hash to its name;
+ * with `deep`, each chunk is also decrypted (in the worker pool) and its plaintext checked against the
+ * DataMap's src hash. A chunk shared by many files is checked once. Damage is reported per visible path.
+ * Reads only: it can run on a vault that is mounted.
+ */
+import { readFile } from 'node:fs/promises';
+import { ChunkDecryptFailed, ChunkHashMismatch } from '../core/errors.js';
+import { sha3 } from '../core/hash.js';
+import { type ChunkCrypto, windowFor } from '../lib/crypto.js';
+import { type PoolOptions, withPool } from '../lib/parallel.js';
+import { TaskWindow } from '../lib/window.js';
+import type { ChunkRef } from './chunk-cache.js';
+import { baseRef } from './sequencer.js';
+import { type OpenedVault, walkMeta } from './vault-walk.js';
+
+export type ChunkProblem = 'missing' | 'corrupt' | 'unreadable' | 'undecryptable' | 'wrong-content';
+
+export interface ChunkDamage {
+  index: number;
+  chunk: string;
+  problem: ChunkProblem;
+  message: string;
+}
+
+export interface DamagedFile {
+  path: string;
+  /** The entry, name or symlink target cannot be read (then `chunks` is empty). */
+  entryError?: string;
+  chunks: ChunkDamage[];
+}
+
+export interface FsckReport {
+  deep: boolean;
+  files: number;
+  directories: number;
+  symlinks: number;
+  /** Distinct chunks checked, and their stored bytes. */
+  chunks: number;
+  chunkBytes: number;
+  damaged: DamagedFile[];
+  seconds: number;
+}
+
+export interface FsckOptions extends PoolOptions {
+  deep?: boolean;
+  /** Progress over the plaintext bytes of the distinct chunks. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Chunks at least this big are hashed in the pool; smaller ones cost less to hash than to send. */
+const POOL_HASH_MIN = 256 * 1024;
+
+interface ChunkUse {
+  ref: ChunkRef;
+  /** (file number, chunk index) of every reference. */
+  users: [number, number][];
+}
+
+export async function fsck(vault: OpenedVault, options: FsckOptions = {}): Promise<FsckReport> {
+  const started = Date.now();
+  const deep = options.deep ?? false;
+  const report: FsckReport = { deep, files: 0, directories: 0, symlinks: 0, chunks: 0, chunkBytes: 0, damaged: [], seconds: 0 };
+  const paths: string[] = [];
+  const uses = new Map<string, ChunkUse>();
+  let total = 0;
+  for await (const node of walkMeta(vault.paths.meta, vault.codec)) {
+    if (node.kind === 'dir') report.directories++;
+    else if (node.kind === 'symlink') report.symlinks++;
+    else if (node.kind === 'file') report.files++;
+    if (node.error) report.damaged.push({ path: node.path, entryError: node.error, chunks: [] });
+    if (node.entry?.kind !== 'map') continue;
+    const file = paths.push(node.path) - 1;
+    const map = node.entry.dataMap;
+    map.chunks.forEach((chunk, i) => {
+      const hex = chunk.dstHash.toString('hex');
+      let use = uses.get(hex);
+      if (!use) {
+        use = { ref: baseRef(map, i), users: [] };
+        uses.set(hex, use);
+        total += chunk.srcSize;
+      }
+      use.users.push([file, i]);
+    });
+  }
+
+  const problems = new Map<string, { problem: ChunkProblem; message: string }>();
+  let done = 0;
+  await withPool(options, async (pool) => {
+    const window = new TaskWindow(windowFor(pool));
+    for (const [hex, use] of uses) {
+      await window.run(async () => {
+        const { bytes, problem } = await checkChunk(vault, hex, use.ref, deep, pool);
+        if (problem) problems.set(hex, problem);
+        report.chunks++;
+        report.chunkBytes += bytes;
+        done += use.ref.size;
+        options.onProgress?.(done, total);
+      });
+    }
+    await window.drain();
+  });
+
+  const byFile = new Map<number, ChunkDamage[]>();
+  for (const [hex, problem] of problems) {
+    for (const [file, index] of uses.get(hex)!.users) {
+      let list = byFile.get(file);
+      if (!list) byFile.set(file, (list = []));
+      list.push({ index, chunk: hex, ...problem });
+    }
+  }
+  for (const [file, chunks] of byFile) report.damaged.push({ path: paths[file]!, chunks: chunks.sort((a, b) => a.index - b.index) });
+  report.damaged.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  report.seconds = (Date.now() - started) / 1000;
+  return report;
+}
+
+async function checkChunk(
+  vault: OpenedVault,
+  hex: string,
+  ref: ChunkRef,
+  deep: boolean,
+  pool: ChunkCrypto,
+): Promise<{ bytes: number; problem?: { problem: ChunkProblem; message: string } }> {
+  let stored: Buffer;
+  try {
+    stored = await readFile(vault.store.pathOf(hex));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { bytes: 0, problem: { problem: 'missing', message: 'chunk file is missing' } };
+    return { bytes: 0, problem: { problem: 'unreadable', message: `chunk file cannot be read: ${code ?? (err as Error).message}` } };
+  }
+  const corrupt = { problem: 'corrupt' as const, message: `chunk bytes (${stored.length}) do not hash to its name` };
+  if (!deep) {
+    const hash = stored.length >= POOL_HASH_MIN ? await pool.hash(stored) : sha3(stored);
+    return { bytes: stored.length, problem: hash.equals(ref.dst) ? undefined : corrupt };
+  }
+  try {
+    await pool.decrypt(stored, ref.own, ref.n1, ref.n2, ref.dst, ref.size);
+    return { bytes: stored.length };
+  } catch (err) {
+    if (err instanceof ChunkHashMismatch) {
+      return { bytes: stored.length, problem: err.which === 'dst' ? corrupt : { problem: 'wrong-content', message: 'decrypted bytes do not match the DataMap' } };
+    }
+    if (err instanceof ChunkDecryptFailed) return { bytes: stored.length, problem: { problem: 'undecryptable', message: err.message } };
+    throw err;
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * Vaults for the fsck/gc/stats and seal tests and scripts/trust-bench.ts.
+ *
+ * VaultBuilder builds a vault without a mount, fast: each file is self-encrypted in one piece (src/core), its chunks put in
+ * the vault's DiskStore and its entry written where MetaTree puts it, through the vault's codec. No fsync:
+ * for tests and benchmarks, not for data anyone keeps.
+ * `sefs` runs the built CLI without blocking the event loop; `mountCli`/`unmountCli` serve a vault through it.
+ */
+import { execFile } from 'node:child_process';
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { encryptBytes } from '../../src/core/encrypt.js';
+import { MIN_ENCRYPTABLE_BYTES } from '../../src/core/constants.js';
+import type { MetaCodec } from '../../src/fs/meta-codec.js';
+import { type MetaEntry, encodeEntry } from '../../src/fs/meta-entry.js';
+import { MetaTree } from '../../src/fs/meta-tree.js';
+import { vaultPaths } from '../../src/fs/vault-config.js';
+import { DiskStore } from '../../src/store/disk-store.js';
+import { CLI } from './build.js';
+
+/** A file's content, or a symlink's target. */
+export type Node = Buffer | { symlink: string };
+
+export class VaultBuilder {
+  readonly meta: MetaTree;
+  readonly store: DiskStore;
+  private readonly dirs = new Set<string>();
+
+  constructor(root: string, codec: MetaCodec) {
+    const paths = vaultPaths(root);
+    this.meta = new MetaTree(paths.meta, paths.tmp, codec);
+    this.store = new DiskStore(paths.chunks, { fsync: false });
+  }
+
+  /** Write a file (or symlink) at a visible path such as "/a/b.txt"; parent directories are made. Returns its chunk names. */
+  async add(path: string, node: Node): Promise<string[]> {
+    const disk = this.meta.diskPath(path);
+    const parent = dirname(disk);
+    if (!this.dirs.has(parent)) {
+      await mkdir(parent, { recursive: true });
+      this.dirs.add(parent);
+    }
+    if (!Buffer.isBuffer(node)) {
+      await symlink(this.meta.codec.sealLink(node.symlink), disk);
+      return [];
+    }
+    let entry: MetaEntry;
+    if (node.length < MIN_ENCRYPTABLE_BYTES) entry = { kind: 'inline', size: node.length, data: node };
+    else {
+      const { dataMap, chunks } = encryptBytes(node, 'fast');
+      for (const c of chunks) await this.store.put(c.name, c.content);
+      entry = { kind: 'map', size: node.length, dataMap };
+    }
+    await writeFile(disk, this.meta.codec.sealEntry(encodeEntry(entry)), { mode: 0o644 });
+    return entry.kind === 'map' ? entry.dataMap.chunks.map((c) => c.dstHash.toString('hex')) : [];
+  }
+
+  /** An empty directory (and its parents). */
+  async dir(path: string): Promise<void> {
+    await mkdir(this.meta.diskPath(path), { recursive: true });
+  }
+
+  async addAll(files: Record<string, Node>): Promise<Record<string, string[]>> {
+    const out: Record<string, string[]> = {};
+    for (const [path, node] of Object.entries(files)) out[path] = await this.add(path, node);
+    return out;
+  }
+}
+
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the built `sefs` (call ensureBuiltCli() once first). */
+export function sefs(...args: string[]): Promise<CliRun> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { maxBuffer: 64 * 1024 * 1024, timeout: 120_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+async function mounted(mnt: string): Promise<boolean> {
+  return (await readFile('/proc/mounts', 'utf8')).split('\n').some((line) => line.split(' ')[1] === mnt);
+}
+
+/** `sefs mount VAULT MNT ...` as a daemon; fails the test unless it mounted. */
+export async function mountCli(vault: string, mnt: string, ...extra: string[]): Promise<void> {
+  const r = await sefs('mount', vault, mnt, ...extra);
+  if (r.code !== 0 || !(await mounted(mnt))) throw new Error(`sefs mount failed (${r.code}): ${r.stderr}${r.stdout}`);
+}
+
+/** `sefs umount MNT`, then fusermount -uz if it is still mounted (after a failure); never throws. */
+export async function unmountCli(mnt: string): Promise<void> {
+  await sefs('umount', mnt);
+  if (await mounted(mnt)) await new Promise((r) => execFile('fusermount', ['-uz', mnt], r));
+}

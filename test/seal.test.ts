@@ -1,0 +1,206 @@
+/**
+ * Sealed metadata: names, entries and symlink targets round-trip through the codec and do not show in
+ * meta/; a wrong passphrase is one clear error that writes nothing; a sealed vault mounted through the CLI
+ * works with cp and cat, and fsck, gc and stats read it with the passphrase.
+ */
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InvalidDataMap } from '../src/core/errors.js';
+import { E } from '../src/fs/errno.js';
+import { WrongPassphrase, createSeal, openSeal, readPassphraseFile } from '../src/fs/seal.js';
+import { ensureBuiltCli } from './helpers/build.js';
+import { seededBytes, textLike } from './helpers/inputs.js';
+import { mountCli, sefs, unmountCli } from './helpers/vault.js';
+
+const pass = Buffer.from('correct horse battery staple');
+/** Low scrypt cost for speed; the default (2^17) is what `sefs init` uses. */
+const LOG_N = 12;
+
+describe('sealed codec', () => {
+  const { params, codec } = createSeal(pass, { logN: LOG_N });
+
+  it('round-trips names, entries and symlink targets; names and targets are deterministic, entries are not', () => {
+    const reopened = openSeal(params as unknown as Record<string, unknown>, pass);
+    for (const name of ['a', 'report.pdf', 'é ü 日本語 🙂', ' leading space', '.hidden', 'x'.repeat(175)]) {
+      const stored = codec.encodeName(name);
+      expect(stored).toMatch(/^[A-Za-z0-9_-]+$/);
+      expect(stored.length).toBeLessThanOrEqual(255);
+      if (name.length > 4) expect(stored).not.toContain(name);
+      expect(reopened.encodeName(name)).toBe(stored);
+      expect(reopened.decodeName(stored)).toBe(name);
+    }
+    const entry = textLike(500, 1);
+    const a = codec.sealEntry(entry);
+    const b = codec.sealEntry(entry);
+    expect(a.equals(b)).toBe(false); // a fresh nonce per write
+    expect(reopened.openEntry(a).equals(entry)).toBe(true);
+    expect(reopened.openEntry(b).equals(entry)).toBe(true);
+    const link = codec.sealLink('../some/where else');
+    expect(reopened.openLink(link)).toBe('../some/where else');
+    expect(link).not.toBe(codec.encodeName('../some/where else')); // names and targets are separate domains
+  });
+
+  it('refuses names whose sealed form is over 255 bytes with ENAMETOOLONG', () => {
+    expect(() => codec.encodeName('x'.repeat(176))).toThrow(expect.objectContaining({ errno: E.ENAMETOOLONG }));
+  });
+
+  it('hides stored names that are not its own, and refuses tampered entries and targets', () => {
+    expect(codec.decodeName('plain-name.txt')).toBeUndefined();
+    expect(codec.decodeName('A'.repeat(40))).toBeUndefined();
+    const sealed = codec.sealEntry(Buffer.from('entry bytes'));
+    sealed[sealed.length - 1]! ^= 1;
+    expect(() => codec.openEntry(sealed)).toThrow(InvalidDataMap);
+    const other = createSeal(pass, { logN: LOG_N }).codec; // same passphrase, another salt: another key
+    expect(() => other.openEntry(codec.sealEntry(Buffer.from('x')))).toThrow(InvalidDataMap);
+    expect(other.decodeName(codec.encodeName('name'))).toBeUndefined();
+    expect(() => other.openLink(codec.sealLink('t'))).toThrow(InvalidDataMap);
+  });
+
+  it('tells a wrong passphrase by the key check value', () => {
+    expect(() => openSeal(params as unknown as Record<string, unknown>, Buffer.from('wrong'))).toThrow(WrongPassphrase);
+    expect(() => openSeal({ ...params, logN: 40 } as unknown as Record<string, unknown>, pass)).toThrow(/not supported/);
+  });
+
+  it('reads the passphrase file without its trailing newline', async () => {
+    const d = await mkdtemp(join(tmpdir(), 'sefs-pass-'));
+    await writeFile(join(d, 'p'), 'secret\r\n');
+    expect((await readPassphraseFile(join(d, 'p'))).toString()).toBe('secret');
+    await writeFile(join(d, 'e'), '\n');
+    await expect(readPassphraseFile(join(d, 'e'))).rejects.toThrow(/empty/);
+    await rm(d, { recursive: true });
+  });
+});
+
+describe('a sealed vault through the CLI', () => {
+  let dir: string;
+  let vault: string;
+  let mnt: string;
+  let pw: string;
+  let bad: string;
+
+  /** Every path under `root` with its mtime: what "nothing was written" compares. */
+  const snapshot = (root: string): string[] => {
+    const out: string[] = [];
+    const walk = (d: string) => {
+      for (const name of readdirSync(d).sort()) {
+        const p = join(d, name);
+        const st = statSync(p, { throwIfNoEntry: false });
+        out.push(`${p} ${st?.mtimeMs} ${st?.size}`);
+        if (st?.isDirectory()) walk(p);
+      }
+    };
+    walk(root);
+    return out;
+  };
+  const oneLineError = (r: { code: number; stderr: string }, pattern: RegExp) => {
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^sefs: [^\n]+\n$/);
+    expect(r.stderr).toMatch(pattern);
+  };
+
+  beforeAll(async () => {
+    ensureBuiltCli();
+    dir = await mkdtemp(join(tmpdir(), 'sefs-seal-'));
+    vault = join(dir, 'vault');
+    mnt = join(dir, 'mnt');
+    pw = join(dir, 'pw');
+    bad = join(dir, 'bad');
+    await writeFile(pw, `${pass.toString()}\n`);
+    await writeFile(bad, 'not it\n');
+    const init = await sefs('init', vault, '--passphrase-file', pw, '--scrypt-log-n', String(LOG_N));
+    expect(init.code, init.stderr).toBe(0);
+    expect(init.stdout).toMatch(/metadata sealed/);
+  });
+  afterAll(async () => {
+    await unmountCli(mnt);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('stores the KDF parameters, salt and check value in sefs.json', async () => {
+    const config = JSON.parse(await readFile(join(vault, 'sefs.json'), 'utf8')) as { seal: Record<string, unknown> };
+    expect(config.seal).toMatchObject({ kdf: 'scrypt', logN: LOG_N, r: 8, p: 1, entries: 'xchacha20-poly1305', names: 'aes-siv-base64url' });
+    expect(config.seal.check).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  it('refuses a wrong or missing passphrase with one line, writing nothing', async () => {
+    const before = snapshot(dir);
+    oneLineError(await sefs('mount', vault, mnt, '--passphrase-file', bad), /wrong passphrase/);
+    oneLineError(await sefs('mount', vault, mnt, '--foreground', '--passphrase-file', bad), /wrong passphrase/);
+    oneLineError(await sefs('mount', vault, mnt), /is sealed: give its passphrase with --passphrase-file/);
+    for (const cmd of ['fsck', 'gc', 'stats']) {
+      oneLineError(await sefs(cmd, vault, '--passphrase-file', bad), /wrong passphrase/);
+      oneLineError(await sefs(cmd, vault), /is sealed/);
+    }
+    oneLineError(await sefs('init', vault, '--passphrase-file', bad), /wrong passphrase/);
+    expect(snapshot(dir)).toEqual(before);
+  });
+
+  it('serves cp and cat; meta/ shows no name, target or content in the clear; fsck, gc and stats read it', async () => {
+    const names = ['quarterly-report.txt', 'holiday-photos', 'secret-plans.md', 'résumé-draft.odt'];
+    const src = join(dir, 'src');
+    await mkdir(join(src, names[1]!), { recursive: true });
+    const contents: Record<string, Buffer> = {
+      [names[0]!]: textLike(30_000, 3),
+      [`${names[1]}/${names[2]}`]: Buffer.from('the plans are in the plans file\n'),
+      [`${names[1]}/${names[3]}`]: seededBytes(4 * 1024 * 1024 + 7, 4),
+      'xy': Buffer.from('xy'), // inline in its entry
+    };
+    for (const [rel, data] of Object.entries(contents)) await writeFile(join(src, rel), data);
+    await symlink(`${names[1]}/${names[2]}`, join(src, 'link-to-plans'));
+
+    await mountCli(vault, mnt, '--passphrase-file', pw);
+    await promisify(execFile)('cp', ['-a', `${src}/.`, mnt]);
+    for (const [rel, data] of Object.entries(contents)) {
+      const { stdout } = await promisify(execFile)('cat', [join(mnt, rel)], { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 });
+      expect(stdout.equals(data), rel).toBe(true);
+    }
+    expect(await readlink(join(mnt, 'link-to-plans'))).toBe(`${names[1]}/${names[2]}`);
+    expect(readdirSync(mnt).sort()).toEqual([names[0], names[1], 'link-to-plans', 'xy'].sort());
+    await unmountCli(mnt);
+
+    // Nothing readable in meta/: neither in the stored names, nor in symlink targets, nor in any file's bytes.
+    const secrets = [...names, 'link-to-plans', 'plans']; // long enough not to turn up by chance
+    const meta = join(vault, 'meta');
+    const stored: string[] = [];
+    const walk = (d: string) => {
+      for (const e of readdirSync(d, { withFileTypes: true })) {
+        const p = join(d, e.name);
+        stored.push(e.name);
+        if (e.isDirectory()) walk(p);
+        else if (e.isSymbolicLink()) stored.push(readlinkSync(p));
+        else stored.push(readFileSync(p).toString('latin1'));
+      }
+    };
+    walk(meta);
+    expect(stored.length).toBe(11); // 6 names, 4 entries, 1 symlink target
+    for (const secret of secrets) for (const s of stored) expect(s.includes(secret), `${secret} in meta/`).toBe(false);
+    const grep = await new Promise<string>((res) =>
+      execFile('grep', ['-r', '-l', '-a', '-e', 'plans', '-e', 'report', '-e', 'holiday', meta], (err, out, errout) => res(`${err?.code ?? 0} ${out}${errout}`)),
+    );
+    expect(grep).toBe('1 '); // grep: no match
+
+    const fsck = await sefs('fsck', vault, '--deep', '--passphrase-file', pw, '--json');
+    expect(fsck.code, fsck.stderr + fsck.stdout).toBe(0);
+    expect(JSON.parse(fsck.stdout)).toMatchObject({ ok: true, sealed: true, files: 4, directories: 1, symlinks: 1 });
+    const stats = await sefs('stats', vault, '--passphrase-file', pw);
+    expect(stats.stdout).toMatch(/^metadata +sealed/m);
+    expect((await sefs('gc', vault, '--passphrase-file', pw)).code).toBe(0);
+
+    // And back through a new mount.
+    await mountCli(vault, mnt, '--passphrase-file', pw);
+    expect((await readFile(join(mnt, names[1]!, names[3]!))).equals(contents[`${names[1]}/${names[3]}`]!)).toBe(true);
+    await unmountCli(mnt);
+  });
+
+  it('does not seal an existing unsealed vault', async () => {
+    const plain = join(dir, 'plain');
+    expect((await sefs('init', plain)).code).toBe(0);
+    oneLineError(await sefs('init', plain, '--passphrase-file', pw), /already an unsealed vault/);
+    oneLineError(await sefs('fsck', plain, '--passphrase-file', pw), /not sealed/);
+  });
+});
