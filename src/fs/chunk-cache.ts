@@ -56,9 +56,9 @@ export class ChunkCache {
 
   private async load(ref: ChunkRef): Promise<Buffer> {
     const stored = await this.store.get(ref.dst);
-    // Both hashes are checked: the entry checksum catches damage, not a DataMap written wrong, and a raw
-    // (stored) brotli block decrypted under wrong keys would give wrong bytes without complaint.
-    const plain = await this.pool.decrypt(stored, ref.own, ref.n1, ref.n2, ref.dst, ref.size);
+    // The plaintext's hash is checked, which rejects damaged or swapped chunks and wrong keys alike;
+    // the store does not re-hash the stored bytes (one SHA3 pass per byte instead of two).
+    const plain = await this.pool.decrypt(stored, ref.own, ref.n1, ref.n2, ref.dst, ref.size, 'src');
     this.lru.set(ref.dst.toString('hex'), plain);
     return plain;
   }

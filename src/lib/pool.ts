@@ -4,6 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import type { ChunkChecks } from '../core/chunk.js';
 import type { Profile } from '../core/compression.js';
 import { ChunkDecryptFailed, ChunkHashMismatch, SefsError } from '../core/errors.js';
 import type { Job, JobResult } from './chunk-jobs.js';
@@ -117,10 +118,10 @@ export class WorkerPool {
     n2: Uint8Array,
     dst: Uint8Array,
     size: number,
-    verifySrc = true,
+    checks: ChunkChecks = 'both',
   ): Promise<Buffer> {
     const transfer: ArrayBuffer[] = [];
-    const job: Job = { kind: 'decrypt', data: forTransfer(stored, transfer), own, n1, n2, dst, size, verifySrc };
+    const job: Job = { kind: 'decrypt', data: forTransfer(stored, transfer), own, n1, n2, dst, size, checks };
     return ((await this.run(job, transfer)) as { plain: Buffer }).plain;
   }
 
