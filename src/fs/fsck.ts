@@ -4,7 +4,7 @@
  * DataMap's src hash. A chunk shared by many files is checked once. Damage is reported per visible path.
  * Reads only: it can run on a vault that is mounted.
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { ChunkDecryptFailed, ChunkHashMismatch } from '../core/errors.js';
 import { sha3 } from '../core/hash.js';
 import { type ChunkCrypto, windowFor } from '../lib/crypto.js';
@@ -64,7 +64,7 @@ export async function fsck(vault: OpenedVault, options: FsckOptions = {}): Promi
   const paths: string[] = [];
   const uses = new Map<string, ChunkUse>();
   let total = 0;
-  for await (const node of walkMeta(vault.paths.meta, vault.codec)) {
+  for (const node of walkMeta(vault.paths.meta, vault.codec)) {
     if (node.kind === 'dir') report.directories++;
     else if (node.kind === 'symlink') report.symlinks++;
     else if (node.kind === 'file') report.files++;
@@ -124,7 +124,7 @@ async function checkChunk(
 ): Promise<{ bytes: number; problem?: { problem: ChunkProblem; message: string } }> {
   let stored: Buffer;
   try {
-    stored = await readFile(vault.store.pathOf(hex));
+    stored = readFileSync(vault.store.pathOf(hex)); // synchronous: see vault-walk.ts
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return { bytes: 0, problem: { problem: 'missing', message: 'chunk file is missing' } };

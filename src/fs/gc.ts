@@ -11,7 +11,7 @@
  *   - chunk directories are never removed (a mount creates a chunk's directory only once).
  * An entry that cannot be read may name chunks we cannot see: gc then deletes nothing.
  */
-import { lstat, unlink } from 'node:fs/promises';
+import { lstatSync, unlinkSync } from 'node:fs';
 import { SefsError } from '../core/errors.js';
 import { type OpenedVault, census, chunkFiles } from './vault-walk.js';
 
@@ -57,7 +57,7 @@ export async function collectGarbage(vault: OpenedVault, options: GcOptions = {}
   const report: GcReport = { dryRun, graceMs, chunks: 0, referenced: 0, sweptChunks: 0, freedBytes: 0, youngChunks: 0, youngBytes: 0, passes: 1, seconds: 0 };
 
   // Mark.
-  const first = await census(vault);
+  const first = census(vault);
   if (first.damaged.length > 0) {
     const list = first.damaged.slice(0, 3).map((n) => `${n.path}: ${n.error}`).join('; ');
     throw new GcRefused(`${first.damaged.length} metadata entries cannot be read (${list}); run sefs fsck. Nothing was deleted`);
@@ -67,7 +67,7 @@ export async function collectGarbage(vault: OpenedVault, options: GcOptions = {}
   // Candidates: unreferenced and older than the grace period (measured from the start of the mark).
   const cutoff = started - graceMs;
   const candidates = new Map<string, number>();
-  for await (const chunk of chunkFiles(vault.store)) {
+  for (const chunk of chunkFiles(vault.store)) {
     report.chunks++;
     if (marked.has(chunk.hex)) report.referenced++;
     else if (chunk.mtimeMs < cutoff) candidates.set(chunk.hex, chunk.size);
@@ -82,7 +82,7 @@ export async function collectGarbage(vault: OpenedVault, options: GcOptions = {}
   for (let pass = 0; pass < MAX_RECHECKS && candidates.size > 0; pass++) {
     const passStart = Date.now() - CLOCK_SLACK_MS;
     let changed = 0;
-    const again = await census(vault, {
+    const again = census(vault, {
       // A moved directory has a new ctime (and then all below it is read); a file created, rewritten or
       // moved has a new ctime, and so has the directory it went into a new mtime.
       select: (st, parent) => {
@@ -100,26 +100,22 @@ export async function collectGarbage(vault: OpenedVault, options: GcOptions = {}
     since = passStart;
   }
 
-  // Sweep.
+  // Sweep (synchronous calls, as the walk: see vault-walk.ts).
   for (const [hex, size] of candidates) {
     const path = vault.store.pathOf(hex);
-    const st = await lstat(path).catch(() => undefined);
-    if (!st) continue; // gone already (another gc)
-    if (st.mtimeMs >= cutoff) {
-      report.youngChunks++;
-      report.youngBytes += size;
-      continue;
-    }
-    if (!dryRun) {
-      try {
-        await unlink(path);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-        throw err;
+    try {
+      const st = lstatSync(path);
+      if (st.mtimeMs >= cutoff) {
+        report.youngChunks++;
+        report.youngBytes += size;
+        continue;
       }
+      if (!dryRun) unlinkSync(path);
+      report.sweptChunks++;
+      report.freedBytes += st.size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // else gone already (another gc)
     }
-    report.sweptChunks++;
-    report.freedBytes += st.size;
   }
   report.seconds = (Date.now() - started) / 1000;
   return report;

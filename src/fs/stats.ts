@@ -28,7 +28,7 @@ export interface VaultStats {
 }
 
 export async function vaultStats(vault: OpenedVault): Promise<VaultStats> {
-  const c = await census(vault);
+  const c = census(vault);
   let uniqueBytes = c.inlineBytes;
   for (const size of c.referenced.values()) uniqueBytes += size;
   const s: VaultStats = {
@@ -47,7 +47,7 @@ export async function vaultStats(vault: OpenedVault): Promise<VaultStats> {
     missingChunks: c.referenced.size,
     damagedEntries: c.damaged.length,
   };
-  for await (const chunk of chunkFiles(vault.store)) {
+  for (const chunk of chunkFiles(vault.store)) {
     s.storedChunks++;
     s.storedBytes += chunk.size;
     if (c.referenced.has(chunk.hex)) s.missingChunks--;

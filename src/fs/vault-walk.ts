@@ -3,9 +3,13 @@
  * of meta/ by visible path with its decoded entry, count what the entries reference, list the chunk files.
  * Nothing here writes; a vault that is mounted meanwhile may change under the walk (a node removed
  * between listing and reading is skipped).
+ *
+ * The walk and the listing use synchronous calls: they run in the command's own process (never in a
+ * mount's event loop), and on small files in the page cache they cost a fifth of the async calls' round
+ * trips through libuv's thread pool (10,000 entries: 0.3 s against 1.3-2.1 s, measured on 2 cores).
  */
-import type { Stats } from 'node:fs';
-import { lstat, readFile, readdir, readlink } from 'node:fs/promises';
+import { type Stats, lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { DiskStore } from '../store/disk-store.js';
 import type { MetaCodec } from './meta-codec.js';
@@ -58,64 +62,64 @@ export interface WalkOptions {
    * selects everything below it (directories are always walked and yielded). Default: everything.
    */
   select?: (stat: Stats, parent: Stats) => boolean;
-  /** Nodes read at once (default 32). */
-  concurrency?: number;
 }
 
 const gone = (err: unknown): boolean => ['ENOENT', 'ENOTDIR'].includes((err as NodeJS.ErrnoException).code ?? '');
 const reason = (err: unknown): string => (err as Error).message;
 
+/** readdir that takes a directory removed meanwhile (a live mount) as empty. */
+function list(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch (err) {
+    if (gone(err)) return [];
+    throw err;
+  }
+}
+
+interface DirToWalk {
+  disk: string;
+  path: string;
+  stat: Stats;
+  selected: boolean;
+}
+
 /**
- * Every node below meta/ (directories first, then what they hold), depth first. Files and symlinks are
- * read and decoded through the codec; damage is reported on the node, never thrown.
+ * Every node below meta/ (each directory before what it holds), depth first, in name order. Files and
+ * symlinks are read and decoded through the codec; damage is reported on the node, never thrown.
  */
-export async function* walkMeta(metaDir: string, codec: MetaCodec, options: WalkOptions = {}): AsyncGenerator<VaultNode> {
+export function* walkMeta(metaDir: string, codec: MetaCodec, options: WalkOptions = {}): Generator<VaultNode> {
   const select = options.select ?? (() => true);
-  const width = options.concurrency ?? 32;
-  const stack: { disk: string; path: string; stat: Stats; selected: boolean }[] = [
-    { disk: metaDir, path: '', stat: await lstat(metaDir), selected: !options.select },
-  ];
+  const stack: DirToWalk[] = [{ disk: metaDir, path: '', stat: lstatSync(metaDir), selected: !options.select }];
   while (stack.length > 0) {
     const dir = stack.pop()!;
-    let names: string[];
-    try {
-      names = (await readdir(dir.disk)).sort();
-    } catch (err) {
-      if (gone(err)) continue;
-      throw err;
-    }
-    const subdirs: typeof stack = [];
-    for (let i = 0; i < names.length; i += width) {
-      const read = await Promise.all(names.slice(i, i + width).map((stored) => readNode(dir, stored, codec, select)));
-      for (const { node, selected } of read.filter((r) => r !== undefined)) {
-        if (node.kind === 'dir') subdirs.push({ disk: node.disk, path: node.path, stat: node.stat, selected });
-        else if (!selected) continue;
-        yield node;
-      }
+    const subdirs: DirToWalk[] = [];
+    for (const stored of list(dir.disk).sort()) {
+      const read = readNode(dir, stored, codec, select);
+      if (!read) continue;
+      const { node, selected } = read;
+      if (node.kind === 'dir') subdirs.push({ disk: node.disk, path: node.path, stat: node.stat, selected });
+      else if (!selected) continue;
+      yield node;
     }
     stack.push(...subdirs.reverse());
   }
 }
 
-async function readNode(
-  dir: { disk: string; path: string; stat: Stats; selected: boolean },
-  stored: string,
-  codec: MetaCodec,
-  select: NonNullable<WalkOptions['select']>,
-): Promise<{ node: VaultNode; selected: boolean } | undefined> {
+function readNode(dir: DirToWalk, stored: string, codec: MetaCodec, select: NonNullable<WalkOptions['select']>): { node: VaultNode; selected: boolean } | undefined {
   const disk = join(dir.disk, stored);
   const name = codec.decodeName(stored);
   const node: VaultNode = { kind: 'other', path: `${dir.path}/${name ?? `?${stored}`}`, disk, stat: undefined as unknown as Stats };
   const errors: string[] = name === undefined ? ['stored name does not decode'] : [];
   let selected = dir.selected;
   try {
-    node.stat = await lstat(disk);
+    node.stat = lstatSync(disk);
     selected ||= select(node.stat, dir.stat);
     if (node.stat.isDirectory()) node.kind = 'dir';
     else if (node.stat.isFile()) {
       node.kind = 'file';
       if (selected) {
-        const bytes = await readFile(disk);
+        const bytes = readFileSync(disk);
         try {
           node.entry = decodeEntry(codec.openEntry(bytes));
         } catch (err) {
@@ -125,9 +129,9 @@ async function readNode(
     } else if (node.stat.isSymbolicLink()) {
       node.kind = 'symlink';
       if (selected) {
-        const stored = await readlink(disk);
+        const target = readlinkSync(disk);
         try {
-          node.target = codec.openLink(stored);
+          node.target = codec.openLink(target);
         } catch (err) {
           errors.push(`symlink target: ${reason(err)}`);
         }
@@ -157,9 +161,9 @@ export interface VaultCensus {
 }
 
 /** Walk meta/ and count; `into` adds the references to an existing map (gc's rounds). */
-export async function census(vault: OpenedVault, options: WalkOptions = {}, into = new Map<string, number>()): Promise<VaultCensus> {
+export function census(vault: OpenedVault, options: WalkOptions = {}, into = new Map<string, number>()): VaultCensus {
   const c: VaultCensus = { files: 0, directories: 0, symlinks: 0, logicalBytes: 0, inlineBytes: 0, referenced: into, damaged: [] };
-  for await (const node of walkMeta(vault.paths.meta, vault.codec, options)) {
+  for (const node of walkMeta(vault.paths.meta, vault.codec, options)) {
     if (node.error) c.damaged.push(node);
     if (node.kind === 'dir') c.directories++;
     else if (node.kind === 'symlink') c.symlinks++;
@@ -182,29 +186,22 @@ export interface ChunkFile {
   mtimeMs: number;
 }
 
-/** Every complete chunk file (temp files of puts in flight are not listed), with its size and mtime. */
-export async function* chunkFiles(store: DiskStore, concurrency = 64): AsyncGenerator<ChunkFile> {
-  let batch: string[] = [];
-  const statAll = async (hexes: string[]) =>
-    (
-      await Promise.all(
-        hexes.map((hex) =>
-          lstat(store.pathOf(hex)).then(
-            (st): ChunkFile => ({ hex, size: st.size, mtimeMs: st.mtimeMs }),
-            (err) => {
-              if (gone(err)) return undefined; // removed meanwhile (another gc)
-              throw err;
-            },
-          ),
-        ),
-      )
-    ).filter((f): f is ChunkFile => f !== undefined);
-  for await (const name of store.names()) {
-    batch.push(name.toString('hex'));
-    if (batch.length >= concurrency) {
-      yield* await statAll(batch);
-      batch = [];
+const CHUNK_NAME = /^[0-9a-f]{64}$/;
+
+/** Every complete chunk file under chunks/ab/cd/ (not the temp files of puts in flight), with its size and mtime. */
+export function* chunkFiles(store: DiskStore): Generator<ChunkFile> {
+  for (const a of list(store.root)) {
+    for (const b of list(join(store.root, a))) {
+      const dir = join(store.root, a, b);
+      for (const hex of list(dir)) {
+        if (!CHUNK_NAME.test(hex)) continue;
+        try {
+          const st = lstatSync(join(dir, hex));
+          yield { hex, size: st.size, mtimeMs: st.mtimeMs };
+        } catch (err) {
+          if (!gone(err)) throw err; // else removed meanwhile (another gc)
+        }
+      }
     }
   }
-  yield* await statAll(batch);
 }
