@@ -24,9 +24,7 @@ export async function open(ctx: FsContext, path: string): Promise<number> {
 }
 
 export async function read(ctx: FsContext, fh: number, into: Buffer, length: number, position: number): Promise<number> {
-  const data = await fileOf(ctx, fh).seq.read(position, length);
-  data.copy(into);
-  return data.length;
+  return (await fileOf(ctx, fh).seq.readInto(position, into.subarray(0, length))).length;
 }
 
 export async function write(ctx: FsContext, fh: number, data: Buffer, length: number, position: number): Promise<number> {

@@ -79,7 +79,17 @@ export class Sequencer {
   async read(offset: number, length: number): Promise<Buffer> {
     const end = Math.min(this.size, offset + length);
     if (end <= offset) return Buffer.alloc(0);
-    const out = Buffer.alloc(end - offset);
+    return this.readInto(offset, Buffer.alloc(end - offset));
+  }
+
+  /**
+   * Fill `out` with the bytes from `offset` (the FUSE read buffer, so no extra copy); returns the part
+   * filled, which is shorter than `out` at the end of the file.
+   */
+  async readInto(offset: number, out: Buffer): Promise<Buffer> {
+    const end = Math.min(this.size, offset + out.length);
+    if (end <= offset) return out.subarray(0, 0);
+    out = out.subarray(0, end - offset);
     const parts: Promise<void>[] = [];
     for (let b = Math.floor(offset / BLOCK); b * BLOCK < end; b++) {
       const from = Math.max(offset, b * BLOCK);
@@ -99,9 +109,10 @@ export class Sequencer {
       const plain = await this.deps.cache.get(block.ref);
       plain.copy(out, at, from - b * BLOCK, to - b * BLOCK);
     } else {
-      const baseTo = Math.min(to, this.zeroFrom);
+      const baseTo = Math.max(from, Math.min(to, this.zeroFrom));
       if (baseTo > from) await this.readBaseInto(from, baseTo, out, at);
-      // The rest of `out` is already zero.
+      // Past the committed bytes (a hole, or a file shrunk and grown again): zeros.
+      out.fill(0, at + (baseTo - from), at + (to - from));
     }
   }
 
@@ -147,8 +158,8 @@ export class Sequencer {
   // ---- writes ---------------------------------------------------------------------------------
 
   write(offset: number, data: Buffer): Promise<void> {
-    // Copy now: the caller's buffer (libfuse memory) is gone once the FUSE callback returns.
-    const bytes = Buffer.from(data);
+    // No copy of `data`: the FUSE request buffer stays valid until this promise settles and the op answers.
+    const bytes = data;
     return this.lock.run(async () => {
       this.throwStagingError();
       const end = offset + bytes.length;
