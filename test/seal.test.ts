@@ -5,17 +5,20 @@
  */
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidDataMap } from '../src/core/errors.js';
 import { E } from '../src/fs/errno.js';
+import { fsck } from '../src/fs/fsck.js';
 import { WrongPassphrase, createSeal, openSeal, readPassphraseFile } from '../src/fs/seal.js';
+import { initVault } from '../src/fs/vault-config.js';
+import { openVault } from '../src/fs/vault-walk.js';
 import { ensureBuiltCli } from './helpers/build.js';
 import { seededBytes, textLike } from './helpers/inputs.js';
-import { mountCli, sefs, unmountCli } from './helpers/vault.js';
+import { VaultBuilder, mountCli, sefs, unmountCli } from './helpers/vault.js';
 
 const pass = Buffer.from('correct horse battery staple');
 /** Low scrypt cost for speed; the default (2^17) is what `sefs init` uses. */
@@ -73,6 +76,32 @@ describe('sealed codec', () => {
     await writeFile(join(d, 'e'), '\n');
     await expect(readPassphraseFile(join(d, 'e'))).rejects.toThrow(/empty/);
     await rm(d, { recursive: true });
+  });
+});
+
+describe('fsck of a sealed vault', () => {
+  it('reports a stored name that does not decode and an entry that does not authenticate', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'sefs-seal-fsck-'));
+    const { params, codec } = createSeal(pass, { logN: LOG_N });
+    await initVault(root, { seal: params as unknown as Record<string, unknown> });
+    const builder = new VaultBuilder(root, codec);
+    await builder.addAll({ '/docs/a.txt': textLike(5000, 1), '/docs/b.txt': textLike(6000, 2), '/c': seededBytes(100, 3) });
+    const vault = await openVault(root, pass);
+    expect((await fsck(vault, { deep: true })).damaged).toEqual([]);
+
+    const docs = builder.meta.diskPath('/docs');
+    await rename(builder.meta.diskPath('/docs/a.txt'), join(docs, 'A'.repeat(40)));
+    const c = builder.meta.diskPath('/c');
+    const bytes = await readFile(c);
+    bytes[30]! ^= 1;
+    await writeFile(c, bytes);
+    const r = await fsck(vault);
+    expect(r.damaged.map((d) => [d.path, d.entryError])).toEqual([
+      ['/c', expect.stringMatching(/does not authenticate/)],
+      [`/docs/?${'A'.repeat(40)}`, 'stored name does not decode'],
+    ]);
+    await expect(openVault(root, Buffer.from('nope'))).rejects.toThrow(WrongPassphrase);
+    await rm(root, { recursive: true });
   });
 });
 

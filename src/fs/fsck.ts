@@ -109,7 +109,14 @@ export async function fsck(vault: OpenedVault, options: FsckOptions = {}): Promi
       list.push({ index, chunk: hex, ...problem });
     }
   }
-  for (const [file, chunks] of byFile) report.damaged.push({ path: paths[file]!, chunks: chunks.sort((a, b) => a.index - b.index) });
+  // One report per path (a file whose stored name does not decode may have bad chunks too).
+  const byPath = new Map(report.damaged.map((d) => [d.path, d]));
+  for (const [file, chunks] of byFile) {
+    const path = paths[file]!;
+    let damaged = byPath.get(path);
+    if (!damaged) report.damaged.push((damaged = { path, chunks: [] }));
+    damaged.chunks = chunks.sort((a, b) => a.index - b.index);
+  }
   report.damaged.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   report.seconds = (Date.now() - started) / 1000;
   return report;
