@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { ChunkDecryptFailed, ChunkHashMismatch } from '../core/errors.js';
 import { sha3 } from '../core/hash.js';
-import { type ChunkCrypto, windowFor } from '../lib/crypto.js';
+import { type ChunkCrypto, inlineCrypto, windowFor } from '../lib/crypto.js';
 import { type PoolOptions, withPool } from '../lib/parallel.js';
 import { TaskWindow } from '../lib/window.js';
 import type { ChunkRef } from './chunk-cache.js';
@@ -48,8 +48,11 @@ export interface FsckOptions extends PoolOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-/** Chunks at least this big are hashed in the pool; smaller ones cost less to hash than to send. */
-const POOL_HASH_MIN = 256 * 1024;
+/**
+ * Chunks at least this big are hashed or decrypted in the pool; smaller ones cost less to check here than to
+ * send (fsck --deep of 10,000 small files: 3.0 s this way, 4.3-5 s with every chunk sent to 2 workers).
+ */
+const POOL_MIN = 256 * 1024;
 
 interface ChunkUse {
   ref: ChunkRef;
@@ -139,11 +142,11 @@ async function checkChunk(
   }
   const corrupt = { problem: 'corrupt' as const, message: `chunk bytes (${stored.length}) do not hash to its name` };
   if (!deep) {
-    const hash = stored.length >= POOL_HASH_MIN ? await pool.hash(stored) : sha3(stored);
+    const hash = stored.length >= POOL_MIN ? await pool.hash(stored) : sha3(stored);
     return { bytes: stored.length, problem: hash.equals(ref.dst) ? undefined : corrupt };
   }
   try {
-    await pool.decrypt(stored, ref.own, ref.n1, ref.n2, ref.dst, ref.size);
+    await (stored.length >= POOL_MIN ? pool : inlineCrypto).decrypt(stored, ref.own, ref.n1, ref.n2, ref.dst, ref.size);
     return { bytes: stored.length };
   } catch (err) {
     if (err instanceof ChunkHashMismatch) {
