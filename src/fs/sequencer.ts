@@ -209,9 +209,9 @@ export class Sequencer {
   private async memBlock(b: number): Promise<Extract<Block, { kind: 'mem' }>> {
     const existing = this.blocks.get(b);
     if (existing?.kind === 'mem') return existing;
-    // Shared memory: workers hash and encrypt it without a copy. A write racing a worker bumps the
-    // version, and the worker's result for the old version is dropped.
-    const data = Buffer.from(new SharedArrayBuffer(BLOCK));
+    // A plain Buffer: the pool copies it into each job. (A SharedArrayBuffer per block would save the copy,
+    // but workers keep every shared buffer they saw until they garbage-collect: native-notes/worker-memory.md.)
+    const data = Buffer.alloc(BLOCK);
     const valid = Math.min(BLOCK, this.size - b * BLOCK);
     if (valid > 0) await this.readBlockInto(b, b * BLOCK, b * BLOCK + valid, data, 0);
     const block = { kind: 'mem' as const, data, version: 0 };

@@ -16,7 +16,8 @@ interface Pending {
 
 interface Slot {
   worker: Worker;
-  inFlight: number;
+  /** Jobs sent to this worker and not answered yet. */
+  jobs: Map<number, Pending>;
 }
 
 /** Rebuild the typed error a worker reported. */
@@ -52,46 +53,52 @@ function startWorker(): Worker {
 
 export class WorkerPool {
   private readonly slots: Slot[] = [];
-  private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private closed = false;
 
   constructor(readonly threads: number = availableParallelism()) {
-    for (let i = 0; i < Math.max(1, threads); i++) {
-      const worker = startWorker();
-      const slot: Slot = { worker, inFlight: 0 };
-      worker.on('message', (msg: { id: number; result?: JobResult; error?: Parameters<typeof reviveError>[0] }) => {
-        const p = this.pending.get(msg.id);
-        if (!p) return;
-        this.pending.delete(msg.id);
-        if (--slot.inFlight === 0) worker.unref();
-        if (msg.error) p.reject(reviveError(msg.error));
-        else {
-          // Results arrive as Uint8Array: give callers Buffers over the same memory.
-          const out: Record<string, Buffer> = {};
-          for (const [k, v] of Object.entries(msg.result!)) out[k] = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-          p.resolve(out as unknown as JobResult);
-        }
-      });
-      worker.on('error', (err) => this.failAll(err));
-      worker.unref();
-      this.slots.push(slot);
-    }
+    for (let i = 0; i < Math.max(1, threads); i++) this.slots.push(this.startSlot());
   }
 
-  private failAll(err: Error): void {
-    for (const p of this.pending.values()) p.reject(err);
-    this.pending.clear();
+  private startSlot(): Slot {
+    const worker = startWorker();
+    const slot: Slot = { worker, jobs: new Map() };
+    worker.on('message', (msg: { id: number; result?: JobResult; error?: Parameters<typeof reviveError>[0] }) => {
+      const p = slot.jobs.get(msg.id);
+      if (!p) return;
+      slot.jobs.delete(msg.id);
+      if (slot.jobs.size === 0) worker.unref();
+      if (msg.error) p.reject(reviveError(msg.error));
+      else {
+        // Results arrive as Uint8Array: give callers Buffers over the same memory.
+        const out: Record<string, Buffer> = {};
+        for (const [k, v] of Object.entries(msg.result!)) out[k] = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+        p.resolve(out as unknown as JobResult);
+      }
+    });
+    // A worker that dies fails only its own jobs and is replaced, so the pool keeps working.
+    const onDeath = (err: Error) => {
+      for (const p of slot.jobs.values()) p.reject(err);
+      slot.jobs.clear();
+      const at = this.slots.indexOf(slot);
+      if (at >= 0 && !this.closed) this.slots[at] = this.startSlot();
+    };
+    worker.on('error', onDeath);
+    worker.on('exit', (code) => {
+      if (!this.closed) onDeath(new Error(`chunk worker exited with code ${code}`));
+    });
+    worker.unref();
+    return slot;
   }
 
   private run(job: Job, transfer: ArrayBuffer[]): Promise<JobResult> {
     if (this.closed) return Promise.reject(new Error('worker pool is closed'));
     // The least busy worker takes the job.
-    const slot = this.slots.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
+    const slot = this.slots.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
     const id = this.nextId++;
     return new Promise<JobResult>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      if (slot.inFlight++ === 0) slot.worker.ref();
+      if (slot.jobs.size === 0) slot.worker.ref();
+      slot.jobs.set(id, { resolve, reject });
       slot.worker.postMessage({ id, job }, transfer);
     });
   }
@@ -129,7 +136,7 @@ export class WorkerPool {
     if (this.closed) return;
     this.closed = true;
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
-    this.failAll(new Error('worker pool is closed'));
+    for (const slot of this.slots) for (const p of slot.jobs.values()) p.reject(new Error('worker pool is closed'));
   }
 }
 
