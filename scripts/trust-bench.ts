@@ -3,12 +3,13 @@
  *   npx tsx scripts/trust-bench.ts [--files N] [--sealed] [--keep]
  * Builds the vault without a mount (test/helpers/vault.ts): N files of 1-16 KiB in directories of 100,
  * one in ten a copy of another (dedup), and 5% of them removed again with their chunks backdated past
- * gc's grace period, so gc has work. Then times `sefs fsck`, `fsck --deep`, `stats`, `gc --dry-run`, `gc`
- * and writes the figures to bench-results/trust-bench-<time>.json. Needs `npm run build` first.
+ * gc's grace period, so gc has work. Then times `sefs fsck`, `fsck --deep`, `stats`, `gc --dry-run` (twice
+ * each), `gc` (once with work, once without) and `fsck` again, and writes the figures to
+ * bench-results/trust-bench-<time>.json. Needs `npm run build` first.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, unlink, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { plainCodec } from '../src/fs/meta-codec.js';
@@ -56,10 +57,13 @@ for (const a of await readdir(chunksDir)) {
 }
 const buildSeconds = (performance.now() - t) / 1000;
 execFileSync('sync');
+const load = () => loadavg().map((l) => l.toFixed(1)).join(' ');
+const loadStart = load();
+console.log(`load average ${loadStart} (other load moves every figure)`);
 console.log(`built ${count - removed.length} files (${(logical / 1e6).toFixed(1)} MB) in ${buildSeconds.toFixed(1)} s${values.sealed ? ', sealed' : ''}: ${vault}`);
 
-// ---- time the commands ----
-function time(label: string, args: string[]): { label: string; seconds: number; exit: number; output: unknown } {
+// ---- time the commands (each twice: the first run after the build may still wait on writeback) ----
+function once(args: string[]): { seconds: number; exit: number; output: Record<string, unknown> } {
   const start = performance.now();
   let stdout = '';
   let exit = 0;
@@ -70,11 +74,16 @@ function time(label: string, args: string[]): { label: string; seconds: number; 
     exit = e.status;
     stdout = e.stdout;
   }
-  const seconds = (performance.now() - start) / 1000;
-  const output = JSON.parse(stdout) as Record<string, unknown>;
-  const brief = Object.fromEntries(Object.entries(output).filter(([k, v]) => typeof v !== 'object' && k !== 'vault'));
-  console.log(`${label.padEnd(16)} ${seconds.toFixed(2).padStart(7)} s  exit ${exit}  ${JSON.stringify(brief)}`);
-  return { label, seconds, exit, output: brief };
+  return { seconds: (performance.now() - start) / 1000, exit, output: JSON.parse(stdout) as Record<string, unknown> };
+}
+
+function time(label: string, args: string[], runs = 2) {
+  const results = Array.from({ length: runs }, () => once(args));
+  const seconds = results.map((r) => Number(r.seconds.toFixed(2)));
+  const last = results.at(-1)!;
+  const brief = Object.fromEntries(Object.entries(last.output).filter(([k, v]) => typeof v !== 'object' && k !== 'vault'));
+  console.log(`${label.padEnd(16)} ${seconds.map((s) => s.toFixed(2).padStart(6)).join(' ')} s  exit ${last.exit}  ${JSON.stringify(brief)}`);
+  return { label, seconds, exit: last.exit, output: brief };
 }
 
 const rows = [
@@ -82,13 +91,16 @@ const rows = [
   time('fsck --deep', ['fsck', vault, '--deep']),
   time('stats', ['stats', vault]),
   time('gc --dry-run', ['gc', vault, '--dry-run']),
-  time('gc', ['gc', vault]),
-  time('fsck (after gc)', ['fsck', vault]),
+  time('gc', ['gc', vault], 1),
+  time('gc (nothing)', ['gc', vault], 1),
+  time('fsck (after gc)', ['fsck', vault], 1),
 ];
 
 const out = join(ROOT, 'bench-results', `trust-bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 await mkdir(join(ROOT, 'bench-results'), { recursive: true });
-await writeFile(out, JSON.stringify({ files: count - removed.length, sealed: !!values.sealed, logicalBytes: logical, buildSeconds, rows }, null, 2) + '\n');
+const loadEnd = load();
+console.log(`load average ${loadEnd}`);
+await writeFile(out, JSON.stringify({ files: count - removed.length, sealed: !!values.sealed, logicalBytes: logical, buildSeconds, loadStart, loadEnd, rows }, null, 2) + '\n');
 console.log(`figures in ${out}`);
 if (values.keep) console.log(`vault kept: ${vault}`);
 else await rm(dir, { recursive: true, force: true });
