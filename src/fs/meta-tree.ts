@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsc, type Stats } from 'node:fs';
-import { lstat, open, readFile, readdir, rename, rm, utimes } from 'node:fs/promises';
+import { lstat, open, readdir, rename, rm, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { fsyncDir } from '../store/disk-store.js';
@@ -45,7 +45,7 @@ export class MetaTree {
   async readEntry(path: string): Promise<MetaEntry> {
     const cached = this.entries.get(path);
     if (cached) return cached;
-    const entry = decodeEntry(this.codec.openEntry(await readFile(this.diskPath(path))));
+    const entry = decodeEntry(this.codec.openEntry(await readNoAtime(this.diskPath(path))));
     this.entries.set(path, entry);
     return entry;
   }
@@ -106,5 +106,22 @@ export class MetaTree {
       n++;
     }
     return n;
+  }
+}
+
+/**
+ * Read a metadata file without updating its atime: its atime is the visible file's, and a plain read would set
+ * it to now on the host filesystem (relatime), so a mere stat of a file would change its atime.
+ * O_NOATIME needs the file's owner or CAP_FOWNER: without them, read it plainly.
+ */
+async function readNoAtime(file: string): Promise<Buffer> {
+  const fh = await open(file, fsc.O_RDONLY | fsc.O_NOATIME).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPERM') return open(file, fsc.O_RDONLY);
+    throw err;
+  });
+  try {
+    return await fh.readFile();
+  } finally {
+    await fh.close();
   }
 }

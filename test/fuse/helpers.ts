@@ -1,0 +1,342 @@
+/**
+ * Shared helpers of the FUSE suite: a real mount of a temp vault, driven by the built CLI
+ * (`node dist/cli/main.js mount|umount`), and the tools the tests compare trees and files with.
+ *
+ * The suite needs FUSE: without /dev/fuse (or fusermount) it fails with a message saying what is missing,
+ * it never skips. Every mount is remembered, so `disposeAll()` (and each TestMount's `dispose()`) unmounts
+ * it even after a failure: `sefs umount` first, then kill -9 of the daemon by its PID and `fusermount -uz`.
+ */
+import { execFile, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, statfs, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { vi } from 'vitest';
+import { CLI, ensureBuiltCli } from '../helpers/build.js';
+import { seededBytes } from '../helpers/inputs.js';
+
+export { prng, seededBytes } from '../helpers/inputs.js';
+
+export const KiB = 1024;
+export const MiB = 1024 * 1024;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// ---- preconditions ------------------------------------------------------------------------------
+
+/**
+ * Give this file's tests and hooks the time mounts need, whatever the command line says (`npm test` passes the
+ * same values; a bare `npx vitest run test/fuse` would otherwise allow 5 s). Call at the top of each test file.
+ */
+export function fuseSuite(): void {
+  vi.setConfig({ testTimeout: 300_000, hookTimeout: 180_000 });
+}
+
+/**
+ * Fail loudly unless this machine can run the suite: /dev/fuse, fusermount, and a built CLI
+ * (`npm test` builds first; a direct `vitest run` after a source change rebuilds here).
+ */
+let checked = false;
+export function requireFuse(): void {
+  if (checked) return;
+  const problems: string[] = [];
+  if (!existsSync('/dev/fuse') || !statSync('/dev/fuse').isCharacterDevice()) {
+    problems.push('/dev/fuse does not exist: FUSE is unavailable (as root: modprobe fuse, or mknod -m 0666 /dev/fuse c 10 229; containers need --device /dev/fuse --cap-add SYS_ADMIN)');
+  }
+  if (spawnSync('sh', ['-c', 'command -v fusermount || command -v fusermount3']).status !== 0) {
+    problems.push('fusermount is missing (Debian package fuse): run sudo bash scripts/setup.sh');
+  }
+  try {
+    ensureBuiltCli();
+  } catch (err) {
+    problems.push((err as Error).message);
+  }
+  if (problems.length) throw new Error(`The FUSE test suite cannot run on this machine:\n  - ${problems.join('\n  - ')}`);
+  checked = true;
+}
+
+/** The programs a test needs; a missing one fails the test with the package to install. */
+export function requireTools(...tools: string[]): void {
+  const missing = tools.filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
+  if (missing.length) throw new Error(`missing programs: ${missing.join(', ')} (install them with sudo bash scripts/setup.sh)`);
+}
+
+// ---- processes -----------------------------------------------------------------------------------
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+}
+
+/** Run a bash script (with pipefail); reject with its output when it exits non-zero. */
+export async function sh(script: string, options: { cwd?: string; input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  return run('bash', ['-c', `set -euo pipefail\n${script}`], options);
+}
+
+/** Run a program; reject with its output when it exits non-zero. */
+export function run(file: string, args: string[], options: { cwd?: string; input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      file,
+      args,
+      { cwd: options.cwd, maxBuffer: 256 * MiB, timeout: options.timeoutMs ?? 240_000, encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } },
+      (err, stdout, stderr) => {
+        if (err) {
+          const e = err as Error & { code?: unknown };
+          reject(new Error(`${file} ${args.join(' ')} failed (${String(e.code)}):\n${stderr}\n${stdout.slice(-4000)}`));
+        } else resolve({ stdout, stderr });
+      },
+    );
+    if (options.input !== undefined) child.stdin!.end(options.input);
+  });
+}
+
+/** Is `mnt` in /proc/mounts right now? */
+export async function isMounted(mnt: string): Promise<boolean> {
+  const mounts = await readFile('/proc/mounts', 'utf8');
+  return mounts.split('\n').some((line) => line.split(' ')[1] === mnt);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitDead(pid: number, ms: number): Promise<boolean> {
+  for (let waited = 0; waited < ms; waited += 50) {
+    if (!alive(pid)) return true;
+    await sleep(50);
+  }
+  return !alive(pid);
+}
+
+// ---- a mounted vault -------------------------------------------------------------------------------
+
+const live = new Set<TestMount>();
+
+/** A temp vault and mount point under os.tmpdir(), mounted through the CLI as a daemon. */
+export class TestMount {
+  /** PID of the mount daemon while mounted. */
+  pid = 0;
+
+  private constructor(
+    /** Temp directory holding vault/, mnt/ and work/ (sources and outputs outside the mount). */
+    readonly dir: string,
+  ) {}
+
+  get vault(): string {
+    return join(this.dir, 'vault');
+  }
+  get mnt(): string {
+    return join(this.dir, 'mnt');
+  }
+  get work(): string {
+    return join(this.dir, 'work');
+  }
+  /** A path inside the mount. */
+  at(...parts: string[]): string {
+    return join(this.mnt, ...parts);
+  }
+  /** A path outside the mount (on the host filesystem). */
+  host(...parts: string[]): string {
+    return join(this.work, ...parts);
+  }
+
+  static async create(name: string): Promise<TestMount> {
+    requireFuse();
+    const dir = await mkdtemp(join(tmpdir(), `sefs-fuse-${name}-`));
+    const m = new TestMount(dir);
+    await mkdir(m.work);
+    await run(process.execPath, [CLI, 'init', m.vault]);
+    await m.mount();
+    return m;
+  }
+
+  /** Mount with `sefs mount` (daemon mode); it returns once the mount is live. */
+  async mount(): Promise<void> {
+    live.add(this);
+    const { stdout } = await run(process.execPath, [CLI, 'mount', this.vault, this.mnt], { timeoutMs: 60_000 });
+    const pid = /daemon pid (\d+)/.exec(stdout);
+    if (!pid) throw new Error(`sefs mount printed no daemon pid: ${stdout}`);
+    this.pid = Number(pid[1]);
+    if (!(await isMounted(this.mnt))) throw new Error(`sefs mount returned but ${this.mnt} is not in /proc/mounts`);
+  }
+
+  /** Unmount with `sefs umount` (the daemon commits and exits); fail if it does not. */
+  async unmount(): Promise<void> {
+    const pid = this.pid;
+    await run(process.execPath, [CLI, 'umount', this.mnt], { timeoutMs: 120_000 });
+    if (pid && !(await waitDead(pid, 10_000))) throw new Error(`daemon ${pid} still running after sefs umount`);
+    if (await isMounted(this.mnt)) throw new Error(`${this.mnt} still mounted after sefs umount`);
+    this.pid = 0;
+  }
+
+  /**
+   * Before each test: if an earlier failure left the vault unmounted (or its daemon dead), mount it again, so
+   * that a test never runs against the bare mount point directory. (statfs always reaches the daemon; a stat of
+   * the root may be answered from the kernel's attribute cache.)
+   */
+  async ensureMounted(): Promise<void> {
+    if (this.pid && alive(this.pid) && (await isMounted(this.mnt)) && (await codeOf(statfs(this.mnt))) === 'OK') return;
+    await this.forceUnmount();
+    await this.mount();
+  }
+
+  async remount(): Promise<void> {
+    await this.unmount();
+    await this.mount();
+  }
+
+  /** kill -9 the daemon: the mount stays behind, stale (ENOTCONN). */
+  async kill9(): Promise<void> {
+    const pid = this.pid;
+    process.kill(pid, 'SIGKILL');
+    if (!(await waitDead(pid, 10_000))) throw new Error(`daemon ${pid} survived SIGKILL`);
+    this.pid = 0;
+  }
+
+  /** Unmount whatever the state (after a failure too); never throws. */
+  async forceUnmount(): Promise<void> {
+    if (this.pid && alive(this.pid)) {
+      try {
+        await run(process.execPath, [CLI, 'umount', this.mnt], { timeoutMs: 30_000 });
+        await waitDead(this.pid, 5_000);
+      } catch (err) {
+        process.stderr.write(`[fuse helpers] sefs umount ${this.mnt} failed: ${(err as Error).message}\n`);
+      }
+      if (alive(this.pid)) {
+        process.kill(this.pid, 'SIGKILL');
+        await waitDead(this.pid, 5_000);
+      }
+    }
+    if (await isMounted(this.mnt)) await run('fusermount', ['-uz', this.mnt]).catch(() => run('umount', ['-l', this.mnt]).catch(() => {}));
+    this.pid = 0;
+    live.delete(this);
+  }
+
+  /** Unmount and remove the temp directory (kept with SEFS_KEEP_TEST_DIRS=1, or when the mount will not go). */
+  async dispose(): Promise<void> {
+    await this.forceUnmount();
+    if (process.env.SEFS_KEEP_TEST_DIRS || (await isMounted(this.mnt))) {
+      process.stderr.write(`[fuse helpers] kept ${this.dir}\n`);
+      return;
+    }
+    await rm(this.dir, { recursive: true, force: true });
+  }
+
+  /** The daemon's log. */
+  log(): Promise<string> {
+    return readFile(join(this.vault, 'sefs.log'), 'utf8');
+  }
+
+  /** Hex names of the chunk files under VAULT/chunks (complete chunks only, not temp files). */
+  async chunkNames(): Promise<string[]> {
+    const names: string[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      for (const e of await readdir(dir, { withFileTypes: true })) {
+        if (e.isDirectory()) await walk(join(dir, e.name));
+        else if (/^[0-9a-f]{64}$/.test(e.name)) names.push(e.name);
+      }
+    };
+    await walk(join(this.vault, 'chunks'));
+    return names.sort();
+  }
+
+  chunkPath(hex: string): string {
+    return join(this.vault, 'chunks', hex.slice(0, 2), hex.slice(2, 4), hex);
+  }
+}
+
+/** Unmount every mount the helpers made in this process (for afterAll). */
+export async function disposeAll(): Promise<void> {
+  for (const m of [...live]) await m.dispose();
+}
+
+// ---- content -------------------------------------------------------------------------------------
+
+/** sha256 of a file, streamed. */
+export function sha256File(path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256');
+    createReadStream(path, { highWaterMark: MiB })
+      .on('data', (d) => h.update(d))
+      .on('error', reject)
+      .on('end', () => resolve(h.digest('hex')));
+  });
+}
+
+export const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+
+/** One entry of a tree as the tests compare it. */
+export interface TreeEntry {
+  type: 'file' | 'dir' | 'symlink';
+  mode: number;
+  size?: number;
+  sha256?: string;
+  target?: string;
+  /** mtime in whole ms (files and symlinks only: directory times change as their entries do). */
+  mtimeMs?: number;
+}
+
+/** Every entry below `root` by relative path: type, permission bits, size and sha256, link target, mtime (to the ms or the s). */
+export async function treeDigest(root: string, options: { mtimes?: 'ms' | 's' } = {}): Promise<Record<string, TreeEntry>> {
+  const unit = options.mtimes === 's' ? 1000 : 1;
+  const out: Record<string, TreeEntry> = {};
+  const walk = async (dir: string): Promise<void> => {
+    for (const name of (await readdir(dir)).sort()) {
+      const path = join(dir, name);
+      const rel = relative(root, path);
+      const st = await lstat(path);
+      const mode = st.mode & 0o7777;
+      const mtimeMs = options.mtimes ? Math.floor(st.mtimeMs / unit) * unit : undefined;
+      if (st.isDirectory()) {
+        out[rel] = { type: 'dir', mode };
+        await walk(path);
+      } else if (st.isSymbolicLink()) {
+        out[rel] = { type: 'symlink', mode: 0, target: await readlink(path) };
+      } else {
+        out[rel] = { type: 'file', mode, size: st.size, sha256: await sha256File(path), ...(mtimeMs !== undefined ? { mtimeMs } : {}) };
+      }
+    }
+  };
+  await walk(root);
+  return out;
+}
+
+/** The sizes the issue names: 0, 1, 2, 3 bytes, 4 KiB, 3 MiB - 1, 3 MiB, 3 MiB + 1, 20 MiB. */
+export const EDGE_SIZES = [0, 1, 2, 3, 4 * KiB, 3 * MiB - 1, 3 * MiB, 3 * MiB + 1, 20 * MiB];
+
+/**
+ * A tree of seeded random files of the edge sizes (and a few in between), nested directories, an empty
+ * directory, symlinks and a few modes. Returns its root.
+ */
+export async function makeTree(root: string, seed: number, sizes: number[] = EDGE_SIZES): Promise<string> {
+  await mkdir(join(root, 'sub', 'deeper'), { recursive: true });
+  await mkdir(join(root, 'empty-dir'));
+  for (const [i, size] of sizes.entries()) {
+    const dir = i % 3 === 0 ? root : i % 3 === 1 ? join(root, 'sub') : join(root, 'sub', 'deeper');
+    await writeFile(join(dir, `f-${size}.bin`), seededBytes(size, seed * 1000 + i), { mode: i % 2 ? 0o600 : 0o644 });
+  }
+  await writeFile(join(root, 'script.sh'), '#!/bin/sh\necho hi\n', { mode: 0o755 });
+  await writeFile(join(root, 'sub', 'a name with spaces, ünïcödé & symbols #1.txt'), 'named\n');
+  await chmod(join(root, 'sub', 'deeper'), 0o750);
+  await run('ln', ['-s', 'sub/deeper', join(root, 'link-to-dir')]);
+  await run('ln', ['-s', 'f-1.bin', join(root, 'sub', 'link-to-file')]);
+  await run('ln', ['-s', '/nonexistent/target', join(root, 'dangling')]);
+  return root;
+}
+
+/** The errno code a promise rejects with ('OK' when it resolves). */
+export async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'OK';
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? String(err);
+  }
+}

@@ -1,0 +1,198 @@
+/**
+ * What the vault behind a mount does: identical content is stored once, a mount killed with -9 comes back
+ * with every committed file intact, and damage (a missing or corrupt chunk, a corrupt metadata file) is
+ * EIO on exactly the reads it affects, with a log line naming the chunk, never wrong bytes.
+ */
+import { constants as fsc } from 'node:fs';
+import { type FileHandle, mkdir, open, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { chunkSpans } from '../../src/core/layout.js';
+import { decodeEntry } from '../../src/fs/meta-entry.js';
+import { codeOf, disposeAll, fuseSuite, isMounted, KiB, MiB, run, seededBytes, sha256, sha256File, TestMount } from './helpers.js';
+
+fuseSuite();
+
+afterAll(disposeAll);
+
+let m: TestMount | undefined;
+afterEach(async () => {
+  await m?.dispose();
+  m = undefined;
+});
+
+async function pread(fh: FileHandle, position: number, length: number): Promise<Buffer> {
+  const buf = Buffer.alloc(length);
+  const { bytesRead } = await fh.read(buf, 0, length, position);
+  return buf.subarray(0, bytesRead);
+}
+
+/** The chunk names (hex) of a committed file, in order, from its metadata file. */
+async function chunksOf(mount: TestMount, name: string): Promise<string[]> {
+  const entry = decodeEntry(await readFile(join(mount.vault, 'meta', name)));
+  if (entry.kind !== 'map') throw new Error(`${name} has inline content`);
+  return entry.dataMap.chunks.map((c) => c.dstHash.toString('hex'));
+}
+
+describe('dedup', () => {
+  it('two identical 20 MiB files store their chunks once', async () => {
+    m = await TestMount.create('dedup');
+    const data = seededBytes(20 * MiB, 801);
+    await writeFile(m.host('src.bin'), data);
+    expect(await m.chunkNames()).toEqual([]);
+
+    await run('cp', [m.host('src.bin'), m.at('first.bin')]);
+    const afterFirst = await m.chunkNames();
+    expect(afterFirst.length).toBeGreaterThanOrEqual(20); // 20 chunks of 1 MiB
+    expect(new Set(await chunksOf(m, 'first.bin'))).toEqual(new Set(afterFirst));
+
+    // The same bytes again, written differently (dd with 64 KiB blocks, in another directory).
+    await mkdir(m.at('elsewhere'));
+    await run('dd', [`if=${m.host('src.bin')}`, `of=${m.at('elsewhere', 'second.bin')}`, 'bs=64K', 'status=none']);
+    expect(await m.chunkNames()).toEqual(afterFirst);
+    expect(await chunksOf(m, 'elsewhere/second.bin')).toEqual(await chunksOf(m, 'first.bin'));
+
+    await m.remount();
+    expect(await sha256File(m.at('first.bin'))).toBe(sha256(data));
+    expect(await sha256File(m.at('elsewhere', 'second.bin'))).toBe(sha256(data));
+  });
+});
+
+describe('kill -9 of the mount daemon', () => {
+  it('the next mount clears the stale mount and every committed file is intact', async () => {
+    m = await TestMount.create('kill9');
+    const files: Record<string, Buffer> = {
+      'empty': Buffer.alloc(0),
+      'two': Buffer.from('ab'),
+      'small.txt': seededBytes(10 * KiB, 901),
+      'dir/mid.bin': seededBytes(3 * MiB + 1, 902),
+      'dir/sub/big.bin': seededBytes(20 * MiB, 903),
+    };
+    await mkdir(m.at('dir', 'sub'), { recursive: true });
+    for (const [name, data] of Object.entries(files)) await writeFile(m.at(name), data);
+    await symlink('dir/mid.bin', m.at('link'));
+    // A file rewritten in place and closed: its second version is the committed one.
+    files['dir/mid.bin'] = Buffer.from(files['dir/mid.bin']!);
+    files['dir/mid.bin'].write('rewritten', MiB);
+    const fh0 = await open(m.at('dir/mid.bin'), 'r+');
+    await fh0.write(Buffer.from('rewritten'), 0, 9, MiB);
+    await fh0.close();
+
+    // In flight at the kill: a file being written, never closed.
+    const open1 = await open(m.at('in-flight.bin'), 'w');
+    await open1.write(seededBytes(5 * MiB, 904));
+
+    await m.kill9();
+    expect(await isMounted(m.mnt)).toBe(true);
+    expect(await codeOf(stat(m.mnt))).toBe('ENOTCONN');
+    await open1.close().catch(() => {});
+
+    await m.mount(); // must clear the stale mount on its own
+    for (const [name, data] of Object.entries(files)) {
+      expect((await stat(m.at(name))).size, name).toBe(data.length);
+      expect(await sha256File(m.at(name)), name).toBe(sha256(data));
+    }
+    expect(sha256(await readFile(m.at('link')))).toBe(sha256(files['dir/mid.bin']));
+    // The file in flight is there, readable (its content is whatever was committed: here, empty).
+    expect(await codeOf(readFile(m.at('in-flight.bin')))).toBe('OK');
+    expect(await m.log()).toMatch(/stale mount/);
+    // And the mount works as before.
+    await writeFile(m.at('after.txt'), 'after');
+    await m.remount();
+    expect(await readFile(m.at('after.txt'), 'utf8')).toBe('after');
+  });
+});
+
+describe('damage', () => {
+  const size = 8 * MiB + 5;
+
+  it('a missing chunk and a corrupt chunk: EIO on the ranges they cover, the rest reads correctly, the log names the chunk', async () => {
+    m = await TestMount.create('damage');
+    const missing = seededBytes(size, 1001);
+    const corrupt = seededBytes(size, 1002);
+    await writeFile(m.at('missing.bin'), missing);
+    await writeFile(m.at('corrupt.bin'), corrupt);
+    await m.unmount();
+
+    const spans = chunkSpans(size);
+    const missingChunks = await chunksOf(m, 'missing.bin');
+    const corruptChunks = await chunksOf(m, 'corrupt.bin');
+    expect(missingChunks.length).toBe(spans.length);
+    const lost = 3;
+    const bad = 5;
+    await rm(m.chunkPath(missingChunks[lost]!));
+    const badPath = m.chunkPath(corruptChunks[bad]!);
+    const bytes = await readFile(badPath);
+    bytes[Math.floor(bytes.length / 2)]! ^= 0x10; // one bit
+    await writeFile(badPath, bytes);
+    await m.mount();
+
+    for (const [name, data, damaged, hex] of [
+      ['missing.bin', missing, lost, missingChunks[lost]!],
+      ['corrupt.bin', corrupt, bad, corruptChunks[bad]!],
+    ] as const) {
+      const fh = await open(m.at(name), 'r');
+      try {
+        expect((await fh.stat()).size).toBe(size);
+        const span = spans[damaged]!;
+        // Anywhere in the damaged chunk: EIO, at its start, in the middle, at its last byte, and straddling into it.
+        for (const at of [span.start, span.start + 12345, span.start + span.size - 1]) {
+          expect(await codeOf(pread(fh, at, 4 * KiB)), `${name} at ${at}`).toBe('EIO');
+        }
+        // Straddling into it: the kernel may first return the good bytes before it (a short read); the
+        // read that reaches the damaged chunk fails.
+        const head = await pread(fh, span.start - 100, 4 * KiB).catch((err: NodeJS.ErrnoException) => err.code ?? String(err));
+        if (typeof head !== 'string') {
+          expect(head.equals(data.subarray(span.start - 100, span.start - 100 + head.length)), `${name} straddling`).toBe(true);
+          expect(head.length, `${name} straddling`).toBeLessThanOrEqual(100);
+          expect(await codeOf(pread(fh, span.start - 100 + head.length, 4 * KiB)), `${name} straddling`).toBe('EIO');
+        } else expect(head, `${name} straddling`).toBe('EIO');
+        // Every other chunk reads back exactly, read in 128 KiB pieces.
+        for (const s of spans) {
+          if (s.index === damaged) continue;
+          for (let at = s.start; at < s.start + s.size; at += 128 * KiB) {
+            const len = Math.min(128 * KiB, s.start + s.size - at);
+            const got = await pread(fh, at, len);
+            if (!got.equals(data.subarray(at, at + len))) expect.fail(`${name}: wrong bytes at ${at} (chunk ${s.index})`);
+          }
+        }
+      } finally {
+        await fh.close();
+      }
+      // A whole-file read fails rather than returning wrong bytes.
+      expect(await codeOf(readFile(m.at(name))), name).toBe('EIO');
+      expect(await m.log()).toContain(hex);
+    }
+    // The mount is still healthy.
+    await writeFile(m.at('fine.txt'), 'fine');
+    expect(await readFile(m.at('fine.txt'), 'utf8')).toBe('fine');
+  });
+
+  it('a corrupt metadata file: EIO on stat and open, never wrong bytes; other files are unaffected', async () => {
+    m = await TestMount.create('meta');
+    const good = seededBytes(size, 1101);
+    await writeFile(m.at('good.bin'), good);
+    await writeFile(m.at('bad.bin'), seededBytes(size, 1102));
+    await writeFile(m.at('bad-small.txt'), 'small file, one chunk layout');
+    await m.unmount();
+
+    for (const name of ['bad.bin', 'bad-small.txt']) {
+      const metaPath = join(m.vault, 'meta', name);
+      const meta = await readFile(metaPath);
+      meta[Math.floor(meta.length / 2)]! ^= 0x01;
+      await writeFile(metaPath, meta);
+    }
+    await m.mount();
+
+    for (const name of ['bad.bin', 'bad-small.txt']) {
+      expect(await codeOf(stat(m.at(name))), `stat ${name}`).toBe('EIO');
+      expect(await codeOf(open(m.at(name), 'r').then((fh) => fh.close())), `open ${name}`).toBe('EIO');
+      expect(await codeOf(readFile(m.at(name))), `read ${name}`).toBe('EIO');
+      expect(await codeOf(open(m.at(name), fsc.O_RDWR).then((fh) => fh.close())), `open rw ${name}`).toBe('EIO');
+    }
+    // The directory still lists, and the good file reads.
+    expect((await readdir(m.mnt)).sort()).toEqual(['bad-small.txt', 'bad.bin', 'good.bin']);
+    expect(await sha256File(m.at('good.bin'))).toBe(sha256(good));
+    expect(await m.log()).toMatch(/bad\.bin/);
+  });
+});
