@@ -14,6 +14,8 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { vi } from 'vitest';
 import { CLI, ensureBuiltCli } from '../helpers/build.js';
+
+export { CLI } from '../helpers/build.js';
 import { seededBytes } from '../helpers/inputs.js';
 
 export { prng, seededBytes } from '../helpers/inputs.js';

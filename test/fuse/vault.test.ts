@@ -3,13 +3,14 @@
  * with every committed file intact, and damage (a missing or corrupt chunk, a corrupt metadata file) is
  * EIO on exactly the reads it affects, with a log line naming the chunk, never wrong bytes.
  */
+import { spawn } from 'node:child_process';
 import { constants as fsc } from 'node:fs';
 import { type FileHandle, mkdir, open, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { chunkSpans } from '../../src/core/layout.js';
 import { decodeEntry } from '../../src/fs/meta-entry.js';
-import { codeOf, disposeAll, fuseSuite, isMounted, KiB, MiB, run, seededBytes, sha256, sha256File, TestMount } from './helpers.js';
+import { CLI, codeOf, disposeAll, fuseSuite, isMounted, KiB, MiB, run, seededBytes, sha256, sha256File, TestMount } from './helpers.js';
 
 fuseSuite();
 
@@ -100,6 +101,44 @@ describe('kill -9 of the mount daemon', () => {
     await writeFile(m.at('after.txt'), 'after');
     await m.remount();
     expect(await readFile(m.at('after.txt'), 'utf8')).toBe('after');
+  });
+});
+
+describe('lifecycle', () => {
+  it('sefs umount commits a file still open and written; so does SIGINT to a --foreground mount', async () => {
+    m = await TestMount.create('lifecycle');
+    const first = seededBytes(5 * MiB + 3, 951);
+    const fh = await open(m.at('open-at-umount.bin'), 'w');
+    await fh.write(first);
+    await m.unmount(); // the handle is still open
+    await fh.close().catch(() => {});
+    await m.mount();
+    expect(await sha256File(m.at('open-at-umount.bin'))).toBe(sha256(first));
+    await m.unmount();
+
+    // Foreground, as a child process: SIGINT commits and unmounts, and the process exits 0.
+    const child = spawn(process.execPath, [CLI, 'mount', m.vault, m.mnt, '--foreground'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+    try {
+      for (let waited = 0; !/ mounted at /.test(stderr); waited += 50) {
+        if (waited > 30_000 || child.exitCode !== null) throw new Error(`foreground mount did not come up: ${stderr}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const second = seededBytes(3 * MiB, 952);
+      const fh2 = await open(m.at('open-at-sigint.bin'), 'w');
+      await fh2.write(second);
+      child.kill('SIGINT');
+      expect(await exited).toBe(0);
+      await fh2.close().catch(() => {});
+      expect(await isMounted(m.mnt)).toBe(false);
+      await m.mount();
+      expect(await sha256File(m.at('open-at-sigint.bin'))).toBe(sha256(second));
+      expect(await sha256File(m.at('open-at-umount.bin'))).toBe(sha256(first));
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
   });
 });
 
