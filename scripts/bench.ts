@@ -651,7 +651,7 @@ function parseArgs(argv: string[]): Options {
       case '--files': o.files = Number(val()); break;
       case '--seed': o.seed = Number(val()); break;
       case '--step-timeout': o.stepTimeoutS = Number(val()); break;
-      case '--out': o.out = path.resolve(val()); break;
+      case '--out': o.out = path.resolve(process.env.BENCH_START_DIR ?? process.cwd(), val()); break;
       case '--cases': o.cases = val().split(','); break;
       default: throw new Error(`unknown option ${argv[i]} (see scripts/bench --help)`);
     }
@@ -927,7 +927,7 @@ async function main(): Promise<void> {
     options: { ...o, scratch: undefined }, cases: defs, results, details, notes: uniq, table: out,
   };
   fs.writeFileSync(file, JSON.stringify(json, null, 2) + '\n');
-  process.stdout.write(`JSON: ${path.relative(process.cwd(), file)}\n`);
+  process.stdout.write(`JSON: ${path.relative(process.env.BENCH_START_DIR ?? process.cwd(), file)}\n`);
 }
 
 if (process.argv[2] === '__worker') {
