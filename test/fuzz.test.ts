@@ -130,7 +130,7 @@ describe('hostile input through a mount', () => {
   }, 120_000);
 
   afterAll(async () => {
-    await m?.forceUnmount();
+    await m?.dispose();
   });
 
   it(`${CASES} damaged metadata files give EIO on the file, and the mount lives on`, async () => {
