@@ -18,7 +18,7 @@ import { MetaTree } from './meta-tree.js';
 import { OpenFiles } from './open-files.js';
 import { processAlive } from './process-alive.js';
 import { forceUnmount, isMounted, isStale } from './stale-mount.js';
-import { VaultError, initVault, readVaultConfig, vaultPaths } from './vault-config.js';
+import { VaultError, initVault, vaultPaths } from './vault-config.js';
 
 export interface MountOptions {
   cacheMb?: number;
@@ -71,7 +71,8 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
   const mnt = resolve(mountpoint);
   const log = options.log ?? ((line: string) => console.error(`sefs: ${line}`));
   const config = await initVault(root);
-  await readVaultConfig(root);
+  // Serving a sealed vault with the plain codec would write plaintext names beside sealed ones.
+  if (config.seal && !options.codec?.sealed) throw new VaultError(`${root} is sealed: a passphrase is needed to mount it`);
 
   if (await isMounted(mnt)) {
     // A daemon killed a moment ago may still look alive to stat (cached attributes): its pid tells.

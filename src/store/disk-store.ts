@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ChunkHashMismatch, ChunkNotFound } from '../core/errors.js';
 import { sha3 } from '../core/hash.js';
@@ -81,7 +81,7 @@ export class DiskStore implements ChunkStore {
 
   async put(name: Buffer, content: Buffer): Promise<void> {
     const target = this.pathOf(name);
-    if (await this.has(name)) return;
+    if (this.pending.has(name.toString('hex')) || (await this.reuse(target, content.length))) return;
     const dir = join(target, '..');
     if (!this.knownDirs.has(dir)) {
       await mkdir(dir, { recursive: true });
@@ -104,6 +104,24 @@ export class DiskStore implements ChunkStore {
     }
     await rename(temp, target);
     this.dirsToSync.add(dir);
+  }
+
+  /**
+   * Use an existing chunk file instead of writing it again (dedup). Its mtime is refreshed, because gc spares
+   * young unreferenced chunks and a write about to name an old one must not lose it to a gc running now.
+   * A file of the wrong size (torn by a power loss before its fsync) is not reused: it is written again.
+   */
+  private async reuse(target: string, size: number): Promise<boolean> {
+    try {
+      const st = await stat(target);
+      if (st.size !== size) return false;
+      const now = new Date();
+      await utimes(target, now, now);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
   }
 
   /** fsync batched temps, rename them into place (chunks are immutable: the first one wins). */
