@@ -6,8 +6,9 @@ import { E, fsError } from './errno.js';
 import { EMPTY_ENTRY } from './meta-entry.js';
 import { checkNewName } from './names.js';
 
-export function list(ctx: FsContext, path: string): Promise<string[]> {
-  return ctx.meta.list(path);
+/** A directory's names, with '.' and '..' as a kernel filesystem lists them (ls -a, find, some archivers). */
+export async function list(ctx: FsContext, path: string): Promise<string[]> {
+  return ['.', '..', ...(await ctx.meta.list(path))];
 }
 
 export async function makeDir(ctx: FsContext, path: string, mode: number): Promise<void> {
