@@ -8,9 +8,8 @@ export const MAX_CHUNK_SIZE = 1024 * 1024;
 export const MIN_ENCRYPTABLE_BYTES = 3 * MIN_CHUNK_SIZE;
 /** Length of a SHA3-256 hash: chunk names (dst) and plaintext hashes (src). */
 export const HASH_SIZE = 32;
-/** AES-128 key and CBC IV sizes, and the XOR pad size (two hashes). */
+/** AES-128 key and CBC IV sizes. */
 export const KEY_SIZE = 16;
 export const IV_SIZE = 16;
-export const PAD_SIZE = 64;
 /** A DataMap with more chunks than this is shrunk to a child level. */
 export const MAX_ROOT_CHUNKS = 3;

@@ -33,10 +33,6 @@ export function dataMapSize(map: DataMap): number {
   return map.chunks.reduce((sum, c) => sum + c.srcSize, 0);
 }
 
-export function isChildMap(map: DataMap): boolean {
-  return map.child !== undefined;
-}
-
 export function serializeDataMap(map: DataMap): Buffer {
   const n = map.chunks.length;
   const out = Buffer.alloc(1 + 8 + n * ENTRY_SIZE + (map.child === undefined ? 1 : 9));

@@ -66,8 +66,3 @@ export function storeAsBrotliParts(data: Uint8Array): Uint8Array[] {
   parts.push(Uint8Array.from(w.take()));
   return parts;
 }
-
-/** Wrap `data` as a valid brotli stream of uncompressed meta-blocks. */
-export function storeAsBrotli(data: Uint8Array): Buffer {
-  return Buffer.concat(storeAsBrotliParts(data));
-}

@@ -49,11 +49,6 @@ export class ChunkCache {
     this.get(ref).catch(() => {});
   }
 
-  /** Remember a plaintext we just encrypted, so reading it back costs nothing. */
-  remember(dst: Buffer, plain: Buffer): void {
-    this.lru.set(dst.toString('hex'), plain);
-  }
-
   private async load(ref: ChunkRef): Promise<Buffer> {
     const stored = await this.store.get(ref.dst);
     // The plaintext's hash is checked, which rejects damaged or swapped chunks and wrong keys alike;
