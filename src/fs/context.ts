@@ -12,7 +12,7 @@ export interface FsContext {
 
 /**
  * Commit an open file's changes and persist its new entry, keeping the metadata file's mode and owner.
- * Times: an explicit utimens while dirty wins, otherwise mtime is now.
+ * Times: an explicit utimens while dirty wins, otherwise atime and mtime are now.
  */
 export async function commitFile(ctx: FsContext, file: OpenFile): Promise<void> {
   await file.seq.commit(async (entry) => {
@@ -22,8 +22,8 @@ export async function commitFile(ctx: FsContext, file: OpenFile): Promise<void> 
       mode: st?.mode ?? 0o100644,
       uid: st?.uid,
       gid: st?.gid,
-      atime: file.times?.atime ?? st?.atimeMs,
-      mtime: file.times?.mtime ?? Date.now(),
+      // Without explicit times the new metadata file's own (now) are right for changed content.
+      ...(file.times ?? {}),
     });
     file.times = undefined;
   });

@@ -22,6 +22,11 @@ export interface EntryAttrs {
   mtime?: number;
 }
 
+/** Read once: the umask applies to the temp file's mode, and our own ids need no chown. */
+const PROCESS_UMASK = process.umask();
+const OWN_UID = process.getuid?.() ?? 0;
+const OWN_GID = process.getgid?.() ?? 0;
+
 export class MetaTree {
   /** Entries by visible path: getattr needs every file's size, so keep the decoded entries near. */
   private readonly entries = new LRUCache<string, MetaEntry>({ max: 20_000 });
@@ -60,18 +65,27 @@ export class MetaTree {
     return names;
   }
 
-  /** Atomically replace (or create) a file's entry with the given attributes. */
-  async writeEntry(path: string, entry: MetaEntry, attrs: EntryAttrs): Promise<void> {
+  /**
+   * Atomically replace (or create) a file's entry with the given attributes; `durable` also fsyncs it and its
+   * directory (a new empty file needs no fsync: after a crash it is either absent or empty, both fine).
+   */
+  async writeEntry(path: string, entry: MetaEntry, attrs: EntryAttrs, durable = true): Promise<void> {
     const target = this.diskPath(path);
     const temp = join(this.tmpDir, `meta-${randomBytes(8).toString('hex')}`);
-    const fh = await open(temp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+    const mode = attrs.mode & 0o7777;
+    const fh = await open(temp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode);
     try {
       await fh.writeFile(this.codec.sealEntry(encodeEntry(entry)));
-      await fh.chmod(attrs.mode & 0o7777);
-      if (attrs.uid !== undefined && attrs.gid !== undefined) await fh.chown(attrs.uid, attrs.gid);
-      const now = Date.now();
-      await fh.utimes((attrs.atime ?? now) / 1000, (attrs.mtime ?? now) / 1000);
-      await fh.sync();
+      // Each call here is a thread-pool round trip: skip the ones that would change nothing.
+      if ((mode & ~PROCESS_UMASK) !== mode || mode & 0o7000) await fh.chmod(mode);
+      if (attrs.uid !== undefined && attrs.gid !== undefined && (attrs.uid !== OWN_UID || attrs.gid !== OWN_GID)) {
+        await fh.chown(attrs.uid, attrs.gid);
+      }
+      if (attrs.atime !== undefined || attrs.mtime !== undefined) {
+        const now = Date.now();
+        await fh.utimes((attrs.atime ?? now) / 1000, (attrs.mtime ?? now) / 1000);
+      }
+      if (durable) await fh.sync();
     } catch (err) {
       await fh.close();
       await rm(temp, { force: true });
@@ -84,7 +98,7 @@ export class MetaTree {
       await rm(temp, { force: true });
       throw err;
     }
-    await fsyncDir(dirname(target));
+    if (durable) await fsyncDir(dirname(target));
     this.entries.set(path, entry);
   }
 

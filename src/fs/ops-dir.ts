@@ -49,5 +49,5 @@ export async function readSymlink(ctx: FsContext, path: string): Promise<string>
 export async function makeNode(ctx: FsContext, path: string, mode: number): Promise<void> {
   if ((mode & constants.S_IFMT) !== constants.S_IFREG) throw fsError(E.EPERM);
   checkNewName(path);
-  await ctx.meta.writeEntry(path, EMPTY_ENTRY, { mode });
+  await ctx.meta.writeEntry(path, EMPTY_ENTRY, { mode }, false);
 }

@@ -13,7 +13,7 @@ function fileOf(ctx: FsContext, fh: number): OpenFile {
 
 export async function create(ctx: FsContext, path: string, mode: number): Promise<number> {
   checkNewName(path);
-  await ctx.meta.writeEntry(path, EMPTY_ENTRY, { mode });
+  await ctx.meta.writeEntry(path, EMPTY_ENTRY, { mode }, false);
   return ctx.files.open(path, async () => EMPTY_ENTRY);
 }
 
