@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { prng as seededPrng } from '../test/helpers/inputs.js';
 
 const SCRIPT = fileURLToPath(import.meta.url);
 const REPO = path.resolve(path.dirname(SCRIPT), '..');
@@ -23,16 +24,10 @@ const BLOCK = 4096;
 // ---------------------------------------------------------------------------------------------
 // small utilities
 
-/** mulberry32: a tiny seeded PRNG giving uint32s; the same seed gives the same offsets and text. */
+/** The tests' seeded PRNG (mulberry32) as uint32s: the same seed gives the same offsets and text. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
+  const next = seededPrng(seed);
+  return () => next() * 2 ** 32;
 }
 
 function offsets(count: number, fileSize: number, seed: number): number[] {

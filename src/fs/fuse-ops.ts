@@ -12,36 +12,22 @@ import * as file from './ops-file.js';
 type Cb = (code: number, value?: unknown) => void;
 
 export function buildOps(ctx: FsContext): FuseOps {
-  /** Answer `cb(0, value)` / `cb(-errno)` for an op that returns a value. */
-  const value =
-    <A extends unknown[]>(name: string, run: (...args: A) => Promise<unknown>) =>
+  /**
+   * A handler that runs `run` with the op's arguments and answers with `reply(result)`, or `cb(-errno)`.
+   * value ops answer (0, value), status ops (0), read/write the byte count as the first argument.
+   */
+  const handler =
+    <A extends unknown[], R>(name: string, run: (...args: A) => Promise<R>, reply: (cb: Cb, result: R) => void) =>
     (...args: [...A, Cb]) => {
       const cb = args.pop() as Cb;
       run(...(args as unknown as A)).then(
-        (v) => cb(0, v),
+        (result) => reply(cb, result),
         (err) => cb(toErrno(err, name, String(args[0]), ctx.log)),
       );
     };
-  /** Answer `cb(0)` / `cb(-errno)` for an op with no value. */
-  const status =
-    <A extends unknown[]>(name: string, run: (...args: A) => Promise<void>) =>
-    (...args: [...A, Cb]) => {
-      const cb = args.pop() as Cb;
-      run(...(args as unknown as A)).then(
-        () => cb(0),
-        (err) => cb(toErrno(err, name, String(args[0]), ctx.log)),
-      );
-    };
-  /** read/write answer with a byte count or a negative errno, as the first argument. */
-  const count =
-    <A extends unknown[]>(name: string, run: (...args: A) => Promise<number>) =>
-    (...args: [...A, Cb]) => {
-      const cb = args.pop() as Cb;
-      run(...(args as unknown as A)).then(
-        (n) => cb(n),
-        (err) => cb(toErrno(err, name, String(args[0]), ctx.log)),
-      );
-    };
+  const value = <A extends unknown[]>(name: string, run: (...args: A) => Promise<unknown>) => handler(name, run, (cb, v) => cb(0, v));
+  const status = <A extends unknown[]>(name: string, run: (...args: A) => Promise<void>) => handler(name, run, (cb) => cb(0));
+  const count = <A extends unknown[]>(name: string, run: (...args: A) => Promise<number>) => handler(name, run, (cb, n) => cb(n));
 
   return {
     getattr: value('getattr', (path: string) => attr.getattr(ctx, path)),
