@@ -62,6 +62,28 @@ export function verifyStored(stored: Uint8Array, dst: Uint8Array): void {
 export type ChunkChecks = 'both' | 'src';
 
 /**
+ * Undo the XOR pad, AES and compression of stored chunk bytes, without any hash check: callers check the
+ * result (`decryptChunk` one chunk at a time, the worker jobs several chunks' hashes at once).
+ */
+export function openChunk(stored: Uint8Array, keys: ChunkKeys, dst: Uint8Array, expectedSize: number): Buffer {
+  const masked = Buffer.allocUnsafeSlow(stored.length);
+  xorInto(masked, 0, stored, keys.pad);
+  try {
+    const decipher = createDecipheriv('aes-128-cbc', keys.key, keys.iv);
+    const packed = Buffer.concat([decipher.update(masked), decipher.final()]);
+    return decompress(packed, expectedSize);
+  } catch (err) {
+    throw new ChunkDecryptFailed(Buffer.from(dst).toString('hex'), (err as Error).message);
+  }
+}
+
+/** Throw unless `plain` (whose SHA3-256 is `srcOfPlain`) is the plaintext the keys were derived from. */
+export function checkPlain(plain: Uint8Array, srcOfPlain: Uint8Array, keys: ChunkKeys, dst: Uint8Array, expectedSize: number): void {
+  const src = keys.pad.subarray(0, 32);
+  if (plain.length !== expectedSize || !Buffer.from(srcOfPlain).equals(src)) throw new ChunkHashMismatch(Buffer.from(dst).toString('hex'), 'src');
+}
+
+/**
  * Decrypt stored chunk bytes. Verifies the stored bytes against `dst` first and the plaintext against
  * the keys' own src hash after (the reference verifies neither; we never return wrong bytes).
  * `checks: 'src'` skips the first hash: the plaintext check alone already rejects damaged or swapped stored
@@ -69,18 +91,7 @@ export type ChunkChecks = 'both' | 'src';
  */
 export function decryptChunk(stored: Uint8Array, keys: ChunkKeys, dst: Uint8Array, expectedSize: number, checks: ChunkChecks = 'both'): Buffer {
   if (checks === 'both') verifyStored(stored, dst);
-  const name = Buffer.from(dst).toString('hex');
-  const masked = Buffer.allocUnsafeSlow(stored.length);
-  xorInto(masked, 0, stored, keys.pad);
-  let plain: Buffer;
-  try {
-    const decipher = createDecipheriv('aes-128-cbc', keys.key, keys.iv);
-    const packed = Buffer.concat([decipher.update(masked), decipher.final()]);
-    plain = decompress(packed, expectedSize);
-  } catch (err) {
-    throw new ChunkDecryptFailed(name, (err as Error).message);
-  }
-  const src = keys.pad.subarray(0, 32);
-  if (plain.length !== expectedSize || !sha3(plain).equals(src)) throw new ChunkHashMismatch(name, 'src');
+  const plain = openChunk(stored, keys, dst, expectedSize);
+  checkPlain(plain, sha3(plain), keys, dst, expectedSize);
   return plain;
 }

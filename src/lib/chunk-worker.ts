@@ -1,7 +1,13 @@
-/** Worker thread entry: runs chunk jobs and sends results back, moving (not copying) result buffers. */
+/**
+ * Worker thread entry: runs chunk jobs and sends results back, moving (not copying) result buffers.
+ * Jobs that arrive while the worker is busy wait in a queue and then run as one batch, so their SHA3 passes
+ * share the four-way hash (chunk-jobs.ts); a batch is capped to keep the first job's answer prompt.
+ */
 import { parentPort } from 'node:worker_threads';
 import { SefsError } from '../core/errors.js';
-import { type Job, runJob } from './chunk-jobs.js';
+import { type Job, type JobResult, runJobs } from './chunk-jobs.js';
+
+const MAX_BATCH = 8;
 
 /** A buffer that owns its whole ArrayBuffer can be transferred; a view into a shared pool must be copied. */
 function ownedBuffer(b: Buffer): Buffer {
@@ -11,21 +17,43 @@ function ownedBuffer(b: Buffer): Buffer {
   return copy;
 }
 
-parentPort!.on('message', ({ id, job }: { id: number; job: Job }) => {
-  try {
-    const result = runJob(job);
-    const transfer: ArrayBuffer[] = [];
-    const out: Record<string, Buffer> = {};
-    for (const [k, v] of Object.entries(result) as [string, Buffer][]) {
-      out[k] = v.length > 4096 ? ownedBuffer(v) : v;
-      if (out[k]!.length > 4096) transfer.push(out[k]!.buffer as ArrayBuffer);
-    }
-    parentPort!.postMessage({ id, result: out }, transfer);
-  } catch (err) {
-    const e = err as Error & { chunkName?: string; which?: string };
+function reply(id: number, result: JobResult | Error): void {
+  if (result instanceof Error) {
+    const e = result as Error & { chunkName?: string; which?: string };
     parentPort!.postMessage({
       id,
-      error: { code: err instanceof SefsError ? err.code : 'Error', message: e.message, chunkName: e.chunkName, which: e.which },
+      error: { code: e instanceof SefsError ? e.code : 'Error', message: e.message, chunkName: e.chunkName, which: e.which },
     });
+    return;
   }
+  const transfer: ArrayBuffer[] = [];
+  const out: Record<string, Buffer> = {};
+  for (const [k, v] of Object.entries(result) as [string, Buffer][]) {
+    out[k] = v.length > 4096 ? ownedBuffer(v) : v;
+    if (out[k]!.length > 4096) transfer.push(out[k]!.buffer as ArrayBuffer);
+  }
+  parentPort!.postMessage({ id, result: out }, transfer);
+}
+
+const queue: { id: number; job: Job }[] = [];
+let scheduled = false;
+
+function runQueued(): void {
+  scheduled = false;
+  const batch = queue.splice(0, MAX_BATCH);
+  const results = runJobs(batch.map((m) => m.job));
+  batch.forEach((m, i) => reply(m.id, results[i]!));
+  if (queue.length > 0) schedule();
+}
+
+function schedule(): void {
+  if (scheduled) return;
+  scheduled = true;
+  // After the messages already waiting on the port have been queued.
+  setImmediate(runQueued);
+}
+
+parentPort!.on('message', (msg: { id: number; job: Job }) => {
+  queue.push(msg);
+  schedule();
 });

@@ -1,0 +1,107 @@
+/*
+ * Node-API entry for the four-way SHA3-256: sha3Many(list of Uint8Array) -> Buffer of 32 bytes per input,
+ * in order. Picks the widest kernel the CPU runs, and groups inputs of similar length so that the lanes
+ * of one group finish together. Synchronous: callers are worker threads.
+ */
+#include <node_api.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+typedef void kernel_fn(const uint8_t *const *msg, const size_t *len, size_t n, uint8_t *out);
+kernel_fn sha3x4_generic, sha3x4_avx2, sha3x4_avx512;
+
+static kernel_fn *kernel;
+static const char *kernel_name;
+/* Every worker thread loads the addon; the choice is made once. */
+static pthread_once_t picked = PTHREAD_ONCE_INIT;
+
+static void pick_kernel(void) {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) kernel = sha3x4_avx512, kernel_name = "avx512vl";
+  else if (__builtin_cpu_supports("avx2")) kernel = sha3x4_avx2, kernel_name = "avx2";
+  else kernel = sha3x4_generic, kernel_name = "generic";
+}
+
+#define CHECK(call)                                                                   \
+  do {                                                                                \
+    if ((call) != napi_ok) {                                                          \
+      napi_throw_error(env, NULL, "sha3Many: " #call " failed");                     \
+      goto done;                                                                      \
+    }                                                                                 \
+  } while (0)
+
+static napi_value sha3_many(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result = NULL;
+  uint32_t n = 0;
+  const uint8_t **msg = NULL;
+  size_t *len = NULL, *order = NULL;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  bool is_array = false;
+  if (argc < 1 || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array) {
+    napi_throw_type_error(env, NULL, "sha3Many expects an array of Uint8Array");
+    return NULL;
+  }
+  CHECK(napi_get_array_length(env, argv[0], &n));
+  msg = calloc(n + 1, sizeof *msg);
+  len = calloc(n + 1, sizeof *len);
+  order = calloc(n + 1, sizeof *order);
+  if (!msg || !len || !order) {
+    napi_throw_error(env, NULL, "sha3Many: out of memory");
+    goto done;
+  }
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value item, buffer;
+    napi_typedarray_type type;
+    void *data;
+    size_t offset;
+    bool is_typed = false;
+    CHECK(napi_get_element(env, argv[0], i, &item));
+    if (napi_is_typedarray(env, item, &is_typed) != napi_ok || !is_typed) {
+      napi_throw_type_error(env, NULL, "sha3Many expects an array of Uint8Array");
+      goto done;
+    }
+    CHECK(napi_get_typedarray_info(env, item, &type, &len[i], &data, &buffer, &offset));
+    if (type != napi_uint8_array && type != napi_uint8_clamped_array) {
+      napi_throw_type_error(env, NULL, "sha3Many expects an array of Uint8Array");
+      goto done;
+    }
+    msg[i] = data;
+    order[i] = i;
+  }
+  /* Insertion sort by length (n is small): neighbours in `order` have similar lengths. */
+  for (uint32_t i = 1; i < n; i++) {
+    size_t k = order[i], j = i;
+    while (j > 0 && len[order[j - 1]] > len[k]) order[j] = order[j - 1], j--;
+    order[j] = k;
+  }
+  uint8_t *out;
+  CHECK(napi_create_buffer(env, (size_t)n * 32, (void **)&out, &result));
+  for (uint32_t g = 0; g < n; g += 4) {
+    const uint8_t *m[4];
+    size_t l[4];
+    uint8_t digest[4 * 32];
+    uint32_t k = n - g < 4 ? n - g : 4;
+    for (uint32_t j = 0; j < k; j++) m[j] = msg[order[g + j]], l[j] = len[order[g + j]];
+    kernel(m, l, k, digest);
+    for (uint32_t j = 0; j < k; j++)
+      for (int b = 0; b < 32; b++) out[order[g + j] * 32 + b] = digest[j * 32 + b];
+  }
+done:
+  free(msg);
+  free(len);
+  free(order);
+  return result;
+}
+
+NAPI_MODULE_INIT() {
+  napi_value fn, name;
+  pthread_once(&picked, pick_kernel);
+  if (napi_create_function(env, "sha3Many", NAPI_AUTO_LENGTH, sha3_many, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "sha3Many", fn) != napi_ok) return NULL;
+  if (napi_create_string_utf8(env, kernel_name, NAPI_AUTO_LENGTH, &name) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "kernel", name) != napi_ok) return NULL;
+  return exports;
+}

@@ -1,0 +1,89 @@
+/**
+ * The four-way SHA3-256 addon gives OpenSSL's digests for every length and count, batched worker jobs fail
+ * one by one (a bad chunk in a batch fails only its own job), and the addon is really in use: a build that
+ * silently fell back to OpenSSL would lose the write and read speed, so that is a failure, not a skip.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { keysFromHashes } from '../src/core/keys.js';
+import { encryptChunk } from '../src/core/chunk.js';
+import { ChunkDecryptFailed, ChunkHashMismatch } from '../src/core/errors.js';
+import { sha3Backend, sha3Many } from '../src/core/sha3-many.js';
+import { runJobs } from '../src/lib/chunk-jobs.js';
+import { prng, seededBytes } from './helpers/inputs.js';
+
+const openssl = (b: Uint8Array) => createHash('sha3-256').update(b).digest();
+
+describe('sha3Many', () => {
+  it('uses the native four-way kernel on this machine', () => {
+    expect(process.env.SEFS_NATIVE).not.toBe('0');
+    expect(['avx512vl', 'avx2', 'generic']).toContain(sha3Backend);
+  });
+
+  it('matches OpenSSL at every length around the 136-byte rate, in any count and alignment', () => {
+    const backing = seededBytes(4000, 1);
+    const rand = prng(2);
+    const lengths = [0, 1, 135, 136, 137, 271, 272, 273, 1000, 1088, 1089, 2999];
+    for (let round = 0; round < 200; round++) {
+      const count = 1 + Math.floor(rand() * 11);
+      const list = Array.from({ length: count }, () => {
+        const length = rand() < 0.5 ? lengths[Math.floor(rand() * lengths.length)]! : Math.floor(rand() * 3000);
+        const at = Math.floor(rand() * 8);
+        return backing.subarray(at, at + length);
+      });
+      expect(sha3Many(list).map((d) => d.toString('hex'))).toEqual(list.map((b) => openssl(b).toString('hex')));
+    }
+  });
+
+  it('matches OpenSSL on 1 MiB chunks of different sizes in one batch', () => {
+    const list = [1 << 20, (1 << 20) - 7, 400_000, 1 << 20, 12_345].map((n, i) => seededBytes(n, 10 + i));
+    expect(sha3Many(list)).toEqual(list.map(openssl));
+  });
+
+  it('refuses what is not a list of byte arrays', () => {
+    expect(() => sha3Many([new Uint8Array(1), 'text' as unknown as Uint8Array])).toThrow(TypeError);
+  });
+
+  it('gives the same digests through OpenSSL when the addon is switched off', () => {
+    const out = execFileSync(
+      process.execPath,
+      ['--import', 'tsx', '-e', "import('./src/core/sha3-many.ts').then(m => console.log(m.sha3Backend, m.sha3Many([Buffer.from('abc'), Buffer.alloc(0)]).map(d => d.toString('hex')).join(' ')))"],
+      { env: { ...process.env, SEFS_NATIVE: '0' }, encoding: 'utf8' },
+    ).trim();
+    expect(out).toBe(`openssl ${openssl(Buffer.from('abc')).toString('hex')} ${openssl(Buffer.alloc(0)).toString('hex')}`);
+  });
+});
+
+describe('batched chunk jobs', () => {
+  it('fail one by one: a damaged chunk in a batch fails only its own job, with the right error', () => {
+    const plains = [0, 1, 2].map((i) => seededBytes(200_000, 20 + i));
+    const srcs = plains.map(openssl);
+    const keysFor = (i: number) => [srcs[i]!, srcs[(i + 2) % 3]!, srcs[(i + 1) % 3]!] as const;
+    const stored = plains.map((p, i) => encryptChunk(p, keysFromHashes(...keysFor(i)), 'fast'));
+    const names = stored.map(openssl);
+    const decryptJob = (i: number, data: Uint8Array, checks: 'both' | 'src' = 'both') => {
+      const [own, n1, n2] = keysFor(i);
+      return { kind: 'decrypt' as const, data, own, n1, n2, dst: names[i]!, size: 200_000, checks };
+    };
+    const flipped = Buffer.from(stored[1]!);
+    flipped[1000] ^= 1;
+    const results = runJobs([
+      decryptJob(0, stored[0]!),
+      decryptJob(1, flipped),
+      decryptJob(1, flipped, 'src'),
+      decryptJob(2, stored[0]!, 'src'), // another chunk's bytes under chunk 2's keys
+      { kind: 'hash', data: plains[2]! },
+      { kind: 'encrypt', data: plains[2]!, own: keysFor(2)[0], n1: keysFor(2)[1], n2: keysFor(2)[2], profile: 'fast' },
+      decryptJob(2, stored[2]!),
+    ]);
+    expect(results[0]).toEqual({ plain: plains[0] });
+    expect(results[1]).toBeInstanceOf(ChunkHashMismatch);
+    expect((results[1] as ChunkHashMismatch).which).toBe('dst');
+    expect(results[2]).toSatisfy((e) => e instanceof ChunkHashMismatch || e instanceof ChunkDecryptFailed);
+    expect(results[3]).toSatisfy((e) => e instanceof ChunkHashMismatch || e instanceof ChunkDecryptFailed);
+    expect(results[4]).toEqual({ hash: srcs[2] });
+    expect(results[5]).toEqual({ name: names[2], content: stored[2] });
+    expect(results[6]).toEqual({ plain: plains[2] });
+  });
+});
