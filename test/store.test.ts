@@ -129,3 +129,22 @@ describe('MemoryStore', () => {
     await expect(store.get(a.name)).rejects.toMatchObject({ code: 'ChunkNotFound' });
   });
 });
+
+describe('every store', () => {
+  it.each([
+    ['DiskStore', () => new DiskStore(dir)],
+    ['DiskStore, batched', () => new DiskStore(dir, { batch: true })],
+    ['MemoryStore', () => new MemoryStore()],
+  ])('%s: get hands the caller its own buffer (moving or changing it leaves the store intact)', async (_, make) => {
+    const store: ChunkStore = make();
+    const c = chunk(8, 100_000);
+    await store.put(c.name, c.content);
+    const first = await store.get(c.name);
+    // What the mount does with a fetched chunk: move its memory to a worker thread.
+    structuredClone(first.buffer, { transfer: [first.buffer as ArrayBuffer] });
+    expect(first.length).toBe(0);
+    const second = await store.get(c.name);
+    second.fill(0);
+    expect((await store.get(c.name)).equals(c.content)).toBe(true);
+  });
+});

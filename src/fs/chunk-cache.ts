@@ -36,25 +36,56 @@ export class ChunkCache {
     if (hit) return Promise.resolve(hit);
     let pending = this.inFlight.get(key);
     if (!pending) {
-      pending = this.load(ref).finally(() => this.inFlight.delete(key));
+      pending = this.loadMany([ref])[0]!;
       this.inFlight.set(key, pending);
     }
     return pending;
   }
 
-  /** Start loading a chunk without waiting (read-ahead); errors surface on the real read. */
-  prefetch(ref: ChunkRef): void {
-    const key = ref.dst.toString('hex');
-    if (this.lru.has(key) || this.inFlight.has(key)) return;
-    this.get(ref).catch(() => {});
+  /**
+   * Start loading chunks ahead of a sequential reader, without waiting; errors surface on the real read.
+   * The chunks not cached or loading are fetched together and decrypted as batches, a few per worker, so
+   * their hashes share the four-way SHA3. Nothing starts until at least `atLeast` of them are missing
+   * (or all of `refs`, near the end of a file): a trickle of single chunks would hash one at a time.
+   */
+  prefetch(refs: ChunkRef[], atLeast = 1): void {
+    const todo = refs.filter((r) => {
+      const key = r.dst.toString('hex');
+      return !this.lru.has(key) && !this.inFlight.has(key);
+    });
+    if (todo.length === 0 || todo.length < Math.min(atLeast, refs.length)) return;
+    this.loadMany(todo).forEach((pending, i) => {
+      pending.catch(() => {});
+      this.inFlight.set(todo[i]!.dst.toString('hex'), pending);
+    });
   }
 
-  private async load(ref: ChunkRef): Promise<Buffer> {
-    const stored = await this.store.get(ref.dst);
-    // The plaintext's hash is checked, which rejects damaged or swapped chunks and wrong keys alike;
-    // the store does not re-hash the stored bytes (one SHA3 pass per byte instead of two).
-    const plain = await this.pool.decrypt(stored, ref.own, ref.n1, ref.n2, ref.dst, ref.size, 'src');
-    this.lru.set(ref.dst.toString('hex'), plain);
-    return plain;
+  /** Fetch, verify and decrypt chunks as batches in the worker pool; each promise settles on its own. */
+  private loadMany(refs: ChunkRef[]): Promise<Buffer>[] {
+    return this.decryptMany(refs).map((decrypted, i) => {
+      const key = refs[i]!.dst.toString('hex');
+      return decrypted
+        .then((plain) => {
+          this.lru.set(key, plain);
+          return plain;
+        })
+        .finally(() => this.inFlight.delete(key));
+    });
+  }
+
+  /**
+   * Only the plaintext's hash is checked, which rejects damaged or swapped chunks and wrong keys alike
+   * (one SHA3 pass per byte instead of two). The store is read here, on the FUSE thread's event loop (the
+   * workers are the busy side); the bytes read are moved to the workers, not copied.
+   */
+  private decryptMany(refs: ChunkRef[]): Promise<Buffer>[] {
+    const fetched = Promise.allSettled(refs.map((r) => this.store.get(r.dst)));
+    const decrypted = fetched.then((results) => {
+      const ready = refs.flatMap((ref, i) => (results[i]!.status === 'fulfilled' ? [{ ...ref, stored: results[i]!.value as Buffer, i }] : []));
+      const plains = this.pool.decryptMany(ready, 'src');
+      const byIndex = new Map(ready.map((r, k) => [r.i, plains[k]!]));
+      return (i: number): Promise<Buffer> => byIndex.get(i) ?? Promise.reject((results[i] as PromiseRejectedResult).reason);
+    });
+    return refs.map((_, i) => decrypted.then((plainOf) => plainOf(i)));
   }
 }

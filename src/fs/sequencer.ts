@@ -24,7 +24,9 @@ const BLOCK = MAX_CHUNK_SIZE;
 /** Chunks encrypted at once during a commit: bounds memory to a few MiB per file. */
 const COMMIT_CONCURRENCY = 4;
 /** Chunks decrypted ahead of a sequential reader, and how far from the last read still counts as sequential. */
-const READ_AHEAD_CHUNKS = 8;
+const READ_AHEAD_CHUNKS = 16;
+/** Read-ahead starts once this many chunks of its window are missing: they are decrypted as batches. */
+const READ_AHEAD_GROUP = 8;
 const READ_AHEAD_SLACK = 1024 * 1024;
 /** Blocks encrypted at once in the background while a file is written. */
 const STAGING_CONCURRENCY = 6;
@@ -150,9 +152,11 @@ export class Sequencer {
     if (!sequential || base.kind !== 'map') return;
     const next = chunksCovering(base.size, end, 1);
     if (!next) return;
+    const refs: ChunkRef[] = [];
     for (let i = next.first; i < Math.min(next.first + READ_AHEAD_CHUNKS, base.dataMap.chunks.length); i++) {
-      if (chunkStart(base.size, i) < this.zeroFrom && !this.blocks.has(i)) this.deps.cache.prefetch(baseRef(base.dataMap, i));
+      if (chunkStart(base.size, i) < this.zeroFrom && !this.blocks.has(i)) refs.push(baseRef(base.dataMap, i));
     }
+    this.deps.cache.prefetch(refs, READ_AHEAD_GROUP);
   }
 
   // ---- writes ---------------------------------------------------------------------------------

@@ -53,7 +53,8 @@ function schedule(): void {
   setImmediate(runQueued);
 }
 
-parentPort!.on('message', (msg: { id: number; job: Job }) => {
-  queue.push(msg);
+// Each message is a batch of jobs from the pool (one job or several).
+parentPort!.on('message', (batch: { id: number; job: Job }[]) => {
+  queue.push(...batch);
   schedule();
 });

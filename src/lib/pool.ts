@@ -14,6 +14,16 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
+/** One chunk to decrypt: its stored bytes, name, plaintext size and the src hashes of itself and its neighbours. */
+export interface DecryptRequest {
+  stored: Uint8Array;
+  dst: Uint8Array;
+  size: number;
+  own: Uint8Array;
+  n1: Uint8Array;
+  n2: Uint8Array;
+}
+
 interface Slot {
   worker: Worker;
   /** Jobs sent to this worker and not answered yet. */
@@ -33,11 +43,16 @@ function reviveError(e: { code: string; message: string; chunkName?: string; whi
 }
 
 /**
- * Data handed to a worker: memory shared with a SharedArrayBuffer goes as is; anything else is copied once
- * into its own ArrayBuffer and moved, because cloning a view would copy its whole backing store.
+ * Data handed to a worker: memory shared with a SharedArrayBuffer goes as is; with `move`, a buffer that owns
+ * its whole ArrayBuffer is moved (it is empty for the caller afterwards); anything else is copied once into
+ * its own ArrayBuffer and moved, because cloning a view would copy its whole backing store.
  */
-function forTransfer(data: Uint8Array, transfer: ArrayBuffer[]): Uint8Array {
+function forTransfer(data: Uint8Array, transfer: ArrayBuffer[], move = false): Uint8Array {
   if (data.buffer instanceof SharedArrayBuffer) return data;
+  if (move && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) {
+    transfer.push(data.buffer);
+    return data;
+  }
   const copy = new Uint8Array(data.byteLength);
   copy.set(data);
   transfer.push(copy.buffer);
@@ -92,15 +107,22 @@ export class WorkerPool {
   }
 
   private run(job: Job, transfer: ArrayBuffer[]): Promise<JobResult> {
-    if (this.closed) return Promise.reject(new Error('worker pool is closed'));
-    // The least busy worker takes the job.
+    return this.runBatch([job], transfer)[0]!;
+  }
+
+  /**
+   * Send jobs to one worker in one message, so they run as one batch there (their SHA3 passes share the
+   * four-way hash); one promise per job, settled on its own.
+   */
+  private runBatch(jobs: Job[], transfer: ArrayBuffer[]): Promise<JobResult>[] {
+    if (this.closed) return jobs.map(() => Promise.reject(new Error('worker pool is closed')));
+    // The least busy worker takes the batch.
     const slot = this.slots.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
-    const id = this.nextId++;
-    return new Promise<JobResult>((resolve, reject) => {
-      if (slot.jobs.size === 0) slot.worker.ref();
-      slot.jobs.set(id, { resolve, reject });
-      slot.worker.postMessage({ id, job }, transfer);
-    });
+    if (slot.jobs.size === 0) slot.worker.ref();
+    const batch = jobs.map((job) => ({ id: this.nextId++, job }));
+    const promises = batch.map(({ id }) => new Promise<JobResult>((resolve, reject) => slot.jobs.set(id, { resolve, reject })));
+    slot.worker.postMessage(batch, transfer);
+    return promises;
   }
 
   /** SHA3-256 of a chunk's plaintext (its src hash). */
@@ -130,6 +152,33 @@ export class WorkerPool {
     const transfer: ArrayBuffer[] = [];
     const job: Job = { kind: 'decrypt', data: forTransfer(stored, transfer), own, n1, n2, dst, size, checks };
     return ((await this.run(job, transfer)) as { plain: Buffer }).plain;
+  }
+
+  /**
+   * Verify and decrypt several stored chunks, spread over the workers in batches (read-ahead): one promise
+   * per chunk, each settled as its own batch finishes. The stored buffers are moved to the workers when they
+   * own their memory (as fresh reads from a store do): callers must not use them afterwards.
+   */
+  decryptMany(chunks: DecryptRequest[], checks: ChunkChecks = 'both'): Promise<Buffer>[] {
+    const perWorker = Math.ceil(chunks.length / this.slots.length);
+    const out: Promise<Buffer>[] = [];
+    for (let at = 0; at < chunks.length; at += perWorker) {
+      const transfer: ArrayBuffer[] = [];
+      const jobs = chunks.slice(at, at + perWorker).map(
+        (c): Job => ({
+          kind: 'decrypt',
+          data: forTransfer(c.stored, transfer, true),
+          own: c.own,
+          n1: c.n1,
+          n2: c.n2,
+          dst: c.dst,
+          size: c.size,
+          checks,
+        }),
+      );
+      for (const p of this.runBatch(jobs, transfer)) out.push(p.then((r) => (r as { plain: Buffer }).plain));
+    }
+    return out;
   }
 
   async close(): Promise<void> {

@@ -3,7 +3,10 @@
  * so a put of a name that exists is a no-op and any store can be shared between files (dedup).
  */
 export interface ChunkStore {
-  /** The chunk's bytes; throws ChunkNotFound when there is none. */
+  /**
+   * The chunk's bytes; throws ChunkNotFound when there is none. The buffer is the caller's: a store must not
+   * keep or reuse it (the mount moves it to a worker thread).
+   */
   get(name: Buffer): Promise<Buffer>;
   /** Store a chunk under its name (a no-op when it is already there). */
   put(name: Buffer, content: Buffer): Promise<void>;

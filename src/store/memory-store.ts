@@ -8,7 +8,8 @@ export class MemoryStore implements ChunkStore {
   async get(name: Buffer): Promise<Buffer> {
     const found = this.chunks.get(name.toString('hex'));
     if (!found) throw ChunkNotFound.of(name);
-    return found;
+    // A copy: the caller owns what get returns (the mount moves it to a worker thread).
+    return Buffer.from(found);
   }
   async put(name: Buffer, content: Buffer): Promise<void> {
     const key = name.toString('hex');
