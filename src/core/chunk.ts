@@ -6,12 +6,22 @@ import { compressParts, decompress, type Profile } from './compression.js';
 import { ChunkDecryptFailed, ChunkHashMismatch } from './errors.js';
 import { sha3 } from './hash.js';
 import type { ChunkKeys } from './keys.js';
+import { native } from './native.js';
+
+/** Below this many bytes the call into the addon costs more than the JavaScript loop. */
+const NATIVE_XOR_MIN = 4096;
 
 /**
  * target[at + i] = source[i] ^ pad[(at + i) % 64]: XOR with the pad repeated over the whole stored chunk,
  * fused with the copy. `at` places `source` in the chunk, so the pad's phase follows it.
  */
 export function xorInto(target: Uint8Array, at: number, source: Uint8Array, pad: Uint8Array): void {
+  if (native && source.length >= NATIVE_XOR_MIN && pad.length === 64) native.xorPad(target, at, source, pad);
+  else xorIntoPortable(target, at, source, pad);
+}
+
+/** xorInto in JavaScript (without the addon, and for short pieces). */
+export function xorIntoPortable(target: Uint8Array, at: number, source: Uint8Array, pad: Uint8Array): void {
   const n = source.length;
   let done = 0;
   if (pad.length === 64 && at % 4 === 0 && (target.byteOffset + at) % 4 === 0 && source.byteOffset % 4 === 0) {
@@ -61,6 +71,14 @@ export function verifyStored(stored: Uint8Array, dst: Uint8Array): void {
 /** Which hashes decryption checks: both (the default), or only the plaintext's. */
 export type ChunkChecks = 'both' | 'src';
 
+/** Length of the PKCS#7 padding at the end of decrypted bytes; throws when it is not valid padding. */
+function pkcs7PadLength(padded: Uint8Array): number {
+  const n = padded[padded.length - 1]!;
+  if (n < 1 || n > 16) throw new Error('bad decrypt (padding)');
+  for (let i = padded.length - n; i < padded.length; i++) if (padded[i] !== n) throw new Error('bad decrypt (padding)');
+  return n;
+}
+
 /**
  * Undo the XOR pad, AES and compression of stored chunk bytes, without any hash check: callers check the
  * result (`decryptChunk` one chunk at a time, the worker jobs several chunks' hashes at once).
@@ -69,9 +87,11 @@ export function openChunk(stored: Uint8Array, keys: ChunkKeys, dst: Uint8Array, 
   const masked = Buffer.allocUnsafeSlow(stored.length);
   xorInto(masked, 0, stored, keys.pad);
   try {
-    const decipher = createDecipheriv('aes-128-cbc', keys.key, keys.iv);
-    const packed = Buffer.concat([decipher.update(masked), decipher.final()]);
-    return decompress(packed, expectedSize);
+    if (stored.length === 0 || stored.length % 16 !== 0) throw new Error('not a whole number of AES blocks');
+    // Padding removed here rather than by final(): the output stays one buffer, not a concatenation.
+    const decipher = createDecipheriv('aes-128-cbc', keys.key, keys.iv).setAutoPadding(false);
+    const padded = decipher.update(masked);
+    return decompress(padded.subarray(0, padded.length - pkcs7PadLength(padded)), expectedSize);
   } catch (err) {
     throw new ChunkDecryptFailed(Buffer.from(dst).toString('hex'), (err as Error).message);
   }

@@ -7,7 +7,7 @@
  */
 import { createRequire } from 'node:module';
 import { brotliCompressSync, brotliDecompressSync, constants as zlib } from 'node:zlib';
-import { storeAsBrotliParts } from './raw-brotli.js';
+import { readStoredBrotli, storeAsBrotliParts } from './raw-brotli.js';
 
 export type Profile = 'compat' | 'fast';
 export const PROFILES: readonly Profile[] = ['compat', 'fast'];
@@ -105,5 +105,8 @@ export function compress(data: Uint8Array, profile: Profile): Buffer {
 
 /** Decompress any brotli stream; refuses to produce more than `maxSize` bytes (a damaged or hostile chunk). */
 export function decompress(data: Uint8Array, maxSize: number): Buffer {
+  // Stored (incompressible) chunks need no decoder: their bytes are read in place.
+  const stored = readStoredBrotli(data);
+  if (stored && stored.length <= maxSize) return Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
   return brotliDecompressSync(data, { maxOutputLength: Math.max(1, maxSize) });
 }

@@ -66,3 +66,64 @@ export function storeAsBrotliParts(data: Uint8Array): Uint8Array[] {
   parts.push(Uint8Array.from(w.take()));
   return parts;
 }
+
+/** Reads a byte array bit by bit, least significant bit first, as brotli streams are written. */
+class BitReader {
+  private bit = 0;
+  constructor(private readonly data: Uint8Array) {}
+  /** `bits` bits as a number, or -1 past the end. */
+  read(bits: number): number {
+    let value = 0;
+    for (let i = 0; i < bits; i++, this.bit++) {
+      const byte = this.data[this.bit >>> 3];
+      if (byte === undefined) return -1;
+      value += ((byte >>> (this.bit & 7)) & 1) * 2 ** i;
+    }
+    return value;
+  }
+  /** Skip to the next byte boundary; false when the skipped bits are not zero (an invalid stream). */
+  align(): boolean {
+    while (this.bit & 7) if (this.read(1) !== 0) return false;
+    return true;
+  }
+  get byteOffset(): number {
+    return this.bit >>> 3;
+  }
+  skipBytes(n: number): void {
+    this.bit += 8 * n;
+  }
+}
+
+/**
+ * The content of a brotli stream made only of uncompressed meta-blocks (what storeAsBrotliParts writes, and
+ * what brotli encoders write for incompressible data), found by reading the headers only: a view of `stream`
+ * when there is one meta-block. Anything else (compressed or metadata blocks, invalid or trailing bits) gives
+ * undefined, and the caller runs a real decoder, which also reports invalid streams.
+ */
+export function readStoredBrotli(stream: Uint8Array): Uint8Array | undefined {
+  const r = new BitReader(stream);
+  // WBITS: 0 (16); 1 + 3 bits n > 0 (17 + n); 1 + 000 + 3 bits (8 + m, or 17 for m = 0; m = 1 is invalid).
+  if (r.read(1) === 1 && r.read(3) === 0 && r.read(3) === 1) return undefined;
+  const pieces: Uint8Array[] = [];
+  for (;;) {
+    const isLast = r.read(1);
+    if (isLast === 1) {
+      // Only an empty last meta-block (ISLASTEMPTY), the padding to the byte and no byte after it.
+      if (r.read(1) !== 1 || !r.align() || r.byteOffset !== stream.length) return undefined;
+      break;
+    }
+    const nibbles = r.read(2);
+    if (isLast !== 0 || nibbles < 0 || nibbles === 3) return undefined; // past the end, or a metadata block
+    const count = nibbles + 4;
+    const lengthMinusOne = r.read(count * 4);
+    if (lengthMinusOne < 0 || (count > 4 && lengthMinusOne < 2 ** ((count - 1) * 4))) return undefined; // a spare zero nibble is invalid
+    if (r.read(1) !== 1 || !r.align()) return undefined; // compressed
+    const start = r.byteOffset;
+    const end = start + lengthMinusOne + 1;
+    if (end > stream.length) return undefined;
+    pieces.push(stream.subarray(start, end));
+    r.skipBytes(end - start);
+  }
+  if (pieces.length === 1) return pieces[0];
+  return Buffer.concat(pieces);
+}

@@ -28,8 +28,12 @@ const READ_AHEAD_CHUNKS = 16;
 /** Read-ahead starts once this many chunks of its window are missing: they are decrypted as batches. */
 const READ_AHEAD_GROUP = 8;
 const READ_AHEAD_SLACK = 1024 * 1024;
-/** Blocks encrypted at once in the background while a file is written. */
-const STAGING_CONCURRENCY = 6;
+/**
+ * Blocks staged together: hashed in one worker message and encrypted in another, so their SHA3 passes share
+ * the four-way hash. Up to three groups are in flight, enough for both workers.
+ */
+const STAGE_GROUP = 4;
+const STAGING_CONCURRENCY = 3 * STAGE_GROUP;
 
 type Block =
   | { kind: 'mem'; data: Buffer; version: number; hash?: { version: number; src: Promise<Buffer> } }
@@ -235,19 +239,23 @@ export class Sequencer {
   private stageFullBlocks(): void {
     const pressure = this.memIndices.size > this.deps.memBudgetBlocks;
     const limit = pressure ? Math.floor(this.size / BLOCK) : Math.floor(this.lastWriteEnd / BLOCK) - 1;
+    const ready: number[] = [];
     for (const b of this.memIndices) {
-      if (this.stagingInFlight.size >= STAGING_CONCURRENCY) return;
-      const block = this.blocks.get(b);
-      if (block?.kind !== 'mem' || b < 2 || b >= limit || (b + 1) * BLOCK > this.size || this.stagingInFlight.has(b)) continue;
-      const job = this.stageBlock(b, block)
+      if (b >= 2 && b < limit && (b + 1) * BLOCK <= this.size && !this.stagingInFlight.has(b)) ready.push(b);
+    }
+    ready.sort((x, y) => x - y);
+    // Whole groups only, unless memory is short: the rest waits for the writer (or the commit).
+    while (ready.length >= (pressure ? 1 : STAGE_GROUP) && this.stagingInFlight.size < STAGING_CONCURRENCY) {
+      const group = ready.splice(0, STAGE_GROUP);
+      const job = this.stageGroup(group)
         .catch((err: Error) => {
           this.stagingError ??= err;
         })
         .finally(() => {
-          this.stagingInFlight.delete(b);
+          for (const b of group) this.stagingInFlight.delete(b);
           this.stageFullBlocks();
         });
-      this.stagingInFlight.set(b, job);
+      for (const b of group) this.stagingInFlight.set(b, job);
     }
   }
 
@@ -263,16 +271,42 @@ export class Sequencer {
     }
   }
 
-  private async stageBlock(b: number, block: Extract<Block, { kind: 'mem' }>): Promise<void> {
-    const version = block.version;
-    const [own, n1, n2] = await Promise.all([this.srcOfBlock(b), this.srcOfBlock(b - 1), this.srcOfBlock(b - 2)]);
-    if (this.blocks.get(b) !== block || block.version !== version || (b + 1) * BLOCK > this.size) return;
-    const { name, content } = await this.deps.pool.encrypt(block.data, own, n1, n2, this.deps.profile);
-    await this.deps.store.put(name, content);
-    if (this.blocks.get(b) !== block || block.version !== version) return;
-    // Not kept in the chunk cache: the kernel's page cache serves re-reads of what was just written.
-    this.blocks.set(b, { kind: 'staged', ref: { dst: name, size: BLOCK, own, n1, n2 } });
-    this.memIndices.delete(b);
+  /** Encrypt full in-memory blocks and put their chunks in the store; blocks written to meanwhile stay in memory. */
+  private async stageGroup(group: number[]): Promise<void> {
+    const blocks = group.map((b) => this.blocks.get(b) as Extract<Block, { kind: 'mem' }>);
+    const versions = blocks.map((block) => block.version);
+    const unchanged = (k: number) => this.blocks.get(group[k]!) === blocks[k] && blocks[k]!.version === versions[k];
+    // The group's own hashes and those of the two blocks before it (its first blocks' neighbours).
+    this.hashBlocks([group[0]! - 2, group[0]! - 1, ...group].filter((b) => b >= 0));
+    const keys = await Promise.all(group.map((b) => Promise.all([this.srcOfBlock(b), this.srcOfBlock(b - 1), this.srcOfBlock(b - 2)])));
+    const live = group.flatMap((b, k) => (unchanged(k) && (b + 1) * BLOCK <= this.size ? [k] : []));
+    const encrypted = this.deps.pool.encryptMany(
+      live.map((k) => ({ data: blocks[k]!.data, own: keys[k]![0], n1: keys[k]![1], n2: keys[k]![2] })),
+      this.deps.profile,
+    );
+    await Promise.all(
+      live.map(async (k, i) => {
+        const { name, content } = await encrypted[i]!;
+        await this.deps.store.put(name, content);
+        if (!unchanged(k)) return;
+        const [own, n1, n2] = keys[k]!;
+        // Not kept in the chunk cache: the kernel's page cache serves re-reads of what was just written.
+        this.blocks.set(group[k]!, { kind: 'staged', ref: { dst: name, size: BLOCK, own, n1, n2 } });
+        this.memIndices.delete(group[k]!);
+      }),
+    );
+  }
+
+  /** Start hashing the full in-memory blocks among `group` whose hash is not known, in one worker batch. */
+  private hashBlocks(group: number[]): void {
+    const stale = group.flatMap((b) => {
+      const block = this.blocks.get(b);
+      return block?.kind === 'mem' && block.hash?.version !== block.version ? [block] : [];
+    });
+    const hashes = this.deps.pool.hashMany(stale.map((block) => block.data));
+    stale.forEach((block, i) => {
+      block.hash = { version: block.version, src: hashes[i]! };
+    });
   }
 
   private throwStagingError(): void {

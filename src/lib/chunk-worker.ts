@@ -9,9 +9,12 @@ import { type Job, type JobResult, runJobs } from './chunk-jobs.js';
 
 const MAX_BATCH = 8;
 
-/** A buffer that owns its whole ArrayBuffer can be transferred; a view into a shared pool must be copied. */
+/**
+ * A buffer that is most of its ArrayBuffer is moved with it (a decrypted chunk is the cipher's output less a
+ * few header bytes); a small view into a larger buffer, or shared memory, is copied.
+ */
 function ownedBuffer(b: Buffer): Buffer {
-  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && !(b.buffer instanceof SharedArrayBuffer)) return b;
+  if (!(b.buffer instanceof SharedArrayBuffer) && 2 * b.byteLength >= b.buffer.byteLength) return b;
   const copy = Buffer.allocUnsafeSlow(b.length);
   b.copy(copy);
   return copy;

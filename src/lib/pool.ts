@@ -14,6 +14,14 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
+/** One chunk to encrypt: its plaintext and the src hashes of itself and its neighbours. */
+export interface EncryptRequest {
+  data: Uint8Array;
+  own: Uint8Array;
+  n1: Uint8Array;
+  n2: Uint8Array;
+}
+
 /** One chunk to decrypt: its stored bytes, name, plaintext size and the src hashes of itself and its neighbours. */
 export interface DecryptRequest {
   stored: Uint8Array;
@@ -130,6 +138,22 @@ export class WorkerPool {
     const transfer: ArrayBuffer[] = [];
     const r = (await this.run({ kind: 'hash', data: forTransfer(data, transfer) }, transfer)) as { hash: Buffer };
     return r.hash;
+  }
+
+  /** SHA3-256 of several chunks, in one worker batch (the four-way hash); one promise per chunk. */
+  hashMany(list: Uint8Array[]): Promise<Buffer>[] {
+    if (list.length === 0) return [];
+    const transfer: ArrayBuffer[] = [];
+    const jobs = list.map((data): Job => ({ kind: 'hash', data: forTransfer(data, transfer) }));
+    return this.runBatch(jobs, transfer).map((p) => p.then((r) => (r as { hash: Buffer }).hash));
+  }
+
+  /** Encrypt several chunks in one worker batch (their names share the four-way hash); one promise per chunk. */
+  encryptMany(list: EncryptRequest[], profile: Profile): Promise<{ name: Buffer; content: Buffer }>[] {
+    if (list.length === 0) return [];
+    const transfer: ArrayBuffer[] = [];
+    const jobs = list.map((c): Job => ({ kind: 'encrypt', data: forTransfer(c.data, transfer), own: c.own, n1: c.n1, n2: c.n2, profile }));
+    return this.runBatch(jobs, transfer).map((p) => p as Promise<{ name: Buffer; content: Buffer }>);
   }
 
   /** Encrypt a chunk given its own src hash and its neighbours' (n1 keys it, n2 completes the pad). */

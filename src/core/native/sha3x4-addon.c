@@ -1,7 +1,8 @@
 /*
- * Node-API entry for the four-way SHA3-256: sha3Many(list of Uint8Array) -> Buffer of 32 bytes per input,
- * in order. Picks the widest kernel the CPU runs, and groups inputs of similar length so that the lanes
- * of one group finish together. Synchronous: callers are worker threads.
+ * Node-API entry for the native hot loops of sefs. sha3Many(list of Uint8Array) -> Buffer of 32 bytes per
+ * input, in order: four-way SHA3-256, inputs of similar length grouped so that the lanes of one group finish
+ * together. xorPad(target, at, source, pad): the chunk format's pad XOR. Both pick the widest kernel the CPU
+ * runs. Synchronous: callers are worker threads.
  */
 #include <node_api.h>
 #include <pthread.h>
@@ -11,17 +12,23 @@
 
 typedef void kernel_fn(const uint8_t *const *msg, const size_t *len, size_t n, uint8_t *out);
 kernel_fn sha3x4_generic, sha3x4_avx2, sha3x4_avx512;
+typedef void xor_fn(uint8_t *target, const uint8_t *source, size_t n, const uint8_t *pad, size_t phase);
+xor_fn sha3x4_generic_xor_pad, sha3x4_avx2_xor_pad, sha3x4_avx512_xor_pad;
 
 static kernel_fn *kernel;
+static xor_fn *xor_pad;
 static const char *kernel_name;
 /* Every worker thread loads the addon; the choice is made once. */
 static pthread_once_t picked = PTHREAD_ONCE_INIT;
 
 static void pick_kernel(void) {
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) kernel = sha3x4_avx512, kernel_name = "avx512vl";
-  else if (__builtin_cpu_supports("avx2")) kernel = sha3x4_avx2, kernel_name = "avx2";
-  else kernel = sha3x4_generic, kernel_name = "generic";
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
+    kernel = sha3x4_avx512, xor_pad = sha3x4_avx512_xor_pad, kernel_name = "avx512vl";
+  else if (__builtin_cpu_supports("avx2"))
+    kernel = sha3x4_avx2, xor_pad = sha3x4_avx2_xor_pad, kernel_name = "avx2";
+  else
+    kernel = sha3x4_generic, xor_pad = sha3x4_generic_xor_pad, kernel_name = "generic";
 }
 
 #define CHECK(call)                                                                   \
@@ -31,6 +38,21 @@ static void pick_kernel(void) {
       goto done;                                                                      \
     }                                                                                 \
   } while (0)
+
+/* A Uint8Array's bytes, or NULL with a TypeError thrown. */
+static uint8_t *bytes_of(napi_env env, napi_value value, size_t *length) {
+  bool is_typed = false;
+  napi_typedarray_type type;
+  void *data;
+  napi_value buffer;
+  size_t offset;
+  if (napi_is_typedarray(env, value, &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, value, &type, length, &data, &buffer, &offset) != napi_ok || type != napi_uint8_array) {
+    napi_throw_type_error(env, NULL, "expected a Uint8Array");
+    return NULL;
+  }
+  return data;
+}
 
 static napi_value sha3_many(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -53,22 +75,10 @@ static napi_value sha3_many(napi_env env, napi_callback_info info) {
     goto done;
   }
   for (uint32_t i = 0; i < n; i++) {
-    napi_value item, buffer;
-    napi_typedarray_type type;
-    void *data;
-    size_t offset;
-    bool is_typed = false;
+    napi_value item;
     CHECK(napi_get_element(env, argv[0], i, &item));
-    if (napi_is_typedarray(env, item, &is_typed) != napi_ok || !is_typed) {
-      napi_throw_type_error(env, NULL, "sha3Many expects an array of Uint8Array");
-      goto done;
-    }
-    CHECK(napi_get_typedarray_info(env, item, &type, &len[i], &data, &buffer, &offset));
-    if (type != napi_uint8_array && type != napi_uint8_clamped_array) {
-      napi_throw_type_error(env, NULL, "sha3Many expects an array of Uint8Array");
-      goto done;
-    }
-    msg[i] = data;
+    msg[i] = bytes_of(env, item, &len[i]);
+    if (!msg[i]) goto done;
     order[i] = i;
   }
   /* Insertion sort by length (n is small): neighbours in `order` have similar lengths. */
@@ -96,11 +106,36 @@ done:
   return result;
 }
 
+/* xorPad(target, at, source, pad): target[at + i] = source[i] ^ pad[(at + i) % 64]. */
+static napi_value xor_pad_js(napi_env env, napi_callback_info info) {
+  size_t argc = 4, target_len, source_len, pad_len;
+  napi_value argv[4];
+  int64_t at;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4) {
+    napi_throw_type_error(env, NULL, "xorPad(target, at, source, pad)");
+    return NULL;
+  }
+  uint8_t *target = bytes_of(env, argv[0], &target_len);
+  if (!target) return NULL;
+  const uint8_t *source = bytes_of(env, argv[2], &source_len);
+  if (!source) return NULL;
+  const uint8_t *pad = bytes_of(env, argv[3], &pad_len);
+  if (!pad) return NULL;
+  if (napi_get_value_int64(env, argv[1], &at) != napi_ok || at < 0 || pad_len != 64 || (uint64_t)at + source_len > target_len) {
+    napi_throw_range_error(env, NULL, "xorPad: needs a 64-byte pad and the source inside the target");
+    return NULL;
+  }
+  xor_pad(target + at, source, source_len, pad, (size_t)at % 64);
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn, name;
   pthread_once(&picked, pick_kernel);
   if (napi_create_function(env, "sha3Many", NAPI_AUTO_LENGTH, sha3_many, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "sha3Many", fn) != napi_ok) return NULL;
+  if (napi_create_function(env, "xorPad", NAPI_AUTO_LENGTH, xor_pad_js, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "xorPad", fn) != napi_ok) return NULL;
   if (napi_create_string_utf8(env, kernel_name, NAPI_AUTO_LENGTH, &name) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "kernel", name) != napi_ok) return NULL;
   return exports;

@@ -99,3 +99,20 @@ void KERNEL(const uint8_t *const *msg, const size_t *len, size_t n, uint8_t *out
         }
   }
 }
+
+#define CAT2(a, b) a##b
+#define CAT(a, b) CAT2(a, b)
+
+/*
+ * target[i] = source[i] ^ pad[(phase + i) % 64]: the chunk format's XOR with its 64-byte pad repeated over
+ * the chunk, `phase` being where `source` starts in the chunk. 64 bytes at a time, which the compiler turns
+ * into vector XORs of this build's width.
+ */
+void CAT(KERNEL, _xor_pad)(uint8_t *target, const uint8_t *source, size_t n, const uint8_t *pad, size_t phase) {
+  uint8_t rotated[64];
+  for (size_t k = 0; k < 64; k++) rotated[k] = pad[(phase + k) % 64];
+  size_t i = 0;
+  for (; i + 64 <= n; i += 64)
+    for (size_t k = 0; k < 64; k++) target[i + k] = source[i + k] ^ rotated[k];
+  for (size_t k = 0; i < n; i++, k++) target[i] = source[i] ^ rotated[k];
+}

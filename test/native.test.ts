@@ -1,13 +1,14 @@
 /**
- * The four-way SHA3-256 addon gives OpenSSL's digests for every length and count, batched worker jobs fail
- * one by one (a bad chunk in a batch fails only its own job), and the addon is really in use: a build that
- * silently fell back to OpenSSL would lose the write and read speed, so that is a failure, not a skip.
+ * The native addon: its four-way SHA3-256 gives OpenSSL's digests for every length and count, its pad XOR
+ * the JavaScript loop's bytes at every phase; batched worker jobs fail one by one (a bad chunk in a batch
+ * fails only its own job); and the addon is really in use: a build that silently fell back to OpenSSL would
+ * lose the write and read speed, so that is a failure, not a skip.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { keysFromHashes } from '../src/core/keys.js';
-import { encryptChunk } from '../src/core/chunk.js';
+import { encryptChunk, xorInto, xorIntoPortable } from '../src/core/chunk.js';
 import { ChunkDecryptFailed, ChunkHashMismatch } from '../src/core/errors.js';
 import { sha3Backend, sha3Many } from '../src/core/sha3-many.js';
 import { runJobs } from '../src/lib/chunk-jobs.js';
@@ -52,6 +53,28 @@ describe('sha3Many', () => {
       { env: { ...process.env, SEFS_NATIVE: '0' }, encoding: 'utf8' },
     ).trim();
     expect(out).toBe(`openssl ${openssl(Buffer.from('abc')).toString('hex')} ${openssl(Buffer.alloc(0)).toString('hex')}`);
+  });
+});
+
+describe('xorPad', () => {
+  it('gives the JavaScript loop\'s bytes at every phase, length and alignment', () => {
+    const rand = prng(4);
+    const pad = seededBytes(64, 5);
+    for (let round = 0; round < 300; round++) {
+      const length = rand() < 0.3 ? 4096 + Math.floor(rand() * 64) : Math.floor(rand() * 200_000);
+      const at = Math.floor(rand() * 300);
+      const sourceAt = Math.floor(rand() * 8);
+      const source = seededBytes(length + 8, round).subarray(sourceAt, sourceAt + length);
+      const native = Buffer.alloc(at + length + 5, 7);
+      const portable = Buffer.alloc(at + length + 5, 7);
+      xorInto(native, at, source, pad);
+      xorIntoPortable(portable, at, source, pad);
+      expect(native.equals(portable)).toBe(true);
+    }
+  });
+
+  it('refuses a source that does not fit in the target', () => {
+    expect(() => xorInto(Buffer.alloc(5000), 10, Buffer.alloc(5000), Buffer.alloc(64))).toThrow(RangeError);
   });
 });
 

@@ -1,0 +1,25 @@
+/**
+ * The native addon of the hot loops (src/core/native, built by scripts/build-native.mjs): four-way SHA3-256
+ * and the pad XOR, with SIMD. Optional: without it (not built, or SEFS_NATIVE=0) the same results come from
+ * OpenSSL and JavaScript, more slowly.
+ */
+import { createRequire } from 'node:module';
+
+export interface NativeAddon {
+  sha3Many(list: Uint8Array[]): Buffer;
+  xorPad(target: Uint8Array, at: number, source: Uint8Array, pad: Uint8Array): void;
+  /** The kernel picked for this CPU: 'avx512vl', 'avx2' or 'generic'. */
+  kernel: string;
+}
+
+function load(): NativeAddon | undefined {
+  if (process.env.SEFS_NATIVE === '0') return undefined;
+  try {
+    // This module sits two levels below the package root, as src/core/*.ts and as dist/core/*.js.
+    return createRequire(import.meta.url)('../../dist/native/sha3x4.node') as NativeAddon;
+  } catch {
+    return undefined;
+  }
+}
+
+export const native: NativeAddon | undefined = load();
