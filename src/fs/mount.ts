@@ -12,7 +12,7 @@ import { type FsContext, commitFile } from './context.js';
 import type { Logger } from './errno.js';
 import { type FuseInstance, loadFuse } from './fuse-binding.js';
 import { buildOps } from './fuse-ops.js';
-import { ATTR_TIMEOUT_S, KERNEL_OPTIONS } from './kernel-options.js';
+import { ATTR_TIMEOUT_S, KERNEL_OPTIONS, raiseReadAhead } from './kernel-options.js';
 import { type MetaCodec, plainCodec } from './meta-codec.js';
 import { MetaTree } from './meta-tree.js';
 import { OpenFiles } from './open-files.js';
@@ -113,6 +113,8 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
     throw new VaultError(`cannot mount ${mnt}: ${(err as Error).message}`);
   }
   await writeFile(paths.log, '', { flag: 'a' });
+  const readAhead = await raiseReadAhead(mnt);
+  if (readAhead) log(`kernel readahead stays at its default (sequential reads are slower): ${readAhead}`);
 
   let unmounting: Promise<void> | undefined;
   const unmount = (): Promise<void> =>

@@ -9,6 +9,7 @@ import { type FileHandle, mkdir, open, readFile, readdir, rm, stat, symlink, wri
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { chunkSpans } from '../../src/core/layout.js';
+import { READ_AHEAD_KB, readAheadFile } from '../../src/fs/kernel-options.js';
 import { decodeEntry } from '../../src/fs/meta-entry.js';
 import { CLI, codeOf, disposeAll, fuseSuite, isMounted, KiB, MiB, run, seededBytes, sha256, sha256File, TestMount } from './helpers.js';
 
@@ -101,6 +102,17 @@ describe('kill -9 of the mount daemon', () => {
     await writeFile(m.at('after.txt'), 'after');
     await m.remount();
     expect(await readFile(m.at('after.txt'), 'utf8')).toBe('after');
+  });
+});
+
+describe('kernel readahead', () => {
+  it('is raised to READ_AHEAD_KB for the mount when the daemon may write sysfs (root)', async () => {
+    m = await TestMount.create('readahead');
+    const value = Number((await readFile(await readAheadFile(m.mnt), 'utf8')).trim());
+    if (process.getuid?.() === 0) expect(value).toBe(READ_AHEAD_KB);
+    else expect(value).toBeLessThanOrEqual(READ_AHEAD_KB); // others keep the kernel's default, and the mount works
+    await writeFile(m.at('f'), 'x');
+    expect(await readFile(m.at('f'), 'utf8')).toBe('x');
   });
 });
 
