@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha3 } from '../src/core/hash.js';
 import type { ChunkStore } from '../src/store/chunk-store.js';
-import { DiskStore } from '../src/store/disk-store.js';
+import { DiskStore, writeChunkTempSync } from '../src/store/disk-store.js';
 import { MemoryStore } from '../src/store/memory-store.js';
 import { seededBytes } from './helpers/inputs.js';
 
@@ -112,6 +112,47 @@ describe('DiskStore', () => {
 
   it('an empty or missing root lists no names', async () => {
     expect(await allNames(new DiskStore(join(dir, 'nothing-here')))).toEqual([]);
+  });
+});
+
+describe('chunks written by a worker thread (writeChunkTempSync + adopt)', () => {
+  it.each([false, true])('batch %s: a temp file beside the final place, adopted as a put; durable after sync', async (batch) => {
+    const store = new DiskStore(dir, { batch });
+    const c = chunk(11, 50_000);
+    const temp = writeChunkTempSync(store.localRoot, c.name, c.content)!;
+    expect(temp.startsWith(join(store.pathOf(c.name), '..'))).toBe(true);
+    await store.adopt(c.name, temp);
+    expect((await store.get(c.name)).equals(c.content)).toBe(true);
+    await store.sync();
+    expect((await readFile(store.pathOf(c.name))).equals(c.content)).toBe(true);
+    expect(await allNames(store)).toEqual([c.name.toString('hex')]);
+    expect((await readdir(join(store.pathOf(c.name), '..'))).filter((f) => f !== c.name.toString('hex'))).toEqual([]);
+  });
+
+  it('an existing chunk is reused (mtime refreshed, nothing written); a torn one is written again', async () => {
+    const store = new DiskStore(dir);
+    const c = chunk(12, 20_000);
+    await store.put(c.name, c.content);
+    const old = new Date(Date.now() - 3600_000);
+    const { utimes } = await import('node:fs/promises');
+    await utimes(store.pathOf(c.name), old, old);
+    expect(writeChunkTempSync(store.localRoot, c.name, c.content)).toBeUndefined();
+    expect((await stat(store.pathOf(c.name))).mtimeMs).toBeGreaterThan(old.getTime() + 1000);
+    await writeFile(store.pathOf(c.name), c.content.subarray(0, 100)); // torn by a power loss
+    const temp = writeChunkTempSync(store.localRoot, c.name, c.content);
+    expect(temp).toBeDefined();
+    await store.adopt(c.name, temp);
+    expect((await store.get(c.name)).equals(c.content)).toBe(true);
+  });
+
+  it('a chunk adopted while the same chunk waits in the batch leaves no second file', async () => {
+    const store = new DiskStore(dir, { batch: true });
+    const c = chunk(13, 9_000);
+    await store.put(c.name, c.content);
+    const temp = writeChunkTempSync(store.localRoot, c.name, c.content)!;
+    await store.adopt(c.name, temp);
+    await store.sync();
+    expect(await readdir(join(store.pathOf(c.name), '..'))).toEqual([c.name.toString('hex')]);
   });
 });
 

@@ -14,7 +14,7 @@ import type { Profile } from '../core/compression.js';
 import type { ChunkInfo, DataMap } from '../core/data-map.js';
 import { neighbours } from '../core/keys.js';
 import { chunkSpans, chunksCovering, chunkStart } from '../core/layout.js';
-import type { WorkerPool } from '../lib/pool.js';
+import type { EncryptRequest, WorkerPool } from '../lib/pool.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import type { ChunkCache, ChunkRef } from './chunk-cache.js';
 import type { MetaEntry } from './meta-entry.js';
@@ -280,14 +280,10 @@ export class Sequencer {
     this.hashBlocks([group[0]! - 2, group[0]! - 1, ...group].filter((b) => b >= 0));
     const keys = await Promise.all(group.map((b) => Promise.all([this.srcOfBlock(b), this.srcOfBlock(b - 1), this.srcOfBlock(b - 2)])));
     const live = group.flatMap((b, k) => (unchanged(k) && (b + 1) * BLOCK <= this.size ? [k] : []));
-    const encrypted = this.deps.pool.encryptMany(
-      live.map((k) => ({ data: blocks[k]!.data, own: keys[k]![0], n1: keys[k]![1], n2: keys[k]![2] })),
-      this.deps.profile,
-    );
+    const stored = this.encryptAndStore(live.map((k) => ({ data: blocks[k]!.data, own: keys[k]![0], n1: keys[k]![1], n2: keys[k]![2] })));
     await Promise.all(
       live.map(async (k, i) => {
-        const { name, content } = await encrypted[i]!;
-        await this.deps.store.put(name, content);
+        const name = await stored[i]!;
         if (!unchanged(k)) return;
         const [own, n1, n2] = keys[k]!;
         // Not kept in the chunk cache: the kernel's page cache serves re-reads of what was just written.
@@ -295,6 +291,19 @@ export class Sequencer {
         this.memIndices.delete(group[k]!);
       }),
     );
+  }
+
+  /**
+   * Encrypt chunks in one worker batch and put them in the store. A store of local files has the workers
+   * write the chunk files themselves, so the encrypted bytes never come back to this (the FUSE) thread.
+   */
+  private encryptAndStore(chunks: EncryptRequest[]): Promise<Buffer>[] {
+    const { store, pool, profile } = this.deps;
+    if (store.localRoot !== undefined && store.adopt) {
+      const adopt = store.adopt.bind(store);
+      return pool.storeMany(chunks, profile, store.localRoot).map((p) => p.then(async ({ name, temp }) => (await adopt(name, temp), name)));
+    }
+    return pool.encryptMany(chunks, profile).map((p) => p.then(async ({ name, content }) => (await store.put(name, content), name)));
   }
 
   /** Start hashing the full in-memory blocks among `group` whose hash is not known, in one worker batch. */

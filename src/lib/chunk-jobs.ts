@@ -9,13 +9,28 @@ import type { Profile } from '../core/compression.js';
 import { ChunkHashMismatch } from '../core/errors.js';
 import { keysFromHashes } from '../core/keys.js';
 import { sha3Many } from '../core/sha3-many.js';
+import { writeChunkTempSync } from '../store/disk-store.js';
 
 export type Job =
   | { kind: 'hash'; data: Uint8Array }
-  | { kind: 'encrypt'; data: Uint8Array; own: Uint8Array; n1: Uint8Array; n2: Uint8Array; profile: Profile }
+  | {
+      kind: 'encrypt';
+      data: Uint8Array;
+      own: Uint8Array;
+      n1: Uint8Array;
+      n2: Uint8Array;
+      profile: Profile;
+      /** Write the chunk into this local store (ChunkStore.localRoot) instead of returning its bytes. */
+      storeRoot?: string;
+    }
   | { kind: 'decrypt'; data: Uint8Array; own: Uint8Array; n1: Uint8Array; n2: Uint8Array; dst: Uint8Array; size: number; checks?: ChunkChecks };
 
-export type JobResult = { hash: Buffer } | { name: Buffer; content: Buffer } | { plain: Buffer };
+export type JobResult =
+  | { hash: Buffer }
+  | { name: Buffer; content: Buffer }
+  /** An encrypted chunk written by the worker: its temp file, or none when the store had it already. */
+  | { name: Buffer; temp?: string }
+  | { plain: Buffer };
 
 /** What a job still needs after its non-hash work: the inputs to hash, and how to finish with their digests. */
 interface Pending {
@@ -31,7 +46,15 @@ function start(job: Job): Pending {
       return { toHash: [job.data], finish: ([hash]) => ({ hash: hash! }) };
     case 'encrypt': {
       const content = encryptChunk(job.data, keysFromHashes(job.own, job.n1, job.n2), job.profile);
-      return { toHash: [content], finish: ([name]) => ({ name: name!, content }) };
+      const root = job.storeRoot;
+      if (root === undefined) return { toHash: [content], finish: ([name]) => ({ name: name!, content }) };
+      return {
+        toHash: [content],
+        finish: ([name]) => {
+          const temp = writeChunkTempSync(root, name!, content);
+          return temp === undefined ? { name: name! } : { name: name!, temp };
+        },
+      };
     }
     case 'decrypt': {
       const keys = keysFromHashes(job.own, job.n1, job.n2);

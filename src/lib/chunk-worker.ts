@@ -30,10 +30,15 @@ function reply(id: number, result: JobResult | Error): void {
     return;
   }
   const transfer: ArrayBuffer[] = [];
-  const out: Record<string, Buffer> = {};
-  for (const [k, v] of Object.entries(result) as [string, Buffer][]) {
-    out[k] = v.length > 4096 ? ownedBuffer(v) : v;
-    if (out[k]!.length > 4096) transfer.push(out[k]!.buffer as ArrayBuffer);
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(result) as [string, unknown][]) {
+    if (!(v instanceof Uint8Array) || v.length <= 4096) {
+      out[k] = v;
+      continue;
+    }
+    const moved = ownedBuffer(v as Buffer);
+    out[k] = moved;
+    transfer.push(moved.buffer as ArrayBuffer);
   }
   parentPort!.postMessage({ id, result: out }, transfer);
 }

@@ -93,9 +93,11 @@ export class WorkerPool {
       if (slot.jobs.size === 0) worker.unref();
       if (msg.error) p.reject(reviveError(msg.error));
       else {
-        // Results arrive as Uint8Array: give callers Buffers over the same memory.
-        const out: Record<string, Buffer> = {};
-        for (const [k, v] of Object.entries(msg.result!)) out[k] = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+        // Byte results arrive as Uint8Array: give callers Buffers over the same memory.
+        const out: Record<string, unknown> = {};
+        for (const [k, v] of Object.entries(msg.result!) as [string, unknown][]) {
+          out[k] = v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : v;
+        }
         p.resolve(out as unknown as JobResult);
       }
     });
@@ -146,6 +148,18 @@ export class WorkerPool {
     const transfer: ArrayBuffer[] = [];
     const jobs = list.map((data): Job => ({ kind: 'hash', data: forTransfer(data, transfer) }));
     return this.runBatch(jobs, transfer).map((p) => p.then((r) => (r as { hash: Buffer }).hash));
+  }
+
+  /**
+   * Encrypt several chunks in one worker batch (their names share the four-way hash) and write them into the
+   * local store at `storeRoot` from the worker (ChunkStore.localRoot): one promise per chunk, with its name and
+   * the temp file to adopt (none when the store had the chunk already).
+   */
+  storeMany(list: EncryptRequest[], profile: Profile, storeRoot: string): Promise<{ name: Buffer; temp?: string }>[] {
+    if (list.length === 0) return [];
+    const transfer: ArrayBuffer[] = [];
+    const jobs = list.map((c): Job => ({ kind: 'encrypt', data: forTransfer(c.data, transfer), own: c.own, n1: c.n1, n2: c.n2, profile, storeRoot }));
+    return this.runBatch(jobs, transfer).map((p) => p as Promise<{ name: Buffer; temp?: string }>);
   }
 
   /** Encrypt several chunks in one worker batch (their names share the four-way hash); one promise per chunk. */

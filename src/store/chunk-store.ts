@@ -16,4 +16,10 @@ export interface ChunkStore {
   sync(): Promise<void>;
   /** Every chunk name in the store. */
   names(): AsyncIterable<Buffer>;
+  /**
+   * Stores of local files only: the directory where a worker thread may write a new chunk itself
+   * (writeChunkTempSync), which `adopt` then takes as put. Keeps the chunk bytes off the caller's thread.
+   */
+  readonly localRoot?: string;
+  adopt?(name: Buffer, temp: string | undefined): Promise<void>;
 }

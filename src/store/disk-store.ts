@@ -8,7 +8,7 @@
  * find them under their temp names. A crash before that leaves only temp files, removed at the next mount.
  */
 import { randomBytes } from 'node:crypto';
-import { constants as fsc } from 'node:fs';
+import { constants as fsc, mkdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ChunkHashMismatch, ChunkNotFound } from '../core/errors.js';
@@ -25,6 +25,46 @@ export interface DiskStoreOptions {
   verify?: boolean;
   /** Defer fsync and rename to sync() (default false). */
   batch?: boolean;
+}
+
+/** Where chunk `hex` lives under `root`: DIR/ab/cd/<hex>. */
+export function chunkPath(root: string, hex: string): string {
+  return join(root, hex.slice(0, 2), hex.slice(2, 4), hex);
+}
+
+/** A fresh temp name beside the chunk's final place (same directory, so the rename is atomic). */
+function tempPath(target: string, hex: string): string {
+  return join(target, '..', `${TEMP_PREFIX}${hex.slice(0, 16)}-${randomBytes(6).toString('hex')}`);
+}
+
+/** Directories a worker thread has already made (a chunk store's fan-out is made once). */
+const madeDirs = new Set<string>();
+
+/**
+ * What DiskStore.put does before its rename, synchronously, for a worker thread that has just encrypted a
+ * chunk: reuse an existing chunk file of the right size (refreshing its mtime), or write a temp file beside
+ * it. Returns the temp file, for DiskStore.adopt; undefined when the chunk was already there.
+ */
+export function writeChunkTempSync(root: string, name: Buffer, content: Uint8Array): string | undefined {
+  const hex = name.toString('hex');
+  const target = chunkPath(root, hex);
+  try {
+    if (statSync(target).size === content.length) {
+      const now = new Date();
+      utimesSync(target, now, now);
+      return undefined;
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const dir = join(target, '..');
+  if (!madeDirs.has(dir)) {
+    mkdirSync(dir, { recursive: true });
+    madeDirs.add(dir);
+  }
+  const temp = tempPath(target, hex);
+  writeFileSync(temp, content, { flag: 'wx', mode: 0o600 });
+  return temp;
 }
 
 /** A batch flushes in the background once this many chunks wait. */
@@ -51,8 +91,12 @@ export class DiskStore implements ChunkStore {
   }
 
   pathOf(name: Buffer | string): string {
-    const hex = typeof name === 'string' ? name : name.toString('hex');
-    return join(this.root, hex.slice(0, 2), hex.slice(2, 4), hex);
+    return chunkPath(this.root, typeof name === 'string' ? name : name.toString('hex'));
+  }
+
+  /** Chunks may be written by other threads of this process (writeChunkTempSync), then adopted. */
+  get localRoot(): string {
+    return this.root;
   }
 
   async get(name: Buffer): Promise<Buffer> {
@@ -87,23 +131,37 @@ export class DiskStore implements ChunkStore {
       await mkdir(dir, { recursive: true });
       this.knownDirs.add(dir);
     }
-    const temp = join(dir, `${TEMP_PREFIX}${name.toString('hex').slice(0, 16)}-${randomBytes(6).toString('hex')}`);
+    const temp = tempPath(target, name.toString('hex'));
     const fh = await open(temp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
     try {
       await fh.writeFile(content);
-      if (this.fsync && !this.batch) await fh.sync();
     } finally {
       await fh.close();
     }
+    await this.adopt(name, temp);
+  }
+
+  /**
+   * Take a chunk whose temp file is written (by put, or by a worker with writeChunkTempSync) as put: batched,
+   * it waits for the next flush; otherwise it is fsynced and renamed into place now. `temp` undefined: the
+   * chunk was already in the store.
+   */
+  async adopt(name: Buffer, temp: string | undefined): Promise<void> {
+    if (temp === undefined) return;
+    const hex = name.toString('hex');
     if (this.batch) {
-      const hex = name.toString('hex');
       if (this.pending.has(hex)) await unlink(temp);
       else this.pending.set(hex, temp);
       if (this.pending.size >= BATCH_FLUSH_AT) this.flushing = this.flushing.catch(() => {}).then(() => this.flushPending());
       return;
     }
+    if (this.fsync) {
+      const fh = await open(temp, fsc.O_RDONLY);
+      await fh.sync().finally(() => fh.close());
+    }
+    const target = this.pathOf(name);
     await rename(temp, target);
-    this.dirsToSync.add(dir);
+    this.dirsToSync.add(join(target, '..'));
   }
 
   /**
