@@ -68,8 +68,10 @@ export class MetaTree {
   /**
    * Atomically replace (or create) a file's entry with the given attributes; `durable` also fsyncs it and its
    * directory (a new empty file needs no fsync: after a crash it is either absent or empty, both fine).
+   * `after`: the entry is written and synced at once but put in place only once `after` has settled well
+   * (a commit passes the syncing of the chunks the entry names, so the two fsync waits overlap).
    */
-  async writeEntry(path: string, entry: MetaEntry, attrs: EntryAttrs, durable = true): Promise<void> {
+  async writeEntry(path: string, entry: MetaEntry, attrs: EntryAttrs, durable = true, after?: Promise<unknown>): Promise<void> {
     const target = this.diskPath(path);
     const temp = join(this.tmpDir, `meta-${randomBytes(8).toString('hex')}`);
     const mode = attrs.mode & 0o7777;
@@ -93,6 +95,8 @@ export class MetaTree {
     }
     await fh.close();
     try {
+      // What must be durable before this entry may point at it (a commit's chunks) was being synced meanwhile.
+      await after;
       await rename(temp, target);
     } catch (err) {
       await rm(temp, { force: true });

@@ -21,8 +21,9 @@ import type { MetaEntry } from './meta-entry.js';
 import { Mutex } from './mutex.js';
 
 const BLOCK = MAX_CHUNK_SIZE;
-/** Chunks encrypted at once during a commit: bounds memory to a few MiB per file. */
-const COMMIT_CONCURRENCY = 4;
+/** A commit encrypts chunks in batches of four, two batches at once: bounds memory to 8 MiB per file. */
+const COMMIT_BATCH = 4;
+const COMMIT_CONCURRENCY = 2;
 /** Chunks decrypted ahead of a sequential reader, and how far from the last read still counts as sequential. */
 const READ_AHEAD_CHUNKS = 16;
 /** Read-ahead starts once this many chunks of its window are missing: they are decrypted as batches. */
@@ -360,14 +361,17 @@ export class Sequencer {
    * Self-encrypt the current content into a new entry, storing only chunks that changed. `persist`
    * writes the entry durably; only after it succeeds does the new content become the committed one.
    */
-  commit(persist: (entry: MetaEntry) => Promise<void>): Promise<boolean> {
+  commit(persist: (entry: MetaEntry, chunksDurable: Promise<void>) => Promise<void>): Promise<boolean> {
     return this.lock.run(async () => {
       await this.drainStaging();
       this.throwStagingError();
       if (!this.dirty) return false;
       const entry = await this.buildEntry();
-      await this.deps.store.sync();
-      await persist(entry);
+      // The entry may be written while its chunks are synced; it is put in place only after (persist waits).
+      const chunksDurable = this.deps.store.sync();
+      chunksDurable.catch(() => {}); // awaited below, after persist
+      await persist(entry, chunksDurable);
+      await chunksDurable;
       this.base = entry;
       this.zeroFrom = entry.size;
       this.blocks.clear();
@@ -387,23 +391,30 @@ export class Sequencer {
     const plainOf = (i: number): Promise<Buffer> | Buffer =>
       whole ? whole.subarray(spans[i]!.start, spans[i]!.start + spans[i]!.size) : this.plainOfBlock(i, spans[i]!.size);
     const srcs = await Promise.all(
-      spans.map((s, i) => (whole ? this.deps.pool.hash(plainOf(i) as Buffer) : this.srcOf(i, s.size))),
+      whole ? this.deps.pool.hashMany(spans.map((_, i) => plainOf(i) as Buffer)) : spans.map((s, i) => this.srcOf(i, s.size)),
     );
     const infos: ChunkInfo[] = new Array(count);
-    let next = 0;
+    const todo: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const [a, b] = neighbours(i, count);
+      const reusable = this.reusableChunk(i, spans[i]!.size, srcs[i]!, srcs[a]!, srcs[b]!, whole !== undefined);
+      if (reusable) infos[i] = { index: i, dstHash: reusable, srcHash: srcs[i]!, srcSize: spans[i]!.size };
+      else todo.push(i);
+    }
+    // The rest is encrypted in batches (one worker message each, sharing the four-way hash), a few at once.
     const worker = async (): Promise<void> => {
-      while (next < count) {
-        const i = next++;
-        const [a, b] = neighbours(i, count);
-        const reusable = this.reusableChunk(i, spans[i]!.size, srcs[i]!, srcs[a]!, srcs[b]!, whole !== undefined);
-        if (reusable) {
-          infos[i] = { index: i, dstHash: reusable, srcHash: srcs[i]!, srcSize: spans[i]!.size };
-          continue;
-        }
-        const plain = await plainOf(i);
-        const { name, content } = await this.deps.pool.encrypt(plain, srcs[i]!, srcs[a]!, srcs[b]!, this.deps.profile);
-        await this.deps.store.put(name, content);
-        infos[i] = { index: i, dstHash: name, srcHash: srcs[i]!, srcSize: spans[i]!.size };
+      while (todo.length > 0) {
+        const batch = todo.splice(0, COMMIT_BATCH);
+        const plains = await Promise.all(batch.map((i) => plainOf(i)));
+        const names = await Promise.all(
+          this.encryptAndStore(
+            batch.map((i, k) => {
+              const [a, b] = neighbours(i, count);
+              return { data: plains[k]!, own: srcs[i]!, n1: srcs[a]!, n2: srcs[b]! };
+            }),
+          ),
+        );
+        batch.forEach((i, k) => (infos[i] = { index: i, dstHash: names[k]!, srcHash: srcs[i]!, srcSize: spans[i]!.size }));
       }
     };
     await Promise.all(Array.from({ length: COMMIT_CONCURRENCY }, worker));
