@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Build the four-way SHA3-256 addon (src/core/native) into dist/native/sha3x4.node with the system C
-// compiler and Node's own headers: no node-gyp, no download. The kernel is compiled three times (generic,
-// AVX2, AVX-512VL) and the addon picks one at load time by CPU. Runs from "postinstall" and "build".
+// Build the native addon (src/core/native: four-way SHA3-256, the pad XOR, four-stream AES-128-CBC encryption)
+// into dist/native/sha3x4.node with the system C compiler and Node's own headers: no node-gyp, no download.
+// The SHA3 kernel is compiled three times (generic, AVX2, AVX-512VL) and the addon picks one at load time by
+// CPU; the AES code needs AES-NI and is offered only where the CPU has it. Runs from "postinstall" and "build".
 // A machine without a compiler or headers gets a warning and sefs uses OpenSSL's SHA3 (same results, slower).
 //
 //   node scripts/build-native.mjs            build if the sources are newer than the addon
@@ -15,7 +16,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const srcDir = path.join(root, 'src', 'core', 'native')
 const outDir = path.join(root, 'dist', 'native')
 const target = path.join(outDir, 'sha3x4.node')
-const sources = ['sha3x4-kernel.c', 'sha3x4-addon.c'].map((f) => path.join(srcDir, f))
+const sources = ['sha3x4-kernel.c', 'sha3x4-addon.c', 'aes-cbc-x4.c'].map((f) => path.join(srcDir, f))
 const log = (msg) => console.log(`[build-native] ${msg}`)
 
 const headerDirs = [path.join(path.dirname(process.execPath), '..', 'include', 'node'), '/usr/include/node', '/usr/local/include/node']
@@ -49,6 +50,9 @@ try {
     run([...common, ...flags, `-DKERNEL=sha3x4_${name}`, '-c', sources[0], '-o', obj])
     objects.push(obj)
   }
+  const aes = path.join(tmp, 'aes.o')
+  run([...common, '-maes', '-c', sources[2], '-o', aes])
+  objects.push(aes)
   const addon = path.join(tmp, 'addon.o')
   run([...common, `-I${headers}`, '-c', sources[1], '-o', addon])
   const linked = path.join(tmp, 'sha3x4.node')

@@ -1,18 +1,19 @@
 /**
  * The native addon: its four-way SHA3-256 gives OpenSSL's digests for every length and count, its pad XOR
- * the JavaScript loop's bytes at every phase; batched worker jobs fail one by one (a bad chunk in a batch
+ * the JavaScript loop's bytes at every phase, its four-stream AES-CBC OpenSSL's ciphertext; batched worker jobs fail one by one (a bad chunk in a batch
  * fails only its own job); and the addon is really in use: a build that silently fell back to OpenSSL would
  * lose the write and read speed, so that is a failure, not a skip.
  */
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createCipheriv, createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { keysFromHashes } from '../src/core/keys.js';
-import { encryptChunk, xorInto, xorIntoPortable } from '../src/core/chunk.js';
+import { encryptChunk, encryptChunks, xorInto, xorIntoPortable } from '../src/core/chunk.js';
+import { native } from '../src/core/native.js';
 import { ChunkDecryptFailed, ChunkHashMismatch } from '../src/core/errors.js';
 import { sha3Backend, sha3Many } from '../src/core/sha3-many.js';
 import { runJobs } from '../src/lib/chunk-jobs.js';
-import { prng, seededBytes } from './helpers/inputs.js';
+import { prng, seededBytes, textLike } from './helpers/inputs.js';
 
 const openssl = (b: Uint8Array) => createHash('sha3-256').update(b).digest();
 
@@ -40,6 +41,11 @@ describe('sha3Many', () => {
   it('matches OpenSSL on 1 MiB chunks of different sizes in one batch', () => {
     const list = [1 << 20, (1 << 20) - 7, 400_000, 1 << 20, 12_345].map((n, i) => seededBytes(n, 10 + i));
     expect(sha3Many(list)).toEqual(list.map(openssl));
+  });
+
+  it('hashes empty arrays that have no memory behind them', () => {
+    const empty = openssl(new Uint8Array(0));
+    expect(sha3Many([new Uint8Array(0), Buffer.alloc(0), new Uint8Array(5).subarray(5)])).toEqual([empty, empty, empty]);
   });
 
   it('refuses what is not a list of byte arrays', () => {
@@ -75,6 +81,42 @@ describe('xorPad', () => {
 
   it('refuses a source that does not fit in the target', () => {
     expect(() => xorInto(Buffer.alloc(5000), 10, Buffer.alloc(5000), Buffer.alloc(64))).toThrow(RangeError);
+  });
+});
+
+describe('four-stream AES-128-CBC', () => {
+  it('encrypts like OpenSSL, in place, for any count and whole-block lengths (empty ones too)', () => {
+    const aes = native?.aesCbcEncryptMany;
+    expect(aes, 'the addon offers AES on this CPU').toBeDefined();
+    const rand = prng(6);
+    for (let round = 0; round < 200; round++) {
+      const count = 1 + Math.floor(rand() * 9);
+      const plains = Array.from({ length: count }, (_, i) => seededBytes(16 * Math.floor(rand() * (round % 2 ? 5 : 400)), round * 10 + i));
+      const keys = plains.map((_, i) => seededBytes(16, 5000 + round * 10 + i));
+      const ivs = plains.map((_, i) => seededBytes(16, 9000 + round * 10 + i));
+      const expected = plains.map((p, i) => {
+        const cipher = createCipheriv('aes-128-cbc', keys[i]!, ivs[i]!).setAutoPadding(false);
+        return Buffer.concat([cipher.update(p), cipher.final()]);
+      });
+      const buffers = plains.map((p) => (p.length === 0 ? new Uint8Array(0) : Buffer.from(p)));
+      aes!(buffers, keys, ivs);
+      buffers.forEach((b, i) => expect(Buffer.from(b).equals(expected[i]!), `round ${round}, buffer ${i}`).toBe(true));
+    }
+  });
+
+  it('refuses partial blocks and wrong key sizes', () => {
+    expect(() => native!.aesCbcEncryptMany!([Buffer.alloc(17)], [Buffer.alloc(16)], [Buffer.alloc(16)])).toThrow(RangeError);
+    expect(() => native!.aesCbcEncryptMany!([Buffer.alloc(16)], [Buffer.alloc(15)], [Buffer.alloc(16)])).toThrow(RangeError);
+  });
+
+  it('encryptChunks gives encryptChunk\'s bytes, both profiles, any mix of sizes and data', () => {
+    const rand = prng(7);
+    for (const profile of ['fast', 'compat'] as const) {
+      const plains = [1, 100, 4095, 4096, 70_000, 1 << 20, 333_333].map((n, i) => (i % 2 ? textLike(n, i) : seededBytes(n, i)));
+      const keys = plains.map(() => keysFromHashes(...([0, 1, 2].map(() => Buffer.from(Array.from({ length: 32 }, () => Math.floor(rand() * 256)))) as [Buffer, Buffer, Buffer])));
+      const batch = encryptChunks(plains, keys, profile);
+      plains.forEach((p, i) => expect(batch[i]!.equals(encryptChunk(p, keys[i]!, profile)), `${profile} chunk ${i}`).toBe(true));
+    }
   });
 });
 

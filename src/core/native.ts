@@ -1,6 +1,6 @@
 /**
- * The native addon of the hot loops (src/core/native, built by scripts/build-native.mjs): four-way SHA3-256
- * and the pad XOR, with SIMD. Optional: without it (not built, or SEFS_NATIVE=0) the same results come from
+ * The native addon of the hot loops (src/core/native, built by scripts/build-native.mjs): four-way SHA3-256,
+ * the pad XOR and four-stream AES-128-CBC encryption, with SIMD and AES-NI. Optional: without it (not built, or SEFS_NATIVE=0) the same results come from
  * OpenSSL and JavaScript, more slowly.
  */
 import { createRequire } from 'node:module';
@@ -8,6 +8,8 @@ import { createRequire } from 'node:module';
 export interface NativeAddon {
   sha3Many(list: Uint8Array[]): Buffer;
   xorPad(target: Uint8Array, at: number, source: Uint8Array, pad: Uint8Array): void;
+  /** AES-128-CBC encryption in place, four streams at a time; only on CPUs with AES-NI. */
+  aesCbcEncryptMany?(buffers: Uint8Array[], keys: Uint8Array[], ivs: Uint8Array[]): void;
   /** The kernel picked for this CPU: 'avx512vl', 'avx2' or 'generic'. */
   kernel: string;
 }

@@ -4,7 +4,7 @@
  * names of encrypted chunks, checks of stored and decrypted bytes) goes through one sha3Many call, which
  * hashes four inputs in the time of one or two.
  */
-import { type ChunkChecks, checkPlain, encryptChunk, openChunk } from '../core/chunk.js';
+import { type ChunkChecks, checkPlain, encryptChunk, encryptChunks, openChunk } from '../core/chunk.js';
 import type { Profile } from '../core/compression.js';
 import { ChunkHashMismatch } from '../core/errors.js';
 import { keysFromHashes } from '../core/keys.js';
@@ -40,12 +40,37 @@ interface Pending {
 
 const asBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
-function start(job: Job): Pending {
+/**
+ * The encrypt jobs' stored bytes, encrypted together (encryptChunks: four AES streams at once); an entry per
+ * job, undefined where it is not an encrypt job or where the batch failed (the job then runs alone and fails
+ * alone).
+ */
+function encryptAll(jobs: Job[]): (Buffer | undefined)[] {
+  const at = jobs.flatMap((job, i) => (job.kind === 'encrypt' ? [i] : []));
+  const out: (Buffer | undefined)[] = new Array(jobs.length);
+  if (at.length < 2) return out;
+  const batch = at.map((i) => jobs[i] as Extract<Job, { kind: 'encrypt' }>);
+  // One profile per call; a mixed batch (which the pool never sends) runs job by job.
+  if (batch.some((job) => job.profile !== batch[0]!.profile)) return out;
+  try {
+    const contents = encryptChunks(
+      batch.map((job) => job.data),
+      batch.map((job) => keysFromHashes(job.own, job.n1, job.n2)),
+      batch[0]!.profile,
+    );
+    at.forEach((i, k) => (out[i] = contents[k]));
+  } catch {
+    // Run one by one in start(), so that only the failing job fails.
+  }
+  return out;
+}
+
+function start(job: Job, encrypted: Buffer | undefined): Pending {
   switch (job.kind) {
     case 'hash':
       return { toHash: [job.data], finish: ([hash]) => ({ hash: hash! }) };
     case 'encrypt': {
-      const content = encryptChunk(job.data, keysFromHashes(job.own, job.n1, job.n2), job.profile);
+      const content = encrypted ?? encryptChunk(job.data, keysFromHashes(job.own, job.n1, job.n2), job.profile);
       const root = job.storeRoot;
       if (root === undefined) return { toHash: [content], finish: ([name]) => ({ name: name!, content }) };
       return {
@@ -93,9 +118,10 @@ function start(job: Job): Pending {
 
 /** Run several jobs; each gets its result or the error it failed with, in order. */
 export function runJobs(jobs: Job[]): (JobResult | Error)[] {
-  const pending = jobs.map((job): Pending | Error => {
+  const encrypted = encryptAll(jobs);
+  const pending = jobs.map((job, i): Pending | Error => {
     try {
-      return start(job);
+      return start(job, encrypted[i]);
     } catch (err) {
       return err as Error;
     }

@@ -13,16 +13,19 @@
 typedef void kernel_fn(const uint8_t *const *msg, const size_t *len, size_t n, uint8_t *out);
 kernel_fn sha3x4_generic, sha3x4_avx2, sha3x4_avx512;
 typedef void xor_fn(uint8_t *target, const uint8_t *source, size_t n, const uint8_t *pad, size_t phase);
+void aes128_cbc_encrypt_many(uint8_t *const *buf, const size_t *len, const uint8_t *const *key, const uint8_t *const *iv, size_t n);
 xor_fn sha3x4_generic_xor_pad, sha3x4_avx2_xor_pad, sha3x4_avx512_xor_pad;
 
 static kernel_fn *kernel;
 static xor_fn *xor_pad;
+static bool has_aes;
 static const char *kernel_name;
 /* Every worker thread loads the addon; the choice is made once. */
 static pthread_once_t picked = PTHREAD_ONCE_INIT;
 
 static void pick_kernel(void) {
   __builtin_cpu_init();
+  has_aes = __builtin_cpu_supports("aes");
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
     kernel = sha3x4_avx512, xor_pad = sha3x4_avx512_xor_pad, kernel_name = "avx512vl";
   else if (__builtin_cpu_supports("avx2"))
@@ -39,8 +42,12 @@ static void pick_kernel(void) {
     }                                                                                 \
   } while (0)
 
-/* A Uint8Array's bytes, or NULL with a TypeError thrown. */
+/*
+ * A Uint8Array's bytes, or NULL with a TypeError thrown. An empty array may have no memory at all: it gets a
+ * valid pointer to nothing, so that NULL always means an error.
+ */
 static uint8_t *bytes_of(napi_env env, napi_value value, size_t *length) {
+  static uint8_t nothing[1];
   bool is_typed = false;
   napi_typedarray_type type;
   void *data;
@@ -51,7 +58,7 @@ static uint8_t *bytes_of(napi_env env, napi_value value, size_t *length) {
     napi_throw_type_error(env, NULL, "expected a Uint8Array");
     return NULL;
   }
-  return data;
+  return *length == 0 || !data ? nothing : data;
 }
 
 static napi_value sha3_many(napi_env env, napi_callback_info info) {
@@ -129,6 +136,56 @@ static napi_value xor_pad_js(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * aesCbcEncryptMany(buffers, keys, ivs): AES-128-CBC encryption of each buffer in place (lengths multiples of
+ * 16, padding already added), four streams at a time.
+ */
+static napi_value aes_cbc_encrypt_many_js(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  uint32_t n = 0, nk = 0, ni = 0;
+  uint8_t **buf = NULL;
+  const uint8_t **key = NULL, **iv = NULL;
+  size_t *len = NULL;
+  bool arrays[3] = {false, false, false};
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 || napi_is_array(env, argv[0], &arrays[0]) != napi_ok ||
+      napi_is_array(env, argv[1], &arrays[1]) != napi_ok || napi_is_array(env, argv[2], &arrays[2]) != napi_ok || !arrays[0] ||
+      !arrays[1] || !arrays[2] || napi_get_array_length(env, argv[0], &n) != napi_ok ||
+      napi_get_array_length(env, argv[1], &nk) != napi_ok || napi_get_array_length(env, argv[2], &ni) != napi_ok || nk != n || ni != n) {
+    napi_throw_type_error(env, NULL, "aesCbcEncryptMany(buffers, keys, ivs): three arrays of Uint8Array of one length");
+    return NULL;
+  }
+  buf = calloc(n + 1, sizeof *buf);
+  key = calloc(n + 1, sizeof *key);
+  iv = calloc(n + 1, sizeof *iv);
+  len = calloc(n + 1, sizeof *len);
+  if (!buf || !key || !iv || !len) {
+    napi_throw_error(env, NULL, "aesCbcEncryptMany: out of memory");
+    goto done;
+  }
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value b, k, v;
+    size_t key_len, iv_len;
+    if (napi_get_element(env, argv[0], i, &b) != napi_ok || napi_get_element(env, argv[1], i, &k) != napi_ok ||
+        napi_get_element(env, argv[2], i, &v) != napi_ok) {
+      napi_throw_error(env, NULL, "aesCbcEncryptMany: cannot read its arguments");
+      goto done;
+    }
+    if (!(buf[i] = bytes_of(env, b, &len[i])) || !(key[i] = bytes_of(env, k, &key_len)) || !(iv[i] = bytes_of(env, v, &iv_len))) goto done;
+    if (len[i] % 16 != 0 || key_len != 16 || iv_len != 16) {
+      napi_throw_range_error(env, NULL, "aesCbcEncryptMany: buffers of whole blocks, 16-byte keys and IVs");
+      goto done;
+    }
+  }
+  aes128_cbc_encrypt_many(buf, len, key, iv, n);
+done:
+  free(buf);
+  free(key);
+  free(iv);
+  free(len);
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn, name;
   pthread_once(&picked, pick_kernel);
@@ -136,6 +193,10 @@ NAPI_MODULE_INIT() {
   if (napi_set_named_property(env, exports, "sha3Many", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "xorPad", NAPI_AUTO_LENGTH, xor_pad_js, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "xorPad", fn) != napi_ok) return NULL;
+  if (has_aes) {
+    if (napi_create_function(env, "aesCbcEncryptMany", NAPI_AUTO_LENGTH, aes_cbc_encrypt_many_js, NULL, &fn) != napi_ok) return NULL;
+    if (napi_set_named_property(env, exports, "aesCbcEncryptMany", fn) != napi_ok) return NULL;
+  }
   if (napi_create_string_utf8(env, kernel_name, NAPI_AUTO_LENGTH, &name) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "kernel", name) != napi_ok) return NULL;
   return exports;
