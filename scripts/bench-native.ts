@@ -1,11 +1,13 @@
 /**
  * The native addon against what it replaces, on 1 MiB chunks: SHA3-256 of 1, 2, 4 and 8 chunks through
- * sha3Many (four-way kernel) and through OpenSSL one by one, and the pad XOR native and in JavaScript.
+ * sha3Many (four-way kernel) and through OpenSSL one by one, AES-128-CBC encryption of four chunks at once
+ * and through OpenSSL one by one, and the pad XOR native and in JavaScript.
  *   npx tsx scripts/bench-native.ts [--rounds N]
  */
-import { randomBytes } from 'node:crypto';
+import { createCipheriv, randomBytes } from 'node:crypto';
 import { xorInto, xorIntoPortable } from '../src/core/chunk.js';
 import { sha3 } from '../src/core/hash.js';
+import { native } from '../src/core/native.js';
 import { sha3Backend, sha3Many } from '../src/core/sha3-many.js';
 
 const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1]) || 30;
@@ -32,8 +34,13 @@ for (const n of [1, 2, 4, 8]) {
   const many = rate(n * MiB, () => sha3Many(list));
   console.log(`| ${n} | ${openssl.toFixed(0)} | ${many.toFixed(0)} | ${(many / openssl).toFixed(2)}x |`);
 }
+const keys = chunks.slice(0, 4).map(() => randomBytes(16));
+const aesOpenssl = rate(4 * MiB, () => chunks.slice(0, 4).forEach((c, i) => createCipheriv('aes-128-cbc', keys[i]!, keys[i]!).update(c)));
+const aesMany = native?.aesCbcEncryptMany;
+const aesNative = aesMany ? rate(4 * MiB, () => aesMany(chunks.slice(0, 4), keys, keys)) : NaN;
+console.log(`\nAES-128-CBC encryption of 4 chunks: OpenSSL one by one ${aesOpenssl.toFixed(0)} MB/s, four streams ${aesNative.toFixed(0)} MB/s`);
 const pad = randomBytes(64);
 const target = Buffer.alloc(MiB);
 const js = rate(MiB, () => xorIntoPortable(target, 0, chunks[0]!, pad));
 const nat = rate(MiB, () => xorInto(target, 0, chunks[0]!, pad));
-console.log(`\npad XOR of 1 MiB: JavaScript ${js.toFixed(0)} MB/s, native ${nat.toFixed(0)} MB/s`);
+console.log(`pad XOR of 1 MiB: JavaScript ${js.toFixed(0)} MB/s, native ${nat.toFixed(0)} MB/s`);
