@@ -5,6 +5,7 @@
  * lose the write and read speed, so that is a failure, not a skip.
  */
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createCipheriv, createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { keysFromHashes } from '../src/core/keys.js';
@@ -50,6 +51,27 @@ describe('sha3Many', () => {
 
   it('refuses what is not a list of byte arrays', () => {
     expect(() => sha3Many([new Uint8Array(1), 'text' as unknown as Uint8Array])).toThrow(TypeError);
+  });
+
+  it('every kernel this CPU runs (generic, AVX2, AVX-512VL) gives the same digests and XOR', () => {
+    const flags = readFileSync('/proc/cpuinfo', 'utf8');
+    const runnable = ['generic', ...(/\bavx2\b/.test(flags) ? ['avx2'] : []), ...(/\bavx512vl\b/.test(flags) ? ['avx512vl'] : [])];
+    const script = [
+      "import('./src/core/sha3-many.ts').then(async (m) => {",
+      "  const { xorInto } = await import('./src/core/chunk.ts');",
+      "  const data = Array.from({ length: 6 }, (_, i) => Buffer.alloc(1000 + 997 * i, i + 1));",
+      "  const x = Buffer.alloc(70000); xorInto(x, 3, Buffer.alloc(69990, 0x5a), Buffer.alloc(64, 7));",
+      "  console.log(m.sha3Backend, m.sha3Many(data).map((d) => d.toString('hex')).join(','), require('crypto').createHash('sha256').update(x).digest('hex'));",
+      '});',
+    ].join('\n');
+    const outputs = runnable.map((kernel) =>
+      execFileSync(process.execPath, ['--import', 'tsx', '-e', script], { env: { ...process.env, SEFS_NATIVE_KERNEL: kernel }, encoding: 'utf8' }).trim().split(' '),
+    );
+    expect(outputs.map((o) => o[0])).toEqual(runnable);
+    const data = Array.from({ length: 6 }, (_, i) => Buffer.alloc(1000 + 997 * i, i + 1));
+    const expected = data.map((d) => openssl(d).toString('hex')).join(',');
+    for (const o of outputs) expect(o[1]).toBe(expected);
+    expect(new Set(outputs.map((o) => o[2])).size).toBe(1);
   });
 
   it('gives the same digests through OpenSSL when the addon is switched off', () => {

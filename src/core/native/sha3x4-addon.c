@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef void kernel_fn(const uint8_t *const *msg, const size_t *len, size_t n, uint8_t *out);
 kernel_fn sha3x4_generic, sha3x4_avx2, sha3x4_avx512;
@@ -23,12 +24,18 @@ static const char *kernel_name;
 /* Every worker thread loads the addon; the choice is made once. */
 static pthread_once_t picked = PTHREAD_ONCE_INIT;
 
+/*
+ * The widest kernel the CPU runs. SEFS_NATIVE_KERNEL=generic|avx2 asks for a narrower one (tests run every
+ * build this CPU can, so a machine without AVX-512 is not the first to execute the AVX2 code).
+ */
 static void pick_kernel(void) {
+  const char *asked = getenv("SEFS_NATIVE_KERNEL");
+  bool any = !asked || !*asked;
   __builtin_cpu_init();
   has_aes = __builtin_cpu_supports("aes");
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
+  if ((any || !strcmp(asked, "avx512vl")) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
     kernel = sha3x4_avx512, xor_pad = sha3x4_avx512_xor_pad, kernel_name = "avx512vl";
-  else if (__builtin_cpu_supports("avx2"))
+  else if ((any || !strcmp(asked, "avx512vl") || !strcmp(asked, "avx2")) && __builtin_cpu_supports("avx2"))
     kernel = sha3x4_avx2, xor_pad = sha3x4_avx2_xor_pad, kernel_name = "avx2";
   else
     kernel = sha3x4_generic, xor_pad = sha3x4_generic_xor_pad, kernel_name = "generic";
