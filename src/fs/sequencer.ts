@@ -64,6 +64,8 @@ export class Sequencer {
   private stagingError: Error | undefined;
   private lastWriteEnd = 0;
   private lastReadEnd = -1;
+  /** Where the last read-ahead window started (in which committed version). */
+  private readAheadFrom: { base?: MetaEntry; chunk: number } = { chunk: -1 };
   /** When the content last changed (ms): the mtime of a file with uncommitted changes. */
   modifiedAt = Date.now();
 
@@ -156,7 +158,9 @@ export class Sequencer {
     const base = this.base;
     if (!sequential || base.kind !== 'map') return;
     const next = chunksCovering(base.size, end, 1);
-    if (!next) return;
+    // The window only moves once per chunk (eight 128 KiB reads): skip the reads that would ask again.
+    if (!next || (this.readAheadFrom.base === base && this.readAheadFrom.chunk === next.first)) return;
+    this.readAheadFrom = { base, chunk: next.first };
     const refs: ChunkRef[] = [];
     for (let i = next.first; i < Math.min(next.first + READ_AHEAD_CHUNKS, base.dataMap.chunks.length); i++) {
       if (chunkStart(base.size, i) < this.zeroFrom && !this.blocks.has(i)) refs.push(baseRef(base.dataMap, i));

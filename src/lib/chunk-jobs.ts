@@ -41,26 +41,29 @@ interface Pending {
 const asBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
 /**
- * The encrypt jobs' stored bytes, encrypted together (encryptChunks: four AES streams at once); an entry per
- * job, undefined where it is not an encrypt job or where the batch failed (the job then runs alone and fails
- * alone).
+ * The encrypt jobs' stored bytes, encrypted together per profile (encryptChunks: four AES streams at once; a
+ * worker's batch may hold jobs of several callers); an entry per job, undefined where it is not an encrypt job
+ * or where its group failed (the job then runs alone in start() and fails alone).
  */
 function encryptAll(jobs: Job[]): (Buffer | undefined)[] {
-  const at = jobs.flatMap((job, i) => (job.kind === 'encrypt' ? [i] : []));
   const out: (Buffer | undefined)[] = new Array(jobs.length);
-  if (at.length < 2) return out;
-  const batch = at.map((i) => jobs[i] as Extract<Job, { kind: 'encrypt' }>);
-  // One profile per call; a mixed batch (which the pool never sends) runs job by job.
-  if (batch.some((job) => job.profile !== batch[0]!.profile)) return out;
-  try {
-    const contents = encryptChunks(
-      batch.map((job) => job.data),
-      batch.map((job) => keysFromHashes(job.own, job.n1, job.n2)),
-      batch[0]!.profile,
-    );
-    at.forEach((i, k) => (out[i] = contents[k]));
-  } catch {
-    // Run one by one in start(), so that only the failing job fails.
+  const byProfile = new Map<Profile, number[]>();
+  jobs.forEach((job, i) => {
+    if (job.kind === 'encrypt') byProfile.set(job.profile, [...(byProfile.get(job.profile) ?? []), i]);
+  });
+  for (const [profile, at] of byProfile) {
+    if (at.length < 2) continue;
+    const group = at.map((i) => jobs[i] as Extract<Job, { kind: 'encrypt' }>);
+    try {
+      const contents = encryptChunks(
+        group.map((job) => job.data),
+        group.map((job) => keysFromHashes(job.own, job.n1, job.n2)),
+        profile,
+      );
+      at.forEach((i, k) => (out[i] = contents[k]));
+    } catch {
+      // Left undefined: each job of the group runs alone.
+    }
   }
   return out;
 }

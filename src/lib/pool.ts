@@ -125,6 +125,7 @@ export class WorkerPool {
    * four-way hash); one promise per job, settled on its own.
    */
   private runBatch(jobs: Job[], transfer: ArrayBuffer[]): Promise<JobResult>[] {
+    if (jobs.length === 0) return [];
     if (this.closed) return jobs.map(() => Promise.reject(new Error('worker pool is closed')));
     // The least busy worker takes the batch.
     const slot = this.slots.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
@@ -136,45 +137,39 @@ export class WorkerPool {
   }
 
   /** SHA3-256 of a chunk's plaintext (its src hash). */
-  async hash(data: Uint8Array): Promise<Buffer> {
-    const transfer: ArrayBuffer[] = [];
-    const r = (await this.run({ kind: 'hash', data: forTransfer(data, transfer) }, transfer)) as { hash: Buffer };
-    return r.hash;
+  hash(data: Uint8Array): Promise<Buffer> {
+    return this.hashMany([data])[0]!;
   }
 
   /** SHA3-256 of several chunks, in one worker batch (the four-way hash); one promise per chunk. */
   hashMany(list: Uint8Array[]): Promise<Buffer>[] {
-    if (list.length === 0) return [];
     const transfer: ArrayBuffer[] = [];
     const jobs = list.map((data): Job => ({ kind: 'hash', data: forTransfer(data, transfer) }));
     return this.runBatch(jobs, transfer).map((p) => p.then((r) => (r as { hash: Buffer }).hash));
   }
 
-  /**
-   * Encrypt several chunks in one worker batch (their names share the four-way hash) and write them into the
-   * local store at `storeRoot` from the worker (ChunkStore.localRoot): one promise per chunk, with its name and
-   * the temp file to adopt (none when the store had the chunk already).
-   */
-  storeMany(list: EncryptRequest[], profile: Profile, storeRoot: string): Promise<{ name: Buffer; temp?: string }>[] {
-    if (list.length === 0) return [];
-    const transfer: ArrayBuffer[] = [];
-    const jobs = list.map((c): Job => ({ kind: 'encrypt', data: forTransfer(c.data, transfer), own: c.own, n1: c.n1, n2: c.n2, profile, storeRoot }));
-    return this.runBatch(jobs, transfer).map((p) => p as Promise<{ name: Buffer; temp?: string }>);
+  /** Encrypt a chunk given its own src hash and its neighbours' (n1 keys it, n2 completes the pad). */
+  encrypt(data: Uint8Array, own: Uint8Array, n1: Uint8Array, n2: Uint8Array, profile: Profile): Promise<{ name: Buffer; content: Buffer }> {
+    return this.encryptMany([{ data, own, n1, n2 }], profile)[0]!;
   }
 
   /** Encrypt several chunks in one worker batch (their names share the four-way hash); one promise per chunk. */
   encryptMany(list: EncryptRequest[], profile: Profile): Promise<{ name: Buffer; content: Buffer }>[] {
-    if (list.length === 0) return [];
-    const transfer: ArrayBuffer[] = [];
-    const jobs = list.map((c): Job => ({ kind: 'encrypt', data: forTransfer(c.data, transfer), own: c.own, n1: c.n1, n2: c.n2, profile }));
-    return this.runBatch(jobs, transfer).map((p) => p as Promise<{ name: Buffer; content: Buffer }>);
+    return this.encryptBatch(list, profile, undefined) as Promise<{ name: Buffer; content: Buffer }>[];
   }
 
-  /** Encrypt a chunk given its own src hash and its neighbours' (n1 keys it, n2 completes the pad). */
-  async encrypt(data: Uint8Array, own: Uint8Array, n1: Uint8Array, n2: Uint8Array, profile: Profile): Promise<{ name: Buffer; content: Buffer }> {
+  /**
+   * encryptMany, and the worker writes each chunk into the local store at `storeRoot` (ChunkStore.localRoot):
+   * one promise per chunk, with its name and the temp file to adopt (none when the store had the chunk).
+   */
+  storeMany(list: EncryptRequest[], profile: Profile, storeRoot: string): Promise<{ name: Buffer; temp?: string }>[] {
+    return this.encryptBatch(list, profile, storeRoot) as Promise<{ name: Buffer; temp?: string }>[];
+  }
+
+  private encryptBatch(list: EncryptRequest[], profile: Profile, storeRoot: string | undefined): Promise<JobResult>[] {
     const transfer: ArrayBuffer[] = [];
-    const job: Job = { kind: 'encrypt', data: forTransfer(data, transfer), own, n1, n2, profile };
-    return (await this.run(job, transfer)) as { name: Buffer; content: Buffer };
+    const jobs = list.map((c): Job => ({ kind: 'encrypt', data: forTransfer(c.data, transfer), own: c.own, n1: c.n1, n2: c.n2, profile, storeRoot }));
+    return this.runBatch(jobs, transfer);
   }
 
   /** Verify and decrypt stored chunk bytes. */

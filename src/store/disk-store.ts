@@ -131,35 +131,42 @@ export class DiskStore implements ChunkStore {
       await mkdir(dir, { recursive: true });
       this.knownDirs.add(dir);
     }
-    const temp = tempPath(target, name.toString('hex'));
+    const hex = name.toString('hex');
+    const temp = tempPath(target, hex);
     const fh = await open(temp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+    const syncNow = this.fsync && !this.batch;
     try {
       await fh.writeFile(content);
+      if (syncNow) await fh.sync();
     } finally {
       await fh.close();
     }
-    await this.adopt(name, temp);
+    await this.takeTemp(hex, temp, syncNow);
   }
 
   /**
-   * Take a chunk whose temp file is written (by put, or by a worker with writeChunkTempSync) as put: batched,
-   * it waits for the next flush; otherwise it is fsynced and renamed into place now. `temp` undefined: the
-   * chunk was already in the store.
+   * Take a chunk whose temp file a worker has written (writeChunkTempSync) as if it had been put. `temp`
+   * undefined: the chunk was already in the store.
    */
   async adopt(name: Buffer, temp: string | undefined): Promise<void> {
-    if (temp === undefined) return;
-    const hex = name.toString('hex');
-    if (this.batch) {
-      if (this.pending.has(hex)) await unlink(temp);
-      else this.pending.set(hex, temp);
-      if (this.pending.size >= BATCH_FLUSH_AT) this.flushing = this.flushing.catch(() => {}).then(() => this.flushPending());
-      return;
-    }
-    if (this.fsync) {
+    if (temp !== undefined) await this.takeTemp(name.toString('hex'), temp, false);
+  }
+
+  /** A written temp file: batched, it waits for the next flush; otherwise it goes into place now. */
+  private async takeTemp(hex: string, temp: string, synced: boolean): Promise<void> {
+    if (!this.batch) return this.placeTemp(hex, temp, synced);
+    if (this.pending.has(hex)) await unlink(temp);
+    else this.pending.set(hex, temp);
+    if (this.pending.size >= BATCH_FLUSH_AT) this.flushing = this.flushing.catch(() => {}).then(() => this.flushPending());
+  }
+
+  /** fsync a temp file (unless done) and rename it to the chunk's name; its directory is fsynced by sync(). */
+  private async placeTemp(hex: string, temp: string, synced: boolean): Promise<void> {
+    if (this.fsync && !synced) {
       const fh = await open(temp, fsc.O_RDONLY);
       await fh.sync().finally(() => fh.close());
     }
-    const target = this.pathOf(name);
+    const target = this.pathOf(hex);
     await rename(temp, target);
     this.dirsToSync.add(join(target, '..'));
   }
@@ -189,13 +196,7 @@ export class DiskStore implements ChunkStore {
     const worker = async (): Promise<void> => {
       while (next < batch.length) {
         const [hex, temp] = batch[next++]!;
-        if (this.fsync) {
-          const fh = await open(temp, fsc.O_RDONLY);
-          await fh.sync().finally(() => fh.close());
-        }
-        const target = this.pathOf(hex);
-        await rename(temp, target);
-        this.dirsToSync.add(join(target, '..'));
+        await this.placeTemp(hex, temp, false);
         this.pending.delete(hex);
       }
     };
