@@ -94,6 +94,7 @@ else
 fi
 # The postinstall has run unless scripts were disabled (npm_config_ignore_scripts); this is a no-op if done.
 node scripts/patch-fuse-native.mjs
+node scripts/build-native.mjs
 
 # --- 4. summary -----------------------------------------------------------------------------------
 ver () { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo '-'; }
@@ -103,3 +104,4 @@ say "  node $(node -v), npm $(npm -v 2>/dev/null)"
 say "  libfuse2 $libfuse; fusermount $(command -v fusermount || echo MISSING); /dev/fuse ok"
 say "  gocryptfs $(ver gocryptfs); rsync $(ver rsync); sqlite3 $(ver sqlite3); git $(ver git); time $(ver time)"
 say "  fuse-native: $(node scripts/patch-fuse-native.mjs --check 2>&1 | sed 's/^\[patch-fuse-native\] //' || true)"
+say "  native addon: $(node -e "try { console.log(require('./dist/native/sha3x4.node').kernel) } catch { console.log('MISSING: no C compiler or no node_api.h; sefs runs on OpenSSL, test/native.test.ts fails') }")"

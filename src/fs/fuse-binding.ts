@@ -4,7 +4,6 @@
  */
 import { createRequire } from 'node:module';
 
-export type Cb = (...args: unknown[]) => void;
 export type FuseOps = Record<string, (...args: any[]) => void>;
 
 export interface FuseInstance {

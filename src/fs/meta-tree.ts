@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsc, type Stats } from 'node:fs';
-import { lstat, open, readdir, rename, rm, utimes } from 'node:fs/promises';
+import { lstat, open, readdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { fsyncDir } from '../store/disk-store.js';
@@ -106,14 +106,19 @@ export class MetaTree {
     this.entries.set(path, entry);
   }
 
-  async setTimes(path: string, atime: number, mtime: number): Promise<void> {
-    await utimes(this.diskPath(path), atime / 1000, mtime / 1000);
+  /** Forget the cached entry of `path` (after unlink, rmdir, or a rename onto it). */
+  forget(path: string): void {
+    this.entries.delete(path);
   }
 
-  /** Forget cached entries at or below `path` (after unlink, rename, rmdir). */
-  forget(path: string): void {
+  /**
+   * Forget cached entries at or below `path` (the source of a rename). Only files have entries: a path that
+   * had one is a file with nothing below it, and only a directory needs the walk through the cache.
+   */
+  forgetTree(path: string): void {
+    if (this.entries.delete(path)) return;
     const prefix = path.endsWith('/') ? path : path + '/';
-    for (const key of this.entries.keys()) if (key === path || key.startsWith(prefix)) this.entries.delete(key);
+    for (const key of this.entries.keys()) if (key.startsWith(prefix)) this.entries.delete(key);
   }
 
   /** Temp files left by a crash between write and rename. */

@@ -2,7 +2,7 @@
  * Serving a vault at a mount point: opens the vault, clears a stale mount or leftovers of a crash,
  * mounts with fuse-native, and on unmount commits every open file first.
  */
-import { open as openFile, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { open as openFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { constants as fsc } from 'node:fs';
 import { resolve } from 'node:path';
 import { WorkerPool } from '../lib/pool.js';
@@ -18,7 +18,7 @@ import { MetaTree } from './meta-tree.js';
 import { OpenFiles } from './open-files.js';
 import { processAlive } from './process-alive.js';
 import { forceUnmount, isMounted, isStale } from './stale-mount.js';
-import { VaultError, initVault, vaultPaths } from './vault-config.js';
+import { VaultError, initVault, readPid, vaultPaths } from './vault-config.js';
 
 export interface MountOptions {
   cacheMb?: number;
@@ -43,7 +43,7 @@ function mountWith(fuse: FuseInstance): Promise<void> {
 
 /** True when the vault's pid file names a process that is gone. */
 async function lockHolderDead(root: string): Promise<boolean> {
-  const pid = Number((await readFile(vaultPaths(root).pid, 'utf8').catch(() => '')).trim());
+  const pid = await readPid(root);
   return pid > 0 && !processAlive(pid);
 }
 
@@ -58,7 +58,7 @@ async function lockVault(root: string): Promise<() => Promise<void>> {
       return () => rm(pidFile, { force: true });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
+      const pid = await readPid(root);
       if (pid && pid !== process.pid && processAlive(pid)) throw new VaultError(`vault ${root} is already mounted by process ${pid}`);
       await rm(pidFile, { force: true });
     }

@@ -5,7 +5,8 @@
  */
 import { E, fsError } from './errno.js';
 
-const NAME_MAX = 255;
+/** The longest name (bytes) Linux filesystems take, and statfs reports. */
+export const NAME_MAX = 255;
 
 /** Check the last component of a path about to be created (create, mkdir, mknod, symlink, rename target). */
 export function checkNewName(path: string): void {

@@ -57,12 +57,13 @@ export class OpenFiles {
     return file;
   }
 
-  /** Drop a handle; returns the file and whether it was the last reference. */
-  closeHandle(fh: number): { file: OpenFile; last: boolean } | undefined {
+  /** Drop a handle; returns its file. */
+  closeHandle(fh: number): OpenFile | undefined {
     const file = this.byHandle.get(fh);
     if (!file) return undefined;
     this.byHandle.delete(fh);
-    return { file, last: this.unref(file) };
+    this.unref(file);
+    return file;
   }
 
   unref(file: OpenFile): boolean {

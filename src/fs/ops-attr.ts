@@ -1,6 +1,7 @@
 /** Attribute operations: getattr, chmod, chown, utimens, access, statfs. */
 import { chmod, lchown, lutimes, statfs } from 'node:fs/promises';
 import type { FsContext } from './context.js';
+import { NAME_MAX } from './names.js';
 
 export interface FuseStat {
   mode: number;
@@ -92,6 +93,6 @@ export async function fsStats(ctx: FsContext): Promise<Record<string, number>> {
     favail: u32(s.ffree),
     fsid: 0,
     flag: 0,
-    namemax: 255,
+    namemax: NAME_MAX,
   };
 }

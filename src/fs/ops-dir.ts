@@ -30,7 +30,7 @@ export async function removeFile(ctx: FsContext, path: string): Promise<void> {
 export async function rename(ctx: FsContext, from: string, to: string): Promise<void> {
   checkNewName(to);
   await renamePath(ctx.meta.diskPath(from), ctx.meta.diskPath(to));
-  ctx.meta.forget(from);
+  ctx.meta.forgetTree(from);
   ctx.meta.forget(to);
   ctx.files.detach(to);
   ctx.files.rename(from, to);

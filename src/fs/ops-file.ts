@@ -2,7 +2,7 @@
 import { E, fsError } from './errno.js';
 import { type FsContext, commitFile } from './context.js';
 import { EMPTY_ENTRY } from './meta-entry.js';
-import { checkNewName } from './names.js';
+import { makeNode } from './ops-dir.js';
 import type { OpenFile } from './open-files.js';
 
 function fileOf(ctx: FsContext, fh: number): OpenFile {
@@ -12,14 +12,13 @@ function fileOf(ctx: FsContext, fh: number): OpenFile {
 }
 
 export async function create(ctx: FsContext, path: string, mode: number): Promise<number> {
-  checkNewName(path);
-  await ctx.meta.writeEntry(path, EMPTY_ENTRY, { mode }, false);
+  await makeNode(ctx, path, mode);
   return ctx.files.open(path, async () => EMPTY_ENTRY);
 }
 
+// The kernel sends directories OPENDIR, not OPEN, and refuses truncate(2) of a directory itself: open and
+// truncatePath see regular files only (a missing one is ENOENT from readEntry).
 export async function open(ctx: FsContext, path: string): Promise<number> {
-  const st = await ctx.meta.lstat(path);
-  if (st.isDirectory()) throw fsError(E.EISDIR);
   return ctx.files.open(path, () => ctx.meta.readEntry(path));
 }
 
@@ -39,7 +38,7 @@ export async function sync(ctx: FsContext, fh: number): Promise<void> {
 
 export async function release(ctx: FsContext, fh: number): Promise<void> {
   const closed = ctx.files.closeHandle(fh);
-  if (closed) await commitFile(ctx, closed.file);
+  if (closed) await commitFile(ctx, closed);
 }
 
 export async function truncateOpen(ctx: FsContext, fh: number, size: number): Promise<void> {
@@ -48,8 +47,6 @@ export async function truncateOpen(ctx: FsContext, fh: number, size: number): Pr
 
 /** truncate(2) by path: through the open file if there is one, committed at once if not. */
 export async function truncatePath(ctx: FsContext, path: string, size: number): Promise<void> {
-  const st = await ctx.meta.lstat(path);
-  if (st.isDirectory()) throw fsError(E.EISDIR);
   const file = await ctx.files.acquire(path, () => ctx.meta.readEntry(path));
   try {
     await file.seq.truncate(size);

@@ -20,6 +20,7 @@ import { access, readFile } from 'node:fs/promises';
 import { InvalidDataMap, SefsError } from '../core/errors.js';
 import { E, fsError } from './errno.js';
 import { type MetaCodec, plainCodec } from './meta-codec.js';
+import { NAME_MAX } from './names.js';
 import { type VaultConfig, readVaultConfig, vaultPaths } from './vault-config.js';
 
 /** What sefs.json keeps under `seal`. */
@@ -45,7 +46,6 @@ const LOG_N_RANGE = [10, 22] as const;
 const ENTRY_VERSION = 1;
 const NONCE = 24;
 const TAG = 16;
-const NAME_MAX = 255;
 const NAME_AAD = Buffer.from('sefs name');
 const LINK_AAD = Buffer.from('sefs link');
 const ENTRY_AAD = Buffer.from('sefs entry v1');

@@ -1,10 +1,11 @@
 /**
  * VAULT/sefs.json: format version and settings. Created by `sefs init` (or the first mount).
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Profile, isProfile } from '../core/compression.js';
 import { SefsError } from '../core/errors.js';
+import { writeFileAtomic } from '../lib/atomic-file.js';
 
 export const VAULT_FORMAT = 1;
 
@@ -54,9 +55,12 @@ export async function readVaultConfig(root: string): Promise<VaultConfig> {
 }
 
 export async function writeVaultConfig(root: string, config: VaultConfig): Promise<void> {
-  const path = vaultPaths(root).config;
-  await writeFile(`${path}.tmp`, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
-  await rename(`${path}.tmp`, path);
+  await writeFileAtomic(vaultPaths(root).config, Buffer.from(JSON.stringify(config, null, 2) + '\n'), 0o600);
+}
+
+/** The pid in the vault's pid file (0 when there is none or it is unreadable). */
+export async function readPid(root: string): Promise<number> {
+  return Number((await readFile(vaultPaths(root).pid, 'utf8').catch(() => '')).trim()) || 0;
 }
 
 export interface InitOptions {

@@ -9,14 +9,13 @@
  * trips through libuv's thread pool (10,000 entries: 0.3 s against 1.3-2.1 s, measured on 2 cores).
  */
 import { type Stats, lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { DiskStore } from '../store/disk-store.js';
 import type { MetaCodec } from './meta-codec.js';
 import { type MetaEntry, decodeEntry } from './meta-entry.js';
 import { processAlive } from './process-alive.js';
 import { vaultCodec } from './seal.js';
-import { type VaultConfig, readVaultConfig, vaultPaths } from './vault-config.js';
+import { type VaultConfig, readPid, readVaultConfig, vaultPaths } from './vault-config.js';
 
 export interface OpenedVault {
   root: string;
@@ -37,7 +36,7 @@ export async function openVault(vault: string, passphrase?: Uint8Array): Promise
 
 /** The pid of the process serving the vault, when one is alive. */
 export async function mountedBy(vault: OpenedVault): Promise<number | undefined> {
-  const pid = Number((await readFile(vault.paths.pid, 'utf8').catch(() => '')).trim());
+  const pid = await readPid(vault.root);
   return pid > 0 && processAlive(pid) ? pid : undefined;
 }
 

@@ -44,6 +44,15 @@ async function readChunk(fh: FileHandle, position: number, length: number): Prom
 
 /** Self-encrypt the file at `path` into `store`; returns its DataMap, shrunk as encrypt() shrinks it. */
 export async function encryptFile(path: string, store: ChunkSink, options: FileOptions & { profile?: Profile } = {}): Promise<DataMap> {
+  return (await encryptFileMaps(path, store, options)).dataMap;
+}
+
+/** encryptFile, also giving the file's own (root) map, which the shrunk one would need chunk reads to expand. */
+export async function encryptFileMaps(
+  path: string,
+  store: ChunkSink,
+  options: FileOptions & { profile?: Profile } = {},
+): Promise<{ dataMap: DataMap; root: DataMap }> {
   const profile = options.profile ?? DEFAULT_PROFILE;
   const pool = options.pool ?? sharedPool();
   const fh = await open(path, 'r');
@@ -56,7 +65,8 @@ export async function encryptFile(path: string, store: ChunkSink, options: FileO
         await pipeline.add(await readChunk(fh, span.start, span.size));
         options.onProgress?.(span.start + span.size, size);
       }
-      return await storeDataMap(await pipeline.finish(), store, profile);
+      const root = await pipeline.finish();
+      return { dataMap: await storeDataMap(root, store, profile), root };
     } catch (err) {
       await pipeline.abort();
       throw err;

@@ -90,9 +90,10 @@ export async function decryptRange(dataMap: DataMap, source: ChunkSource, offset
   const root = await rootDataMap(dataMap, source);
   const size = dataMapSize(root);
   const range = clipRange(size, offset, length);
-  const cover = chunksCovering(size, range.offset, range.length);
-  const ahead = cover ? cover.last - cover.first + 1 : 1;
   const parts: Buffer[] = [];
-  for await (const slice of decryptSlices(root, fetcherOf(source), range.offset, range.length, { pool: options.pool, ahead })) parts.push(slice);
+  // Every covering chunk at once.
+  for await (const slice of decryptSlices(root, fetcherOf(source), range.offset, range.length, { pool: options.pool, ahead: Infinity })) {
+    parts.push(slice);
+  }
   return Buffer.concat(parts, range.length);
 }

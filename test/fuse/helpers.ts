@@ -13,6 +13,8 @@ import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, statfs, 
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { vi } from 'vitest';
+import { processAlive } from '../../src/fs/process-alive.js';
+import { isMounted } from '../../src/fs/stale-mount.js';
 import { CLI, ensureBuiltCli } from '../helpers/build.js';
 
 export { CLI } from '../helpers/build.js';
@@ -94,27 +96,14 @@ export function run(file: string, args: string[], options: { cwd?: string; input
   });
 }
 
-/** Is `mnt` in /proc/mounts right now? */
-export async function isMounted(mnt: string): Promise<boolean> {
-  const mounts = await readFile('/proc/mounts', 'utf8');
-  return mounts.split('\n').some((line) => line.split(' ')[1] === mnt);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { isMounted };
 
 async function waitDead(pid: number, ms: number): Promise<boolean> {
   for (let waited = 0; waited < ms; waited += 50) {
-    if (!alive(pid)) return true;
+    if (!processAlive(pid)) return true;
     await sleep(50);
   }
-  return !alive(pid);
+  return !processAlive(pid);
 }
 
 // ---- a mounted vault -------------------------------------------------------------------------------
@@ -184,7 +173,7 @@ export class TestMount {
    * the root may be answered from the kernel's attribute cache.)
    */
   async ensureMounted(): Promise<void> {
-    if (this.pid && alive(this.pid) && (await isMounted(this.mnt)) && (await codeOf(statfs(this.mnt))) === 'OK') return;
+    if (this.pid && processAlive(this.pid) && (await isMounted(this.mnt)) && (await codeOf(statfs(this.mnt))) === 'OK') return;
     await this.forceUnmount();
     await this.mount();
   }
@@ -204,14 +193,14 @@ export class TestMount {
 
   /** Unmount whatever the state (after a failure too); never throws. */
   async forceUnmount(): Promise<void> {
-    if (this.pid && alive(this.pid)) {
+    if (this.pid && processAlive(this.pid)) {
       try {
         await run(process.execPath, [CLI, 'umount', this.mnt], { timeoutMs: 30_000 });
         await waitDead(this.pid, 5_000);
       } catch (err) {
         process.stderr.write(`[fuse helpers] sefs umount ${this.mnt} failed: ${(err as Error).message}\n`);
       }
-      if (alive(this.pid)) {
+      if (processAlive(this.pid)) {
         process.kill(this.pid, 'SIGKILL');
         await waitDead(this.pid, 5_000);
       }

@@ -7,7 +7,7 @@
  * `sefs` runs the built CLI without blocking the event loop; `mountCli`/`unmountCli` serve a vault through it.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { encryptBytes } from '../../src/core/encrypt.js';
 import { MIN_ENCRYPTABLE_BYTES } from '../../src/core/constants.js';
@@ -17,6 +17,7 @@ import { MetaTree } from '../../src/fs/meta-tree.js';
 import { vaultPaths } from '../../src/fs/vault-config.js';
 import { DiskStore } from '../../src/store/disk-store.js';
 import { CLI } from './build.js';
+import { isMounted } from '../../src/fs/stale-mount.js';
 
 /** A file's content, or a symlink's target. */
 export type Node = Buffer | { symlink: string };
@@ -83,18 +84,14 @@ export function sefs(...args: string[]): Promise<CliRun> {
   });
 }
 
-async function mounted(mnt: string): Promise<boolean> {
-  return (await readFile('/proc/mounts', 'utf8')).split('\n').some((line) => line.split(' ')[1] === mnt);
-}
-
 /** `sefs mount VAULT MNT ...` as a daemon; fails the test unless it mounted. */
 export async function mountCli(vault: string, mnt: string, ...extra: string[]): Promise<void> {
   const r = await sefs('mount', vault, mnt, ...extra);
-  if (r.code !== 0 || !(await mounted(mnt))) throw new Error(`sefs mount failed (${r.code}): ${r.stderr}${r.stdout}`);
+  if (r.code !== 0 || !(await isMounted(mnt))) throw new Error(`sefs mount failed (${r.code}): ${r.stderr}${r.stdout}`);
 }
 
 /** `sefs umount MNT`, then fusermount -uz if it is still mounted (after a failure); never throws. */
 export async function unmountCli(mnt: string): Promise<void> {
   await sefs('umount', mnt);
-  if (await mounted(mnt)) await new Promise((r) => execFile('fusermount', ['-uz', mnt], r));
+  if (await isMounted(mnt)) await new Promise((r) => execFile('fusermount', ['-uz', mnt], r));
 }

@@ -4,8 +4,7 @@ import { resolve } from 'node:path';
 import { isProfile, PROFILES } from '../../core/compression.js';
 import { dataMapSize, dataMapToJson } from '../../core/data-map.js';
 import { writeDataMapFile } from '../../lib/data-map-file.js';
-import { encryptFile } from '../../lib/file.js';
-import { rootDataMap } from '../../lib/read.js';
+import { encryptFileMaps } from '../../lib/file.js';
 import { UsageError, parseCommandArgs, positionals, required } from '../args.js';
 import { progressLine } from '../progress.js';
 import { storeForWriting } from '../store.js';
@@ -38,16 +37,16 @@ export async function run(args: string[]): Promise<number> {
 
   const store = await storeForWriting(storeDir);
   const progress = progressLine(`encrypting ${file}`);
-  let dataMap;
+  let maps;
   try {
-    dataMap = await encryptFile(file, store, { profile, onProgress: progress.update });
+    maps = await encryptFileMaps(file, store, { profile, onProgress: progress.update });
   } finally {
     progress.end();
   }
-  await writeDataMapFile(out, dataMap);
+  await writeDataMapFile(out, maps.dataMap);
 
   // The JSON shows the file's own (root) map even when the file holds a shrunk one.
-  const root = await rootDataMap(dataMap, store);
+  const root = maps.root;
   if (values.json) process.stdout.write(JSON.stringify(dataMapToJson(root, dataMapSize(root)), null, 2) + '\n');
   else process.stdout.write(`${out}: DataMap of ${file} (${dataMapSize(root)} bytes, ${root.chunks.length} chunks)\n`);
   return 0;
