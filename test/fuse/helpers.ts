@@ -13,7 +13,6 @@ import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, statfs, 
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { vi } from 'vitest';
-import { processAlive } from '../../src/fs/process-alive.js';
 import { isMounted } from '../../src/fs/stale-mount.js';
 import { CLI, ensureBuiltCli } from '../helpers/build.js';
 
@@ -98,12 +97,26 @@ export function run(file: string, args: string[], options: { cwd?: string; input
 
 export { isMounted };
 
+/**
+ * Does `pid` still exist, zombie included? Not src's processAlive (a zombie counts as dead there, as it serves
+ * nothing): a daemon's leader turns zombie while its other threads still hold /dev/fuse, and tests that kill
+ * it must wait until the connection is really gone.
+ */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function waitDead(pid: number, ms: number): Promise<boolean> {
   for (let waited = 0; waited < ms; waited += 50) {
-    if (!processAlive(pid)) return true;
+    if (!alive(pid)) return true;
     await sleep(50);
   }
-  return !processAlive(pid);
+  return !alive(pid);
 }
 
 // ---- a mounted vault -------------------------------------------------------------------------------
@@ -173,7 +186,7 @@ export class TestMount {
    * the root may be answered from the kernel's attribute cache.)
    */
   async ensureMounted(): Promise<void> {
-    if (this.pid && processAlive(this.pid) && (await isMounted(this.mnt)) && (await codeOf(statfs(this.mnt))) === 'OK') return;
+    if (this.pid && alive(this.pid) && (await isMounted(this.mnt)) && (await codeOf(statfs(this.mnt))) === 'OK') return;
     await this.forceUnmount();
     await this.mount();
   }
@@ -193,14 +206,14 @@ export class TestMount {
 
   /** Unmount whatever the state (after a failure too); never throws. */
   async forceUnmount(): Promise<void> {
-    if (this.pid && processAlive(this.pid)) {
+    if (this.pid && alive(this.pid)) {
       try {
         await run(process.execPath, [CLI, 'umount', this.mnt], { timeoutMs: 30_000 });
         await waitDead(this.pid, 5_000);
       } catch (err) {
         process.stderr.write(`[fuse helpers] sefs umount ${this.mnt} failed: ${(err as Error).message}\n`);
       }
-      if (processAlive(this.pid)) {
+      if (alive(this.pid)) {
         process.kill(this.pid, 'SIGKILL');
         await waitDead(this.pid, 5_000);
       }
