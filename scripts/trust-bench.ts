@@ -12,9 +12,9 @@ import { mkdir, mkdtemp, readdir, rm, unlink, utimes, writeFile } from 'node:fs/
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { plainCodec } from '../src/fs/meta-codec.js';
-import { createSeal } from '../src/fs/seal.js';
-import { initVault } from '../src/fs/vault-config.js';
+import { plainCodec } from '../src/vault/meta-codec.js';
+import { createSeal } from '../src/vault/seal.js';
+import { initVault } from '../src/vault/config.js';
 import { CLI, ROOT, ensureBuiltCli } from '../test/helpers/build.js';
 import { prng, seededBytes } from '../test/helpers/inputs.js';
 import { VaultBuilder } from '../test/helpers/vault.js';

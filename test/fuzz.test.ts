@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serializeDataMap, deserializeDataMap, type DataMap } from '../src/core/data-map.js';
 import { encryptBytes, expandDataMap, decryptAll } from '../src/core/encrypt.js';
 import { SefsError, InvalidDataMap } from '../src/core/errors.js';
-import { frameEntry } from '../src/fs/meta-entry.js';
+import { frameEntry } from '../src/vault/meta-entry.js';
 import { MemoryStore } from '../src/store/memory-store.js';
 import { decrypt } from '../src/lib/decrypt.js';
 import { TestMount } from './fuse/helpers.js';

@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { decryptAll } from '../src/core/encrypt.js';
 import { ChunkCache } from '../src/fs/chunk-cache.js';
-import { EMPTY_ENTRY, type MetaEntry } from '../src/fs/meta-entry.js';
+import { EMPTY_ENTRY, type MetaEntry } from '../src/vault/meta-entry.js';
 import { Sequencer } from '../src/fs/sequencer.js';
 import { WorkerPool } from '../src/lib/pool.js';
 import { MemoryStore } from '../src/store/memory-store.js';

@@ -1,6 +1,6 @@
 /** What the commands that read a vault share: its passphrase option, opening it, printing sizes. */
-import { readPassphraseFile } from '../fs/seal.js';
-import { type OpenedVault, openVault } from '../fs/vault-walk.js';
+import { readPassphraseFile } from '../vault/seal.js';
+import { type OpenedVault, openVault } from '../vault/walk.js';
 
 export const passphraseOption = { 'passphrase-file': { type: 'string' } } as const;
 

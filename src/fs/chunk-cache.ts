@@ -7,15 +7,10 @@
 import { LRUCache } from 'lru-cache';
 import type { WorkerPool } from '../lib/pool.js';
 import type { ChunkStore } from '../store/chunk-store.js';
+import type { ChunkRef } from '../core/chunk-ref.js';
 
-/** What is needed to decrypt one chunk: its name, size, and the src hashes of itself and its neighbours. */
-export interface ChunkRef {
-  dst: Buffer;
-  size: number;
-  own: Buffer;
-  n1: Buffer;
-  n2: Buffer;
-}
+export type { ChunkRef };
+
 
 export class ChunkCache {
   private readonly lru: LRUCache<string, Buffer>;

@@ -1,6 +1,6 @@
 /** What every FUSE operation works with. */
 import type { Logger } from './errno.js';
-import type { MetaTree } from './meta-tree.js';
+import type { MetaTree } from '../vault/meta-tree.js';
 import type { OpenFile, OpenFiles } from './open-files.js';
 
 export interface FsContext {

@@ -13,12 +13,12 @@ import type { Logger } from './errno.js';
 import { type FuseInstance, loadFuse } from './fuse-binding.js';
 import { buildOps } from './fuse-ops.js';
 import { ATTR_TIMEOUT_S, KERNEL_OPTIONS, raiseReadAhead } from './kernel-options.js';
-import { type MetaCodec, plainCodec } from './meta-codec.js';
-import { MetaTree } from './meta-tree.js';
+import { type MetaCodec, plainCodec } from '../vault/meta-codec.js';
+import { MetaTree } from '../vault/meta-tree.js';
 import { OpenFiles } from './open-files.js';
-import { processAlive } from './process-alive.js';
+import { processAlive } from '../vault/process-alive.js';
 import { forceUnmount, isMounted, isStale } from './stale-mount.js';
-import { VaultError, initVault, readPid, vaultPaths } from './vault-config.js';
+import { VaultError, initVault, readPid, vaultPaths } from '../vault/config.js';
 
 export interface MountOptions {
   cacheMb?: number;

@@ -2,7 +2,7 @@
  * Open files: one Sequencer per file however many handles it has, so every handle sees one content.
  * Files are found by handle (fh) and by their current path (renames move them).
  */
-import type { MetaEntry } from './meta-entry.js';
+import type { MetaEntry } from '../vault/meta-entry.js';
 import { Sequencer, type SequencerDeps } from './sequencer.js';
 
 export interface OpenFile {

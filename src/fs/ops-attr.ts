@@ -1,7 +1,7 @@
 /** Attribute operations: getattr, chmod, chown, utimens, access, statfs. */
 import { chmod, lchown, lutimes, statfs } from 'node:fs/promises';
 import type { FsContext } from './context.js';
-import { NAME_MAX } from './names.js';
+import { NAME_MAX } from '../vault/names.js';
 
 export interface FuseStat {
   mode: number;

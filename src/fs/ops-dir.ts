@@ -3,8 +3,8 @@ import { mkdir, readlink as readLink, rename as renamePath, rmdir, symlink, unli
 import { constants } from 'node:fs';
 import type { FsContext } from './context.js';
 import { E, fsError } from './errno.js';
-import { EMPTY_ENTRY } from './meta-entry.js';
-import { checkNewName } from './names.js';
+import { EMPTY_ENTRY } from '../vault/meta-entry.js';
+import { checkNewName } from '../vault/names.js';
 
 /** A directory's names, with '.' and '..' as a kernel filesystem lists them (ls -a, find, some archivers). */
 export async function list(ctx: FsContext, path: string): Promise<string[]> {

@@ -1,7 +1,7 @@
 /** File content operations: create, open, read, write, flush, fsync, release, truncate. */
 import { E, fsError } from './errno.js';
 import { type FsContext, commitFile } from './context.js';
-import { EMPTY_ENTRY } from './meta-entry.js';
+import { EMPTY_ENTRY } from '../vault/meta-entry.js';
 import { makeNode } from './ops-dir.js';
 import type { OpenFile } from './open-files.js';
 

@@ -16,8 +16,9 @@ import { neighbours } from '../core/keys.js';
 import { chunkSpans, chunksCovering, chunkStart } from '../core/layout.js';
 import type { EncryptRequest, WorkerPool } from '../lib/pool.js';
 import type { ChunkStore } from '../store/chunk-store.js';
-import type { ChunkCache, ChunkRef } from './chunk-cache.js';
-import type { MetaEntry } from './meta-entry.js';
+import type { ChunkCache } from './chunk-cache.js';
+import { type ChunkRef, chunkRefOf as baseRef } from '../core/chunk-ref.js';
+import type { MetaEntry } from '../vault/meta-entry.js';
 import { Mutex } from './mutex.js';
 
 const BLOCK = MAX_CHUNK_SIZE;
@@ -451,9 +452,3 @@ export class Sequencer {
   }
 }
 
-/** How to decrypt chunk i of a committed DataMap. */
-export function baseRef(map: DataMap, i: number): ChunkRef {
-  const [a, b] = neighbours(i, map.chunks.length);
-  const info = map.chunks[i]!;
-  return { dst: info.dstHash, size: info.srcSize, own: info.srcHash, n1: map.chunks[a]!.srcHash, n2: map.chunks[b]!.srcHash };
-}

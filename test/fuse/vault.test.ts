@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { chunkSpans } from '../../src/core/layout.js';
 import { READ_AHEAD_KB, readAheadFile } from '../../src/fs/kernel-options.js';
-import { decodeEntry } from '../../src/fs/meta-entry.js';
+import { decodeEntry } from '../../src/vault/meta-entry.js';
 import { CLI, codeOf, disposeAll, fuseSuite, isMounted, KiB, MiB, run, seededBytes, sha256, sha256File, TestMount } from './helpers.js';
 
 fuseSuite();

@@ -1,6 +1,6 @@
 /** sefs fsck VAULT [--deep] [--json] [--passphrase-file F] [--threads N] */
-import { type FsckReport, fsck } from '../../fs/fsck.js';
-import { mountedBy } from '../../fs/vault-walk.js';
+import { type FsckReport, fsck } from '../../vault/fsck.js';
+import { mountedBy } from '../../vault/walk.js';
 import { nonNegativeInt, parseCommandArgs, positionals } from '../args.js';
 import { progressLine } from '../progress.js';
 import { formatBytes, openVaultFor, passphraseOption, passphraseUsage, printJson } from '../vault.js';

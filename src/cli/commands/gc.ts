@@ -1,6 +1,6 @@
 /** sefs gc VAULT [--grace-minutes N] [--dry-run] [--json] [--passphrase-file F] */
-import { DEFAULT_GRACE_MS, collectGarbage } from '../../fs/gc.js';
-import { mountedBy } from '../../fs/vault-walk.js';
+import { DEFAULT_GRACE_MS, collectGarbage } from '../../vault/gc.js';
+import { mountedBy } from '../../vault/walk.js';
 import { UsageError, parseCommandArgs, positionals } from '../args.js';
 import { formatBytes, openVaultFor, passphraseOption, passphraseUsage, printJson } from '../vault.js';
 

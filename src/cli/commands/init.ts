@@ -1,7 +1,7 @@
 /** sefs init VAULT [--profile fast|compat] [--cache-mb N] [--passphrase-file F [--scrypt-log-n N]] */
 import { isProfile } from '../../core/compression.js';
-import { DEFAULT_LOG_N, createSeal, openSeal, readPassphraseFile } from '../../fs/seal.js';
-import { VaultError, initVault, readVaultConfig } from '../../fs/vault-config.js';
+import { DEFAULT_LOG_N, createSeal, openSeal, readPassphraseFile } from '../../vault/seal.js';
+import { VaultError, initVault, readVaultConfig } from '../../vault/config.js';
 import { UsageError, nonNegativeInt, parseCommandArgs, positionals } from '../args.js';
 
 export const summary = 'create a vault (done by the first mount too); sealed with --passphrase-file';

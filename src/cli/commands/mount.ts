@@ -8,10 +8,10 @@ import { fstatSync, openSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mountVault } from '../../fs/mount.js';
-import { mountCodec } from '../../fs/seal.js';
+import { mountCodec } from '../../vault/seal.js';
 import { forgetMount, recordMount } from '../../fs/mount-registry.js';
 import { isMounted } from '../../fs/stale-mount.js';
-import { initVault, vaultPaths } from '../../fs/vault-config.js';
+import { initVault, vaultPaths } from '../../vault/config.js';
 import { nonNegativeInt, parseCommandArgs, positionals } from '../args.js';
 
 export const summary = 'mount a vault as a normal directory';

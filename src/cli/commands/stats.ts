@@ -1,5 +1,5 @@
 /** sefs stats VAULT [--json] [--passphrase-file F] */
-import { vaultStats } from '../../fs/stats.js';
+import { vaultStats } from '../../vault/stats.js';
 import { parseCommandArgs, positionals } from '../args.js';
 import { formatBytes, openVaultFor, passphraseOption, passphraseUsage, printJson } from '../vault.js';
 

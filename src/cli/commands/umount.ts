@@ -1,8 +1,8 @@
 /** sefs umount MOUNTPOINT: ask the daemon to commit and unmount; clear the mount if the daemon is gone. */
 import { findMount, forgetMount } from '../../fs/mount-registry.js';
-import { processAlive as alive } from '../../fs/process-alive.js';
+import { processAlive as alive } from '../../vault/process-alive.js';
 import { forceUnmount, isMounted } from '../../fs/stale-mount.js';
-import { VaultError } from '../../fs/vault-config.js';
+import { VaultError } from '../../vault/config.js';
 import { parseCommandArgs, positionals } from '../args.js';
 
 export const summary = 'unmount a mounted vault (commits open files first)';

@@ -10,9 +10,8 @@ import { sha3 } from '../core/hash.js';
 import { type ChunkCrypto, inlineCrypto, windowFor } from '../lib/crypto.js';
 import { type PoolOptions, withPool } from '../lib/parallel.js';
 import { TaskWindow } from '../lib/window.js';
-import type { ChunkRef } from './chunk-cache.js';
-import { baseRef } from './sequencer.js';
-import { type OpenedVault, walkMeta } from './vault-walk.js';
+import { type ChunkRef, chunkRefOf as baseRef } from '../core/chunk-ref.js';
+import { type OpenedVault, walkMeta } from './walk.js';
 
 export type ChunkProblem = 'missing' | 'corrupt' | 'unreadable' | 'undecryptable' | 'wrong-content';
 

@@ -18,10 +18,10 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { access, readFile } from 'node:fs/promises';
 import { InvalidDataMap, SefsError } from '../core/errors.js';
-import { E, fsError } from './errno.js';
+import { posixError } from './posix-error.js';
 import { type MetaCodec, plainCodec } from './meta-codec.js';
 import { NAME_MAX } from './names.js';
-import { type VaultConfig, readVaultConfig, vaultPaths } from './vault-config.js';
+import { type VaultConfig, readVaultConfig, vaultPaths } from './config.js';
 
 /** What sefs.json keeps under `seal`. */
 export interface SealParams {
@@ -128,7 +128,7 @@ class SealedCodec implements MetaCodec {
 
   encodeName(name: string): string {
     const stored = this.encoded.get(name, () => this.sivEncode(name, NAME_AAD));
-    if (stored.length > NAME_MAX) throw fsError(E.ENAMETOOLONG, `name of ${Buffer.byteLength(name)} bytes is too long for a sealed vault`);
+    if (stored.length > NAME_MAX) throw posixError('ENAMETOOLONG', `name of ${Buffer.byteLength(name)} bytes is too long for a sealed vault`);
     return stored;
   }
 

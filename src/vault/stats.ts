@@ -1,6 +1,6 @@
 /** stats: what a vault holds (files, logical bytes) against what it stores (chunk files), and its dedup ratio. */
 import { stat } from 'node:fs/promises';
-import { type OpenedVault, census, chunkFiles } from './vault-walk.js';
+import { type OpenedVault, census, chunkFiles } from './walk.js';
 
 export interface VaultStats {
   sealed: boolean;

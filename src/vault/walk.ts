@@ -15,7 +15,7 @@ import type { MetaCodec } from './meta-codec.js';
 import { type MetaEntry, decodeEntry } from './meta-entry.js';
 import { processAlive } from './process-alive.js';
 import { vaultCodec } from './seal.js';
-import { type VaultConfig, readPid, readVaultConfig, vaultPaths } from './vault-config.js';
+import { type VaultConfig, readPid, readVaultConfig, vaultPaths } from './config.js';
 
 export interface OpenedVault {
   root: string;

@@ -13,7 +13,7 @@
  */
 import { lstatSync, unlinkSync } from 'node:fs';
 import { SefsError } from '../core/errors.js';
-import { type OpenedVault, census, chunkFiles } from './vault-walk.js';
+import { type OpenedVault, census, chunkFiles } from './walk.js';
 
 export interface GcOptions {
   /** Unreferenced chunks younger than this are kept (default 60 minutes). */

@@ -3,7 +3,7 @@
  * are not valid UTF-8 arrives with U+FFFD in place of the bad bytes: two different names would become one.
  * Such names are refused with EILSEQ rather than silently renamed.
  */
-import { E, fsError } from './errno.js';
+import { posixError } from './posix-error.js';
 
 /** The longest name (bytes) Linux filesystems take, and statfs reports. */
 export const NAME_MAX = 255;
@@ -11,6 +11,6 @@ export const NAME_MAX = 255;
 /** Check the last component of a path about to be created (create, mkdir, mknod, symlink, rename target). */
 export function checkNewName(path: string): void {
   const name = path.slice(path.lastIndexOf('/') + 1);
-  if (name.includes('\uFFFD')) throw fsError(E.EILSEQ);
-  if (Buffer.byteLength(name) > NAME_MAX) throw fsError(E.ENAMETOOLONG);
+  if (name.includes('\uFFFD')) throw posixError('EILSEQ');
+  if (Buffer.byteLength(name) > NAME_MAX) throw posixError('ENAMETOOLONG');
 }
