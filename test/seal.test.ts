@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidDataMap } from '../src/core/errors.js';
-import { E } from '../src/fs/errno.js';
 import { fsck } from '../src/vault/fsck.js';
 import { WrongPassphrase, createSeal, openSeal, readPassphraseFile } from '../src/vault/seal.js';
 import { initVault } from '../src/vault/config.js';
@@ -49,7 +48,7 @@ describe('sealed codec', () => {
   });
 
   it('refuses names whose sealed form is over 255 bytes with ENAMETOOLONG', () => {
-    expect(() => codec.encodeName('x'.repeat(176))).toThrow(expect.objectContaining({ errno: E.ENAMETOOLONG }));
+    expect(() => codec.encodeName('x'.repeat(176))).toThrow(expect.objectContaining({ code: 'ENAMETOOLONG' }));
   });
 
   it('hides stored names that are not its own, and refuses tampered entries and targets', () => {
