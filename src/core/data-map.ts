@@ -71,10 +71,14 @@ export function deserializeDataMap(bytes: Uint8Array): DataMap {
     const srcSize = readU64(buf, p + 8 + 2 * HASH_SIZE, 'chunk size');
     // The last of three chunks of a file just under 3 MiB holds up to MAX + 2 bytes (the reference's layout).
     if (srcSize < 1 || srcSize > MAX_CHUNK_SIZE + 2) throw new InvalidDataMap(`chunk ${i} has size ${srcSize}`);
+    const dst = buf.subarray(p + 8, p + 8 + HASH_SIZE);
+    const src = buf.subarray(p + 8 + HASH_SIZE, p + 8 + 2 * HASH_SIZE);
+    // A run of equal chunks (a sparse file's holes) shares one hash object each: a 1 TiB hole is a million.
+    const prev = chunks[i - 1];
     chunks.push({
       index,
-      dstHash: Buffer.from(buf.subarray(p + 8, p + 8 + HASH_SIZE)),
-      srcHash: Buffer.from(buf.subarray(p + 8 + HASH_SIZE, p + 8 + 2 * HASH_SIZE)),
+      dstHash: prev?.dstHash.equals(dst) ? prev.dstHash : Buffer.from(dst),
+      srcHash: prev?.srcHash.equals(src) ? prev.srcHash : Buffer.from(src),
       srcSize,
     });
   }

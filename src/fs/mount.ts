@@ -8,7 +8,11 @@ import { resolve } from 'node:path';
 import { WorkerPool } from '../lib/pool.js';
 import { DiskStore } from '../store/disk-store.js';
 import { ChunkCache } from './chunk-cache.js';
-import { type FsContext, commitFile } from './context.js';
+import { type FsContext, commitFile, persistFor } from './context.js';
+import { MemoryBudget } from './memory-budget.js';
+import { Reclaimer } from './reclaim.js';
+import { ChunkReferences } from '../vault/references.js';
+import { chunkFiles } from '../vault/walk.js';
 import type { Logger } from './errno.js';
 import { type FuseInstance, loadFuse } from './fuse-binding.js';
 import { buildOps } from './fuse-ops.js';
@@ -28,7 +32,12 @@ export interface MountOptions {
   codec?: MetaCodec;
   /** In-memory blocks per open file before full blocks are encrypted early (default 32 MiB). */
   memBudgetBlocks?: number;
+  /** Plaintext all open files may hold in memory together (MiB, default 256): then writers free their own. */
+  dirtyMb?: number;
 }
+
+/** How often files whose last commit failed (a full disk) are committed again. */
+const RETRY_COMMITS_MS = 5000;
 
 export interface MountedVault {
   readonly mountpoint: string;
@@ -87,14 +96,32 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
   const paths = vaultPaths(root);
   // The workers verify every chunk against its name as they decrypt it: no second hash here.
   const store = new DiskStore(paths.chunks, { verify: false, batch: true });
+  store.onBackgroundError = (err) => log(`writing chunks in the background: ${err.message} (the commits that need them will retry)`);
   const meta = new MetaTree(paths.meta, paths.tmp, options.codec ?? plainCodec);
   const cleaned = (await meta.removeLeftovers()) + (await store.removeLeftovers());
   if (cleaned) log(`removed ${cleaned} temporary files left by an earlier crash`);
 
   const pool = new WorkerPool(options.threads);
   const cache = new ChunkCache(store, pool, (options.cacheMb ?? config.cacheMb) * 1024 * 1024);
-  const files = new OpenFiles({ store, pool, cache, profile: config.profile, memBudgetBlocks: options.memBudgetBlocks ?? 32 });
+  const budget = new MemoryBudget((options.dirtyMb ?? 256) * 1024 * 1024);
+  const files = new OpenFiles({ store, pool, cache, profile: config.profile, memBudgetBlocks: options.memBudgetBlocks ?? 32, budget });
   const ctx: FsContext = { root, meta, files, log };
+  files.persistFor = (file) => persistFor(ctx, file);
+  ctx.reclaim = await startReclaiming(meta, store, files, log);
+  // Files whose commit failed when they were closed keep their changes in memory: try again now and then.
+  const retry = setInterval(() => {
+    for (const file of files.unsaved()) {
+      commitFile(ctx, file).then(
+        () => {
+          log(`commit of ${file.path || '(removed file)'} succeeded on retry`);
+          files.retire(file);
+          ctx.reclaim?.released();
+        },
+        () => {},
+      );
+    }
+  }, RETRY_COMMITS_MS);
+  retry.unref();
 
   const Fuse = loadFuse();
   const fuse = new Fuse(mnt, buildOps(ctx), {
@@ -119,7 +146,11 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
   let unmounting: Promise<void> | undefined;
   const unmount = (): Promise<void> =>
     (unmounting ??= (async () => {
-      for (const file of files.all()) await commitFile(ctx, file).catch((err: Error) => log(`commit ${file.path} at unmount: ${err.message}`));
+      clearInterval(retry);
+      for (const file of files.all()) {
+        await commitFile(ctx, file).catch((err: Error) => log(`commit of ${file.path} at unmount failed, its unsaved changes are lost: ${err.message}`));
+      }
+      await ctx.reclaim?.close().catch((err: Error) => log(`reclaiming space at unmount: ${err.message}`));
       await new Promise<void>((res) => fuse.unmount(() => res()));
       if (await isMounted(mnt)) await forceUnmount(mnt).catch(() => {});
       await pool.close();
@@ -127,4 +158,25 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
     })());
 
   return { mountpoint: mnt, vault: root, unmount };
+}
+
+/**
+ * Count what every entry names, then remove the chunk files none names (what a crash left behind), before
+ * the mount serves anything. A vault with unreadable entries gets no reclamation (their chunks are unknown).
+ */
+async function startReclaiming(meta: MetaTree, store: DiskStore, files: OpenFiles, log: Logger): Promise<Reclaimer | undefined> {
+  const { refs, damaged } = ChunkReferences.build(meta.metaDir, meta.codec);
+  if (damaged.length > 0) {
+    log(`space is not reclaimed while ${damaged.length} metadata entries cannot be read (first: ${damaged[0]}); run sefs fsck`);
+    return undefined;
+  }
+  const reclaimer = new Reclaimer(refs, store, () => files.sequencers(), log);
+  let swept = 0;
+  for (const chunk of chunkFiles(store)) {
+    if (refs.has(chunk.hex)) continue;
+    await store.delete(Buffer.from(chunk.hex, 'hex'));
+    swept++;
+  }
+  if (swept > 0) log(`removed ${swept} chunks no file names (left by a crash or an older sefs)`);
+  return reclaimer;
 }

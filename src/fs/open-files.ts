@@ -1,9 +1,12 @@
 /**
  * Open files: one Sequencer per file however many handles it has, so every handle sees one content.
- * Files are found by handle (fh) and by their current path (renames move them).
+ * Files are found by handle (fh) and by their current path (renames move them). A file stays registered
+ * after its last handle closes until its commit has succeeded: an open() meanwhile shares the same
+ * Sequencer (never a second one loaded from the old entry), and a file whose commit failed keeps its
+ * changes here, served and retried, instead of losing them.
  */
 import type { MetaEntry } from '../vault/meta-entry.js';
-import { Sequencer, type SequencerDeps } from './sequencer.js';
+import { type Persist, Sequencer, type SequencerDeps } from './sequencer.js';
 
 export interface OpenFile {
   path: string;
@@ -17,6 +20,8 @@ export class OpenFiles {
   private readonly byPath = new Map<string, OpenFile>();
   private readonly byHandle = new Map<number, OpenFile>();
   private nextHandle = 1;
+  /** How a file's commits persist (set by the mount once its context exists): used for commits forced by memory pressure. */
+  persistFor?: (file: OpenFile) => Persist;
 
   constructor(private readonly deps: SequencerDeps) {}
 
@@ -30,6 +35,17 @@ export class OpenFiles {
 
   all(): OpenFile[] {
     return [...this.byPath.values()];
+  }
+
+  /** Every Sequencer alive, including those of files removed while open. */
+  *sequencers(): Iterable<Sequencer> {
+    const seen = new Set<Sequencer>();
+    for (const file of [...this.byPath.values(), ...this.byHandle.values()]) {
+      if (!seen.has(file.seq)) {
+        seen.add(file.seq);
+        yield file.seq;
+      }
+    }
   }
 
   /** A new handle on `path`, sharing the file's Sequencer when it is already open. */
@@ -50,6 +66,7 @@ export class OpenFiles {
       file = this.byPath.get(path); // another open may have won the race
       if (!file) {
         file = { path, seq: new Sequencer(loaded, this.deps), handles: 0 };
+        file.seq.persist = this.persistFor?.(file);
         this.byPath.set(path, file);
       }
     }
@@ -57,20 +74,30 @@ export class OpenFiles {
     return file;
   }
 
-  /** Drop a handle; returns its file. */
+  /** Drop a handle; returns its file (still registered: see `retire`). */
   closeHandle(fh: number): OpenFile | undefined {
     const file = this.byHandle.get(fh);
     if (!file) return undefined;
     this.byHandle.delete(fh);
-    this.unref(file);
+    file.handles--;
     return file;
   }
 
-  unref(file: OpenFile): boolean {
+  /** Drop a reference taken by `acquire`. */
+  unref(file: OpenFile): void {
     file.handles--;
-    if (file.handles > 0) return false;
+    this.retire(file);
+  }
+
+  /** Forget a file nobody has open once it has nothing left to commit. */
+  retire(file: OpenFile): void {
+    if (file.handles > 0 || file.seq.isDirty) return;
     if (this.byPath.get(file.path) === file) this.byPath.delete(file.path);
-    return true;
+  }
+
+  /** Files no handle has open whose last commit failed: retried by the mount. */
+  unsaved(): OpenFile[] {
+    return this.all().filter((f) => f.handles === 0 && f.seq.isDirty);
   }
 
   /** Follow a rename of a file or a directory. */
@@ -87,11 +114,12 @@ export class OpenFiles {
   }
 
   /** Forget a path that was removed (its open handles keep their content until released). */
-  detach(path: string): void {
+  detach(path: string): OpenFile | undefined {
     const file = this.byPath.get(path);
     if (file) {
       this.byPath.delete(path);
       file.path = '';
     }
+    return file;
   }
 }

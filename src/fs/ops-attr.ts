@@ -50,18 +50,31 @@ export async function getattr(ctx: FsContext, path: string): Promise<FuseStat> {
   };
 }
 
+/**
+ * An attribute change of an open file runs under the file's lock, as its commits do: a commit rewrites the
+ * metadata file with the attributes it read, and must not undo a change made meanwhile.
+ */
+function underFileLock<T>(ctx: FsContext, path: string, fn: () => Promise<T>): Promise<T> {
+  const open = ctx.files.get(path);
+  return open ? open.seq.exclusive(fn) : fn();
+}
+
 export async function setMode(ctx: FsContext, path: string, mode: number): Promise<void> {
-  await chmod(ctx.meta.diskPath(path), mode);
+  await underFileLock(ctx, path, () => chmod(ctx.meta.diskPath(path), mode));
 }
 
 export async function setOwner(ctx: FsContext, path: string, uid: number, gid: number): Promise<void> {
-  await lchown(ctx.meta.diskPath(path), uid, gid);
+  await underFileLock(ctx, path, () => lchown(ctx.meta.diskPath(path), uid, gid));
 }
 
 /** A time from utimens: ms since the epoch, 'now', or 'omit' (leave it as it is). */
 export type TimeSpec = number | 'now' | 'omit';
 
-export async function setTimes(ctx: FsContext, path: string, atime: TimeSpec, mtime: TimeSpec): Promise<void> {
+export function setTimes(ctx: FsContext, path: string, atime: TimeSpec, mtime: TimeSpec): Promise<void> {
+  return underFileLock(ctx, path, () => setTimesNow(ctx, path, atime, mtime));
+}
+
+async function setTimesNow(ctx: FsContext, path: string, atime: TimeSpec, mtime: TimeSpec): Promise<void> {
   const st = await ctx.meta.lstat(path);
   const open = st.isFile() ? ctx.files.get(path) : undefined;
   const now = Date.now();

@@ -3,7 +3,8 @@ import { mkdir, readlink as readLink, rename as renamePath, rmdir, symlink, unli
 import { constants } from 'node:fs';
 import type { FsContext } from './context.js';
 import { E, fsError } from './errno.js';
-import { EMPTY_ENTRY } from '../vault/meta-entry.js';
+import { EMPTY_ENTRY, type MetaEntry } from '../vault/meta-entry.js';
+import { dirname } from 'node:path';
 import { checkNewName } from '../vault/names.js';
 
 /** A directory's names, with '.' and '..' as a kernel filesystem lists them (ls -a, find, some archivers). */
@@ -22,18 +23,35 @@ export async function removeDir(ctx: FsContext, path: string): Promise<void> {
 }
 
 export async function removeFile(ctx: FsContext, path: string): Promise<void> {
+  const entry = await entryBeingReplaced(ctx, path);
   await unlink(ctx.meta.diskPath(path));
   ctx.meta.forget(path);
   ctx.files.detach(path);
+  if (entry) ctx.reclaim?.removed(entry, dirname(ctx.meta.diskPath(path)));
 }
 
 export async function rename(ctx: FsContext, from: string, to: string): Promise<void> {
   checkNewName(to);
+  const replaced = from === to ? undefined : await entryBeingReplaced(ctx, to);
   await renamePath(ctx.meta.diskPath(from), ctx.meta.diskPath(to));
   ctx.meta.forgetTree(from);
   ctx.meta.forget(to);
   ctx.files.detach(to);
   ctx.files.rename(from, to);
+  if (replaced) ctx.reclaim?.removed(replaced, dirname(ctx.meta.diskPath(to)));
+}
+
+/**
+ * The committed entry of the regular file at `path` that an unlink or rename is about to remove (its chunks
+ * lose a reference); undefined for other nodes, and for an entry that cannot be read (its chunks then stay).
+ */
+async function entryBeingReplaced(ctx: FsContext, path: string): Promise<MetaEntry | undefined> {
+  if (!ctx.reclaim) return undefined;
+  const open = ctx.files.get(path);
+  if (open) return open.seq.committedEntry;
+  const st = await ctx.meta.lstat(path).catch(() => undefined);
+  if (!st?.isFile()) return undefined;
+  return ctx.meta.readEntry(path).catch(() => undefined);
 }
 
 export async function makeSymlink(ctx: FsContext, target: string, path: string): Promise<void> {

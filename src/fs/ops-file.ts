@@ -36,9 +36,22 @@ export async function sync(ctx: FsContext, fh: number): Promise<void> {
   await commitFile(ctx, fileOf(ctx, fh));
 }
 
+/**
+ * The last close commits. A commit that fails (a full disk) keeps the file registered with its changes:
+ * still served, retried by the mount (mount.ts), logged, never dropped.
+ */
 export async function release(ctx: FsContext, fh: number): Promise<void> {
   const closed = ctx.files.closeHandle(fh);
-  if (closed) await commitFile(ctx, closed);
+  if (!closed) return;
+  try {
+    await commitFile(ctx, closed);
+  } catch (err) {
+    ctx.log(`release ${closed.path || '(removed file)'}: commit failed, changes kept in memory and retried: ${(err as Error).message}`);
+    throw err;
+  } finally {
+    ctx.files.retire(closed);
+    ctx.reclaim?.released();
+  }
 }
 
 export async function truncateOpen(ctx: FsContext, fh: number, size: number): Promise<void> {

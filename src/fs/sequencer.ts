@@ -2,12 +2,16 @@
  * The Sequencer: the content of one open file, as its committed version plus changes not yet committed.
  *
  * The file is seen as 1 MiB blocks (MAX_CHUNK_SIZE), which are exactly the chunks of any file of 3 MiB or
- * more. A block is either untouched (read from the committed DataMap, or zero past `zeroFrom`), in memory
- * (`mem`: written to since the last commit), or `staged`: already encrypted and put in the chunk store
- * under keys from its neighbours' current hashes. Staging full blocks in the background while a file is
- * being written keeps memory bounded whatever the file size (the encrypted chunks in the vault are the
- * spill area) and leaves little to do at close. Commit re-encrypts only chunks whose plaintext changed or
- * whose neighbours' hashes changed, and reuses every other chunk as it is.
+ * more. A block is either untouched (read from the committed DataMap, or zero past `zeroFrom`: a hole), in
+ * memory (`mem`: written to since the last commit, grown only as far as it was written), or `staged`:
+ * already encrypted and put in the chunk store under keys from its neighbours' current hashes. Staging full
+ * blocks in the background while a file is being written keeps memory bounded whatever the file size (the
+ * encrypted chunks in the vault are the spill area) and leaves little to do at close. Commit re-encrypts
+ * only chunks whose plaintext changed or whose neighbours' hashes changed, and reuses every other chunk.
+ *
+ * Failures never stick: a failed staging leaves its blocks in memory (reported once to the next write or
+ * commit, and not retried until the file changes again), a failed hash is forgotten, and a failed commit
+ * leaves the file dirty, to be committed again.
  */
 import { MAX_CHUNK_SIZE, MIN_ENCRYPTABLE_BYTES } from '../core/constants.js';
 import type { Profile } from '../core/compression.js';
@@ -16,12 +20,20 @@ import { neighbours } from '../core/keys.js';
 import { chunkSpans, chunksCovering, chunkStart } from '../core/layout.js';
 import type { EncryptRequest, WorkerPool } from '../lib/pool.js';
 import type { ChunkStore } from '../store/chunk-store.js';
-import type { ChunkCache } from './chunk-cache.js';
 import { type ChunkRef, chunkRefOf as baseRef } from '../core/chunk-ref.js';
 import type { MetaEntry } from '../vault/meta-entry.js';
+import { posixError } from '../vault/posix-error.js';
+import type { ChunkCache } from './chunk-cache.js';
+import type { MemoryBudget } from './memory-budget.js';
 import { Mutex } from './mutex.js';
+import { ZEROS, zeroSrc } from './zero-chunks.js';
 
 const BLOCK = MAX_CHUNK_SIZE;
+/**
+ * The largest file a vault holds: 1 TiB. An open file keeps its whole DataMap in memory (a hole costs one
+ * small object per MiB, written data about 300 bytes per MiB), so this bounds the daemon's memory per file.
+ */
+export const MAX_FILE_SIZE = 2 ** 40;
 /** A commit encrypts chunks in batches of four, two batches at once: bounds memory to 8 MiB per file. */
 const COMMIT_BATCH = 4;
 const COMMIT_CONCURRENCY = 2;
@@ -36,19 +48,38 @@ const READ_AHEAD_SLACK = 1024 * 1024;
  */
 const STAGE_GROUP = 4;
 const STAGING_CONCURRENCY = 3 * STAGE_GROUP;
+/** A block's buffer starts this small and doubles as writes reach further (small files cost little). */
+const MIN_BLOCK_CAPACITY = 16 * 1024;
 
-type Block =
-  | { kind: 'mem'; data: Buffer; version: number; hash?: { version: number; src: Promise<Buffer> } }
-  | { kind: 'staged'; ref: ChunkRef };
+type MemBlock = { kind: 'mem'; data: Buffer; version: number; hash?: { version: number; src: Promise<Buffer> } };
+type Block = MemBlock | { kind: 'staged'; ref: ChunkRef };
+
+/** What a commit changed, for the space reclamation of the mount (src/fs/reclaim.ts). */
+export interface CommitOutcome {
+  /** The entry replaced, and the one that replaced it. */
+  previous: MetaEntry;
+  next: MetaEntry;
+  /** Chunks this file put in the store since its previous commit (some may be unused by `next`). */
+  stored: Set<string>;
+  /** False when persist wrote nothing (the file was removed while open). */
+  persisted: boolean;
+}
 
 export interface SequencerDeps {
   store: ChunkStore;
   pool: WorkerPool;
   cache: ChunkCache;
   profile: Profile;
-  /** Blocks kept in memory before full ones are staged regardless of the write pattern. */
+  /** Blocks kept in memory per file before full ones are staged regardless of the write pattern. */
   memBudgetBlocks: number;
+  /** The daemon-wide budget of plaintext held in memory (optional for library use and tests). */
+  budget?: MemoryBudget;
+  /** Told of every successful commit (space reclamation). */
+  committed?: (outcome: CommitOutcome) => void;
 }
+
+/** Writes the committed entry; false when there is nowhere to write it (a file removed while open). */
+export type Persist = (entry: MetaEntry, chunksDurable: Promise<void>) => Promise<boolean | void>;
 
 export class Sequencer {
   /** Logical size, including uncommitted changes. */
@@ -63,12 +94,19 @@ export class Sequencer {
   private readonly lock = new Mutex();
   private readonly stagingInFlight = new Map<number, Promise<void>>();
   private stagingError: Error | undefined;
+  /** Set by a failed staging: nothing is staged again until the file is written to (no retry loop). */
+  private stagingHalted = false;
+  /** Chunk names this file stored since its last commit (held against space reclamation). */
+  private stored = new Set<string>();
+  private baseNames: Set<string> | undefined;
   private lastWriteEnd = 0;
   private lastReadEnd = -1;
   /** Where the last read-ahead window started (in which committed version). */
   private readAheadFrom: { base?: MetaEntry; chunk: number } = { chunk: -1 };
   /** When the content last changed (ms): the mtime of a file with uncommitted changes. */
   modifiedAt = Date.now();
+  /** How a commit forced by memory pressure persists (set by the mount; without it no early commit). */
+  persist?: Persist;
 
   constructor(
     entry: MetaEntry,
@@ -83,20 +121,45 @@ export class Sequencer {
     return this.dirty;
   }
 
+  /** The entry as last committed (what the vault holds for this file). */
+  get committedEntry(): MetaEntry {
+    return this.base;
+  }
+
+  /** Run `fn` under this file's lock: no commit, write or truncate runs meanwhile. */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return this.lock.run(fn);
+  }
+
+  /** Whether this file holds chunk `hex`: named by its committed entry, or stored for changes not yet committed. */
+  holds(hex: string): boolean {
+    if (this.stored.has(hex)) return true;
+    const base = this.base;
+    if (base.kind !== 'map') return false;
+    this.baseNames ??= new Set(entryNames(base).keys());
+    return this.baseNames.has(hex);
+  }
+
   // ---- reads ----------------------------------------------------------------------------------
 
   /** Bytes [offset, offset + length) of the current content (clamped to the size). */
   async read(offset: number, length: number): Promise<Buffer> {
     const end = Math.min(this.size, offset + length);
     if (end <= offset) return Buffer.alloc(0);
-    return this.readInto(offset, Buffer.alloc(end - offset));
+    return this.readRange(offset, Buffer.alloc(end - offset));
   }
 
   /**
    * Fill `out` with the bytes from `offset` (the FUSE read buffer, so no extra copy); returns the part
-   * filled, which is shorter than `out` at the end of the file.
+   * filled, which is shorter than `out` at the end of the file. Sequential readers get read-ahead.
    */
   async readInto(offset: number, out: Buffer): Promise<Buffer> {
+    const filled = await this.readRange(offset, out);
+    if (filled.length > 0) this.readAhead(offset, offset + filled.length);
+    return filled;
+  }
+
+  private async readRange(offset: number, out: Buffer): Promise<Buffer> {
     const end = Math.min(this.size, offset + out.length);
     if (end <= offset) return out.subarray(0, 0);
     out = out.subarray(0, end - offset);
@@ -107,14 +170,15 @@ export class Sequencer {
       parts.push(this.readBlockInto(b, from, to, out, from - offset));
     }
     await Promise.all(parts);
-    this.readAhead(offset, end);
     return out;
   }
 
   private async readBlockInto(b: number, from: number, to: number, out: Buffer, at: number): Promise<void> {
     const block = this.blocks.get(b);
     if (block?.kind === 'mem') {
-      block.data.copy(out, at, from - b * BLOCK, to - b * BLOCK);
+      // Past the block's capacity nothing was written: zeros.
+      const copied = block.data.copy(out, at, from - b * BLOCK, Math.min(to - b * BLOCK, block.data.length));
+      out.fill(0, at + Math.max(0, copied), at + (to - from));
     } else if (block?.kind === 'staged') {
       const plain = await this.deps.cache.get(block.ref);
       plain.copy(out, at, from - b * BLOCK, to - b * BLOCK);
@@ -175,12 +239,14 @@ export class Sequencer {
     // No copy of `data`: the FUSE request buffer stays valid until this promise settles and the op answers.
     const bytes = data;
     return this.lock.run(async () => {
-      this.throwStagingError();
       const end = offset + bytes.length;
+      if (end > MAX_FILE_SIZE) throw posixError('EFBIG', `files are limited to ${MAX_FILE_SIZE} bytes`);
+      this.throwStagingError();
+      this.stagingHalted = false;
       for (let b = Math.floor(offset / BLOCK); b * BLOCK < end; b++) {
-        const block = await this.memBlock(b);
         const from = Math.max(offset, b * BLOCK);
         const to = Math.min(end, (b + 1) * BLOCK);
+        const block = await this.memBlock(b, to - b * BLOCK);
         bytes.copy(block.data, from - b * BLOCK, from - offset, to - offset);
         block.version++;
       }
@@ -195,17 +261,15 @@ export class Sequencer {
 
   truncate(newSize: number): Promise<void> {
     return this.lock.run(async () => {
+      if (newSize > MAX_FILE_SIZE) throw posixError('EFBIG', `files are limited to ${MAX_FILE_SIZE} bytes`);
       this.throwStagingError();
       if (newSize < this.size) {
         for (const b of [...this.blocks.keys()]) {
-          if (b * BLOCK >= newSize) {
-            this.blocks.delete(b);
-            this.memIndices.delete(b);
-          }
+          if (b * BLOCK >= newSize) this.dropBlock(b);
         }
         const edge = Math.floor(newSize / BLOCK);
         if (newSize % BLOCK !== 0) {
-          const block = await this.memBlock(edge);
+          const block = await this.memBlock(edge, newSize - edge * BLOCK);
           block.data.fill(0, newSize - edge * BLOCK);
           block.version++;
         }
@@ -219,19 +283,45 @@ export class Sequencer {
     });
   }
 
-  /** Block `b` as a writable in-memory copy of its current content. */
-  private async memBlock(b: number): Promise<Extract<Block, { kind: 'mem' }>> {
+  private dropBlock(b: number): void {
+    const block = this.blocks.get(b);
+    if (block?.kind === 'mem') this.deps.budget?.give(block.data.length);
+    this.blocks.delete(b);
+    this.memIndices.delete(b);
+  }
+
+  /** Block `b` as a writable in-memory copy of its current content, at least `need` bytes long. */
+  private async memBlock(b: number, need: number): Promise<MemBlock> {
     const existing = this.blocks.get(b);
-    if (existing?.kind === 'mem') return existing;
+    if (existing?.kind === 'mem') {
+      this.grow(existing, need);
+      return existing;
+    }
+    const valid = Math.max(0, Math.min(BLOCK, this.size - b * BLOCK));
     // A plain Buffer: the pool copies it into each job. (A SharedArrayBuffer per block would save the copy,
     // but workers keep every shared buffer they saw until they garbage-collect: native-notes/worker-memory.md.)
-    const data = Buffer.alloc(BLOCK);
-    const valid = Math.min(BLOCK, this.size - b * BLOCK);
-    if (valid > 0) await this.readBlockInto(b, b * BLOCK, b * BLOCK + valid, data, 0);
-    const block = { kind: 'mem' as const, data, version: 0 };
+    const data = Buffer.alloc(capacityFor(Math.max(need, valid)));
+    this.deps.budget?.take(data.length);
+    try {
+      if (valid > 0) await this.readBlockInto(b, b * BLOCK, b * BLOCK + valid, data, 0);
+    } catch (err) {
+      this.deps.budget?.give(data.length);
+      throw err;
+    }
+    const block: MemBlock = { kind: 'mem', data, version: 0 };
     this.blocks.set(b, block);
     this.memIndices.add(b);
     return block;
+  }
+
+  /** Make a block's buffer at least `need` bytes (the bytes past its old end are zeros, as they read). */
+  private grow(block: MemBlock, need: number): void {
+    if (block.data.length >= need) return;
+    const data = Buffer.alloc(capacityFor(Math.max(need, 2 * block.data.length)));
+    block.data.copy(data);
+    this.deps.budget?.give(block.data.length);
+    this.deps.budget?.take(data.length);
+    block.data = data;
   }
 
   // ---- staging (background encryption of full blocks) ------------------------------------------
@@ -243,7 +333,8 @@ export class Sequencer {
    * being written do not waste encryptions.
    */
   private stageFullBlocks(): void {
-    const pressure = this.memIndices.size > this.deps.memBudgetBlocks;
+    if (this.stagingHalted) return;
+    const pressure = this.memIndices.size > this.deps.memBudgetBlocks || this.deps.budget?.over === true;
     const limit = pressure ? Math.floor(this.size / BLOCK) : Math.floor(this.lastWriteEnd / BLOCK) - 1;
     const ready: number[] = [];
     for (const b of this.memIndices) {
@@ -254,12 +345,16 @@ export class Sequencer {
     while (ready.length >= (pressure ? 1 : STAGE_GROUP) && this.stagingInFlight.size < STAGING_CONCURRENCY) {
       const group = ready.splice(0, STAGE_GROUP);
       const job = this.stageGroup(group)
-        .catch((err: Error) => {
-          this.stagingError ??= err;
-        })
+        .then(
+          () => this.stageFullBlocks(),
+          (err: Error) => {
+            // Reported once; the blocks stay in memory and are staged again only after the next write.
+            this.stagingError ??= err;
+            this.stagingHalted = true;
+          },
+        )
         .finally(() => {
           for (const b of group) this.stagingInFlight.delete(b);
-          this.stageFullBlocks();
         });
       for (const b of group) this.stagingInFlight.set(b, job);
     }
@@ -270,31 +365,38 @@ export class Sequencer {
     while (this.stagingInFlight.size > 0) await Promise.all(this.stagingInFlight.values());
   }
 
-  /** Hold a writer while too many blocks sit in memory and staging can make room. */
+  /** Hold a writer while too many blocks sit in memory and staging can make room; over the daemon's budget, commit. */
   private async backpressure(): Promise<void> {
     while (this.memIndices.size > this.deps.memBudgetBlocks && this.stagingInFlight.size > 0) {
       await Promise.race(this.stagingInFlight.values());
+    }
+    if (this.deps.budget?.over && this.persist && this.memIndices.size > 0) {
+      await this.drainStaging();
+      this.throwStagingError();
+      // What staging cannot free (blocks 0 and 1, files under 3 MiB) is committed early, as a kernel
+      // filesystem writes dirty pages back before close under memory pressure.
+      if (this.deps.budget.over) await this.commitLocked(this.persist);
     }
   }
 
   /** Encrypt full in-memory blocks and put their chunks in the store; blocks written to meanwhile stay in memory. */
   private async stageGroup(group: number[]): Promise<void> {
-    const blocks = group.map((b) => this.blocks.get(b) as Extract<Block, { kind: 'mem' }>);
+    const blocks = group.map((b) => this.blocks.get(b) as MemBlock);
     const versions = blocks.map((block) => block.version);
     const unchanged = (k: number) => this.blocks.get(group[k]!) === blocks[k] && blocks[k]!.version === versions[k];
     // The group's own hashes and those of the two blocks before it (its first blocks' neighbours).
     this.hashBlocks([group[0]! - 2, group[0]! - 1, ...group].filter((b) => b >= 0));
     const keys = await Promise.all(group.map((b) => Promise.all([this.srcOfBlock(b), this.srcOfBlock(b - 1), this.srcOfBlock(b - 2)])));
     const live = group.flatMap((b, k) => (unchanged(k) && (b + 1) * BLOCK <= this.size ? [k] : []));
-    const stored = this.encryptAndStore(live.map((k) => ({ data: blocks[k]!.data, own: keys[k]![0], n1: keys[k]![1], n2: keys[k]![2] })));
+    const stored = this.encryptAndStore(live.map((k) => ({ data: this.fullData(blocks[k]!), own: keys[k]![0], n1: keys[k]![1], n2: keys[k]![2] })));
     await Promise.all(
       live.map(async (k, i) => {
         const name = await stored[i]!;
         if (!unchanged(k)) return;
         const [own, n1, n2] = keys[k]!;
         // Not kept in the chunk cache: the kernel's page cache serves re-reads of what was just written.
+        this.dropBlock(group[k]!);
         this.blocks.set(group[k]!, { kind: 'staged', ref: { dst: name, size: BLOCK, own, n1, n2 } });
-        this.memIndices.delete(group[k]!);
       }),
     );
   }
@@ -302,14 +404,32 @@ export class Sequencer {
   /**
    * Encrypt chunks in one worker batch and put them in the store. A store of local files has the workers
    * write the chunk files themselves, so the encrypted bytes never come back to this (the FUSE) thread.
+   * Every name is held (`stored`) before the store is asked whether the chunk is already there, and a chunk
+   * found there is checked once more after that: space reclamation may have removed it in between, and then
+   * it is written again from the plaintext, which the caller still holds.
    */
   private encryptAndStore(chunks: EncryptRequest[]): Promise<Buffer>[] {
     const { store, pool, profile } = this.deps;
+    const viaPut = (chunk: EncryptRequest): Promise<Buffer> =>
+      pool.encryptMany([chunk], profile)[0]!.then(async ({ name, content }) => {
+        this.stored.add(name.toString('hex'));
+        await store.put(name, content);
+        return name;
+      });
     if (store.localRoot !== undefined && store.adopt) {
       const adopt = store.adopt.bind(store);
-      return pool.storeMany(chunks, profile, store.localRoot).map((p) => p.then(async ({ name, temp }) => (await adopt(name, temp), name)));
+      return pool.storeMany(chunks, profile, store.localRoot).map((p, i) =>
+        p.then(async ({ name, temp }) => {
+          this.stored.add(name.toString('hex'));
+          if (temp !== undefined || (await store.stillThere?.(name)) !== false) {
+            await adopt(name, temp);
+            return name;
+          }
+          return viaPut(chunks[i]!);
+        }),
+      );
     }
-    return pool.encryptMany(chunks, profile).map((p) => p.then(async ({ name, content }) => (await store.put(name, content), name)));
+    return chunks.map(viaPut);
   }
 
   /** Start hashing the full in-memory blocks among `group` whose hash is not known, in one worker batch. */
@@ -318,10 +438,24 @@ export class Sequencer {
       const block = this.blocks.get(b);
       return block?.kind === 'mem' && block.hash?.version !== block.version ? [block] : [];
     });
-    const hashes = this.deps.pool.hashMany(stale.map((block) => block.data));
-    stale.forEach((block, i) => {
-      block.hash = { version: block.version, src: hashes[i]! };
+    const hashes = this.deps.pool.hashMany(stale.map((block) => this.fullData(block)));
+    stale.forEach((block, i) => this.rememberHash(block, hashes[i]!));
+  }
+
+  /** Keep a block's hash for its current version; a failed one is forgotten, so the next asks again. */
+  private rememberHash(block: MemBlock, src: Promise<Buffer>): Promise<Buffer> {
+    const hash = { version: block.version, src };
+    block.hash = hash;
+    src.catch(() => {
+      if (block.hash === hash) block.hash = undefined;
     });
+    return src;
+  }
+
+  /** A mem block's whole 1 MiB (grown to it: the hash and encryption of a full block see every byte). */
+  private fullData(block: MemBlock): Buffer {
+    this.grow(block, BLOCK);
+    return block.data;
   }
 
   private throwStagingError(): void {
@@ -341,14 +475,23 @@ export class Sequencer {
   private srcOf(b: number, size: number): Promise<Buffer> {
     const block = this.blocks.get(b);
     if (block?.kind === 'mem') {
-      if (size !== BLOCK) return this.deps.pool.hash(block.data.subarray(0, size));
-      if (block.hash?.version !== block.version) block.hash = { version: block.version, src: this.deps.pool.hash(block.data) };
-      return block.hash.src;
+      if (size !== BLOCK) {
+        this.grow(block, size);
+        return this.deps.pool.hash(block.data.subarray(0, size));
+      }
+      if (block.hash?.version === block.version) return block.hash.src;
+      return this.rememberHash(block, this.deps.pool.hash(this.fullData(block)));
     }
     if (block?.kind === 'staged' && block.ref.size === size) return Promise.resolve(block.ref.own);
     const baseInfo = this.unchangedBaseChunk(b, size);
     if (baseInfo) return Promise.resolve(baseInfo.srcHash);
+    if (this.isHole(b, size)) return zeroSrc(this.deps.pool, size);
     return this.read(b * BLOCK, size).then((plain) => this.deps.pool.hash(plain));
+  }
+
+  /** Chunk b (of `size` bytes, block-aligned) reads as zeros without being stored anywhere: past the committed bytes. */
+  private isHole(b: number, size: number): boolean {
+    return !this.blocks.has(b) && b * BLOCK >= this.zeroFrom && b * BLOCK + size <= this.size;
   }
 
   /** The committed chunk b when it is block-aligned, the same size, and untouched since the commit. */
@@ -365,25 +508,32 @@ export class Sequencer {
   /**
    * Self-encrypt the current content into a new entry, storing only chunks that changed. `persist`
    * writes the entry durably; only after it succeeds does the new content become the committed one.
+   * On failure the file stays dirty with all its changes, and the next commit tries again.
    */
-  commit(persist: (entry: MetaEntry, chunksDurable: Promise<void>) => Promise<void>): Promise<boolean> {
-    return this.lock.run(async () => {
-      await this.drainStaging();
-      this.throwStagingError();
-      if (!this.dirty) return false;
-      const entry = await this.buildEntry();
-      // The entry may be written while its chunks are synced; it is put in place only after (persist waits).
-      const chunksDurable = this.deps.store.sync();
-      chunksDurable.catch(() => {}); // awaited below, after persist
-      await persist(entry, chunksDurable);
-      await chunksDurable;
-      this.base = entry;
-      this.zeroFrom = entry.size;
-      this.blocks.clear();
-      this.memIndices.clear();
-      this.dirty = false;
-      return true;
-    });
+  commit(persist: Persist): Promise<boolean> {
+    return this.lock.run(() => this.commitLocked(persist));
+  }
+
+  private async commitLocked(persist: Persist): Promise<boolean> {
+    await this.drainStaging();
+    this.throwStagingError();
+    if (!this.dirty) return false;
+    const entry = await this.buildEntry();
+    // The entry may be written while its chunks are synced; it is put in place only after (persist waits).
+    const chunksDurable = this.deps.store.sync([...entryNames(entry).values()]);
+    chunksDurable.catch(() => {}); // awaited below, after persist
+    const persisted = (await persist(entry, chunksDurable)) !== false;
+    await chunksDurable;
+    const previous = this.base;
+    const stored = this.stored;
+    this.base = entry;
+    this.baseNames = undefined;
+    this.stored = new Set();
+    this.zeroFrom = entry.size;
+    for (const b of [...this.blocks.keys()]) this.dropBlock(b);
+    this.dirty = false;
+    this.deps.committed?.({ previous, next: entry, stored, persisted });
+    return true;
   }
 
   private async buildEntry(): Promise<MetaEntry> {
@@ -406,30 +556,54 @@ export class Sequencer {
       if (reusable) infos[i] = { index: i, dstHash: reusable, srcHash: srcs[i]!, srcSize: spans[i]!.size };
       else todo.push(i);
     }
+    // Holes with the same neighbours encrypt to the same chunk: each such context is encrypted once.
+    const holeNames = new Map<string, Promise<Buffer>>();
+    const holeKey = (i: number): string | undefined => {
+      if (whole || !this.isHole(i, spans[i]!.size)) return undefined;
+      const [a, b] = neighbours(i, count);
+      const [own, n1, n2] = [srcs[i]!, srcs[a]!, srcs[b]!];
+      // Inside a run of holes all three are the one memoised zero hash: skip the hex (a 1 TiB hole has a million).
+      if (own === n1 && own === n2) return `${spans[i]!.size}:run`;
+      return `${spans[i]!.size}:${own.toString('hex')}${n1.toString('hex')}${n2.toString('hex')}`;
+    };
+    const request = (i: number, data: Buffer): EncryptRequest => {
+      const [a, b] = neighbours(i, count);
+      return { data, own: srcs[i]!, n1: srcs[a]!, n2: srcs[b]! };
+    };
+    const data = todo.filter((i) => {
+      const key = holeKey(i);
+      if (key === undefined) return true;
+      let name = holeNames.get(key);
+      if (!name) {
+        name = this.encryptAndStore([request(i, ZEROS.subarray(0, spans[i]!.size))])[0]!;
+        holeNames.set(key, name);
+      }
+      void name.then(
+        (dst) => (infos[i] = { index: i, dstHash: dst, srcHash: srcs[i]!, srcSize: spans[i]!.size }),
+        () => {},
+      );
+      return false;
+    });
     // The rest is encrypted in batches (one worker message each, sharing the four-way hash), a few at once.
     const worker = async (): Promise<void> => {
-      while (todo.length > 0) {
-        const batch = todo.splice(0, COMMIT_BATCH);
+      while (data.length > 0) {
+        const batch = data.splice(0, COMMIT_BATCH);
         const plains = await Promise.all(batch.map((i) => plainOf(i)));
-        const names = await Promise.all(
-          this.encryptAndStore(
-            batch.map((i, k) => {
-              const [a, b] = neighbours(i, count);
-              return { data: plains[k]!, own: srcs[i]!, n1: srcs[a]!, n2: srcs[b]! };
-            }),
-          ),
-        );
+        const names = await Promise.all(this.encryptAndStore(batch.map((i, k) => request(i, plains[k]!))));
         batch.forEach((i, k) => (infos[i] = { index: i, dstHash: names[k]!, srcHash: srcs[i]!, srcSize: spans[i]!.size }));
       }
     };
-    await Promise.all(Array.from({ length: COMMIT_CONCURRENCY }, worker));
+    await Promise.all([...Array.from({ length: COMMIT_CONCURRENCY }, worker), ...holeNames.values()]);
     const dataMap: DataMap = { chunks: infos };
     return { kind: 'map', size, dataMap };
   }
 
   private async plainOfBlock(b: number, size: number): Promise<Buffer> {
     const block = this.blocks.get(b);
-    if (block?.kind === 'mem') return block.data.subarray(0, size);
+    if (block?.kind === 'mem') {
+      this.grow(block, size);
+      return block.data.subarray(0, size);
+    }
     return this.read(b * BLOCK, size);
   }
 
@@ -452,3 +626,24 @@ export class Sequencer {
   }
 }
 
+/** Buffers grow in powers of two from MIN_BLOCK_CAPACITY up to a whole block. */
+function capacityFor(bytes: number): number {
+  let cap = MIN_BLOCK_CAPACITY;
+  while (cap < bytes) cap *= 2;
+  return Math.min(cap, BLOCK);
+}
+
+/** The chunk names an entry holds, once each: hex -> name. */
+export function entryNames(entry: MetaEntry): Map<string, Buffer> {
+  const seen = new Map<string, Buffer>();
+  if (entry.kind !== 'map') return seen;
+  let previous: Buffer | undefined;
+  for (const c of entry.dataMap.chunks) {
+    // Runs of holes share one name object: skip the hex of each repeat.
+    if (c.dstHash === previous) continue;
+    previous = c.dstHash;
+    const hex = c.dstHash.toString('hex');
+    if (!seen.has(hex)) seen.set(hex, c.dstHash);
+  }
+  return seen;
+}

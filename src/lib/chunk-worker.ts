@@ -22,10 +22,12 @@ function ownedBuffer(b: Buffer): Buffer {
 
 function reply(id: number, result: JobResult | Error): void {
   if (result instanceof Error) {
-    const e = result as Error & { chunkName?: string; which?: string };
+    const e = result as Error & { chunkName?: string; which?: string; errno?: number; code?: string };
+    // A system error (ENOSPC writing a chunk file) keeps its errno, so the mount answers with it.
+    const sys = typeof e.errno === 'number' ? { errno: e.errno, sysCode: e.code } : {};
     parentPort!.postMessage({
       id,
-      error: { code: e instanceof SefsError ? e.code : 'Error', message: e.message, chunkName: e.chunkName, which: e.which },
+      error: { code: e instanceof SefsError ? e.code : 'Error', message: e.message, chunkName: e.chunkName, which: e.which, ...sys },
     });
     return;
   }

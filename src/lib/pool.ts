@@ -39,7 +39,8 @@ interface Slot {
 }
 
 /** Rebuild the typed error a worker reported. */
-function reviveError(e: { code: string; message: string; chunkName?: string; which?: string }): Error {
+function reviveError(e: { code: string; message: string; chunkName?: string; which?: string; errno?: number; sysCode?: string }): Error {
+  if (e.errno !== undefined) return Object.assign(new Error(e.message), { errno: e.errno, code: e.sysCode });
   if (e.code === 'ChunkHashMismatch' && e.chunkName) return new ChunkHashMismatch(e.chunkName, e.which === 'src' ? 'src' : 'dst');
   if (e.code === 'ChunkDecryptFailed' && e.chunkName) {
     const err = new ChunkDecryptFailed(e.chunkName, '');

@@ -12,8 +12,11 @@ export interface ChunkStore {
   put(name: Buffer, content: Buffer): Promise<void>;
   has(name: Buffer): Promise<boolean>;
   delete(name: Buffer): Promise<void>;
-  /** Make every put so far durable (a no-op for stores without a disk). */
-  sync(): Promise<void>;
+  /**
+   * Make puts durable (a no-op for stores without a disk): those of `names` when given (a commit syncs the
+   * chunks it names, so one chunk that cannot be written fails only the commits that need it), else every one.
+   */
+  sync(names?: Iterable<Buffer>): Promise<void>;
   /** Every chunk name in the store. */
   names(): AsyncIterable<Buffer>;
   /**
@@ -22,4 +25,9 @@ export interface ChunkStore {
    */
   readonly localRoot?: string;
   adopt?(name: Buffer, temp: string | undefined): Promise<void>;
+  /**
+   * Whether a chunk a worker found already stored is still there, once any removal of it under way has
+   * finished (space reclamation may remove an unreferenced chunk while a writer is about to name it again).
+   */
+  stillThere?(name: Buffer): Promise<boolean>;
 }

@@ -8,7 +8,7 @@
  * find them under their temp names. A crash before that leaves only temp files, removed at the next mount.
  */
 import { randomBytes } from 'node:crypto';
-import { constants as fsc, mkdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { constants as fsc, mkdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ChunkHashMismatch, ChunkNotFound } from '../core/errors.js';
@@ -63,7 +63,13 @@ export function writeChunkTempSync(root: string, name: Buffer, content: Uint8Arr
     madeDirs.add(dir);
   }
   const temp = tempPath(target, hex);
-  writeFileSync(temp, content, { flag: 'wx', mode: 0o600 });
+  try {
+    writeFileSync(temp, content, { flag: 'wx', mode: 0o600 });
+  } catch (err) {
+    // A full disk: leave no partial temp file behind.
+    rmSync(temp, { force: true });
+    throw err;
+  }
   return temp;
 }
 
@@ -79,7 +85,14 @@ export class DiskStore implements ChunkStore {
   private readonly knownDirs = new Set<string>();
   /** Batched chunks not yet renamed into place: hex name -> temp path. */
   private readonly pending = new Map<string, string>();
-  private flushing: Promise<void> = Promise.resolve();
+  /** Pending chunks being fsynced and renamed now: hex name -> that work. */
+  private readonly placing = new Map<string, Promise<void>>();
+  /** Chunks being removed now: a put or a check of the same name waits for the removal first. */
+  private readonly removing = new Map<string, Promise<void>>();
+  private readonly syncingDirs = new Map<string, Promise<void>>();
+  private backgroundFlush: Promise<void> | undefined;
+  /** Where a failed background flush is reported (the chunks stay pending; the commits that need them fail). */
+  onBackgroundError: (err: Error) => void = () => {};
 
   constructor(
     readonly root: string,
@@ -123,23 +136,35 @@ export class DiskStore implements ChunkStore {
     }
   }
 
+  async stillThere(name: Buffer): Promise<boolean> {
+    await this.removing.get(name.toString('hex'));
+    return this.has(name);
+  }
+
   async put(name: Buffer, content: Buffer): Promise<void> {
+    const hex = name.toString('hex');
+    await this.removing.get(hex);
     const target = this.pathOf(name);
-    if (this.pending.has(name.toString('hex')) || (await this.reuse(target, content.length))) return;
+    if (this.pending.has(hex) || (await this.reuse(target, content.length))) return;
     const dir = join(target, '..');
     if (!this.knownDirs.has(dir)) {
       await mkdir(dir, { recursive: true });
       this.knownDirs.add(dir);
     }
-    const hex = name.toString('hex');
     const temp = tempPath(target, hex);
     const fh = await open(temp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
     const syncNow = this.fsync && !this.batch;
     try {
-      await fh.writeFile(content);
-      if (syncNow) await fh.sync();
-    } finally {
-      await fh.close();
+      try {
+        await fh.writeFile(content);
+        if (syncNow) await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    } catch (err) {
+      // A full disk: leave no partial temp file behind.
+      await rm(temp, { force: true });
+      throw err;
     }
     await this.takeTemp(hex, temp, syncNow);
   }
@@ -157,7 +182,12 @@ export class DiskStore implements ChunkStore {
     if (!this.batch) return this.placeTemp(hex, temp, synced);
     if (this.pending.has(hex)) await unlink(temp);
     else this.pending.set(hex, temp);
-    if (this.pending.size >= BATCH_FLUSH_AT) this.flushing = this.flushing.catch(() => {}).then(() => this.flushPending());
+    if (this.pending.size >= BATCH_FLUSH_AT && !this.backgroundFlush) {
+      // One background flush at a time; a failure is reported, never left as an unhandled rejection.
+      this.backgroundFlush = this.placePending([...this.pending.keys()])
+        .catch((err: Error) => this.onBackgroundError(err))
+        .finally(() => (this.backgroundFlush = undefined));
+    }
   }
 
   /** fsync a temp file (unless done) and rename it to the chunk's name; its directory is fsynced by sync(). */
@@ -189,35 +219,77 @@ export class DiskStore implements ChunkStore {
     }
   }
 
-  /** fsync batched temps, rename them into place (chunks are immutable: the first one wins). */
-  private async flushPending(): Promise<void> {
-    const batch = [...this.pending];
+  /**
+   * fsync pending temps among `hexes` and rename them into place (chunks are immutable: the first one wins).
+   * A chunk that fails stays pending, for the next sync that needs it; the first error is thrown.
+   */
+  private async placePending(hexes: string[]): Promise<void> {
+    const todo = hexes.filter((hex) => this.pending.has(hex) || this.placing.has(hex));
     let next = 0;
+    let failure: Error | undefined;
     const worker = async (): Promise<void> => {
-      while (next < batch.length) {
-        const [hex, temp] = batch[next++]!;
-        await this.placeTemp(hex, temp, false);
-        this.pending.delete(hex);
+      while (next < todo.length) {
+        const hex = todo[next++]!;
+        await this.placeOne(hex).catch((err: Error) => (failure ??= err));
       }
     };
     await Promise.all(Array.from({ length: FSYNC_CONCURRENCY }, worker));
+    if (failure) throw failure;
+  }
+
+  private placeOne(hex: string): Promise<void> {
+    let work = this.placing.get(hex);
+    if (!work) {
+      const temp = this.pending.get(hex);
+      if (temp === undefined) return Promise.resolve();
+      work = this.placeTemp(hex, temp, false)
+        .then(() => {
+          this.pending.delete(hex);
+        })
+        .finally(() => this.placing.delete(hex));
+      this.placing.set(hex, work);
+    }
+    return work;
   }
 
   async delete(name: Buffer): Promise<void> {
-    const temp = this.pending.get(name.toString('hex'));
-    this.pending.delete(name.toString('hex'));
-    if (temp) await rm(temp, { force: true });
-    await rm(this.pathOf(name), { force: true });
+    const hex = name.toString('hex');
+    const temp = this.pending.get(hex);
+    this.pending.delete(hex);
+    const work = (async () => {
+      await this.placing.get(hex)?.catch(() => {});
+      if (temp) await rm(temp, { force: true });
+      await rm(this.pathOf(hex), { force: true });
+    })().finally(() => {
+      if (this.removing.get(hex) === work) this.removing.delete(hex);
+    });
+    this.removing.set(hex, work);
+    await work;
   }
 
-  async sync(): Promise<void> {
-    // A failed background flush surfaces here, to the commit that needs the chunks durable.
-    this.flushing = this.flushing.catch(() => {}).then(() => this.flushPending());
-    await this.flushing;
+  async sync(names?: Iterable<Buffer>): Promise<void> {
+    const hexes = names ? [...names].map((n) => n.toString('hex')) : [...this.pending.keys(), ...this.placing.keys()];
+    await this.placePending(hexes);
     if (!this.fsync) return;
-    const dirs = [...this.dirsToSync];
-    this.dirsToSync.clear();
-    await Promise.all(dirs.map(fsyncDir));
+    const dirs = names ? hexes.map((hex) => join(this.pathOf(hex), '..')).filter((d) => this.dirsToSync.has(d)) : [...this.dirsToSync];
+    await Promise.all([...new Set(dirs)].map((dir) => this.syncDir(dir)));
+    // Directories another sync is fsyncing now hold some of our renames too: wait for those as well.
+    if (names) await Promise.all(hexes.map((hex) => this.syncingDirs.get(join(this.pathOf(hex), '..'))));
+  }
+
+  /** fsync a chunk directory once for every rename into it so far (a rename during the fsync marks it again). */
+  private syncDir(dir: string): Promise<void> {
+    this.dirsToSync.delete(dir);
+    const work = fsyncDir(dir)
+      .catch((err: Error) => {
+        this.dirsToSync.add(dir);
+        throw err;
+      })
+      .finally(() => {
+        if (this.syncingDirs.get(dir) === work) this.syncingDirs.delete(dir);
+      });
+    this.syncingDirs.set(dir, work);
+    return work;
   }
 
   async *names(): AsyncIterable<Buffer> {

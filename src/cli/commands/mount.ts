@@ -38,6 +38,11 @@ export async function run(args: string[]): Promise<number> {
   const codec = await mountCodec(vault, values['passphrase-file']);
   if (!values.foreground) return daemonize(vault, mnt, args);
 
+  // A rejection nobody handled is a bug, but the mount must outlive it (a dead daemon leaves a dead mount):
+  // it is logged loudly (the tests fail on such a line) instead of ending the process.
+  process.on('unhandledRejection', (err) => {
+    process.stderr.write(`sefs: BUG: unhandled rejection: ${(err as Error)?.stack ?? String(err)}\n`);
+  });
   const mounted = await mountVault(vault, mnt, { cacheMb, threads: threads || undefined, codec });
   await recordMount({ pid: process.pid, vault: mounted.vault, mountpoint: mounted.mountpoint });
   process.stderr.write(`sefs: ${mounted.vault} mounted at ${mounted.mountpoint} (Ctrl-C or 'sefs umount ${mnt}' to unmount)\n`);

@@ -1,0 +1,130 @@
+/**
+ * Space that comes back by itself: chunks no entry names any more are removed a moment after the commit or
+ * removal that dropped them, without waiting for `sefs gc`.
+ *
+ * The mount keeps, in memory, how many entries name each chunk (vault/references.ts, built from meta/ at
+ * mount time). Each commit and each removal of a file turns the chunks it dropped into candidates; a sweep,
+ * a few seconds later, removes the candidates that no entry names and no open file holds (an open file holds
+ * its committed chunks and the chunks it stored for changes not yet committed). A removal's candidates wait
+ * until their directory has been fsynced, so a power loss cannot bring back an entry whose chunks are gone.
+ * After a crash the index is simply rebuilt, and the startup sweep removes what a crash left unreferenced.
+ * A writer that finds a chunk already stored re-checks it after holding it (Sequencer.encryptAndStore,
+ * DiskStore.stillThere), so a sweep racing a dedup hit costs a rewrite, never the chunk.
+ */
+import { fsyncDir } from '../store/disk-store.js';
+import type { ChunkStore } from '../store/chunk-store.js';
+import type { MetaEntry } from '../vault/meta-entry.js';
+import type { ChunkReferences } from '../vault/references.js';
+import type { Logger } from './errno.js';
+import { type CommitOutcome, type Sequencer, entryNames } from './sequencer.js';
+
+/** How long after the last change a sweep runs: commits in a burst share one sweep. */
+const SWEEP_DELAY_MS = 1500;
+
+export class Reclaimer {
+  /** Chunks that may have lost their last reference: hex -> name. */
+  private readonly candidates = new Map<string, Buffer>();
+  /** Directories whose removals must be durable before their candidates go. */
+  private readonly dirsToSync = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> | undefined;
+  removedChunks = 0;
+
+  constructor(
+    private readonly refs: ChunkReferences,
+    private readonly store: ChunkStore,
+    private readonly openFiles: () => Iterable<Sequencer>,
+    private readonly log: Logger,
+    private readonly delayMs = SWEEP_DELAY_MS,
+  ) {}
+
+  /** A commit finished: count its new entry, drop its old one, and consider what it no longer names. */
+  committed({ previous, next, stored, persisted }: CommitOutcome): void {
+    const nextNames = entryNames(next);
+    if (persisted) {
+      const previousNames = entryNames(previous);
+      this.refs.add(nextNames.keys());
+      this.refs.remove(previousNames.keys());
+      for (const [hex, name] of previousNames) if (!nextNames.has(hex)) this.candidates.set(hex, name);
+    } else {
+      for (const [hex, name] of nextNames) this.candidates.set(hex, name);
+    }
+    for (const hex of stored) if (!persisted || !nextNames.has(hex)) this.candidates.set(hex, Buffer.from(hex, 'hex'));
+    this.schedule();
+  }
+
+  /** A file's entry was removed from `dir` (unlink, or a rename over it). */
+  removed(entry: MetaEntry, dir: string): void {
+    const names = entryNames(entry);
+    if (names.size === 0) return;
+    this.refs.remove(names.keys());
+    for (const [hex, name] of names) this.candidates.set(hex, name);
+    this.dirsToSync.add(dir);
+    this.schedule();
+  }
+
+  /** Something that held chunks let go of them (a file closed): look again soon. */
+  released(): void {
+    if (this.candidates.size > 0) this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.sweep();
+    }, this.delayMs);
+    this.timer.unref();
+  }
+
+  /** Remove the candidates nothing names or holds; failures are logged and retried by a later sweep. */
+  sweep(): Promise<void> {
+    this.sweeping ??= this.sweepOnce().finally(() => (this.sweeping = undefined));
+    return this.sweeping;
+  }
+
+  private async sweepOnce(): Promise<void> {
+    try {
+      const dirs = [...this.dirsToSync];
+      this.dirsToSync.clear();
+      try {
+        await Promise.all(dirs.map(fsyncDir));
+      } catch (err) {
+        for (const d of dirs) this.dirsToSync.add(d);
+        throw err;
+      }
+      const open = [...this.openFiles()];
+      const removals: Promise<void>[] = [];
+      for (const [hex, name] of this.candidates) {
+        if (this.refs.has(hex)) {
+          this.candidates.delete(hex); // named again: a later drop makes it a candidate again
+          continue;
+        }
+        if (open.some((seq) => seq.holds(hex))) continue; // still held: the next sweep looks again
+        // Decided and started in one turn of the event loop: a writer holding it from now on waits for it.
+        this.candidates.delete(hex);
+        removals.push(
+          this.store.delete(name).then(
+            () => void this.removedChunks++,
+            (err: Error) => {
+              this.candidates.set(hex, name);
+              throw err;
+            },
+          ),
+        );
+      }
+      await Promise.all(removals);
+    } catch (err) {
+      this.log(`reclaiming space: ${(err as Error).message} (will retry)`);
+      this.schedule();
+    }
+  }
+
+  /** Run what is due now and stop the timer (unmount). */
+  async close(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.sweep();
+    if (this.timer) clearTimeout(this.timer);
+  }
+}
