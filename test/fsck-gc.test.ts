@@ -276,12 +276,20 @@ describe('gc on a mounted vault', () => {
     await mkdir(join(mnt, 'b'));
     for (let i = 0; i < 30; i++) await put(`a/old-${i}`, seededBytes(1000 + i * 997, 100 + i));
     await put('a/old-big', seededBytes(5 * MiB, 99));
+    const chunkDir = join(root, 'chunks');
+    const countChunks = async () => {
+      let n = 0;
+      for (const a of await readdir(chunkDir)) for (const b of await readdir(join(chunkDir, a))) n += (await readdir(join(chunkDir, a, b))).filter((f) => /^[0-9a-f]{64}$/.test(f)).length;
+      return n;
+    };
+    const beforeUnlinks = await countChunks();
     for (let i = 0; i < 10; i++) {
       await unlink(join(mnt, 'a', `old-${i}`));
       expected.delete(`a/old-${i}`);
     }
     await unmountCli(mnt);
-    const chunkDir = join(root, 'chunks');
+    // The mount reclaimed the deleted old files' chunks by itself.
+    expect(beforeUnlinks - (await countChunks())).toBeGreaterThanOrEqual(10 * 3);
     const past = (Date.now() - 2 * HOUR) / 1000;
     for (const a of await readdir(chunkDir)) for (const b of await readdir(join(chunkDir, a))) for (const f of await readdir(join(chunkDir, a, b))) await utimes(join(chunkDir, a, b, f), past, past);
     await mountCli(root, mnt);
@@ -333,7 +341,7 @@ describe('gc on a mounted vault', () => {
     gcRuns.push(JSON.parse((await sefs('gc', root, '--json')).stdout) as Record<string, number>);
 
     expect(gcRuns.length).toBeGreaterThan(1);
-    expect(gcRuns.reduce((s, r) => s + r.swept_chunks!, 0)).toBeGreaterThanOrEqual(10 * 3); // the deleted old files' chunks
+    expect(gcRuns.every((r) => r.mounted)).toBe(true); // answered by the mount, which sees writes in flight
     const check = async () => {
       for (const [rel, digest] of expected) expect(sha(await readFile(join(mnt, rel))), rel).toBe(digest);
     };

@@ -7,10 +7,11 @@ import { constants as fsc } from 'node:fs';
 import { resolve } from 'node:path';
 import { WorkerPool } from '../lib/pool.js';
 import { DiskStore } from '../store/disk-store.js';
+import { FaultPlan } from '../store/fault-plan.js';
 import { ChunkCache } from './chunk-cache.js';
 import { type FsContext, commitFile, persistFor } from './context.js';
 import { MemoryBudget } from './memory-budget.js';
-import { Reclaimer } from './reclaim.js';
+import { type FullSweep, Reclaimer } from './reclaim.js';
 import { ChunkReferences } from '../vault/references.js';
 import { chunkFiles } from '../vault/walk.js';
 import type { Logger } from './errno.js';
@@ -30,7 +31,7 @@ export interface MountOptions {
   log?: Logger;
   /** Metadata codec of a sealed vault (default: plain). */
   codec?: MetaCodec;
-  /** In-memory blocks per open file before full blocks are encrypted early (default 32 MiB). */
+  /** In-memory blocks per open file before full blocks are encrypted early (default 128 MiB, within dirtyMb). */
   memBudgetBlocks?: number;
   /** Plaintext all open files may hold in memory together (MiB, default 256): then writers free their own. */
   dirtyMb?: number;
@@ -44,6 +45,8 @@ export interface MountedVault {
   readonly vault: string;
   /** Commit every open file and unmount. */
   unmount(): Promise<void>;
+  /** Remove every chunk nothing names or holds (sefs gc of a mounted vault asks the daemon for this). */
+  collectGarbage(dryRun: boolean): Promise<FullSweep>;
 }
 
 function mountWith(fuse: FuseInstance): Promise<void> {
@@ -95,7 +98,7 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
 
   const paths = vaultPaths(root);
   // The workers verify every chunk against its name as they decrypt it: no second hash here.
-  const store = new DiskStore(paths.chunks, { verify: false, batch: true });
+  const store = new DiskStore(paths.chunks, { verify: false, batch: true, faults: FaultPlan.fromEnv() });
   store.onBackgroundError = (err) => log(`writing chunks in the background: ${err.message} (the commits that need them will retry)`);
   const meta = new MetaTree(paths.meta, paths.tmp, options.codec ?? plainCodec);
   const cleaned = (await meta.removeLeftovers()) + (await store.removeLeftovers());
@@ -104,7 +107,7 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
   const pool = new WorkerPool(options.threads);
   const cache = new ChunkCache(store, pool, (options.cacheMb ?? config.cacheMb) * 1024 * 1024);
   const budget = new MemoryBudget((options.dirtyMb ?? 256) * 1024 * 1024);
-  const files = new OpenFiles({ store, pool, cache, profile: config.profile, memBudgetBlocks: options.memBudgetBlocks ?? 32, budget });
+  const files = new OpenFiles({ store, pool, cache, profile: config.profile, memBudgetBlocks: options.memBudgetBlocks ?? 128, budget });
   const ctx: FsContext = { root, meta, files, log };
   files.persistFor = (file) => persistFor(ctx, file);
   ctx.reclaim = await startReclaiming(meta, store, files, log);
@@ -157,7 +160,11 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
       await unlock();
     })());
 
-  return { mountpoint: mnt, vault: root, unmount };
+  const collectGarbage = (dryRun: boolean): Promise<FullSweep> => {
+    if (!ctx.reclaim) return Promise.reject(new VaultError('space is not reclaimed in this vault: some metadata entries cannot be read (run sefs fsck)'));
+    return ctx.reclaim.sweepAll(dryRun);
+  };
+  return { mountpoint: mnt, vault: root, unmount, collectGarbage };
 }
 
 /**
@@ -170,7 +177,7 @@ async function startReclaiming(meta: MetaTree, store: DiskStore, files: OpenFile
     log(`space is not reclaimed while ${damaged.length} metadata entries cannot be read (first: ${damaged[0]}); run sefs fsck`);
     return undefined;
   }
-  const reclaimer = new Reclaimer(refs, store, () => files.sequencers(), log);
+  const reclaimer = new Reclaimer(refs, store, () => files.sequencers(), log, () => chunkFiles(store));
   let swept = 0;
   for (const chunk of chunkFiles(store)) {
     if (refs.has(chunk.hex)) continue;

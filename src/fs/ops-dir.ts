@@ -2,6 +2,7 @@
 import { mkdir, readlink as readLink, rename as renamePath, rmdir, symlink, unlink } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import type { FsContext } from './context.js';
+import type { OpenFile } from './open-files.js';
 import { E, fsError } from './errno.js';
 import { EMPTY_ENTRY, type MetaEntry } from '../vault/meta-entry.js';
 import { dirname } from 'node:path';
@@ -26,8 +27,14 @@ export async function removeFile(ctx: FsContext, path: string): Promise<void> {
   const entry = await entryBeingReplaced(ctx, path);
   await unlink(ctx.meta.diskPath(path));
   ctx.meta.forget(path);
-  ctx.files.detach(path);
+  forgetDetached(ctx, ctx.files.detach(path));
   if (entry) ctx.reclaim?.removed(entry, dirname(ctx.meta.diskPath(path)));
+}
+
+/** A file removed while registered but not open (its commit had failed) will never be committed: let it go. */
+function forgetDetached(ctx: FsContext, file: OpenFile | undefined): void {
+  // Under its lock: a commit of it still running finishes first (and, finding no path, persists nothing).
+  if (file && file.handles === 0) void file.seq.exclusive(async () => ctx.reclaim?.abandoned(file.seq.abandon()));
 }
 
 export async function rename(ctx: FsContext, from: string, to: string): Promise<void> {
@@ -36,7 +43,7 @@ export async function rename(ctx: FsContext, from: string, to: string): Promise<
   await renamePath(ctx.meta.diskPath(from), ctx.meta.diskPath(to));
   ctx.meta.forgetTree(from);
   ctx.meta.forget(to);
-  ctx.files.detach(to);
+  forgetDetached(ctx, ctx.files.detach(to));
   ctx.files.rename(from, to);
   if (replaced) ctx.reclaim?.removed(replaced, dirname(ctx.meta.diskPath(to)));
 }

@@ -21,6 +21,17 @@ import { type CommitOutcome, type Sequencer, entryNames } from './sequencer.js';
 /** How long after the last change a sweep runs: commits in a burst share one sweep. */
 const SWEEP_DELAY_MS = 1500;
 
+/** What a whole-store sweep found and did. */
+export interface FullSweep {
+  chunks: number;
+  referenced: number;
+  /** Unreferenced chunks an open file holds for changes not yet committed. */
+  held: number;
+  heldBytes: number;
+  swept: number;
+  freedBytes: number;
+}
+
 export class Reclaimer {
   /** Chunks that may have lost their last reference: hex -> name. */
   private readonly candidates = new Map<string, Buffer>();
@@ -35,6 +46,8 @@ export class Reclaimer {
     private readonly store: ChunkStore,
     private readonly openFiles: () => Iterable<Sequencer>,
     private readonly log: Logger,
+    /** Every chunk file of the store (listed synchronously: it runs in the daemon on request only). */
+    private readonly listChunks: () => Iterable<{ hex: string; size: number }>,
     private readonly delayMs = SWEEP_DELAY_MS,
   ) {}
 
@@ -60,6 +73,12 @@ export class Reclaimer {
     this.refs.remove(names.keys());
     for (const [hex, name] of names) this.candidates.set(hex, name);
     this.dirsToSync.add(dir);
+    this.schedule();
+  }
+
+  /** Chunks stored for changes that will never be committed (their file was removed while closed). */
+  abandoned(stored: Set<string>): void {
+    for (const hex of stored) this.candidates.set(hex, Buffer.from(hex, 'hex'));
     this.schedule();
   }
 
@@ -118,6 +137,35 @@ export class Reclaimer {
       this.log(`reclaiming space: ${(err as Error).message} (will retry)`);
       this.schedule();
     }
+  }
+
+  /**
+   * Mark and sweep the whole store at once (what `sefs gc` asks of a live mount): every chunk file that no
+   * entry names and no open file holds is removed. Exact, so no grace period: the mount knows its writes.
+   */
+  async sweepAll(dryRun: boolean): Promise<FullSweep> {
+    const report: FullSweep = { chunks: 0, referenced: 0, held: 0, heldBytes: 0, swept: 0, freedBytes: 0 };
+    const open = [...this.openFiles()];
+    const doomed: { name: Buffer; size: number }[] = [];
+    for (const chunk of this.listChunks()) {
+      report.chunks++;
+      if (this.refs.has(chunk.hex)) report.referenced++;
+      else if (open.some((seq) => seq.holds(chunk.hex))) {
+        report.held++;
+        report.heldBytes += chunk.size;
+      } else doomed.push({ name: Buffer.from(chunk.hex, 'hex'), size: chunk.size });
+    }
+    // Held again since the listing (a writer found one of them stored): spare it.
+    const now = [...this.openFiles()];
+    const removals = doomed
+      .filter(({ name }) => !now.some((seq) => seq.holds(name.toString('hex'))) && !this.refs.has(name.toString('hex')))
+      .map(async ({ name, size }) => {
+        if (!dryRun) await this.store.delete(name);
+        report.swept++;
+        report.freedBytes += size;
+      });
+    await Promise.all(removals);
+    return report;
   }
 
   /** Run what is due now and stop the timer (unmount). */

@@ -131,6 +131,18 @@ export class Sequencer {
     return this.lock.run(fn);
   }
 
+  /**
+   * Give up the uncommitted changes of a file removed while nobody has it open: its memory goes back to the
+   * budget, and the chunks it stored for them are returned (for space reclamation).
+   */
+  abandon(): Set<string> {
+    for (const b of [...this.blocks.keys()]) this.dropBlock(b);
+    this.dirty = false;
+    const stored = this.stored;
+    this.stored = new Set();
+    return stored;
+  }
+
   /** Whether this file holds chunk `hex`: named by its committed entry, or stored for changes not yet committed. */
   holds(hex: string): boolean {
     if (this.stored.has(hex)) return true;
@@ -177,8 +189,9 @@ export class Sequencer {
     const block = this.blocks.get(b);
     if (block?.kind === 'mem') {
       // Past the block's capacity nothing was written: zeros.
-      const copied = block.data.copy(out, at, from - b * BLOCK, Math.min(to - b * BLOCK, block.data.length));
-      out.fill(0, at + Math.max(0, copied), at + (to - from));
+      const start = from - b * BLOCK;
+      const copied = start < block.data.length ? block.data.copy(out, at, start, Math.min(to - b * BLOCK, block.data.length)) : 0;
+      out.fill(0, at + copied, at + (to - from));
     } else if (block?.kind === 'staged') {
       const plain = await this.deps.cache.get(block.ref);
       plain.copy(out, at, from - b * BLOCK, to - b * BLOCK);
@@ -295,6 +308,9 @@ export class Sequencer {
     const existing = this.blocks.get(b);
     if (existing?.kind === 'mem') {
       this.grow(existing, need);
+      // Most recently written last: memory pressure stages the blocks written longest ago first.
+      this.memIndices.delete(b);
+      this.memIndices.add(b);
       return existing;
     }
     const valid = Math.max(0, Math.min(BLOCK, this.size - b * BLOCK));
@@ -334,12 +350,16 @@ export class Sequencer {
    */
   private stageFullBlocks(): void {
     if (this.stagingHalted) return;
-    const pressure = this.memIndices.size > this.deps.memBudgetBlocks || this.deps.budget?.over === true;
+    const excess = Math.max(this.memIndices.size - this.deps.memBudgetBlocks, this.deps.budget?.over ? STAGE_GROUP : 0);
+    const pressure = excess > 0;
     const limit = pressure ? Math.floor(this.size / BLOCK) : Math.floor(this.lastWriteEnd / BLOCK) - 1;
-    const ready: number[] = [];
+    let ready: number[] = [];
+    // Under pressure, the blocks written longest ago (memIndices is in write order), only as many as needed:
+    // a block being rewritten is not encrypted and stored again and again.
     for (const b of this.memIndices) {
       if (b >= 2 && b < limit && (b + 1) * BLOCK <= this.size && !this.stagingInFlight.has(b)) ready.push(b);
     }
+    if (pressure) ready = ready.slice(0, Math.max(0, excess - this.stagingInFlight.size));
     ready.sort((x, y) => x - y);
     // Whole groups only, unless memory is short: the rest waits for the writer (or the commit).
     while (ready.length >= (pressure ? 1 : STAGE_GROUP) && this.stagingInFlight.size < STAGING_CONCURRENCY) {

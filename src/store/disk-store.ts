@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { ChunkHashMismatch, ChunkNotFound } from '../core/errors.js';
 import { sha3 } from '../core/hash.js';
 import type { ChunkStore } from './chunk-store.js';
+import type { FaultPlan } from './fault-plan.js';
 
 const TEMP_PREFIX = '.tmp-';
 const NAME_RE = /^[0-9a-f]{64}$/;
@@ -25,6 +26,8 @@ export interface DiskStoreOptions {
   verify?: boolean;
   /** Defer fsync and rename to sync() (default false). */
   batch?: boolean;
+  /** Injected failures (tests only: store/fault-plan.ts). */
+  faults?: FaultPlan;
 }
 
 /** Where chunk `hex` lives under `root`: DIR/ab/cd/<hex>. */
@@ -81,6 +84,7 @@ export class DiskStore implements ChunkStore {
   private readonly fsync: boolean;
   private readonly verify: boolean;
   private readonly batch: boolean;
+  private readonly faults: FaultPlan | undefined;
   private readonly dirsToSync = new Set<string>();
   private readonly knownDirs = new Set<string>();
   /** Batched chunks not yet renamed into place: hex name -> temp path. */
@@ -101,6 +105,7 @@ export class DiskStore implements ChunkStore {
     this.fsync = options.fsync ?? true;
     this.verify = options.verify ?? true;
     this.batch = options.batch ?? false;
+    this.faults = options.faults;
   }
 
   pathOf(name: Buffer | string): string {
@@ -156,6 +161,7 @@ export class DiskStore implements ChunkStore {
     const syncNow = this.fsync && !this.batch;
     try {
       try {
+        this.faults?.check('write', hex);
         await fh.writeFile(content);
         if (syncNow) await fh.sync();
       } finally {
@@ -174,7 +180,14 @@ export class DiskStore implements ChunkStore {
    * undefined: the chunk was already in the store.
    */
   async adopt(name: Buffer, temp: string | undefined): Promise<void> {
-    if (temp !== undefined) await this.takeTemp(name.toString('hex'), temp, false);
+    if (temp === undefined) return;
+    try {
+      this.faults?.check('write', name.toString('hex'));
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw err;
+    }
+    await this.takeTemp(name.toString('hex'), temp, false);
   }
 
   /** A written temp file: batched, it waits for the next flush; otherwise it goes into place now. */
@@ -194,9 +207,13 @@ export class DiskStore implements ChunkStore {
   private async placeTemp(hex: string, temp: string, synced: boolean): Promise<void> {
     if (this.fsync && !synced) {
       const fh = await open(temp, fsc.O_RDONLY);
-      await fh.sync().finally(() => fh.close());
+      await (async () => {
+        this.faults?.check('fsync', hex);
+        await fh.sync();
+      })().finally(() => fh.close());
     }
     const target = this.pathOf(hex);
+    this.faults?.check('rename', hex);
     await rename(temp, target);
     this.dirsToSync.add(join(target, '..'));
   }

@@ -1,5 +1,7 @@
 /** sefs gc VAULT [--grace-minutes N] [--dry-run] [--json] [--passphrase-file F] */
-import { DEFAULT_GRACE_MS, collectGarbage } from '../../vault/gc.js';
+import { DEFAULT_GRACE_MS, GcRefused, type GcReport, collectGarbage } from '../../vault/gc.js';
+import { GC_SIGNAL, awaitGcAnswer, writeGcRequest } from '../../vault/gc-request.js';
+import { processAlive } from '../../vault/process-alive.js';
 import { mountedBy } from '../../vault/walk.js';
 import { UsageError, parseCommandArgs, positionals } from '../args.js';
 import { formatBytes, openVaultFor, passphraseOption, passphraseUsage, printJson } from '../vault.js';
@@ -8,8 +10,9 @@ export const summary = 'remove chunks no file names any more; report bytes freed
 export const usage = `usage: sefs gc VAULT [--grace-minutes N] [--dry-run] [--json] [--passphrase-file F]
 
 Marks every chunk a metadata entry of VAULT names and removes the other chunk files, except those
-written less than the grace period ago (a mount's writes in flight name their chunks only when they
-commit). Safe while the vault is mounted. If an entry cannot be read, nothing is removed.
+written less than the grace period ago. A mount reclaims space by itself; for a mounted vault gc asks
+the mount to sweep the whole store (it alone knows the chunks of writes not yet committed, so no grace
+period applies). If an entry cannot be read, nothing is removed.
   --grace-minutes N  keep unreferenced chunks younger than this (default ${DEFAULT_GRACE_MS / 60_000}; decimals allowed)
   --dry-run          remove nothing, report what would be removed
   --json             print the report as JSON
@@ -26,7 +29,9 @@ export async function run(args: string[]): Promise<void> {
   if (grace !== undefined && !/^\d+(\.\d+)?$/.test(grace)) throw new UsageError(`--grace-minutes must be a non-negative number, got '${grace}'`);
   const vault = await openVaultFor(path, values['passphrase-file']);
   const mounted = await mountedBy(vault);
-  const r = await collectGarbage(vault, { graceMs: grace === undefined ? undefined : Number(grace) * 60_000, dryRun: values['dry-run'] });
+  const r = mounted
+    ? await askTheMount(vault.root, mounted, values['dry-run'] === true)
+    : await collectGarbage(vault, { graceMs: grace === undefined ? undefined : Number(grace) * 60_000, dryRun: values['dry-run'] });
 
   if (values.json) {
     printJson(vault, {
@@ -47,7 +52,28 @@ export async function run(args: string[]): Promise<void> {
   const verb = r.dryRun ? 'would remove' : 'removed';
   process.stdout.write(
     `sefs gc: ${verb} ${r.sweptChunks} unreferenced chunks, ${formatBytes(r.freedBytes)} ${r.dryRun ? 'to free' : 'freed'}; ` +
-      `kept ${r.referenced} referenced and ${r.youngChunks} younger than ${r.graceMs / 60_000} min (${formatBytes(r.youngBytes)}); ` +
+      `kept ${r.referenced} referenced and ${r.youngChunks} ${mounted ? 'held by open files' : `younger than ${r.graceMs / 60_000} min`} (${formatBytes(r.youngBytes)}); ` +
       `${r.seconds.toFixed(1)} s${mounted ? `, while mounted by pid ${mounted}` : ''}\n`,
   );
+}
+
+/** A mounted vault: the daemon sweeps (vault/gc-request.ts); its answer in collectGarbage's report shape. */
+async function askTheMount(root: string, pid: number, dryRun: boolean): Promise<GcReport> {
+  const request = await writeGcRequest(root, dryRun);
+  process.kill(pid, GC_SIGNAL);
+  const answer = await awaitGcAnswer(root, request.id, 10 * 60_000, () => processAlive(pid));
+  if (answer.error || !answer.report) throw new GcRefused(answer.error ?? 'the mount sent no report');
+  const r = answer.report;
+  return {
+    dryRun,
+    graceMs: 0,
+    chunks: r.chunks,
+    referenced: r.referenced,
+    sweptChunks: r.swept,
+    freedBytes: r.freedBytes,
+    youngChunks: r.held,
+    youngBytes: r.heldBytes,
+    passes: 1,
+    seconds: r.seconds,
+  };
 }

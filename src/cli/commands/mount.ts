@@ -12,6 +12,7 @@ import { mountCodec } from '../../vault/seal.js';
 import { forgetMount, recordMount } from '../../fs/mount-registry.js';
 import { isMounted } from '../../fs/stale-mount.js';
 import { initVault, vaultPaths } from '../../vault/config.js';
+import { GC_SIGNAL, readGcRequest, writeGcAnswer } from '../../vault/gc-request.js';
 import { nonNegativeInt, parseCommandArgs, positionals } from '../args.js';
 
 export const summary = 'mount a vault as a normal directory';
@@ -57,6 +58,19 @@ export async function run(args: string[]): Promise<number> {
         done();
       });
     };
+    // sefs gc of this vault: sweep with what only the mount knows (vault/gc-request.ts).
+    process.on(GC_SIGNAL, () => {
+      const started = Date.now();
+      readGcRequest(mounted.vault)
+        .then(async (request) => {
+          const answer = await mounted.collectGarbage(request.dryRun).then(
+            (r) => ({ id: request.id, report: { ...r, seconds: (Date.now() - started) / 1000 } }),
+            (err: Error) => ({ id: request.id, error: err.message }),
+          );
+          await writeGcAnswer(mounted.vault, answer);
+        })
+        .catch((err: Error) => process.stderr.write(`sefs: gc request: ${err.message}\n`));
+    });
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGHUP', () => stop('SIGHUP'));
