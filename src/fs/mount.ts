@@ -76,7 +76,8 @@ async function lockVault(root: string): Promise<() => Promise<void>> {
 }
 
 export async function mountVault(vault: string, mountpoint: string, options: MountOptions = {}): Promise<MountedVault> {
-  // Before anything is created: a mount nested in its vault must not get started.
+  // Before anything is created: an unpatched binding or a mount nested in its vault must not get started.
+  const Fuse = loadFuse();
   await checkMountPlace(vault, mountpoint);
   // Real paths throughout: /proc/mounts, the registry and fusermount know a mount by its real path.
   const root = await realPath(vault);
@@ -126,7 +127,6 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
   }, RETRY_COMMITS_MS);
   retry.unref();
 
-  const Fuse = loadFuse();
   const fuse = new Fuse(mnt, buildOps(ctx), {
     mkdir: true,
     force: false,

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { fstatSync, openSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadFuse } from '../../fs/fuse-binding.js';
 import { mountVault } from '../../fs/mount.js';
 import { checkMountPlace, realPath } from '../../fs/mount-paths.js';
 import { mountCodec } from '../../vault/seal.js';
@@ -35,7 +36,8 @@ export async function run(args: string[]): Promise<number> {
   const [vault, mnt] = positionals(pos, ['VAULT', 'MOUNTPOINT']) as [string, string];
   const cacheMb = nonNegativeInt(values['cache-mb'], '--cache-mb');
   const threads = nonNegativeInt(values.threads, '--threads');
-  // Refusals that need no daemon answer here, as one line: a mount nested in its vault.
+  // Refusals that need no daemon answer here, as one line: an unpatched binding, a mount nested in its vault.
+  loadFuse();
   await checkMountPlace(vault, mnt);
   // A wrong or missing passphrase fails here, in the foreground, before anything is written.
   const codec = await mountCodec(vault, values['passphrase-file']);
