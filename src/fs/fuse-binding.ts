@@ -1,8 +1,11 @@
 /**
  * Loads fuse-native (CommonJS) and names the parts of its API we use. The dependency is patched at install
- * time (scripts/patch-fuse-native.mjs): see native-notes/ for what the patch changes.
+ * time (scripts/patch-fuse-native.mjs, native-notes/fuse-native-patch.md); an unpatched one would mount and
+ * then silently lose file times (its utimens drops mtime) and our kernel options (it has no `extraOptions`),
+ * so it is refused.
  */
 import { createRequire } from 'node:module';
+import { SefsError } from '../core/errors.js';
 
 export type FuseOps = Record<string, (...args: any[]) => void>;
 
@@ -15,25 +18,41 @@ export interface FuseClass {
   new (mnt: string, ops: FuseOps, opts: Record<string, unknown>): FuseInstance;
   unmount(mnt: string, cb: (err: Error | null) => void): void;
   isConfigured(cb: (err: Error | null, yes: boolean) => void): void;
+  /** Set by the patched index.js (`Fuse.sefsPatchLevel = SEFS_PATCH_LEVEL`); absent upstream. */
+  sefsPatchLevel?: number;
+}
+
+/** The patch level our code is written against: PATCH_LEVEL of scripts/patch-fuse-native.mjs. */
+export const FUSE_PATCH_LEVEL = 1;
+
+const FIX = 'run `node scripts/patch-fuse-native.mjs` in the sefs checkout (it patches and rebuilds fuse-native; see native-notes/fuse-native-patch.md)';
+
+export class FuseBindingError extends SefsError {
+  constructor(message: string) {
+    super('FuseBindingError', message);
+  }
 }
 
 let cached: FuseClass | undefined;
+
 /**
- * fuse-native with an `extraOptions` string of raw libfuse -o options (big_writes and friends are not in
- * its whitelist). Our install-time patch adds the option; this subclass adds it where the patch is absent.
+ * The patched fuse-native, or a FuseBindingError saying how to fix the install. `pkg` is what to require (a
+ * package directory in tests). The patched index.js itself refuses an unpatched addon when it loads; the level
+ * it exports tells a patched index.js from the upstream one.
  */
-export function loadFuse(): FuseClass {
-  if (cached) return cached;
-  const Base = createRequire(import.meta.url)('fuse-native') as new (...a: unknown[]) => { opts: { extraOptions?: string } };
-  class Fuse extends Base {
-    _fuseOptions(): string {
-      const base = (Base.prototype as unknown as { _fuseOptions(this: unknown): string })._fuseOptions.call(this);
-      const extra = this.opts.extraOptions;
-      if (!extra || base.includes(extra)) return base;
-      return base ? `${base},${extra}` : `-o${extra}`;
-    }
+export function loadFuse(pkg = 'fuse-native'): FuseClass {
+  if (pkg === 'fuse-native' && cached) return cached;
+  const req = createRequire(import.meta.url);
+  let Fuse: FuseClass;
+  try {
+    Fuse = req(pkg) as FuseClass;
+  } catch (err) {
+    throw new FuseBindingError(`cannot load fuse-native: ${(err as Error).message}`);
   }
-  Object.assign(Fuse, Base);
-  cached = Fuse as unknown as FuseClass;
-  return cached;
+  if (Fuse.sefsPatchLevel !== FUSE_PATCH_LEVEL) {
+    const found = Fuse.sefsPatchLevel === undefined ? 'not patched by sefs' : `at sefs patch level ${Fuse.sefsPatchLevel}, not ${FUSE_PATCH_LEVEL}`;
+    throw new FuseBindingError(`fuse-native (${req.resolve(pkg)}) is ${found}: mounting would lose file times and kernel options; ${FIX}`);
+  }
+  if (pkg === 'fuse-native') cached = Fuse;
+  return Fuse;
 }

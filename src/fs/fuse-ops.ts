@@ -46,6 +46,7 @@ export function buildOps(ctx: FsContext): FuseOps {
     symlink: status('symlink', (target: string, path: string) => dir.makeSymlink(ctx, target, path)),
     readlink: value('readlink', (path: string) => dir.readSymlink(ctx, path)),
     mknod: status('mknod', (path: string, mode: number) => dir.makeNode(ctx, path, mode)),
+    fsyncdir: status('fsyncdir', (path: string) => dir.syncDir(ctx, path)),
     // Hard links cannot share a metadata file that is replaced by rename on every commit.
     link: (_from: string, _to: string, cb: Cb) => cb(-1 /* EPERM */),
 

@@ -4,7 +4,6 @@
  */
 import { open as openFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { constants as fsc } from 'node:fs';
-import { resolve } from 'node:path';
 import { WorkerPool } from '../lib/pool.js';
 import { DiskStore } from '../store/disk-store.js';
 import { FaultPlan } from '../store/fault-plan.js';
@@ -23,6 +22,7 @@ import { MetaTree } from '../vault/meta-tree.js';
 import { OpenFiles } from './open-files.js';
 import { processAlive } from '../vault/process-alive.js';
 import { forceUnmount, isMounted, isStale } from './stale-mount.js';
+import { checkMountPlace, realPath } from './mount-paths.js';
 import { VaultError, initVault, readPid, vaultPaths } from '../vault/config.js';
 
 export interface MountOptions {
@@ -79,8 +79,12 @@ async function lockVault(root: string): Promise<() => Promise<void>> {
 }
 
 export async function mountVault(vault: string, mountpoint: string, options: MountOptions = {}): Promise<MountedVault> {
-  const root = resolve(vault);
-  const mnt = resolve(mountpoint);
+  // Before anything is created: an unpatched binding or a mount nested in its vault must not get started.
+  const Fuse = loadFuse();
+  await checkMountPlace(vault, mountpoint);
+  // Real paths throughout: /proc/mounts, the registry and fusermount know a mount by its real path.
+  const root = await realPath(vault);
+  const mnt = await realPath(mountpoint);
   const log = options.log ?? ((line: string) => console.error(`sefs: ${line}`));
   const config = await initVault(root);
   // Serving a sealed vault with the plain codec would write plaintext names beside sealed ones.
@@ -126,7 +130,6 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
   }, RETRY_COMMITS_MS);
   retry.unref();
 
-  const Fuse = loadFuse();
   const fuse = new Fuse(mnt, buildOps(ctx), {
     mkdir: true,
     force: false,

@@ -1,6 +1,7 @@
-/** Namespace operations on the metadata tree: readdir, mkdir, rmdir, unlink, rename, symlinks, mknod. */
+/** Namespace operations on the metadata tree: readdir, mkdir, rmdir, unlink, rename, symlinks, mknod, fsyncdir. */
 import { mkdir, readlink as readLink, rename as renamePath, rmdir, symlink, unlink } from 'node:fs/promises';
 import { constants } from 'node:fs';
+import { fsyncDir } from '../store/disk-store.js';
 import type { FsContext } from './context.js';
 import type { OpenFile } from './open-files.js';
 import { E, fsError } from './errno.js';
@@ -59,6 +60,15 @@ async function entryBeingReplaced(ctx: FsContext, path: string): Promise<MetaEnt
   const st = await ctx.meta.lstat(path).catch(() => undefined);
   if (!st?.isFile()) return undefined;
   return ctx.meta.readEntry(path).catch(() => undefined);
+}
+
+/**
+ * fsync of a directory: each namespace operation above is one plain syscall on the directory's meta/ twin, so
+ * syncing that twin makes the ones done in it durable, as on ext4 (a rename across directories needs both
+ * synced, as there). A new file whose entry was renamed in unsynced reads as empty if its bytes were lost: decodeStoredEntry.
+ */
+export async function syncDir(ctx: FsContext, path: string): Promise<void> {
+  await fsyncDir(ctx.meta.diskPath(path));
 }
 
 export async function makeSymlink(ctx: FsContext, target: string, path: string): Promise<void> {

@@ -1,14 +1,14 @@
 /** Finding and clearing mounts: a stale one left by a killed daemon answers ENOTCONN. */
 import { execFile } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { realPath } from './mount-paths.js';
 
 const run = promisify(execFile);
 
-/** Is `mnt` a mount point right now (per /proc/mounts)? */
+/** Is `mnt` (or what it leads to through symlinks) a mount point right now, per /proc/mounts? */
 export async function isMounted(mnt: string): Promise<boolean> {
-  const target = resolve(mnt);
+  const target = await realPath(mnt);
   const mounts = await readFile('/proc/mounts', 'utf8');
   // /proc/mounts escapes spaces and other characters as octal.
   const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
@@ -28,9 +28,10 @@ export async function isStale(mnt: string): Promise<boolean> {
 
 /** Detach a mount (lazily, so busy shells do not block it). */
 export async function forceUnmount(mnt: string): Promise<void> {
+  const target = await realPath(mnt);
   try {
-    await run('fusermount', ['-uz', mnt]);
+    await run('fusermount', ['-uz', target]);
   } catch {
-    await run('umount', ['-l', mnt]);
+    await run('umount', ['-l', target]);
   }
 }

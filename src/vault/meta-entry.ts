@@ -7,6 +7,7 @@
 import { type DataMap, dataMapSize, deserializeDataMap, serializeDataMap } from '../core/data-map.js';
 import { InvalidDataMap } from '../core/errors.js';
 import { sha3 } from '../core/hash.js';
+import type { MetaCodec } from './meta-codec.js';
 
 const MAGIC = Buffer.from('SEFS');
 const FORMAT_VERSION = 1;
@@ -31,6 +32,17 @@ export function frameEntry(kind: number, size: number, payload: Uint8Array): Buf
   head.writeBigUInt64LE(BigInt(size), 6);
   const body = Buffer.concat([head, payload]);
   return Buffer.concat([body, sha3(body)]);
+}
+
+/**
+ * A metadata file as stored (sealed or not) to its entry. Zero length is an empty file: a new file's entry is
+ * renamed into meta/ unsynced (a create costs no fsync), and a power loss once its name is on disk (the
+ * application's fsync of the directory, or the journal's own commit) but before its bytes are leaves it
+ * zero-length (ext4 in its default data=ordered mode and xfs grow the size on disk only with the data).
+ * Every entry with content is fsynced before its rename, so zero length means "created, never committed".
+ */
+export function decodeStoredEntry(stored: Buffer, codec: Pick<MetaCodec, 'openEntry'>): MetaEntry {
+  return stored.length === 0 ? EMPTY_ENTRY : decodeEntry(codec.openEntry(stored));
 }
 
 /** Parse a metadata file; anything inconsistent is an InvalidDataMap naming what is wrong. */

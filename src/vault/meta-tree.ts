@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { fsyncDir } from '../store/disk-store.js';
 import type { MetaCodec } from './meta-codec.js';
-import { type MetaEntry, decodeEntry, encodeEntry } from './meta-entry.js';
+import { type MetaEntry, decodeStoredEntry, encodeEntry } from './meta-entry.js';
 
 export interface EntryAttrs {
   mode: number;
@@ -50,7 +50,7 @@ export class MetaTree {
   async readEntry(path: string): Promise<MetaEntry> {
     const cached = this.entries.get(path);
     if (cached) return cached;
-    const entry = decodeEntry(this.codec.openEntry(await readNoAtime(this.diskPath(path))));
+    const entry = decodeStoredEntry(await readNoAtime(this.diskPath(path)), this.codec);
     this.entries.set(path, entry);
     return entry;
   }
@@ -67,7 +67,8 @@ export class MetaTree {
 
   /**
    * Atomically replace (or create) a file's entry with the given attributes; `durable` also fsyncs it and its
-   * directory (a new empty file needs no fsync: after a crash it is either absent or empty, both fine).
+   * directory (a new empty file needs no fsync: after a crash it is absent, or its entry is complete or
+   * zero-length, which reads as empty: decodeStoredEntry).
    * `after`: the entry is written and synced at once but put in place only once `after` has settled well
    * (a commit passes the syncing of the chunks the entry names, so the two fsync waits overlap).
    */

@@ -12,7 +12,7 @@ import { type Stats, closeSync, constants as fsc, lstatSync, openSync, readFileS
 import { join, resolve } from 'node:path';
 import { DiskStore } from '../store/disk-store.js';
 import type { MetaCodec } from './meta-codec.js';
-import { type MetaEntry, decodeEntry } from './meta-entry.js';
+import { type MetaEntry, decodeStoredEntry } from './meta-entry.js';
 import { processAlive } from './process-alive.js';
 import { vaultCodec } from './seal.js';
 import { type VaultConfig, readPid, readVaultConfig, vaultPaths } from './config.js';
@@ -120,7 +120,7 @@ function readNode(dir: DirToWalk, stored: string, codec: MetaCodec, select: NonN
       if (selected) {
         const bytes = readNoAtimeSync(disk);
         try {
-          node.entry = decodeEntry(codec.openEntry(bytes));
+          node.entry = decodeStoredEntry(bytes, codec);
         } catch (err) {
           errors.push(`metadata entry: ${reason(err)}`);
         }

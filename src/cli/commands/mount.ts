@@ -7,7 +7,9 @@ import { spawn } from 'node:child_process';
 import { fstatSync, openSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadFuse } from '../../fs/fuse-binding.js';
 import { mountVault } from '../../fs/mount.js';
+import { checkMountPlace, realPath } from '../../fs/mount-paths.js';
 import { mountCodec } from '../../vault/seal.js';
 import { forgetMount, recordMount } from '../../fs/mount-registry.js';
 import { isMounted } from '../../fs/stale-mount.js';
@@ -35,6 +37,9 @@ export async function run(args: string[]): Promise<number> {
   const [vault, mnt] = positionals(pos, ['VAULT', 'MOUNTPOINT']) as [string, string];
   const cacheMb = nonNegativeInt(values['cache-mb'], '--cache-mb');
   const threads = nonNegativeInt(values.threads, '--threads');
+  // Refusals that need no daemon answer here, as one line: an unpatched binding, a mount nested in its vault.
+  loadFuse();
+  await checkMountPlace(vault, mnt);
   // A wrong or missing passphrase fails here, in the foreground, before anything is written.
   const codec = await mountCodec(vault, values['passphrase-file']);
   if (!values.foreground) return daemonize(vault, mnt, args);
@@ -108,7 +113,7 @@ async function daemonize(vault: string, mnt: string, args: string[]): Promise<nu
   if (outcome === 'ready' && (await isMounted(mnt))) {
     child.unref();
     if (child.connected) child.disconnect();
-    process.stdout.write(`sefs: ${resolve(vault)} mounted at ${resolve(mnt)} (daemon pid ${child.pid}, log ${logPath})\n`);
+    process.stdout.write(`sefs: ${await realPath(vault)} mounted at ${await realPath(mnt)} (daemon pid ${child.pid}, log ${logPath})\n`);
     return 0;
   }
   // Show the daemon's own error lines rather than only pointing at the log.

@@ -1,0 +1,88 @@
+/**
+ * Namespace durability: fsync of a directory on the mount reaches the daemon, which fsyncs the directory's twin
+ * in meta/ (watched with strace: the kernel answers an fsyncdir the daemon does not implement with success
+ * itself, so the application's result alone proves nothing); and a new file whose entry lost its bytes in a
+ * power loss (a zero-length entry file) reads as the empty file it was, in the mount and in fsck.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdir, readFile, rename, stat, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { CLI, disposeAll, fuseSuite, requireTools, run, TestMount } from './helpers.js';
+
+fuseSuite();
+
+afterAll(disposeAll);
+
+let m: TestMount | undefined;
+afterEach(async () => {
+  await m?.dispose();
+  m = undefined;
+});
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** fsync(2) of each directory through a directory fd, as editors and databases do after a rename. */
+const fsyncDirs = (...dirs: string[]) =>
+  run('python3', ['-c', 'import os, sys\nfor d in sys.argv[1:]:\n    fd = os.open(d, os.O_RDONLY)\n    os.fsync(fd)\n    os.close(fd)', ...dirs]);
+
+/** The fsync calls of every thread of `pid` (with the path of each fd) while `action` runs. */
+async function fsyncsDuring(pid: number, out: string, action: () => Promise<unknown>): Promise<string> {
+  const tracer: ChildProcess = spawn('strace', ['-f', '-y', '-e', 'trace=fsync', '-o', out, '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const exited = new Promise<void>((done) => tracer.once('exit', () => done()));
+  try {
+    // strace says "Process N attached with M threads" once it traces them all.
+    await new Promise<void>((attached, failed) => {
+      let said = '';
+      tracer.stderr!.on('data', (d: Buffer) => {
+        said += d.toString();
+        if (/attached/.test(said)) attached();
+      });
+      tracer.once('exit', (code) => failed(new Error(`strace exited (${code}) before attaching: ${said}`)));
+    });
+    await action();
+  } finally {
+    tracer.kill('SIGINT');
+    await exited;
+  }
+  return readFile(out, 'utf8');
+}
+
+describe('fsync of a directory', () => {
+  it('reaches the daemon, which fsyncs the directory in meta/ after mkdir, create, rename and symlink in it', async () => {
+    requireTools('strace', 'python3');
+    m = await TestMount.create('namespace');
+    await mkdir(m.at('d'));
+    await writeFile(m.at('d', 'draft'), '');
+    await rename(m.at('d', 'draft'), m.at('d', 'final'));
+    await run('ln', ['-s', 'final', m.at('d', 'link')]);
+
+    const trace = await fsyncsDuring(m.pid, m.host('strace.out'), () => fsyncDirs(m!.at('d'), m!.mnt));
+    expect(trace).toMatch(new RegExp(`fsync\\(\\d+<${escape(m.vault)}/meta/d>\\) += 0`));
+    expect(trace).toMatch(new RegExp(`fsync\\(\\d+<${escape(m.vault)}/meta>\\) += 0`));
+  });
+});
+
+describe('a new file whose entry lost its bytes', () => {
+  it('(a zero-length entry file) is an empty file: it stats, reads, takes writes, and fsck calls it sound', async () => {
+    m = await TestMount.create('namespace');
+    await writeFile(m.at('created'), '');
+    await writeFile(m.at('kept'), 'content\n');
+    await m.unmount();
+    // What a power loss after the directory's fsync leaves of a create whose entry was never synced.
+    await truncate(join(m.vault, 'meta', 'created'), 0);
+    await m.mount();
+
+    expect((await stat(m.at('created'))).size).toBe(0);
+    expect(await readFile(m.at('created'))).toEqual(Buffer.alloc(0));
+    expect(await readFile(m.at('kept'), 'utf8')).toBe('content\n');
+    await m.unmount();
+    const fsck = await run(process.execPath, [CLI, 'fsck', m.vault]);
+    expect(fsck.stdout).toMatch(/no damage/);
+
+    await m.mount();
+    await writeFile(m.at('created'), 'now with content\n');
+    await m.remount();
+    expect(await readFile(m.at('created'), 'utf8')).toBe('now with content\n');
+  });
+});
