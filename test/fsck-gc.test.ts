@@ -34,7 +34,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await pool.close();
-  await rm(dir, { recursive: true, force: true });
+  if (!process.env.SEFS_KEEP_TEST_DIRS) await rm(dir, { recursive: true, force: true });
 });
 
 const shared = textLike(40_000, 7);

@@ -111,7 +111,15 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
   const pool = new WorkerPool(options.threads);
   const cache = new ChunkCache(store, pool, (options.cacheMb ?? config.cacheMb) * 1024 * 1024);
   const budget = new MemoryBudget((options.dirtyMb ?? 256) * 1024 * 1024);
-  const files = new OpenFiles({ store, pool, cache, profile: config.profile, memBudgetBlocks: options.memBudgetBlocks ?? 128, budget });
+  const files = new OpenFiles({
+    store,
+    pool,
+    cache,
+    profile: config.profile,
+    memBudgetBlocks: options.memBudgetBlocks ?? 128,
+    budget,
+    committed: (outcome) => ctx.reclaim?.committed(outcome),
+  });
   const ctx: FsContext = { root, meta, files, log };
   files.persistFor = (file) => persistFor(ctx, file);
   ctx.reclaim = await startReclaiming(meta, store, files, log);

@@ -20,6 +20,8 @@ import { type CommitOutcome, type Sequencer, entryNames } from './sequencer.js';
 
 /** How long after the last change a sweep runs: commits in a burst share one sweep. */
 const SWEEP_DELAY_MS = 1500;
+/** SEFS_TRACE_RECLAIM=1 logs every chunk the mount removes (for debugging). */
+const TRACE = process.env.SEFS_TRACE_RECLAIM === '1';
 
 /** What a whole-store sweep found and did. */
 export interface FullSweep {
@@ -123,7 +125,7 @@ export class Reclaimer {
         // Decided and started in one turn of the event loop: a writer holding it from now on waits for it.
         this.candidates.delete(hex);
         removals.push(
-          this.store.delete(name).then(
+          this.remove(name).then(
             () => void this.removedChunks++,
             (err: Error) => {
               this.candidates.set(hex, name);
@@ -160,12 +162,17 @@ export class Reclaimer {
     const removals = doomed
       .filter(({ name }) => !now.some((seq) => seq.holds(name.toString('hex'))) && !this.refs.has(name.toString('hex')))
       .map(async ({ name, size }) => {
-        if (!dryRun) await this.store.delete(name);
+        if (!dryRun) await this.remove(name);
         report.swept++;
         report.freedBytes += size;
       });
     await Promise.all(removals);
     return report;
+  }
+
+  private remove(name: Buffer): Promise<void> {
+    if (TRACE) this.log(`reclaim: removing chunk ${name.toString('hex')}`);
+    return this.store.delete(name);
   }
 
   /** Run what is due now and stop the timer (unmount). */
