@@ -1,6 +1,7 @@
 /** Attribute operations: getattr, chmod, chown, utimens, access, statfs. */
 import { chmod, lchown, lutimes, statfs } from 'node:fs/promises';
 import type { FsContext } from './context.js';
+import { storedBytesOf } from '../vault/meta-entry.js';
 import { NAME_MAX } from '../vault/names.js';
 
 export interface FuseStat {
@@ -23,14 +24,17 @@ export async function getattr(ctx: FsContext, path: string): Promise<FuseStat> {
   const st = await ctx.meta.lstat(path);
   let size = st.size;
   let mtime = st.mtimeMs;
+  let stored = size;
   if (st.isFile()) {
     const open = ctx.files.get(path);
     if (open) {
       size = open.seq.size;
+      // Uncommitted changes: count every byte (what they will store is not known before the commit).
+      stored = open.seq.isDirty ? size : storedBytesOf(open.seq.committedEntry);
       if (open.times) mtime = open.times.mtime;
       else if (open.seq.isDirty) mtime = open.seq.modifiedAt;
     } else {
-      size = (await ctx.meta.readEntry(path)).size;
+      ({ size, storedBytes: stored } = await ctx.meta.readFacts(path));
     }
   }
   return {
@@ -43,7 +47,8 @@ export async function getattr(ctx: FsContext, path: string): Promise<FuseStat> {
     dev: st.dev,
     rdev: 0,
     blksize: 4096,
-    blocks: Math.ceil(size / 512),
+    // What is really stored, so du of a sparse file is small: holes count nothing.
+    blocks: Math.ceil(stored / 512),
     atime: st.atimeMs,
     mtime,
     ctime: st.ctimeMs,

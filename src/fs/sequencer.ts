@@ -17,7 +17,7 @@ import { MAX_CHUNK_SIZE, MIN_ENCRYPTABLE_BYTES } from '../core/constants.js';
 import type { Profile } from '../core/compression.js';
 import type { ChunkInfo, DataMap } from '../core/data-map.js';
 import { neighbours } from '../core/keys.js';
-import { chunkSpans, chunksCovering, chunkStart } from '../core/layout.js';
+import { chunkSize, chunksCovering, chunkStart, numChunks } from '../core/layout.js';
 import type { EncryptRequest, WorkerPool } from '../lib/pool.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import { type ChunkRef, chunkRefOf as baseRef } from '../core/chunk-ref.js';
@@ -26,7 +26,7 @@ import { posixError } from '../vault/posix-error.js';
 import type { ChunkCache } from './chunk-cache.js';
 import type { MemoryBudget } from './memory-budget.js';
 import { Mutex } from './mutex.js';
-import { ZEROS, zeroSrc } from './zero-chunks.js';
+import { ZEROS, zeroSrc } from '../core/zeros.js';
 
 const BLOCK = MAX_CHUNK_SIZE;
 /**
@@ -505,7 +505,7 @@ export class Sequencer {
     if (block?.kind === 'staged' && block.ref.size === size) return Promise.resolve(block.ref.own);
     const baseInfo = this.unchangedBaseChunk(b, size);
     if (baseInfo) return Promise.resolve(baseInfo.srcHash);
-    if (this.isHole(b, size)) return zeroSrc(this.deps.pool, size);
+    if (this.isHole(b, size)) return Promise.resolve(zeroSrc(size));
     return this.read(b * BLOCK, size).then((plain) => this.deps.pool.hash(plain));
   }
 
@@ -559,63 +559,74 @@ export class Sequencer {
   private async buildEntry(): Promise<MetaEntry> {
     const size = this.size;
     if (size < MIN_ENCRYPTABLE_BYTES) return { kind: 'inline', size, data: await this.read(0, size) };
-    const spans = chunkSpans(size);
-    const count = spans.length;
+    const count = numChunks(size);
     // Small files: read the whole content (at most 3 MiB); large ones chunk along the blocks.
     const whole = size < 3 * BLOCK ? await this.read(0, size) : undefined;
-    const plainOf = (i: number): Promise<Buffer> | Buffer =>
-      whole ? whole.subarray(spans[i]!.start, spans[i]!.start + spans[i]!.size) : this.plainOfBlock(i, spans[i]!.size);
-    const srcs = await Promise.all(
-      whole ? this.deps.pool.hashMany(spans.map((_, i) => plainOf(i) as Buffer)) : spans.map((s, i) => this.srcOf(i, s.size)),
-    );
-    const infos: ChunkInfo[] = new Array(count);
-    const todo: number[] = [];
-    for (let i = 0; i < count; i++) {
-      const [a, b] = neighbours(i, count);
-      const reusable = this.reusableChunk(i, spans[i]!.size, srcs[i]!, srcs[a]!, srcs[b]!, whole !== undefined);
-      if (reusable) infos[i] = { index: i, dstHash: reusable, srcHash: srcs[i]!, srcSize: spans[i]!.size };
-      else todo.push(i);
-    }
-    // Holes with the same neighbours encrypt to the same chunk: each such context is encrypted once.
-    const holeNames = new Map<string, Promise<Buffer>>();
-    const holeKey = (i: number): string | undefined => {
-      if (whole || !this.isHole(i, spans[i]!.size)) return undefined;
-      const [a, b] = neighbours(i, count);
-      const [own, n1, n2] = [srcs[i]!, srcs[a]!, srcs[b]!];
-      // Inside a run of holes all three are the one memoised zero hash: skip the hex (a 1 TiB hole has a million).
-      if (own === n1 && own === n2) return `${spans[i]!.size}:run`;
-      return `${spans[i]!.size}:${own.toString('hex')}${n1.toString('hex')}${n2.toString('hex')}`;
+    const plainOf = (i: number): Promise<Buffer> | Buffer => {
+      const start = chunkStart(size, i);
+      return whole ? whole.subarray(start, start + chunkSize(size, i)) : this.plainOfBlock(i, chunkSize(size, i));
     };
+    // Hashes known without reading (holes, untouched and staged chunks) are taken as they are: a 1 TiB file
+    // has a million chunks, and a promise for each would cost more memory than the whole DataMap.
+    const srcs: Buffer[] = new Array(count);
+    if (whole) (await Promise.all(this.deps.pool.hashMany([0, 1, 2].map((i) => plainOf(i) as Buffer)))).forEach((h, i) => (srcs[i] = h));
+    else {
+      const waits: Promise<void>[] = [];
+      for (let i = 0; i < count; i++) {
+        const known = this.knownSrc(i, chunkSize(size, i));
+        if (known) srcs[i] = known;
+        else waits.push(this.srcOf(i, chunkSize(size, i)).then((h) => void (srcs[i] = h)));
+      }
+      await Promise.all(waits);
+    }
+    const infos: ChunkInfo[] = new Array(count);
+    const info = (i: number, dst: Buffer): ChunkInfo => ({ index: i, dstHash: dst, srcHash: srcs[i]!, srcSize: chunkSize(size, i) });
     const request = (i: number, data: Buffer): EncryptRequest => {
       const [a, b] = neighbours(i, count);
       return { data, own: srcs[i]!, n1: srcs[a]!, n2: srcs[b]! };
     };
-    const data = todo.filter((i) => {
-      const key = holeKey(i);
-      if (key === undefined) return true;
-      let name = holeNames.get(key);
-      if (!name) {
-        name = this.encryptAndStore([request(i, ZEROS.subarray(0, spans[i]!.size))])[0]!;
-        holeNames.set(key, name);
-      }
-      void name.then(
-        (dst) => (infos[i] = { index: i, dstHash: dst, srcHash: srcs[i]!, srcSize: spans[i]!.size }),
-        () => {},
-      );
-      return false;
-    });
+    const todo: number[] = [];
+    // Holes with the same neighbours encrypt to the same chunk: each such context is encrypted once.
+    const holes = new Map<string, { name?: Buffer; first: number; chunks: number[] }>();
+    for (let i = 0; i < count; i++) {
+      const [a, b] = neighbours(i, count);
+      const reusable = this.reusableChunk(i, chunkSize(size, i), srcs[i]!, srcs[a]!, srcs[b]!, whole !== undefined);
+      if (reusable) infos[i] = info(i, reusable);
+      else if (!whole && this.isHole(i, chunkSize(size, i))) {
+        const own = srcs[i]!;
+        // Inside a run of holes all three are the one zero-hash object: no hex for each of a million chunks.
+        const key = own === srcs[a] && own === srcs[b] ? `${chunkSize(size, i)}:run` : `${chunkSize(size, i)}:${own.toString('hex')}${srcs[a]!.toString('hex')}${srcs[b]!.toString('hex')}`;
+        const context = holes.get(key);
+        if (context) context.chunks.push(i);
+        else holes.set(key, { first: i, chunks: [i] });
+      } else todo.push(i);
+    }
     // The rest is encrypted in batches (one worker message each, sharing the four-way hash), a few at once.
+    const contexts = [...holes.values()];
+    const holeJobs = contexts.map(async (context) => {
+      const i = context.first;
+      context.name = await this.encryptAndStore([request(i, ZEROS.subarray(0, chunkSize(size, i)))])[0]!;
+    });
     const worker = async (): Promise<void> => {
-      while (data.length > 0) {
-        const batch = data.splice(0, COMMIT_BATCH);
+      while (todo.length > 0) {
+        const batch = todo.splice(0, COMMIT_BATCH);
         const plains = await Promise.all(batch.map((i) => plainOf(i)));
         const names = await Promise.all(this.encryptAndStore(batch.map((i, k) => request(i, plains[k]!))));
-        batch.forEach((i, k) => (infos[i] = { index: i, dstHash: names[k]!, srcHash: srcs[i]!, srcSize: spans[i]!.size }));
+        batch.forEach((i, k) => (infos[i] = info(i, names[k]!)));
       }
     };
-    await Promise.all([...Array.from({ length: COMMIT_CONCURRENCY }, worker), ...holeNames.values()]);
+    await Promise.all([...Array.from({ length: COMMIT_CONCURRENCY }, worker), ...holeJobs]);
+    for (const context of contexts) for (const i of context.chunks) infos[i] = info(i, context.name!);
     const dataMap: DataMap = { chunks: infos };
     return { kind: 'map', size, dataMap };
+  }
+
+  /** Chunk b's src hash when it is known without reading or hashing (staged, untouched, or a hole). */
+  private knownSrc(b: number, size: number): Buffer | undefined {
+    const block = this.blocks.get(b);
+    if (block?.kind === 'staged') return block.ref.size === size ? block.ref.own : undefined;
+    if (block) return undefined;
+    return this.unchangedBaseChunk(b, size)?.srcHash ?? (this.isHole(b, size) ? zeroSrc(size) : undefined);
   }
 
   private async plainOfBlock(b: number, size: number): Promise<Buffer> {

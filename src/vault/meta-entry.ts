@@ -1,12 +1,17 @@
 /**
  * The content of a regular file's metadata file: its logical size and either its bytes inline
  * (files under 3 bytes cannot be self-encrypted) or its root DataMap in the reference serialisation.
- *   "SEFS" | u8 format version | u8 kind (0 inline, 1 datamap) | u64 LE size | payload | SHA3-256 of all before
+ *   "SEFS" | u8 format version | u8 kind | u64 LE size | payload | SHA3-256 of all before
+ * kind 0: inline bytes; kind 1: the DataMap; kind 2 (maps over 64 KiB, files of about 800 MiB and more):
+ * u64 LE bytes not in holes, then the DataMap compressed with brotli (a 1 TiB sparse file's million equal
+ * hole chunks take a few KiB instead of 80 MiB, so a stat of it reads a small file).
  * The checksum makes a damaged entry a clear error (not chunks decrypted under damaged keys).
  */
 import { type DataMap, dataMapSize, deserializeDataMap, serializeDataMap } from '../core/data-map.js';
 import { InvalidDataMap } from '../core/errors.js';
 import { sha3 } from '../core/hash.js';
+import { zeroSrc } from '../core/zeros.js';
+import { brotliCompressSync, brotliDecompressSync, constants as zc } from 'node:zlib';
 import type { MetaCodec } from './meta-codec.js';
 
 const MAGIC = Buffer.from('SEFS');
@@ -18,9 +23,42 @@ export type MetaEntry = { kind: 'inline'; size: number; data: Buffer } | { kind:
 
 export const EMPTY_ENTRY: MetaEntry = { kind: 'inline', size: 0, data: Buffer.alloc(0) };
 
+/** Serialised maps larger than this are stored compressed (kind 2). */
+const COMPRESS_OVER = 64 * 1024;
+/** The largest serialised map a vault file can have (1 TiB of 1 MiB chunks): bounds decompression. */
+const MAX_SERIALIZED_MAP = 10 + 80 * (2 ** 20 + 1) + 9;
+
 export function encodeEntry(entry: MetaEntry): Buffer {
-  const payload = entry.kind === 'inline' ? entry.data : serializeDataMap(entry.dataMap);
-  return frameEntry(entry.kind === 'inline' ? 0 : 1, entry.size, payload);
+  if (entry.kind === 'inline') return frameEntry(0, entry.size, entry.data);
+  const map = serializeDataMap(entry.dataMap);
+  if (map.length <= COMPRESS_OVER) return frameEntry(1, entry.size, map);
+  const head = Buffer.alloc(8);
+  head.writeBigUInt64LE(BigInt(storedBytesOf(entry)));
+  const packed = brotliCompressSync(map, { params: { [zc.BROTLI_PARAM_QUALITY]: 1, [zc.BROTLI_PARAM_SIZE_HINT]: map.length } });
+  return frameEntry(2, entry.size, Buffer.concat([head, packed]));
+}
+
+/** What a stat needs of an entry: its size, and the bytes it holds outside holes (st_blocks). */
+export interface EntryFacts {
+  size: number;
+  storedBytes: number;
+}
+
+const storedBytesMemo = new WeakMap<MetaEntry, number>();
+
+/** Bytes of a file's content that are not holes (chunks of zeros count as holes). */
+export function storedBytesOf(entry: MetaEntry): number {
+  if (entry.kind === 'inline') return entry.size;
+  let n = storedBytesMemo.get(entry);
+  if (n === undefined) {
+    n = 0;
+    for (const c of entry.dataMap.chunks) {
+      const zero = zeroSrc(c.srcSize);
+      if (c.srcHash !== zero && !c.srcHash.equals(zero)) n += c.srcSize;
+    }
+    storedBytesMemo.set(entry, n);
+  }
+  return n;
 }
 
 /** Header + payload + checksum; exported for tests that need well-framed entries around damaged payloads. */
@@ -45,25 +83,50 @@ export function decodeStoredEntry(stored: Buffer, codec: Pick<MetaCodec, 'openEn
   return stored.length === 0 ? EMPTY_ENTRY : decodeEntry(codec.openEntry(stored));
 }
 
-/** Parse a metadata file; anything inconsistent is an InvalidDataMap naming what is wrong. */
-export function decodeEntry(file: Buffer): MetaEntry {
+/** A metadata file as stored to its facts, without decoding a compressed DataMap. */
+export function decodeStoredFacts(stored: Buffer, codec: Pick<MetaCodec, 'openEntry'>): EntryFacts {
+  if (stored.length === 0) return { size: 0, storedBytes: 0 };
+  const { kind, size, payload } = unframe(codec.openEntry(stored));
+  if (kind === 2 && payload.length >= 8) return { size, storedBytes: Math.min(size, Number(payload.readBigUInt64LE(0))) };
+  return { size, storedBytes: storedBytesOf(entryOf(kind, size, payload)) };
+}
+
+/** Check a metadata file's frame and checksum; its kind, size and payload. */
+function unframe(file: Buffer): { kind: number; size: number; payload: Buffer } {
   if (file.length < HEADER_SIZE + CHECKSUM_SIZE || !file.subarray(0, 4).equals(MAGIC)) throw new InvalidDataMap('not a sefs metadata file');
   const bytes = file.subarray(0, file.length - CHECKSUM_SIZE);
   if (!sha3(bytes).equals(file.subarray(file.length - CHECKSUM_SIZE))) throw new InvalidDataMap('metadata checksum mismatch (the entry is damaged)');
   const version = bytes.readUInt8(4);
   if (version !== FORMAT_VERSION) throw new InvalidDataMap(`unknown metadata format version ${version}`);
-  const kind = bytes.readUInt8(5);
   const size64 = bytes.readBigUInt64LE(6);
   if (size64 > BigInt(Number.MAX_SAFE_INTEGER)) throw new InvalidDataMap('size out of range');
-  const size = Number(size64);
-  const payload = bytes.subarray(HEADER_SIZE);
+  return { kind: bytes.readUInt8(5), size: Number(size64), payload: bytes.subarray(HEADER_SIZE) };
+}
+
+/** Parse a metadata file; anything inconsistent is an InvalidDataMap naming what is wrong. */
+export function decodeEntry(file: Buffer): MetaEntry {
+  const { kind, size, payload } = unframe(file);
+  return entryOf(kind, size, payload);
+}
+
+function entryOf(kind: number, size: number, payload: Buffer): MetaEntry {
   if (kind === 0) {
     if (payload.length !== size || size >= 3) throw new InvalidDataMap(`inline entry of ${payload.length} bytes claims size ${size}`);
     return { kind: 'inline', size, data: Buffer.from(payload) };
   }
-  if (kind !== 1) throw new InvalidDataMap(`unknown entry kind ${kind}`);
-  const dataMap = deserializeDataMap(payload);
+  if (kind !== 1 && kind !== 2) throw new InvalidDataMap(`unknown entry kind ${kind}`);
+  const dataMap = deserializeDataMap(kind === 1 ? payload : unpack(payload));
   if (dataMap.child !== undefined) throw new InvalidDataMap('metadata holds a shrunk DataMap');
   if (dataMapSize(dataMap) !== size) throw new InvalidDataMap(`DataMap holds ${dataMapSize(dataMap)} bytes, entry says ${size}`);
   return { kind: 'map', size, dataMap };
+}
+
+/** A kind-2 payload's DataMap bytes; bounded, so a hostile entry cannot inflate without limit. */
+function unpack(payload: Buffer): Buffer {
+  if (payload.length < 8) throw new InvalidDataMap('compressed entry too short');
+  try {
+    return brotliDecompressSync(payload.subarray(8), { maxOutputLength: MAX_SERIALIZED_MAP });
+  } catch (err) {
+    throw new InvalidDataMap(`compressed DataMap does not decompress: ${(err as Error).message}`);
+  }
 }

@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { fsyncDir } from '../store/disk-store.js';
 import type { MetaCodec } from './meta-codec.js';
-import { type MetaEntry, decodeStoredEntry, encodeEntry } from './meta-entry.js';
+import { type EntryFacts, type MetaEntry, decodeStoredEntry, decodeStoredFacts, encodeEntry, storedBytesOf } from './meta-entry.js';
 
 export interface EntryAttrs {
   mode: number;
@@ -28,8 +28,10 @@ const OWN_UID = process.getuid?.() ?? 0;
 const OWN_GID = process.getgid?.() ?? 0;
 
 export class MetaTree {
-  /** Entries by visible path: getattr needs every file's size, so keep the decoded entries near. */
-  private readonly entries = new LRUCache<string, MetaEntry>({ max: 20_000 });
+  /** Decoded entries by visible path (for opens), bounded by their size in memory. */
+  private readonly entries = new LRUCache<string, MetaEntry>({ maxSize: 64 * 1024 * 1024, sizeCalculation: entryMemory });
+  /** Size and stored bytes by visible path (for stats: a stat never decodes a DataMap it does not need). */
+  private readonly facts = new LRUCache<string, EntryFacts>({ max: 50_000 });
 
   constructor(
     readonly metaDir: string,
@@ -45,6 +47,18 @@ export class MetaTree {
 
   lstat(path: string): Promise<Stats> {
     return lstat(this.diskPath(path));
+  }
+
+  /** What a stat needs of a file's entry. */
+  async readFacts(path: string): Promise<EntryFacts> {
+    const known = this.facts.get(path);
+    if (known) return known;
+    const cached = this.entries.get(path);
+    const facts = cached
+      ? { size: cached.size, storedBytes: storedBytesOf(cached) }
+      : decodeStoredFacts(await readNoAtime(this.diskPath(path)), this.codec);
+    this.facts.set(path, facts);
+    return facts;
   }
 
   async readEntry(path: string): Promise<MetaEntry> {
@@ -105,21 +119,26 @@ export class MetaTree {
     }
     if (durable) await fsyncDir(dirname(target));
     this.entries.set(path, entry);
+    this.facts.delete(path);
   }
 
   /** Forget the cached entry of `path` (after unlink, rmdir, or a rename onto it). */
   forget(path: string): void {
     this.entries.delete(path);
+    this.facts.delete(path);
   }
 
   /**
    * Forget cached entries at or below `path` (the source of a rename). Only files have entries: a path that
-   * had one is a file with nothing below it, and only a directory needs the walk through the cache.
+   * had one is a file with nothing below it, and only a directory needs the walk through the caches.
    */
   forgetTree(path: string): void {
-    if (this.entries.delete(path)) return;
+    const wasFile = this.entries.delete(path);
+    if (this.facts.delete(path) || wasFile) return;
     const prefix = path.endsWith('/') ? path : path + '/';
-    for (const key of this.entries.keys()) if (key.startsWith(prefix)) this.entries.delete(key);
+    for (const cache of [this.entries, this.facts] as LRUCache<string, object>[]) {
+      for (const key of [...cache.keys()]) if (key.startsWith(prefix)) cache.delete(key);
+    }
   }
 
   /** Temp files left by a crash between write and rename. */
@@ -148,4 +167,9 @@ async function readNoAtime(file: string): Promise<Buffer> {
   } finally {
     await fh.close();
   }
+}
+
+/** About what a decoded entry costs in memory (a chunk's info with its two hashes, or the inline bytes). */
+function entryMemory(entry: MetaEntry): number {
+  return 200 + (entry.kind === 'inline' ? entry.data.length : 200 * entry.dataMap.chunks.length);
 }
