@@ -1,7 +1,6 @@
 /** Attribute operations: getattr, chmod, chown, utimens, access, statfs. */
 import { chmod, lchown, lutimes, statfs } from 'node:fs/promises';
 import type { FsContext } from './context.js';
-import { storedBytesOf } from '../vault/meta-entry.js';
 import { NAME_MAX } from '../vault/names.js';
 
 export interface FuseStat {
@@ -29,8 +28,7 @@ export async function getattr(ctx: FsContext, path: string): Promise<FuseStat> {
     const open = ctx.files.get(path);
     if (open) {
       size = open.seq.size;
-      // Uncommitted changes: count every byte (what they will store is not known before the commit).
-      stored = open.seq.isDirty ? size : storedBytesOf(open.seq.committedEntry);
+      stored = open.seq.storedBytes;
       if (open.times) mtime = open.times.mtime;
       else if (open.seq.isDirty) mtime = open.seq.modifiedAt;
     } else {

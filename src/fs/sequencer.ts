@@ -21,7 +21,7 @@ import { chunkSize, chunksCovering, chunkStart, numChunks } from '../core/layout
 import type { EncryptRequest, WorkerPool } from '../lib/pool.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import { type ChunkRef, chunkRefOf as baseRef } from '../core/chunk-ref.js';
-import type { MetaEntry } from '../vault/meta-entry.js';
+import { type MetaEntry, storedBytesOf } from '../vault/meta-entry.js';
 import { posixError } from '../vault/posix-error.js';
 import type { ChunkCache } from './chunk-cache.js';
 import type { MemoryBudget } from './memory-budget.js';
@@ -119,6 +119,16 @@ export class Sequencer {
 
   get isDirty(): boolean {
     return this.dirty;
+  }
+
+  /**
+   * Bytes of content outside holes, for st_blocks: the committed ones still in the file, plus the blocks
+   * changed since (an estimate until the commit, which may find some of them all zeros).
+   */
+  get storedBytes(): number {
+    let n = Math.min(storedBytesOf(this.base), this.zeroFrom);
+    for (const block of this.blocks.values()) n += block.kind === 'mem' ? block.data.length : block.ref.size;
+    return Math.min(n, this.size);
   }
 
   /** The entry as last committed (what the vault holds for this file). */

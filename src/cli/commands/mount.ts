@@ -46,6 +46,8 @@ export async function run(args: string[]): Promise<number> {
 
   // A rejection nobody handled is a bug, but the mount must outlive it (a dead daemon leaves a dead mount):
   // it is logged loudly (the tests fail on such a line) instead of ending the process.
+  // The log may sit on the full disk the mount is reporting ENOSPC for: a failed log line must not end the daemon.
+  process.stderr.on('error', () => {});
   process.on('unhandledRejection', (err) => {
     process.stderr.write(`sefs: BUG: unhandled rejection: ${(err as Error)?.stack ?? String(err)}\n`);
   });
