@@ -100,6 +100,7 @@ export class Sequencer {
   private stored = new Set<string>();
   private baseNames: Set<string> | undefined;
   private lastWriteEnd = 0;
+  private sequentialWriter = true;
   private lastReadEnd = -1;
   /** Where the last read-ahead window started (in which committed version). */
   private readAheadFrom: { base?: MetaEntry; chunk: number } = { chunk: -1 };
@@ -276,6 +277,8 @@ export class Sequencer {
       if (end > this.size) this.size = end;
       this.dirty = true;
       this.modifiedAt = Date.now();
+      // Only a sequential writer leaves blocks behind for good; random writes come back to blocks.
+      this.sequentialWriter = offset === this.lastWriteEnd;
       this.lastWriteEnd = end;
       this.stageFullBlocks();
       await this.backpressure();
@@ -356,12 +359,13 @@ export class Sequencer {
    * Encrypt full in-memory blocks whose neighbours are known, in the background, a few at a time.
    * Blocks 0 and 1 wait for the commit: their keys come from the last two chunks. Without memory pressure
    * only blocks a sequential writer has left behind (two blocks back) are staged, so rewrites of a block
-   * being written do not waste encryptions.
+   * being written, and random writes that come back to blocks, do not waste encryptions and chunk files.
    */
   private stageFullBlocks(): void {
     if (this.stagingHalted) return;
     const excess = Math.max(this.memIndices.size - this.deps.memBudgetBlocks, this.deps.budget?.over ? STAGE_GROUP : 0);
     const pressure = excess > 0;
+    if (!pressure && !this.sequentialWriter) return;
     const limit = pressure ? Math.floor(this.size / BLOCK) : Math.floor(this.lastWriteEnd / BLOCK) - 1;
     let ready: number[] = [];
     // Under pressure, the blocks written longest ago (memIndices is in write order), only as many as needed:

@@ -1,0 +1,103 @@
+/**
+ * Space comes back by itself: the mount removes chunks no file names any more seconds after the commit or
+ * removal that dropped them, without `sefs gc`, and never one that another file still names.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFile, unlink, writeFile } from 'node:fs/promises';
+import { MiB, TestMount, disposeAll, fuseSuite, seededBytes, sh, sha256 } from './helpers.js';
+
+fuseSuite();
+
+let m: TestMount;
+beforeAll(async () => {
+  m = await TestMount.create('space');
+});
+afterAll(() => disposeAll());
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Wait until the chunk store holds at most `bytes` (the sweep runs a moment after the last change). */
+async function storeShrinksTo(bytes: number, ms = 20_000): Promise<number> {
+  let now = await m.chunkBytes();
+  for (let waited = 0; now > bytes && waited < ms; waited += 250) {
+    await sleep(250);
+    now = await m.chunkBytes();
+  }
+  return now;
+}
+
+describe('space reclaimed by the mount', () => {
+  it('200 fsynced random rewrites of an 8 MiB file leave the store within a small factor of the live data', async () => {
+    const f = m.at('rewritten.bin');
+    await writeFile(f, seededBytes(8 * MiB, 1));
+    await sh(`python3 - '${f}' <<'PY'
+import os, random, sys
+random.seed(7)
+fd = os.open(sys.argv[1], os.O_RDWR)
+for i in range(200):
+    os.pwrite(fd, os.urandom(4096), random.randrange(0, 8 * 1024 * 1024 - 4096))
+    os.fsync(fd)
+os.close(fd)
+PY`, { timeoutMs: 240_000 });
+    const left = await storeShrinksTo(3 * 8 * MiB);
+    process.stderr.write(`[space] chunk store after 200 fsynced rewrites of an 8 MiB file: ${(left / MiB).toFixed(1)} MiB\n`);
+    expect(left).toBeLessThanOrEqual(3 * 8 * MiB);
+    expect(left).toBeGreaterThanOrEqual(8 * MiB); // the live file is there
+  });
+
+  it('20,000 small random writes without fsync into a 64 MiB file store about the file, not a chunk per write', async () => {
+    const f = m.at('db.bin');
+    await writeFile(f, seededBytes(64 * MiB, 2));
+    const before = await m.chunkBytes();
+    await sh(`python3 - '${f}' <<'PY'
+import os, random, sys
+random.seed(8)
+fd = os.open(sys.argv[1], os.O_RDWR)
+for i in range(20000):
+    os.pwrite(fd, os.urandom(16), random.randrange(0, 64 * 1024 * 1024 - 16))
+os.close(fd)
+PY`, { timeoutMs: 240_000 });
+    const left = await storeShrinksTo(before + 3 * 64 * MiB);
+    process.stderr.write(`[space] chunk store after 20,000 16-byte pwrites into a 64 MiB file: ${(left / MiB).toFixed(1)} MiB (before: ${(before / MiB).toFixed(1)})\n`);
+    // The old version goes too once the new one is committed: the store holds about one copy of the file.
+    expect(await storeShrinksTo(before + 2 * 64 * MiB)).toBeLessThanOrEqual(before + 2 * 64 * MiB);
+  });
+
+  it('two files sharing chunks: removing one leaves the other whole; removing both frees the chunks', async () => {
+    const data = seededBytes(6 * MiB + 5, 3);
+    const base = await m.chunkBytes();
+    await writeFile(m.at('twin-a.bin'), data);
+    await writeFile(m.at('twin-b.bin'), data);
+    const withBoth = await m.chunkBytes();
+    expect(withBoth - base).toBeLessThan(7 * MiB); // stored once
+    await unlink(m.at('twin-a.bin'));
+    await sleep(4000); // several sweeps' time
+    expect(sha256(await readFile(m.at('twin-b.bin')))).toBe(sha256(data));
+    expect(await m.chunkBytes()).toBe(withBoth);
+    await m.remount(); // the startup sweep keeps it too
+    expect(sha256(await readFile(m.at('twin-b.bin')))).toBe(sha256(data));
+    await unlink(m.at('twin-b.bin'));
+    expect(await storeShrinksTo(base)).toBeLessThanOrEqual(base);
+  });
+
+  it('a file removed while open keeps its chunks until it is closed, then they go', async () => {
+    const data = seededBytes(5 * MiB, 4);
+    const base = await m.chunkBytes();
+    await writeFile(m.at('open-gone.bin'), data);
+    const out = await sh(`python3 - '${m.at('open-gone.bin')}' <<'PY'
+import os, sys, time, hashlib
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.unlink(sys.argv[1])
+time.sleep(4)
+data = b''
+while True:
+    b = os.read(fd, 1 << 20)
+    if not b: break
+    data += b
+print(hashlib.sha256(data).hexdigest())
+os.close(fd)
+PY`);
+    expect(out.stdout.trim()).toBe(sha256(data));
+    expect(await storeShrinksTo(base)).toBeLessThanOrEqual(base);
+  });
+});
