@@ -6,7 +6,7 @@
 import { type DataMap, dataMapSize, validateLayout } from '../core/data-map.js';
 import { expandDataMap } from '../core/encrypt.js';
 import { InvalidDataMap, OutOfRange } from '../core/errors.js';
-import { neighbours } from '../core/keys.js';
+import { chunkRefOf } from '../core/chunk-ref.js';
 import { chunkStart, chunksCovering } from '../core/layout.js';
 import { type ChunkCrypto, inlineCrypto } from './crypto.js';
 import { type ChunkSource, fetcherOf } from './source.js';
@@ -28,10 +28,9 @@ export async function rootDataMap(map: DataMap, source: ChunkSource): Promise<Da
 
 /** Fetch, verify and decrypt chunk `index` of a root map. */
 export async function decryptChunkAt(root: DataMap, index: number, fetch: Fetch, pool: ChunkCrypto = inlineCrypto): Promise<Buffer> {
-  const info = root.chunks[index]!;
-  const [n1, n2] = neighbours(index, root.chunks.length);
-  const stored = await fetch(info.dstHash);
-  return pool.decrypt(stored, info.srcHash, root.chunks[n1]!.srcHash, root.chunks[n2]!.srcHash, info.dstHash, info.srcSize);
+  const ref = chunkRefOf(root, index);
+  const stored = await fetch(ref.dst);
+  return pool.decrypt(stored, ref.own, ref.n1, ref.n2, ref.dst, ref.size);
 }
 
 /** Check a byte range against a file of `size` bytes; the end is clipped to the file, as a read is. */
