@@ -9,7 +9,7 @@
  *   npx tsx scripts/power-loss.ts --recheck D [--cuts N] [--seed S]
  *       check an earlier recording again (the recording is what makes a failure reproducible: the daemon's
  *       threads order their operations differently on every run)
- *   npx tsx scripts/power-loss.ts --recheck D --cut C --model posix --variant lost [--seed S] [--out DIR] [--log]
+ *   npx tsx scripts/power-loss.ts --recheck D --cut C --model posix --variant lost [--pin EVENT] [--seed S] [--out DIR] [--log]
  *       one crash state: its violations, its files, optionally written out as a vault in DIR (mount it with
  *       sefs mount DIR/vault M) and the log up to the cut
  * Needs npm run build, a C compiler and /dev/fuse. Exit status 1 when a violation is found.
@@ -34,6 +34,7 @@ const { values } = parseArgs({
     cut: { type: 'string' },
     model: { type: 'string', default: 'posix' },
     variant: { type: 'string', default: 'lost' },
+    pin: { type: 'string' },
     out: { type: 'string' },
     log: { type: 'boolean', default: false },
   },
@@ -51,7 +52,7 @@ if (drift.length) {
 }
 
 if (values.cut) {
-  const state = rec.history.crash({ cut: Number(values.cut), model: values.model as Model, variant: values.variant as Variant, seed });
+  const state = rec.history.crash({ cut: Number(values.cut), model: values.model as Model, variant: values.variant as Variant, seed, pin: values.pin === undefined ? undefined : Number(values.pin) });
   const { violations, reads } = await checkState(state, rec.steps, new StateReader());
   for (const [file, r] of reads) console.log(`${file}: ${r.state === 'error' ? r.error : r.state === 'absent' ? 'absent' : `${r.size} bytes ${r.state.slice(0, 12)}`}`);
   for (const v of violations) console.log(`VIOLATION ${v.file}: got ${v.got}\n  cause: ${v.cause}\n  allowed: ${v.allowed.join(' | ')}\n  ${v.why.join('\n  ')}`);
@@ -64,15 +65,15 @@ if (values.cut) {
 }
 
 const cuts = chooseCuts(rec.history, Number(values.cuts), seed);
-const report = await check(rec, cuts, { seed });
+const report = await check(rec, cuts, { seed, pinCommits: ['posix', 'journal'] });
 console.log(formatReport(rec, report));
 
 // A few states through a real mount: the first state of each violation group, then spread cuts.
 const mounts = Number(values.mounts);
-const picks = [...report.groups.values()].slice(0, Math.ceil(mounts / 2)).map((g) => ({ cut: g.first.cut, model: g.first.model as Model, variant: g.first.variant as Variant }));
+const picks = [...report.groups.values()].slice(0, Math.ceil(mounts / 2)).map((g) => ({ cut: g.first.cut, model: g.first.model as Model, variant: g.first.variant as Variant, pin: g.first.pin }));
 for (let i = 0; picks.length < mounts && i < mounts; i++) {
   const combo = COMBOS[i % COMBOS.length]!;
-  picks.push({ cut: cuts[Math.floor(((i + 1) * cuts.length) / (mounts + 1))]!, ...combo });
+  picks.push({ cut: cuts[Math.floor(((i + 1) * cuts.length) / (mounts + 1))]!, ...combo, pin: undefined });
 }
 let disagreements = 0;
 const files = [...new Set(rec.steps.flatMap((s) => Object.keys(s.files)))];

@@ -4,7 +4,7 @@
  * library (metadata entry decoded, chunks fetched by name and decrypted), and the violations.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { decrypt } from '../../src/lib/decrypt.js';
 import { decodeEntry } from '../../src/vault/meta-entry.js';
 import { OP, OP_NAME, type OpRecord } from './oplog.js';
@@ -15,7 +15,8 @@ export const ABSENT = 'absent';
 const EMPTY = sha256(Buffer.alloc(0));
 
 export interface Step {
-  step: number;
+  /** A number for the main client's steps, "w0.3" for a concurrent worker's. */
+  step: number | string;
   label: string;
   files: Record<string, { may: string[]; done: string }>;
   /** seq of the client's B and D marks. */
@@ -23,10 +24,11 @@ export interface Step {
   done: number;
 }
 
-/** The client's journal, each step with the seqs of its marks in the log. */
+/** The client's journals (its own and its concurrent workers'), each step with the seqs of its marks in the log, in the order they began. */
 export function loadSteps(journalPath: string, marks: OpRecord[]): Step[] {
   const seqOf = new Map(marks.map((m) => [m.path, m.seq]));
-  return readFileSync(journalPath, 'utf8')
+  const text = [journalPath, `${journalPath}.w0`, `${journalPath}.w1`].filter((f) => existsSync(f)).map((f) => readFileSync(f, 'utf8')).join('\n');
+  return text
     .split('\n')
     .filter(Boolean)
     .map((line) => {
@@ -35,7 +37,8 @@ export function loadSteps(journalPath: string, marks: OpRecord[]): Step[] {
       const done = seqOf.get(`D${s.step}`);
       if (begin === undefined || done === undefined) throw new Error(`step ${s.step} has no marks in the log`);
       return { ...s, begin, done };
-    });
+    })
+    .sort((a, b) => a.begin - b.begin);
 }
 
 export interface Allowed {
@@ -134,6 +137,8 @@ export interface Violation {
   cut: number;
   model: string;
   variant: string;
+  /** The event pinned (kept whatever the variant), if any. */
+  pin?: number;
   file: string;
   got: string;
   allowed: string[];
@@ -142,7 +147,7 @@ export interface Violation {
 
 /** Check every file the client journaled, and that meta/ shows nothing else (editor temps aside). */
 export async function checkState(state: CrashState, steps: Step[], reader: StateReader): Promise<{ violations: Violation[]; reads: Map<string, FileRead> }> {
-  const { cut, model, variant } = state.spec;
+  const { cut, model, variant, pin } = state.spec;
   const allowed = allowedAt(steps, cut);
   const violations: Violation[] = [];
   const reads = new Map<string, FileRead>();
@@ -161,6 +166,7 @@ export async function checkState(state: CrashState, steps: Step[], reader: State
       cut,
       model,
       variant,
+      pin,
       file,
       got: describeState(r) + (known ? ` = ${known}` : r.state === 'error' || r.state === ABSENT ? '' : ' (matches no state the client ever wrote)'),
       allowed: [...a.labels.values()],
@@ -220,6 +226,41 @@ function lastNaming(state: CrashState, path: string): { j: number; text: string 
   return undefined;
 }
 
+/**
+ * Every operation on the way to `path` in the real tree (each component's last naming before the cut) that the
+ * state dropped: a chunk lost with its directory's mkdir may also have had its own rename dropped.
+ */
+function droppedNamings(state: CrashState, path: string): string[] {
+  const h = state.history;
+  const out: string[] = [];
+  let dir: number | undefined = h.rootId;
+  for (const name of path.split('/')) {
+    if (dir === undefined) break;
+    let last = -1;
+    h.events.forEach((e, j) => {
+      if (e.seq >= state.spec.cut || e.kind !== 'ns') return;
+      const op = e.ns!;
+      const hit = op.t === 'rename' ? (op.dstDir === dir && op.dstName === name) || (op.srcDir === dir && op.srcName === name) : op.dir === dir && op.name === name;
+      if (hit) last = j;
+    });
+    if (last < 0) {
+      dir = state.lookup(path.split('/').slice(0, path.split('/').indexOf(name) + 1).join('/'));
+      continue;
+    }
+    const e = h.events[last]!;
+    const op = e.ns!;
+    // Only a dropped operation that left this directory without the name counts (an older durable rename of
+    // the same chunk name may still provide it).
+    if (state.fates[last] === 'dropped' && state.entryIn(dir, name) === undefined) {
+      const kind = e.rec.type === OP.MKDIR ? 'mkdir' : e.rec.type === OP.RENAME ? 'rename' : e.rec.type === OP.UNLINK ? 'unlink' : e.rec.type === OP.OPEN ? 'create' : OP_NAME[e.rec.type]!;
+      out.push(`${kind} in ${h.where(e.syncDir!)} not durable`);
+    }
+    // Follow the real tree: the inode this operation put under the name (none if it removed it).
+    dir = op.t === 'remove' || (op.t === 'rename' && op.srcDir === dir && op.srcName === name) ? undefined : op.inode;
+  }
+  return out;
+}
+
 function causeOfName(state: CrashState, path: string): string {
   return lastNaming(state, path)?.text ?? 'no dropped operation names it (look at the log)';
 }
@@ -242,12 +283,35 @@ function causeOf(state: CrashState, file: string, r: FileRead): string {
       return 'unreadable entry';
     }
     if (entry.kind === 'map') {
+      // Every distinct reason among the missing chunks (one reason can hide another: a chunk directory lost
+      // with its mkdir, and a chunk whose own rename was not durable yet).
+      const reasons = new Set<string>();
       for (const c of entry.dataMap.chunks) {
         const hex = c.dstHash.toString('hex');
         const path = `chunks/${hex.slice(0, 2)}/${hex.slice(2, 4)}/${hex}`;
         if (state.lookup(path) !== undefined) continue;
-        const n = lastNaming(state, path);
-        return n ? `a chunk the durable entry names is missing: ${n.text.replace(/ \(.*/, '')}` : 'a chunk the durable entry names was never written before the cut';
+        const dropped = droppedNamings(state, path);
+        for (const n of dropped) reasons.add(n.replace(/\/chunks\/[0-9a-f]{2}\/[0-9a-f]{2}/g, '/chunks/ab/cd').replace(/\/chunks\/[0-9a-f]{2}/g, '/chunks/ab'));
+        if (!dropped.length) reasons.add('never written before the cut');
+      }
+      if (reasons.size) return `a chunk the durable entry names is missing: ${[...reasons].sort().join(' + ')}`;
+    }
+  }
+  if (r.state === 'error' && id !== undefined) {
+    let entry;
+    try {
+      entry = decodeEntry(state.read(id));
+    } catch {
+      entry = undefined;
+    }
+    if (entry?.kind === 'map') {
+      const h = state.history;
+      for (const c of entry.dataMap.chunks) {
+        const hex = c.dstHash.toString('hex');
+        const chunk = state.lookup(`chunks/${hex.slice(0, 2)}/${hex.slice(2, 4)}/${hex}`);
+        if (chunk === undefined) continue;
+        const lost = h.events.some((e, j) => e.kind === 'data' && e.inode === chunk && e.seq < state.spec.cut && state.fates[j] !== 'durable' && state.fates[j] !== 'kept');
+        if (lost) return 'a chunk file whose bytes were not fsynced is under its final name: it reads torn or empty';
       }
     }
   }

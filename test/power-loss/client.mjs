@@ -4,14 +4,20 @@
 // the shim records into the daemon's operation log ("B<n>" before the step's first call, "D<n>" after its
 // last durability call returned), so a cut of that log knows which steps had completed.
 //   node client.mjs MOUNT JOURNAL [ROUNDS] [SEED]
+// After its own steps it runs two copies of itself at once (WORKER = 0, 1: journals JOURNAL.w0/.w1), each
+// rewriting its own file with the same bytes as the other at the same moment: concurrent commits whose
+// chunks deduplicate against each other.
 // Journal: one JSON line per step: {step, label, files: {name: {may: [state...], done: state}}}, a state
 // being the sha256 of the file's bytes or "absent". `may`: what the file may hold while the step runs (with
 // the state before it); `done`: what it must hold once the step is done.
 import { createCipheriv, createHash } from 'node:crypto';
 import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
-const [mnt, journalPath, roundsArg, seedArg] = process.argv.slice(2);
+const [mnt, journalPath, roundsArg, seedArg, workerArg] = process.argv.slice(2);
+const WORKER = workerArg === undefined ? undefined : Number(workerArg);
 const ROUNDS = Number(roundsArg ?? 1);
 const SEED = Number(seedArg ?? 1);
 const MARK = process.env.OPLOG_MARK;
@@ -21,9 +27,9 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 const sha = (b) => createHash('sha256').update(b).digest('hex');
 let counter = 0;
-/** Fresh pseudo-random bytes, reproducible from the seed. */
+/** Fresh pseudo-random bytes, reproducible from the seed (the same in both workers). */
 function bytes(size) {
-  const key = createHash('sha256').update(`power-loss-${SEED}-${counter++}`).digest().subarray(0, 16);
+  const key = createHash('sha256').update(`power-loss-${SEED}-${WORKER === undefined ? 'main' : 'workers'}-${counter++}`).digest().subarray(0, 16);
   const c = createCipheriv('aes-128-ctr', key, Buffer.alloc(16));
   return Buffer.concat([c.update(Buffer.alloc(size)), c.final()]);
 }
@@ -46,7 +52,7 @@ function mark(text) {
  * one); `run` does the calls; afterwards `state` holds the new contents.
  */
 function step(label, files, run) {
-  const n = ++stepNo;
+  const n = WORKER === undefined ? ++stepNo : `w${WORKER}.${++stepNo}`;
   const entry = { step: n, label, files: {} };
   for (const [name, may] of Object.entries(files)) entry.files[name] = { may: [now(name), ...may] };
   mark(`B${n}`);
@@ -148,34 +154,55 @@ function move(from, to) {
 }
 
 // ---- the workload ------------------------------------------------------------------------------------
-step('mkdir d + fsync dir', {}, () => {
-  mkdirSync(p('d'));
-  fsyncDir(p(''));
-});
-writeWhole('a', bytes(100 * KiB));
-writeWhole('big', bytes(5 * MiB + 12345)); // blocks staged by the workers while it is written
-writeWhole('tiny', bytes(2), { sync: false }); // inline entry, committed by close
-writeWhole('d/e', bytes(300 * KiB));
-for (let round = 0; round < ROUNDS; round++) {
-  writeWhole('a', bytes(200 * KiB + round));
-  append('big', bytes(1536 * KiB));
-  truncate('big', 3 * MiB + 1);
-  patch('a', 50_000, bytes(10 * KiB));
-  editorSave('cfg', bytes(50 * KiB));
-  editorSave('cfg', bytes(60 * KiB + 7));
-  truncate('a', 400 * KiB); // grows: a hole of zeros
-  writeWhole('d/e', bytes(70 * KiB), { sync: false });
-  writeWhole('tiny', bytes(1));
-  remove('tiny');
-  move('big', `big-${round}`);
-  append('d/e', bytes(4 * KiB));
-  move(`big-${round}`, 'big');
-  writeWhole('tiny', bytes(2), { sync: false });
+if (WORKER !== undefined) {
+  // Both workers write the same bytes at the same time (dedup between concurrent commits).
+  const name = `p${WORKER}`;
+  for (let i = 0; i < 3 * ROUNDS; i++) {
+    writeWhole(name, bytes(i % 3 === 2 ? 4 * MiB + 1 : 120 * KiB + i));
+    append(name, bytes(64 * KiB));
+  }
+} else {
+  step('mkdir d + fsync dir', {}, () => {
+    mkdirSync(p('d'));
+    fsyncDir(p(''));
+  });
+  writeWhole('a', bytes(100 * KiB));
+  writeWhole('big', bytes(5 * MiB + 12345)); // blocks staged by the workers while it is written
+  writeWhole('tiny', bytes(2), { sync: false }); // inline entry, committed by close
+  writeWhole('d/e', bytes(300 * KiB));
+  for (let round = 0; round < ROUNDS; round++) {
+    writeWhole('a', bytes(200 * KiB + round));
+    append('big', bytes(1536 * KiB));
+    truncate('big', 3 * MiB + 1);
+    patch('a', 50_000, bytes(10 * KiB));
+    editorSave('cfg', bytes(50 * KiB));
+    editorSave('cfg', bytes(60 * KiB + 7));
+    truncate('a', 400 * KiB); // grows: a hole of zeros
+    writeWhole('d/e', bytes(70 * KiB), { sync: false });
+    writeWhole('tiny', bytes(1));
+    remove('tiny');
+    move('big', `big-${round}`);
+    append('d/e', bytes(4 * KiB));
+    move(`big-${round}`, 'big');
+    writeWhole('tiny', bytes(2), { sync: false });
+  }
 }
 
-writeFileSync(journalPath, journal.map((e) => JSON.stringify(e)).join('\n') + '\n');
+writeFileSync(journalPath + (WORKER === undefined ? '' : `.w${WORKER}`), journal.map((e) => JSON.stringify(e)).join('\n') + '\n');
 // A last check that the mount agrees with what the client thinks it wrote.
 for (const [name, data] of state) {
   const got = readFileSync(p(name));
   if (!got.equals(data)) throw new Error(`${name} reads back ${got.length} bytes that differ from what was written`);
+}
+
+if (WORKER === undefined) {
+  const me = fileURLToPath(import.meta.url);
+  const workers = [0, 1].map(
+    (k) =>
+      new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, [me, mnt, journalPath, String(ROUNDS), String(SEED), String(k)], { stdio: 'inherit' });
+        child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`worker ${k} exited with ${code}`))));
+      }),
+  );
+  await Promise.all(workers);
 }

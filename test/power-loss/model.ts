@@ -96,6 +96,11 @@ export interface CrashSpec {
   model: Model;
   variant: Variant;
   seed: number;
+  /**
+   * An event kept whatever the variant says (the journal model keeps every namespace operation before it too,
+   * as its journal would): "what if exactly this rename reached the disk first?"
+   */
+  pin?: number;
 }
 
 /** How a data operation was kept in a state. */
@@ -278,6 +283,15 @@ export class History {
     return '/' + (this.pathOf.get(id) ?? `?inode${id}`);
   }
 
+  /** The renames that put a metadata entry in place (tmp/ -> meta/): a commit's last step. */
+  commitRenames(): number[] {
+    const out: number[] = [];
+    this.events.forEach((e, i) => {
+      if (e.rec.type === OP.RENAME && e.rec.path.startsWith(`${this.root}/tmp/`) && e.rec.path2.startsWith(`${this.root}/meta/`)) out.push(i);
+    });
+    return out;
+  }
+
   /** Every cut worth a look: just after each sync returns and each rename, and just before each sync starts. */
   interestingCuts(): { cut: number; why: string }[] {
     const out: { cut: number; why: string }[] = [];
@@ -322,6 +336,7 @@ export class History {
       else durable = model === 'journal' ? e.seq < lastAny : e.seq < (lastSync.get(e.syncDir!) ?? 0);
       let fate: Fate;
       if (durable) fate = 'durable';
+      else if (spec.pin !== undefined && (i === spec.pin || (model === 'journal' && e.kind === 'ns' && i < spec.pin))) fate = 'kept';
       else if (variant === 'lost') fate = 'dropped';
       else if (variant === 'kept' || variant === 'torn') fate = 'kept';
       else if (variant === 'prefix') fate = e.seq < prefixPoint ? 'kept' : 'dropped';
@@ -381,6 +396,11 @@ export class CrashState {
       id = next;
     }
     return id;
+  }
+
+  /** What directory inode `dir` holds under `name` in this state (whether or not the directory is reachable). */
+  entryIn(dir: number, name: string): number | undefined {
+    return this.ns.get(dir)?.get(name);
   }
 
   kind(id: number): Kind {

@@ -9,7 +9,7 @@ import { lstat, open, readFile, readdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ABSENT, type FileRead, StateReader, type Step, type Violation, checkState, loadSteps, logStats, sha256 } from './check.js';
-import { type CrashState, History, type Model, type SnapshotEntry, type Variant, takeSnapshot } from './model.js';
+import { type CrashSpec, type CrashState, History, type Model, type SnapshotEntry, type Variant, takeSnapshot } from './model.js';
 import { buildShim, newRecording, parseLog, shimEnv } from './oplog.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -80,6 +80,8 @@ async function unmount(mnt: string, pid: number): Promise<void> {
 export interface Recorded {
   dir: string;
   vault: string;
+  /** The vault before the run. */
+  snapshot: SnapshotEntry[];
   history: History;
   steps: Step[];
   recordMs: number;
@@ -117,9 +119,10 @@ export async function record(dir: string, options: { rounds?: number; seed?: num
 export function load(dir: string): Omit<Recorded, 'recordMs'> {
   const base = realpathSync(dir);
   const { root } = JSON.parse(readFileSync(join(base, 'meta.json'), 'utf8')) as { root: string };
-  const history = new History(root, loadSnapshot(join(base, 'snapshot.json')), parseLog(join(base, 'oplog.bin')));
+  const snapshot = loadSnapshot(join(base, 'snapshot.json'));
+  const history = new History(root, snapshot, parseLog(join(base, 'oplog.bin')));
   const steps = loadSteps(join(base, 'journal.jsonl'), history.marks);
-  return { dir: base, vault: root, history, steps };
+  return { dir: base, vault: root, snapshot, history, steps };
 }
 
 function saveSnapshot(file: string, snap: SnapshotEntry[]): void {
@@ -189,18 +192,25 @@ export function foldCause(cause: string): string {
     .replace(/\/tmp\/meta-[0-9a-f]+/g, '/tmp/meta-*');
 }
 
-/** Check every chosen cut under every model/variant combination. */
-export async function check(rec: Omit<Recorded, 'recordMs'>, cuts: number[], options: { seed?: number; combos?: typeof COMBOS } = {}): Promise<CheckReport> {
+/**
+ * Check every chosen cut under every model/variant combination; with `pinCommits`, also, for every commit's
+ * rename of its entry into meta/, the state where that rename reached the disk and nothing volatile else did
+ * (in those models): a commit must not put its entry in place before what the entry names is durable.
+ */
+export async function check(rec: Omit<Recorded, 'recordMs'>, cuts: number[], options: { seed?: number; combos?: typeof COMBOS; pinCommits?: Model[] } = {}): Promise<CheckReport> {
   const t0 = Date.now();
   const reader = new StateReader();
   const violations: Violation[] = [];
   let states = 0;
-  for (const cut of cuts) {
-    for (const { model, variant } of options.combos ?? COMBOS) {
-      const state = rec.history.crash({ cut, model, variant, seed: options.seed ?? 1 });
-      states++;
-      violations.push(...(await checkState(state, rec.steps, reader)).violations);
-    }
+  const specs: CrashSpec[] = [];
+  for (const cut of cuts) for (const { model, variant } of options.combos ?? COMBOS) specs.push({ cut, model, variant, seed: options.seed ?? 1 });
+  for (const model of options.pinCommits ?? []) {
+    for (const pin of rec.history.commitRenames()) specs.push({ cut: rec.history.events[pin]!.seq + 1, model, variant: 'lost', seed: options.seed ?? 1, pin });
+  }
+  for (const spec of specs) {
+    const state = rec.history.crash(spec);
+    states++;
+    violations.push(...(await checkState(state, rec.steps, reader)).violations);
   }
   const groups = new Map<string, ViolationGroup>();
   for (const v of violations) {
@@ -208,7 +218,7 @@ export async function check(rec: Omit<Recorded, 'recordMs'>, cuts: number[], opt
     let g = groups.get(key);
     if (!g) groups.set(key, (g = { cause: key, count: 0, combos: new Map(), files: new Set(), cuts: new Set(), first: v }));
     g.count++;
-    const combo = `${v.model}/${v.variant}`;
+    const combo = `${v.model}/${v.variant}${v.pin !== undefined ? '+pin' : ''}`;
     g.combos.set(combo, (g.combos.get(combo) ?? 0) + 1);
     g.files.add(v.file);
     g.cuts.add(v.cut);
@@ -220,7 +230,7 @@ export async function check(rec: Omit<Recorded, 'recordMs'>, cuts: number[], opt
 export function formatReport(rec: Omit<Recorded, 'recordMs'>, report: CheckReport): string {
   const lines = [
     `log: ${JSON.stringify(logStats(rec.history))}`,
-    `${report.cuts} cuts x ${(report.states / Math.max(1, report.cuts)).toFixed(0)} crash variants = ${report.states} states checked in ${report.checkMs} ms (decrypt cache ${report.cacheHits} hits, ${report.cacheMisses} misses)`,
+    `${report.cuts} cuts x model/variant combinations (+ pinned commits) = ${report.states} states checked in ${report.checkMs} ms (decrypt cache ${report.cacheHits} hits, ${report.cacheMisses} misses)`,
     `${report.violations.length} file violations in ${report.groups.size} groups by cause`,
   ];
   for (const g of report.groups.values()) {
@@ -228,8 +238,8 @@ export function formatReport(rec: Omit<Recorded, 'recordMs'>, report: CheckRepor
     lines.push(
       '',
       `== ${g.cause}`,
-      `   ${g.count} file violations at ${g.cuts.size} cuts; files ${[...g.files].join(', ')}; in ${[...g.combos].map(([c, n]) => `${c} ${n}`).join(', ')}`,
-      `   first: cut ${f.cut} ${f.model}/${f.variant} (replay: npx tsx scripts/power-loss.ts --recheck ${rec.dir} --cut ${f.cut} --model ${f.model} --variant ${f.variant})`,
+      `   ${g.count} file violations at ${g.cuts.size} cuts (${[...g.cuts].slice(0, 8).join(', ')}${g.cuts.size > 8 ? ', ...' : ''}); files ${[...g.files].join(', ')}; in ${[...g.combos].map(([c, n]) => `${c} ${n}`).join(', ')}`,
+      `   first: cut ${f.cut} ${f.model}/${f.variant}${f.pin !== undefined ? ` with event #${f.pin} pinned` : ''} (replay: npx tsx scripts/power-loss.ts --recheck ${rec.dir} --cut ${f.cut} --model ${f.model} --variant ${f.variant}${f.pin !== undefined ? ` --pin ${f.pin}` : ''})`,
       `   ${f.file}: got ${f.got}`,
       `   allowed: ${f.allowed.join(' | ')}`,
       ...f.why.map((w) => `   why: ${w}`),
