@@ -32,19 +32,27 @@ let rec: Recorded;
 let cuts: number[] = [];
 let failed = false;
 
+/** Why the recording could not be made (each test then fails with it: loudly, never skipped). */
+let setupError: Error | undefined;
+
 beforeAll(async () => {
-  // Fail loudly, never skip: the test needs FUSE and a C compiler (for the shim).
-  expect(existsSync('/dev/fuse') && statSync('/dev/fuse').isCharacterDevice(), '/dev/fuse is missing: FUSE is unavailable on this machine').toBe(true);
-  requireFuse();
-  dir = await mkdtemp(join(tmpdir(), 'sefs-power-loss-'));
-  buildShim(dir); // throws, naming the package, without cc
-  rec = await record(dir, { rounds: 1, seed: 1 });
-  cuts = chooseCuts(rec.history, 100);
+  try {
+    // The test needs FUSE and a C compiler (for the shim).
+    if (!existsSync('/dev/fuse') || !statSync('/dev/fuse').isCharacterDevice()) throw new Error('/dev/fuse is missing: FUSE is unavailable on this machine (run scripts/setup.sh as root)');
+    requireFuse();
+    dir = await mkdtemp(join(tmpdir(), 'sefs-power-loss-'));
+    buildShim(dir); // throws, naming the package, without cc
+    rec = await record(dir, { rounds: 1, seed: 1 });
+    cuts = chooseCuts(rec.history, 100);
+  } catch (err) {
+    setupError = err as Error;
+    failed = true;
+  }
 }, 300_000);
 
 afterAll(async () => {
   if (!dir) return;
-  if (failed || process.env.SEFS_KEEP_TEST_DIRS) process.stderr.write(`[power-loss] recording kept in ${dir} (replay: npx tsx scripts/power-loss.ts --recheck ${dir})\n`);
+  if (rec && (failed || process.env.SEFS_KEEP_TEST_DIRS)) process.stderr.write(`[power-loss] recording kept in ${dir} (replay: npx tsx scripts/power-loss.ts --recheck ${dir})\n`);
   else await rm(dir, { recursive: true, force: true });
 });
 
@@ -55,6 +63,7 @@ function expectClean(report: CheckReport): void {
 
 describe('power loss', () => {
   it('records every vault operation of the daemon, worker threads included, and replays them to the vault it left', () => {
+    if (setupError) throw setupError;
     const h = rec.history;
     const chunkWriters = new Set(h.records.filter((r) => r.type === OP.WRITE && r.path.includes('/chunks/')).map((r) => r.tid));
     const daemonTids = new Set(h.records.filter((r) => r.type !== OP.MARK).map((r) => r.tid));
@@ -69,6 +78,7 @@ describe('power loss', () => {
   });
 
   it('catches a daemon that skips an fsync (the same log with the chunk files\' fsyncs taken out)', async () => {
+    if (setupError) throw setupError;
     const withoutChunkSyncs = rec.history.records.filter((r) => !(r.type === OP.FSYNC && !r.isDir && r.path.includes('/chunks/')));
     const broken = { ...rec, history: new History(rec.vault, rec.snapshot, withoutChunkSyncs) };
     const afterSteps = broken.history.marks.filter((m) => m.path.startsWith('D')).map((m) => m.seq + 1);
@@ -78,6 +88,7 @@ describe('power loss', () => {
   });
 
   it('a real mount of crash states (sefs runs its recovery) reads what the library reads', async () => {
+    if (setupError) throw setupError;
     const files = [...new Set(rec.steps.flatMap((s) => Object.keys(s.files)))];
     const afterSteps = rec.history.marks.filter((m) => m.path.startsWith('D')).map((m) => m.seq + 1);
     const picks = [
@@ -103,6 +114,7 @@ describe('power loss', () => {
   });
 
   it('every file survives a power loss at every cut: journal model (ext4 data=ordered-like), all kept, torn', async () => {
+    if (setupError) throw setupError;
     expectClean(
       await check(rec, cuts, {
         combos: [
@@ -117,6 +129,7 @@ describe('power loss', () => {
   });
 
   it('every file survives a power loss at every cut: POSIX model (only what was fsynced, per file and per directory)', async () => {
+    if (setupError) throw setupError;
     expectClean(
       await check(rec, cuts, {
         combos: [
