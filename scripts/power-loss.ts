@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { StateReader, checkState } from '../test/power-loss/check.js';
 import type { Model, Variant } from '../test/power-loss/model.js';
 import { describe } from '../test/power-loss/oplog.js';
-import { COMBOS, check, chooseCuts, compareWithDisk, formatReport, load, materialize, mountCheck, record } from '../test/power-loss/run.js';
+import { COMBOS, check, chooseCuts, compareWithDisk, disagreements, formatReport, load, materialize, mountCheck, record } from '../test/power-loss/run.js';
 
 const { values } = parseArgs({
   options: {
@@ -75,20 +75,16 @@ for (let i = 0; picks.length < mounts && i < mounts; i++) {
   const combo = COMBOS[i % COMBOS.length]!;
   picks.push({ cut: cuts[Math.floor(((i + 1) * cuts.length) / (mounts + 1))]!, ...combo, pin: undefined });
 }
-let disagreements = 0;
+let disagreementCount = 0;
 const files = [...new Set(rec.steps.flatMap((s) => Object.keys(s.files)))];
 for (const [i, pick] of picks.slice(0, mounts).entries()) {
   const state = rec.history.crash({ ...pick, seed });
   const lib = (await checkState(state, rec.steps, new StateReader())).reads;
   const viaMount = await mountCheck(state, join(rec.dir, `mount-check-${i}`), files);
-  for (const [file, r] of viaMount) {
-    const l = lib.get(file);
-    const same = l && (l.state === r.state || (l.state === 'error' && r.state === 'error'));
-    if (!same) {
-      disagreements++;
-      console.log(`MOUNT DISAGREES at cut ${pick.cut} ${pick.model}/${pick.variant}: ${file}: library ${l?.state ?? 'nothing'} ${l?.error ?? ''}, mount ${r.state} ${r.error ?? ''}`);
-    }
+  for (const d of disagreements(`cut ${pick.cut} ${pick.model}/${pick.variant}`, lib, viaMount)) {
+    disagreementCount++;
+    console.log(`MOUNT/FSCK DISAGREE: ${d}`);
   }
-  console.log(`mount check ${i + 1}: cut ${pick.cut} ${pick.model}/${pick.variant}: ${[...viaMount].map(([f, r]) => `${f}=${r.state === 'error' ? r.error : r.state.slice(0, 8)}`).join(' ')}`);
+  console.log(`mount check ${i + 1}: cut ${pick.cut} ${pick.model}/${pick.variant}: fsck damaged [${viaMount.fsckDamaged.join(', ')}]; ${[...viaMount.reads].map(([f, r]) => `${f}=${r.state === 'error' ? r.error : r.state.slice(0, 8)}`).join(' ')}`);
 }
-process.exit(report.violations.length || disagreements ? 1 : 0);
+process.exit(report.violations.length || disagreementCount ? 1 : 0);

@@ -9,7 +9,8 @@
  * commit's rename of its entry into meta/ is also "pinned": the state where exactly that rename reached the
  * disk and nothing volatile else did must read, so a commit that puts its entry in place before what it
  * names is durable shows whenever the recording has it, not only when a random variant happens on it.
- * A few states are also written out and mounted with sefs (its crash recovery runs) and read through FUSE.
+ * A few states are also written out, checked with sefs fsck --deep, mounted with sefs (its crash recovery runs)
+ * and read through FUSE: both must see what the library sees.
  *
  * The longer run: npx tsx scripts/power-loss.ts (1000 cuts, 3 rounds of the workload). A failing run keeps its
  * recording and prints the command that replays one failing state.
@@ -22,7 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StateReader, checkState } from './power-loss/check.js';
 import { History } from './power-loss/model.js';
 import { OP, buildShim } from './power-loss/oplog.js';
-import { type CheckReport, type Recorded, check, chooseCuts, compareWithDisk, formatReport, mountCheck, record } from './power-loss/run.js';
+import { type CheckReport, type Recorded, check, chooseCuts, compareWithDisk, disagreements, formatReport, mountCheck, record } from './power-loss/run.js';
 import { fuseSuite, requireFuse } from './fuse/helpers.js';
 
 fuseSuite();
@@ -52,7 +53,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (!dir) return;
-  if (rec && (failed || process.env.SEFS_KEEP_TEST_DIRS)) process.stderr.write(`[power-loss] recording kept in ${dir} (replay: npx tsx scripts/power-loss.ts --recheck ${dir})\n`);
+  if (setupError) process.stderr.write(`[power-loss] the recording failed; what it left is in ${dir} (vault/sefs.log has the daemon's log)\n`);
+  else if (failed || process.env.SEFS_KEEP_TEST_DIRS) process.stderr.write(`[power-loss] recording kept in ${dir} (replay: npx tsx scripts/power-loss.ts --recheck ${dir})\n`);
   else await rm(dir, { recursive: true, force: true });
 });
 
@@ -87,7 +89,7 @@ describe('power loss', () => {
     expect(causes.some((c) => c.startsWith('a chunk file whose bytes were not fsynced')), causes.join('\n')).toBe(true);
   });
 
-  it('a real mount of crash states (sefs runs its recovery) reads what the library reads', async () => {
+  it('sefs fsck and a real mount of crash states (sefs runs its recovery) see what the library sees', async () => {
     if (setupError) throw setupError;
     const files = [...new Set(rec.steps.flatMap((s) => Object.keys(s.files)))];
     const afterSteps = rec.history.marks.filter((m) => m.path.startsWith('D')).map((m) => m.seq + 1);
@@ -97,20 +99,15 @@ describe('power loss', () => {
       { cut: cuts[Math.floor(cuts.length / 3)]!, model: 'posix' as const, variant: 'torn' as const },
       { cut: rec.history.end, model: 'posix' as const, variant: 'kept' as const },
     ];
-    const disagreements: string[] = [];
+    const problems: string[] = [];
     for (const [i, pick] of picks.entries()) {
       const state = rec.history.crash({ ...pick, seed: 1 });
       const lib = (await checkState(state, rec.steps, new StateReader())).reads;
       const viaMount = await mountCheck(state, join(dir, `mount-${i}`), files);
-      for (const [file, r] of viaMount) {
-        const l = lib.get(file);
-        if (!l || !(l.state === r.state || (l.state === 'error' && r.state === 'error'))) {
-          disagreements.push(`cut ${pick.cut} ${pick.model}/${pick.variant} ${file}: library ${l?.state} ${l?.error ?? ''}, mount ${r.state} ${r.error ?? ''}`);
-        }
-      }
+      problems.push(...disagreements(`cut ${pick.cut} ${pick.model}/${pick.variant}`, lib, viaMount));
       await rm(join(dir, `mount-${i}`), { recursive: true, force: true });
     }
-    expect(disagreements).toEqual([]);
+    expect(problems).toEqual([]);
   });
 
   it('every file survives a power loss at every cut: journal model (ext4 data=ordered-like), all kept, torn', async () => {

@@ -93,6 +93,11 @@ export class StateReader {
 
   /** A visible file (path relative to the mount's root) as a fresh mount of the state would serve it. */
   async read(state: CrashState, file: string): Promise<FileRead> {
+    if (file.endsWith('/')) {
+      const dir = state.lookup(`meta/${file.slice(0, -1)}`);
+      if (dir === undefined) return { state: ABSENT };
+      return state.kind(dir) === 'dir' ? { state: 'dir' } : { state: 'error', error: `a ${state.kind(dir)} where a directory should be` };
+    }
     const id = state.lookup(`meta/${file}`);
     if (id === undefined) return { state: ABSENT };
     if (state.kind(id) !== 'file') return { state: 'error', error: `meta/${file} is a ${state.kind(id)}` };
@@ -153,7 +158,7 @@ export async function checkState(state: CrashState, steps: Step[], reader: State
   const reads = new Map<string, FileRead>();
   const describeState = (r: FileRead): string => {
     if (r.state === 'error') return `unreadable (${r.error})`;
-    if (r.state === ABSENT) return 'absent';
+    if (r.state === ABSENT || r.state === 'dir') return r.state;
     return `${r.size} bytes, sha256 ${r.state.slice(0, 12)}`;
   };
   for (const [file, a] of allowed) {
@@ -170,7 +175,7 @@ export async function checkState(state: CrashState, steps: Step[], reader: State
       file,
       got: describeState(r) + (known ? ` = ${known}` : r.state === 'error' || r.state === ABSENT ? '' : ' (matches no state the client ever wrote)'),
       allowed: [...a.labels.values()],
-      why: state.explain(`meta/${file}`).concat(r.state === 'error' ? explainChunks(state, file) : []),
+      why: state.explain(`meta/${file.replace(/\/$/, '')}`).concat(r.state === 'error' ? explainChunks(state, file) : []),
     });
   }
   // Nothing else may show in the tree.
@@ -267,7 +272,7 @@ function causeOfName(state: CrashState, path: string): string {
 
 /** One phrase for why a file reads as it does, from the fates of the operations behind it. */
 function causeOf(state: CrashState, file: string, r: FileRead): string {
-  const meta = `meta/${file}`;
+  const meta = `meta/${file.replace(/\/$/, '')}`;
   const id = state.lookup(meta);
   if (r.state === 'error' && r.error?.startsWith('metadata entry') && id !== undefined) {
     const h = state.history;

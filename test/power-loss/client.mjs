@@ -8,7 +8,7 @@
 // rewriting its own file with the same bytes as the other at the same moment: concurrent commits whose
 // chunks deduplicate against each other.
 // Journal: one JSON line per step: {step, label, files: {name: {may: [state...], done: state}}}, a state
-// being the sha256 of the file's bytes or "absent". `may`: what the file may hold while the step runs (with
+// being the sha256 of the file's bytes or "absent" ("dir" for a directory, named with a trailing "/"). `may`: what the file may hold while the step runs (with
 // the state before it); `done`: what it must hold once the step is done.
 import { createCipheriv, createHash } from 'node:crypto';
 import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
@@ -35,7 +35,8 @@ function bytes(size) {
 }
 
 const state = new Map(); // name -> Buffer (absent: not in the map)
-const now = (name) => (state.has(name) ? sha(state.get(name)) : 'absent');
+const dirs = new Set(); // directories made, as "name/"
+const now = (name) => (name.endsWith('/') ? (dirs.has(name) ? 'dir' : 'absent') : state.has(name) ? sha(state.get(name)) : 'absent');
 const journal = [];
 let stepNo = 0;
 
@@ -123,7 +124,8 @@ function truncate(name, size) {
 /** The editor's pattern: write NAME.tmp, fsync, close, rename over NAME, fsync the directory. */
 function editorSave(name, data) {
   const dir = name.includes('/') ? name.slice(0, name.lastIndexOf('/')) : '';
-  step(`editor save ${name} (${data.length} bytes, rename over ${state.has(name) ? 'the old file' : 'nothing'})`, { [name]: [sha(data)] }, () => {
+  const temp = `${name}.tmp`;
+  step(`editor save ${name} (${data.length} bytes, rename over ${state.has(name) ? 'the old file' : 'nothing'})`, { [name]: [sha(data)], [temp]: [sha(Buffer.alloc(0)), sha(data), 'absent'] }, () => {
     const fd = openSync(p(`${name}.tmp`), 'w');
     writeSync(fd, data);
     fsyncSync(fd);
@@ -131,6 +133,7 @@ function editorSave(name, data) {
     renameSync(p(`${name}.tmp`), p(name));
     fsyncDir(p(dir));
     state.set(name, data);
+    state.delete(temp);
   });
 }
 
@@ -162,9 +165,10 @@ if (WORKER !== undefined) {
     append(name, bytes(64 * KiB));
   }
 } else {
-  step('mkdir d + fsync dir', {}, () => {
+  step('mkdir d + fsync dir', { 'd/': ['dir'] }, () => {
     mkdirSync(p('d'));
     fsyncDir(p(''));
+    dirs.add('d/');
   });
   writeWhole('a', bytes(100 * KiB));
   writeWhole('big', bytes(5 * MiB + 12345)); // blocks staged by the workers while it is written

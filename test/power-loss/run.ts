@@ -102,12 +102,17 @@ export async function record(dir: string, options: { rounds?: number; seed?: num
   const rec = newRecording(base);
   const env = { ...process.env, ...shimEnv(shim, rec, vault) };
   let pid = 0;
+  let phase = 'mount';
   try {
     pid = await mount(vault, mnt, env);
+    phase = 'workload';
     await run(process.execPath, [CLIENT, mnt, journal, String(options.rounds ?? 1), String(options.seed ?? 1)], env, 600_000);
+    phase = 'umount';
     await run(process.execPath, [CLI, 'umount', mnt], process.env, 60_000);
     if (!(await waitGone(pid, 30_000))) throw new Error(`daemon ${pid} still running after sefs umount`);
     pid = 0;
+  } catch (err) {
+    throw new Error(`recording failed at its ${phase} (in ${base}): ${(err as Error).message}`);
   } finally {
     await unmount(mnt, pid);
   }
@@ -304,10 +309,11 @@ async function readAll(path: string): Promise<Buffer> {
 }
 
 /**
- * Write a crash state out, mount it with sefs (its crash recovery runs), read every journaled file through
- * FUSE, unmount, and return what each read gave: the library's reading of the same state must agree.
+ * Write a crash state out, run sefs fsck --deep on it, mount it with sefs (its crash recovery runs), read every
+ * journaled file through FUSE, unmount, and return what each read gave and what fsck called damaged: the
+ * library's reading of the same state must agree with both.
  */
-export async function mountCheck(state: CrashState, dir: string, files: string[]): Promise<Map<string, FileRead>> {
+export async function mountCheck(state: CrashState, dir: string, files: string[]): Promise<{ reads: Map<string, FileRead>; fsckDamaged: string[] }> {
   await rm(dir, { recursive: true, force: true });
   const vault = join(dir, 'vault');
   const mnt = join(dir, 'mnt');
@@ -317,12 +323,24 @@ export async function mountCheck(state: CrashState, dir: string, files: string[]
   // happens to have that pid now would make the mount refuse: then the file goes.
   const pidFile = join(vault, 'sefs.pid');
   if (existsSync(pidFile) && alive(Number(readFileSync(pidFile, 'utf8')))) await rm(pidFile);
+  // sefs fsck --deep on the crashed vault, as a user would run it before mounting.
+  const fsckOut = await new Promise<string>((resolve, reject) => {
+    execFile(process.execPath, [CLI, 'fsck', '--deep', '--json', vault], { encoding: 'utf8', timeout: 120_000 }, (err, stdout, stderr) => {
+      if (err && (err as { code?: unknown }).code !== 1) reject(new Error(`sefs fsck failed: ${err.message}\n${stderr}`));
+      else resolve(stdout);
+    });
+  });
+  const fsckDamaged = (JSON.parse(fsckOut) as { damaged: { path: string }[] }).damaged.map((d) => d.path.replace(/^\//, '')).sort();
   const out = new Map<string, FileRead>();
   let pid = 0;
   try {
     pid = await mount(vault, mnt, process.env);
     for (const file of files) {
       try {
+        if (file.endsWith('/')) {
+          out.set(file, (await lstat(join(mnt, file))).isDirectory() ? { state: 'dir' } : { state: 'error', error: 'not a directory' });
+          continue;
+        }
         const data = await readAll(join(mnt, file));
         out.set(file, { state: sha256(data), size: data.length });
       } catch (err) {
@@ -341,7 +359,10 @@ export async function mountCheck(state: CrashState, dir: string, files: string[]
           if (!out.has(p)) out.set(p, { state: 'error', error: `unexpected file in the mount, and lstat fails: ${(err as NodeJS.ErrnoException).code}` });
           continue;
         }
-        if (isDir) await walk(p);
+        if (isDir) {
+          if (!out.has(`${p}/`)) out.set(`${p}/`, { state: 'error', error: 'unexpected directory in the mount' });
+          await walk(p);
+        }
         else if (!out.has(p) && !p.endsWith('.tmp')) out.set(p, { state: 'error', error: 'unexpected file in the mount' });
       }
     };
@@ -349,6 +370,23 @@ export async function mountCheck(state: CrashState, dir: string, files: string[]
   } finally {
     await unmount(mnt, pid);
   }
+  return { reads: out, fsckDamaged };
+}
+
+/**
+ * Where a mount check disagrees with the library's reading of the same state: a file read differently
+ * through FUSE, or a file fsck calls damaged that the library reads (or the reverse).
+ */
+export function disagreements(spec: string, lib: Map<string, FileRead>, viaMount: { reads: Map<string, FileRead>; fsckDamaged: string[] }): string[] {
+  const out: string[] = [];
+  for (const [file, r] of viaMount.reads) {
+    const l = lib.get(file);
+    if (!l || !(l.state === r.state || (l.state === 'error' && r.state === 'error'))) {
+      out.push(`${spec} ${file}: library ${l?.state ?? 'nothing'} ${l?.error ?? ''}, mount ${r.state} ${r.error ?? ''}`);
+    }
+  }
+  const libDamaged = [...lib].filter(([f, r]) => r.state === 'error' && !f.endsWith('/')).map(([f]) => f).sort();
+  if (libDamaged.join() !== viaMount.fsckDamaged.join()) out.push(`${spec}: library finds ${libDamaged.join(', ') || 'nothing'} unreadable, sefs fsck --deep ${viaMount.fsckDamaged.join(', ') || 'nothing'} damaged`);
   return out;
 }
 
