@@ -6,7 +6,11 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { decrypt } from '../../src/lib/decrypt.js';
-import { decodeEntry } from '../../src/vault/meta-entry.js';
+import { decodeStoredEntry } from '../../src/vault/meta-entry.js';
+import { plainCodec } from '../../src/vault/meta-codec.js';
+
+/** A metadata file's entry as the mount and fsck read it (a zero-length file is an empty entry). */
+const decodeEntry = (stored: Buffer) => decodeStoredEntry(stored, plainCodec);
 import { OP, OP_NAME, type OpRecord } from './oplog.js';
 import type { CrashState, History } from './model.js';
 
@@ -277,7 +281,7 @@ function causeOf(state: CrashState, file: string, r: FileRead): string {
   if (r.state === 'error' && r.error?.startsWith('metadata entry') && id !== undefined) {
     const h = state.history;
     const lost = h.events.some((e, j) => e.kind === 'data' && e.inode === id && e.seq < state.spec.cut && state.fates[j] !== 'durable' && state.fates[j] !== 'kept');
-    if (lost) return `a metadata entry whose bytes were not fsynced was renamed into meta/ (${h.events.find((e) => e.kind === 'data' && e.inode === id)!.rec.path.slice(h.root.length)} written, never fsynced): the entry reads torn or empty`;
+    if (lost) return `a metadata entry whose bytes were not fsynced was renamed into meta/ (${h.events.find((e) => e.kind === 'data' && e.inode === id)!.rec.path.slice(h.root.length)} written, never fsynced): the state holds it torn or zero-filled`;
     return 'metadata entry damaged though all its writes are in the state';
   }
   if (r.state === 'error' && /ChunkNotFound/.test(r.error ?? '') && id !== undefined) {

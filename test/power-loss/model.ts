@@ -84,7 +84,7 @@ export type Model = 'posix' | 'journal';
  * What happens to operations that are not durable at the cut:
  *   lost: all dropped; kept: all kept; prefix: kept up to a random point of the log, dropped after it (what a
  *   strictly ordered file system leaves); random: each kept or dropped by a coin (posix only); torn: all kept
- *   but the last volatile write of each file cut to a random prefix; zeros: writes dropped but the file sizes
+ *   but the last volatile write of each file cut to a random prefix of whole 512-byte sectors; zeros: writes dropped but the file sizes
  *   they made kept, the new bytes zero (a file system that persists sizes before data; posix only).
  */
 export type Variant = 'lost' | 'kept' | 'prefix' | 'random' | 'torn' | 'zeros';
@@ -364,9 +364,8 @@ export class History {
       for (const [inode, at] of lastVolatileWrite) {
         const k = kept.get(inode)![at]!;
         const len = this.events[k.ev]!.rec.data!.length;
-        // Sector-sized tears for large writes, any length for small ones; never the whole write.
-        const unit = len > 4096 ? 512 : 1;
-        k.length = Math.floor((rand() * len) / unit) * unit;
+        // A tear keeps whole 512-byte sectors (a sector is written whole or not at all), never the whole write.
+        k.length = Math.floor((rand() * len) / 512) * 512;
         fates[k.ev] = 'torn';
       }
     }
