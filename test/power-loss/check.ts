@@ -260,9 +260,10 @@ function droppedNamings(state: CrashState, path: string): string[] {
     const op = e.ns!;
     // Only a dropped operation that left this directory without the name counts (an older durable rename of
     // the same chunk name may still provide it).
-    if (state.fates[last] === 'dropped' && state.entryIn(dir, name) === undefined) {
-      const kind = e.rec.type === OP.MKDIR ? 'mkdir' : e.rec.type === OP.RENAME ? 'rename' : e.rec.type === OP.UNLINK ? 'unlink' : e.rec.type === OP.OPEN ? 'create' : OP_NAME[e.rec.type]!;
-      out.push(`${kind} in ${h.where(e.syncDir!)} not durable`);
+    const kind = e.rec.type === OP.MKDIR ? 'mkdir' : e.rec.type === OP.RENAME ? 'rename' : e.rec.type === OP.UNLINK ? 'unlink' : e.rec.type === OP.OPEN ? 'create' : OP_NAME[e.rec.type]!;
+    if (state.fates[last] === 'dropped' && state.entryIn(dir, name) === undefined) out.push(`${kind} in ${h.where(e.syncDir!)} not durable`);
+    else if (state.fates[last] !== 'dropped' && (op.t === 'remove' || (op.t === 'rename' && op.srcDir === dir && op.srcName === name))) {
+      out.push(`removed by the daemon (${kind} in ${h.where(e.syncDir!)}) while an entry in the state still names it`);
     }
     // Follow the real tree: the inode this operation put under the name (none if it removed it).
     dir = op.t === 'remove' || (op.t === 'rename' && op.srcDir === dir && op.srcName === name) ? undefined : op.inode;
