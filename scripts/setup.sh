@@ -8,6 +8,7 @@
 #      baseline      gocryptfs
 #      test tools    rsync sqlite3 git time
 #      native build  python3 make g++
+#      power-loss    gcc (cc: test/power-loss.test.ts compiles its LD_PRELOAD shim)
 #    Without root it prints the exact apt-get command and exits 1.
 # 2. makes sure /dev/fuse exists and opens (mknod c 10 229 as root), else fails: FUSE unavailable.
 # 3. npm ci (npm install if there is no package-lock.json); the postinstall patches fuse-native and
@@ -21,7 +22,7 @@ say () { printf '[setup] %s\n' "$*"; }
 die () { printf '\n[setup] ERROR: %s\n\n' "$*" >&2; exit 1; }
 IS_ROOT=0; [ "$(id -u)" -eq 0 ] && IS_ROOT=1
 
-command -v apt-get >/dev/null || die "apt-get not found: this script targets Debian/Ubuntu. Install by hand: libfuse2 fuse gocryptfs rsync sqlite3 git time strace python3 make g++ (and Node >= 20 with npm)."
+command -v apt-get >/dev/null || die "apt-get not found: this script targets Debian/Ubuntu. Install by hand: libfuse2 fuse gocryptfs rsync sqlite3 git time strace python3 make g++ gcc (and Node >= 20 with npm)."
 
 # --- 1. Debian packages ---------------------------------------------------------------------
 # (no `cmd | grep -q` here: with pipefail an early grep exit can turn into a false "missing")
@@ -33,7 +34,7 @@ want=()
 installed libfuse2 || installed libfuse2t64 || want+=(libfuse2)
 # fusermount (for unmount): package fuse; fuse3 also ships a fusermount and conflicts with fuse
 command -v fusermount >/dev/null || installed fuse || want+=(fuse)
-for p in gocryptfs rsync sqlite3 git time strace python3 make g++; do installed "$p" || want+=("$p"); done
+for p in gocryptfs rsync sqlite3 git time strace python3 make g++ gcc; do installed "$p" || want+=("$p"); done
 
 if [ ${#want[@]} -gt 0 ]; then
   if [ $IS_ROOT -ne 1 ]; then
