@@ -35,6 +35,11 @@ export function chunkPath(root: string, hex: string): string {
   return join(root, hex.slice(0, 2), hex.slice(2, 4), hex);
 }
 
+/** The directories on a chunk's path below and including the store's root: ab/cd, ab, root. */
+function chunkDirs(root: string, hex: string): string[] {
+  return [join(root, hex.slice(0, 2), hex.slice(2, 4)), join(root, hex.slice(0, 2)), root];
+}
+
 /** A fresh temp name beside the chunk's final place (same directory, so the rename is atomic). */
 function tempPath(target: string, hex: string): string {
   return join(target, '..', `${TEMP_PREFIX}${hex.slice(0, 16)}-${randomBytes(6).toString('hex')}`);
@@ -94,6 +99,8 @@ export class DiskStore implements ChunkStore {
   /** Chunks being removed now: a put or a check of the same name waits for the removal first. */
   private readonly removing = new Map<string, Promise<void>>();
   private readonly syncingDirs = new Map<string, Promise<void>>();
+  /** Chunk directories whose parents this process has marked for fsync already. */
+  private readonly durableParents = new Set<string>();
   private backgroundFlush: Promise<void> | undefined;
   /** Where a failed background flush is reported (the chunks stay pending; the commits that need them fail). */
   onBackgroundError: (err: Error) => void = () => {};
@@ -215,7 +222,19 @@ export class DiskStore implements ChunkStore {
     const target = this.pathOf(hex);
     this.faults?.check('rename', hex);
     await rename(temp, target);
-    this.dirsToSync.add(join(target, '..'));
+    for (const dir of this.dirsOf(hex)) this.dirsToSync.add(dir);
+  }
+
+  /**
+   * The directories whose fsync makes chunk `hex`'s name durable: its own (ab/cd) and, the first time this
+   * process places a chunk there, the ones holding it (ab, and the store's root): a chunk directory made
+   * since the last crash must itself be durable before an entry names a chunk in it.
+   */
+  private dirsOf(hex: string): string[] {
+    const dir = join(this.pathOf(hex), '..');
+    if (this.durableParents.has(dir)) return [dir];
+    this.durableParents.add(dir);
+    return chunkDirs(this.root, hex);
   }
 
   /**
@@ -288,10 +307,10 @@ export class DiskStore implements ChunkStore {
     const hexes = names ? [...names].map((n) => n.toString('hex')) : [...this.pending.keys(), ...this.placing.keys()];
     await this.placePending(hexes);
     if (!this.fsync) return;
-    const dirs = names ? hexes.map((hex) => join(this.pathOf(hex), '..')).filter((d) => this.dirsToSync.has(d)) : [...this.dirsToSync];
+    const dirs = names ? hexes.flatMap((hex) => chunkDirs(this.root, hex)).filter((d) => this.dirsToSync.has(d)) : [...this.dirsToSync];
     await Promise.all([...new Set(dirs)].map((dir) => this.syncDir(dir)));
     // Directories another sync is fsyncing now hold some of our renames too: wait for those as well.
-    if (names) await Promise.all(hexes.map((hex) => this.syncingDirs.get(join(this.pathOf(hex), '..'))));
+    if (names) await Promise.all(hexes.flatMap((hex) => chunkDirs(this.root, hex)).map((d) => this.syncingDirs.get(d)));
   }
 
   /** fsync a chunk directory once for every rename into it so far (a rename during the fsync marks it again). */

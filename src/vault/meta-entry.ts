@@ -80,12 +80,21 @@ export function frameEntry(kind: number, size: number, payload: Uint8Array): Buf
  * Every entry with content is fsynced before its rename, so zero length means "created, never committed".
  */
 export function decodeStoredEntry(stored: Buffer, codec: Pick<MetaCodec, 'openEntry'>): MetaEntry {
-  return stored.length === 0 ? EMPTY_ENTRY : decodeEntry(codec.openEntry(stored));
+  return neverWritten(stored) ? EMPTY_ENTRY : decodeEntry(codec.openEntry(stored));
+}
+
+/**
+ * Zero-length, or all zeros: a file system that made the size durable before the data (a power loss at the
+ * wrong moment) leaves the new entry's bytes as zeros. No real entry starts with a zero byte unsealed
+ * ("SEFS") and none is all zeros sealed (its authentication tag), so either means "created, never committed".
+ */
+function neverWritten(stored: Buffer): boolean {
+  return stored.length === 0 || (stored[0] === 0 && stored.every((b) => b === 0));
 }
 
 /** A metadata file as stored to its facts, without decoding a compressed DataMap. */
 export function decodeStoredFacts(stored: Buffer, codec: Pick<MetaCodec, 'openEntry'>): EntryFacts {
-  if (stored.length === 0) return { size: 0, storedBytes: 0 };
+  if (neverWritten(stored)) return { size: 0, storedBytes: 0 };
   const { kind, size, payload } = unframe(codec.openEntry(stored));
   if (kind === 2 && payload.length >= 8) return { size, storedBytes: Math.min(size, Number(payload.readBigUInt64LE(0))) };
   return { size, storedBytes: storedBytesOf(entryOf(kind, size, payload)) };
