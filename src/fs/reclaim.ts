@@ -13,10 +13,10 @@
  */
 import { fsyncDir } from '../store/disk-store.js';
 import type { ChunkStore } from '../store/chunk-store.js';
-import type { MetaEntry } from '../vault/meta-entry.js';
+import { type MetaEntry, entryChunkNames } from '../vault/meta-entry.js';
 import type { ChunkReferences } from '../vault/references.js';
 import type { Logger } from './errno.js';
-import { type CommitOutcome, type Sequencer, entryNames } from './sequencer.js';
+import type { CommitOutcome, Sequencer } from './sequencer.js';
 
 /** How long after the last change a sweep runs: commits in a burst share one sweep. */
 const SWEEP_DELAY_MS = 1500;
@@ -55,9 +55,9 @@ export class Reclaimer {
 
   /** A commit finished: count its new entry, drop its old one, and consider what it no longer names. */
   committed({ previous, next, stored, persisted }: CommitOutcome): void {
-    const nextNames = entryNames(next);
+    const nextNames = entryChunkNames(next);
     if (persisted) {
-      const previousNames = entryNames(previous);
+      const previousNames = entryChunkNames(previous);
       this.refs.add(nextNames.keys());
       this.refs.remove(previousNames.keys());
       for (const [hex, name] of previousNames) if (!nextNames.has(hex)) this.candidates.set(hex, name);
@@ -70,7 +70,7 @@ export class Reclaimer {
 
   /** A file's entry was removed from `dir` (unlink, or a rename over it). */
   removed(entry: MetaEntry, dir: string): void {
-    const names = entryNames(entry);
+    const names = entryChunkNames(entry);
     if (names.size === 0) return;
     this.refs.remove(names.keys());
     for (const [hex, name] of names) this.candidates.set(hex, name);

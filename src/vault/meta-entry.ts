@@ -139,3 +139,18 @@ function unpack(payload: Buffer): Buffer {
     throw new InvalidDataMap(`compressed DataMap does not decompress: ${(err as Error).message}`);
   }
 }
+
+/** The chunk names an entry holds, once each: hex -> name. */
+export function entryChunkNames(entry: MetaEntry): Map<string, Buffer> {
+  const seen = new Map<string, Buffer>();
+  if (entry.kind !== 'map') return seen;
+  let previous: Buffer | undefined;
+  for (const c of entry.dataMap.chunks) {
+    // Runs of holes share one name object: skip the hex of each repeat.
+    if (c.dstHash === previous) continue;
+    previous = c.dstHash;
+    const hex = c.dstHash.toString('hex');
+    if (!seen.has(hex)) seen.set(hex, c.dstHash);
+  }
+  return seen;
+}

@@ -6,6 +6,7 @@
  */
 import { walkMeta } from './walk.js';
 import type { MetaCodec } from './meta-codec.js';
+import { entryChunkNames } from './meta-entry.js';
 
 export class ChunkReferences {
   private readonly counts = new Map<string, number>();
@@ -17,16 +18,7 @@ export class ChunkReferences {
     for (const node of walkMeta(metaDir, codec)) {
       if (node.kind !== 'file') continue;
       if (node.error || !node.entry) damaged.push(node.path);
-      else if (node.entry.kind === 'map') {
-        let previous: Buffer | undefined;
-        const names = new Set<string>();
-        for (const c of node.entry.dataMap.chunks) {
-          if (c.dstHash === previous) continue;
-          previous = c.dstHash;
-          names.add(c.dstHash.toString('hex'));
-        }
-        refs.add(names.keys());
-      }
+      else refs.add(entryChunkNames(node.entry).keys());
     }
     return { refs, damaged };
   }

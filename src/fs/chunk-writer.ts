@@ -1,0 +1,61 @@
+/**
+ * Encrypts an open file's chunks in the worker pool and puts them in the store, remembering every name it
+ * stored since the file's last commit: the file holds those chunks against space reclamation until its
+ * commit names them (or drops them).
+ *
+ * A store of local files has the workers write the chunk files themselves, so the encrypted bytes never come
+ * back to this (the FUSE) thread. Every name is held before the store is asked whether the chunk is already
+ * there, and a chunk found there is checked once more after that: space reclamation may have removed it in
+ * between, and then it is written again from the plaintext, which the caller still holds.
+ */
+import type { Profile } from '../core/compression.js';
+import type { EncryptRequest, WorkerPool } from '../lib/pool.js';
+import type { ChunkStore } from '../store/chunk-store.js';
+
+export class ChunkWriter {
+  private stored = new Set<string>();
+
+  constructor(
+    private readonly store: ChunkStore,
+    private readonly pool: WorkerPool,
+    private readonly profile: Profile,
+  ) {}
+
+  /** Encrypt and store chunks as one worker batch; one name per chunk, each settling on its own. */
+  write(chunks: EncryptRequest[]): Promise<Buffer>[] {
+    const { store } = this;
+    if (store.localRoot !== undefined && store.adopt) {
+      const adopt = store.adopt.bind(store);
+      return this.pool.storeMany(chunks, this.profile, store.localRoot).map((p, i) =>
+        p.then(async ({ name, temp }) => {
+          this.stored.add(name.toString('hex'));
+          if (temp !== undefined || (await store.stillThere?.(name)) !== false) {
+            await adopt(name, temp);
+            return name;
+          }
+          return this.viaPut(chunks[i]!);
+        }),
+      );
+    }
+    return chunks.map((chunk) => this.viaPut(chunk));
+  }
+
+  private viaPut(chunk: EncryptRequest): Promise<Buffer> {
+    return this.pool.encryptMany([chunk], this.profile)[0]!.then(async ({ name, content }) => {
+      this.stored.add(name.toString('hex'));
+      await this.store.put(name, content);
+      return name;
+    });
+  }
+
+  holds(hex: string): boolean {
+    return this.stored.has(hex);
+  }
+
+  /** The names stored since the last call (a commit takes them). */
+  take(): Set<string> {
+    const stored = this.stored;
+    this.stored = new Set();
+    return stored;
+  }
+}
