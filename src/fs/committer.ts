@@ -68,15 +68,25 @@ export async function buildEntry(content: FileContent, writer: ChunkWriter, pool
     const i = context.first;
     context.name = await writer.write([request(i, ZEROS.subarray(0, chunkSize(size, i)))])[0]!;
   });
+  // One failure stops the other batches, and the commit ends only once none is still running: nothing
+  // keeps encrypting and storing for a commit that has already failed.
+  let failed = false;
   const worker = async (): Promise<void> => {
-    while (todo.length > 0) {
+    while (todo.length > 0 && !failed) {
       const batch = todo.splice(0, COMMIT_BATCH);
-      const plains = await Promise.all(batch.map((i) => plainOf(i)));
-      const names = await Promise.all(writer.write(batch.map((i, k) => request(i, plains[k]!))));
-      batch.forEach((i, k) => (infos[i] = info(i, names[k]!)));
+      try {
+        const plains = await Promise.all(batch.map((i) => plainOf(i)));
+        const names = await Promise.all(writer.write(batch.map((i, k) => request(i, plains[k]!))));
+        batch.forEach((i, k) => (infos[i] = info(i, names[k]!)));
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
     }
   };
-  await Promise.all([...Array.from({ length: COMMIT_CONCURRENCY }, worker), ...holeJobs]);
+  const outcomes = await Promise.allSettled([...Array.from({ length: COMMIT_CONCURRENCY }, worker), ...holeJobs]);
+  const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+  if (failure) throw failure.reason;
   for (const context of contexts) for (const i of context.chunks) infos[i] = info(i, context.name!);
   const dataMap: DataMap = { chunks: infos };
   return { kind: 'map', size, dataMap };

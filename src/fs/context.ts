@@ -4,6 +4,8 @@ import type { MetaTree } from '../vault/meta-tree.js';
 import type { OpenFile, OpenFiles } from './open-files.js';
 import type { Reclaimer } from './reclaim.js';
 import type { Persist } from './sequencer.js';
+import type { Mutex } from './mutex.js';
+import { fsyncDir } from '../store/disk-store.js';
 
 export interface FsContext {
   root: string;
@@ -12,15 +14,20 @@ export interface FsContext {
   log: Logger;
   /** Space reclamation; absent when the vault has entries it cannot read (their chunks are unknown). */
   reclaim?: Reclaimer;
+  /** Held by unlink, rename and the placing of a committed entry: each sees the others whole. */
+  namespace: Mutex;
 }
 
 /**
  * How an open file's commit persists its new entry, keeping the metadata file's mode and owner (the commit
  * runs under the file's lock, as chmod/chown/utimens of an open file do, so none of them is undone).
  * Times: an explicit utimens while dirty wins, otherwise atime and mtime are now.
+ * The entry is written while the chunks it names are synced, then put in place under the namespace lock at
+ * the file's path of that moment (a rename or unlink meanwhile moved or removed it), and `placed` records
+ * the commit there, before any other namespace change can see the file.
  */
 export function persistFor(ctx: FsContext, file: OpenFile): Persist {
-  return async (entry, chunksDurable) => {
+  return async (entry, chunksDurable, placed) => {
     if (!file.path) return false; // removed while open: nothing to persist
     const st = await ctx.meta.lstat(file.path).catch(() => undefined);
     const attrs = {
@@ -30,13 +37,31 @@ export function persistFor(ctx: FsContext, file: OpenFile): Persist {
       // Without explicit times the new metadata file's own (now) are right for changed content.
       ...(file.times ?? {}),
     };
-    await ctx.meta.writeEntry(file.path, entry, attrs, true, chunksDurable);
+    const staged = await ctx.meta.stageEntry(entry, attrs, true);
+    try {
+      await chunksDurable;
+    } catch (err) {
+      await staged.discard();
+      throw err;
+    }
+    const dir = await ctx.namespace.run(async () => {
+      if (!file.path) return undefined;
+      const where = await staged.placeAt(file.path);
+      placed(where);
+      return where;
+    });
+    if (dir === undefined) {
+      await staged.discard();
+      return false;
+    }
     file.times = undefined;
+    await fsyncDir(dir);
     return true;
   };
 }
 
-/** Commit an open file's changes. */
+/** Commit an open file's changes (a file removed while open has nowhere to commit to: its data stays readable). */
 export async function commitFile(ctx: FsContext, file: OpenFile): Promise<void> {
+  if (!file.path) return;
   await file.seq.commit(persistFor(ctx, file));
 }

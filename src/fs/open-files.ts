@@ -19,7 +19,11 @@ export interface OpenFile {
 export class OpenFiles {
   private readonly byPath = new Map<string, OpenFile>();
   private readonly byHandle = new Map<number, OpenFile>();
+  /** Every file from its first open until it is retired or let go (what holds chunks). */
+  private readonly live = new Set<OpenFile>();
   private nextHandle = 1;
+  /** Bumped by every unlink and rename: an open that loaded an entry meanwhile loads it again. */
+  private generation = 0;
   /** How a file's commits persist (set by the mount once its context exists): used for commits forced by memory pressure. */
   persistFor?: (file: OpenFile) => Persist;
 
@@ -37,15 +41,15 @@ export class OpenFiles {
     return [...this.byPath.values()];
   }
 
-  /** Every Sequencer alive, including those of files removed while open. */
+  /** Every Sequencer alive: open, committing, or removed while open and not yet let go. */
   *sequencers(): Iterable<Sequencer> {
-    const seen = new Set<Sequencer>();
-    for (const file of [...this.byPath.values(), ...this.byHandle.values()]) {
-      if (!seen.has(file.seq)) {
-        seen.add(file.seq);
-        yield file.seq;
-      }
-    }
+    for (const file of this.live) yield file.seq;
+  }
+
+  /** A file nothing reaches any more (removed, and its last handle closed) is gone for good. */
+  forget(file: OpenFile): void {
+    if (this.byPath.get(file.path) === file) this.byPath.delete(file.path);
+    this.live.delete(file);
   }
 
   /** A new handle on `path`, sharing the file's Sequencer when it is already open. */
@@ -62,12 +66,18 @@ export class OpenFiles {
   async acquire(path: string, entry: () => Promise<MetaEntry>): Promise<OpenFile> {
     let file = this.byPath.get(path);
     if (!file) {
-      const loaded = await entry();
+      // An unlink or rename that lands while the entry loads may have replaced it: load again.
+      let loaded: MetaEntry;
+      for (let seen = -1; seen !== this.generation; ) {
+        seen = this.generation;
+        loaded = await entry();
+      }
       file = this.byPath.get(path); // another open may have won the race
       if (!file) {
-        file = { path, seq: new Sequencer(loaded, this.deps), handles: 0 };
+        file = { path, seq: new Sequencer(loaded!, this.deps), handles: 0 };
         file.seq.persist = this.persistFor?.(file);
         this.byPath.set(path, file);
+        this.live.add(file);
       }
     }
     file.handles++;
@@ -91,8 +101,8 @@ export class OpenFiles {
 
   /** Forget a file nobody has open once it has nothing left to commit. */
   retire(file: OpenFile): void {
-    if (file.handles > 0 || file.seq.isDirty) return;
-    if (this.byPath.get(file.path) === file) this.byPath.delete(file.path);
+    if (file.handles > 0 || file.seq.isDirty || !file.path) return;
+    this.forget(file);
   }
 
   /** Files no handle has open whose last commit failed: retried by the mount. */
@@ -102,6 +112,7 @@ export class OpenFiles {
 
   /** Follow a rename of a file or a directory. */
   rename(from: string, to: string): void {
+    this.generation++;
     const moved: OpenFile[] = [];
     for (const [path, file] of this.byPath) {
       if (path === from || path.startsWith(from + '/')) {
@@ -115,6 +126,7 @@ export class OpenFiles {
 
   /** Forget a path that was removed (its open handles keep their content until released). */
   detach(path: string): OpenFile | undefined {
+    this.generation++;
     const file = this.byPath.get(path);
     if (file) {
       this.byPath.delete(path);

@@ -24,29 +24,51 @@ export async function removeDir(ctx: FsContext, path: string): Promise<void> {
   ctx.meta.forget(path);
 }
 
-export async function removeFile(ctx: FsContext, path: string): Promise<void> {
-  const entry = await entryBeingReplaced(ctx, path);
-  await unlink(ctx.meta.diskPath(path));
-  ctx.meta.forget(path);
-  forgetDetached(ctx, ctx.files.detach(path));
-  if (entry) ctx.reclaim?.removed(entry, dirname(ctx.meta.diskPath(path)));
+/**
+ * unlink and rename run under the namespace lock, as a commit's placing of its entry does: a commit never
+ * writes its entry to a path that is being removed or renamed, and the index of references sees each entry
+ * replaced exactly once.
+ */
+export function removeFile(ctx: FsContext, path: string): Promise<void> {
+  return ctx.namespace.run(async () => {
+    const entry = await entryBeingReplaced(ctx, path);
+    await unlink(ctx.meta.diskPath(path));
+    ctx.meta.forget(path);
+    forgetDetached(ctx, ctx.files.detach(path));
+    if (entry) ctx.reclaim?.removed(entry, dirname(ctx.meta.diskPath(path)));
+  });
 }
 
 /** A file removed while registered but not open (its commit had failed) will never be committed: let it go. */
 function forgetDetached(ctx: FsContext, file: OpenFile | undefined): void {
-  // Under its lock: a commit of it still running finishes first (and, finding no path, persists nothing).
-  if (file && file.handles === 0) void file.seq.exclusive(async () => ctx.reclaim?.abandoned(file.seq.abandon()));
+  if (file && file.handles === 0) void abandonFile(ctx, file);
 }
 
-export async function rename(ctx: FsContext, from: string, to: string): Promise<void> {
+/**
+ * Drop the uncommitted changes of a file no name and no handle reaches any more: its memory goes back, and
+ * its stored chunks become candidates for reclamation. Under its lock: a commit of it still running finishes
+ * first (and, finding no path, persists nothing).
+ */
+export async function abandonFile(ctx: FsContext, file: OpenFile): Promise<void> {
+  await file.seq.exclusive(async () => {
+    const stored = file.seq.abandon();
+    ctx.reclaim?.abandoned(stored);
+  });
+  ctx.files.forget(file);
+  ctx.reclaim?.released();
+}
+
+export function rename(ctx: FsContext, from: string, to: string): Promise<void> {
   checkNewName(to);
-  const replaced = from === to ? undefined : await entryBeingReplaced(ctx, to);
-  await renamePath(ctx.meta.diskPath(from), ctx.meta.diskPath(to));
-  ctx.meta.forgetTree(from);
-  ctx.meta.forget(to);
-  forgetDetached(ctx, ctx.files.detach(to));
-  ctx.files.rename(from, to);
-  if (replaced) ctx.reclaim?.removed(replaced, dirname(ctx.meta.diskPath(to)));
+  return ctx.namespace.run(async () => {
+    const replaced = from === to ? undefined : await entryBeingReplaced(ctx, to);
+    await renamePath(ctx.meta.diskPath(from), ctx.meta.diskPath(to));
+    ctx.meta.forgetTree(from);
+    ctx.meta.forget(to);
+    forgetDetached(ctx, ctx.files.detach(to));
+    ctx.files.rename(from, to);
+    if (replaced) ctx.reclaim?.removed(replaced, dirname(ctx.meta.diskPath(to)));
+  });
 }
 
 /**

@@ -2,7 +2,7 @@
 import { E, fsError } from './errno.js';
 import { type FsContext, commitFile } from './context.js';
 import { EMPTY_ENTRY } from '../vault/meta-entry.js';
-import { makeNode } from './ops-dir.js';
+import { abandonFile, makeNode } from './ops-dir.js';
 import type { OpenFile } from './open-files.js';
 
 function fileOf(ctx: FsContext, fh: number): OpenFile {
@@ -43,6 +43,11 @@ export async function sync(ctx: FsContext, fh: number): Promise<void> {
 export async function release(ctx: FsContext, fh: number): Promise<void> {
   const closed = ctx.files.closeHandle(fh);
   if (!closed) return;
+  // The last handle of a file removed while open: its content goes with it.
+  if (!closed.path) {
+    if (closed.handles === 0) await abandonFile(ctx, closed);
+    return;
+  }
   try {
     await commitFile(ctx, closed);
   } catch (err) {
@@ -66,5 +71,6 @@ export async function truncatePath(ctx: FsContext, path: string, size: number): 
     if (file.handles === 1) await commitFile(ctx, file);
   } finally {
     ctx.files.unref(file);
+    if (!file.path && file.handles === 0) await abandonFile(ctx, file); // removed meanwhile
   }
 }

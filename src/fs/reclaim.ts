@@ -11,6 +11,7 @@
  * A writer that finds a chunk already stored re-checks it after holding it (Sequencer.encryptAndStore,
  * DiskStore.stillThere), so a sweep racing a dedup hit costs a rewrite, never the chunk.
  */
+import { dirname } from 'node:path';
 import { fsyncDir } from '../store/disk-store.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import { type MetaEntry, entryChunkNames } from '../vault/meta-entry.js';
@@ -20,6 +21,8 @@ import type { CommitOutcome, Sequencer } from './sequencer.js';
 
 /** How long after the last change a sweep runs: commits in a burst share one sweep. */
 const SWEEP_DELAY_MS = 1500;
+/** Candidates still held by an open file are looked at again this often. */
+const HELD_RETRY_MS = 10_000;
 /** SEFS_TRACE_RECLAIM=1 logs every chunk the mount removes (for debugging). */
 const TRACE = process.env.SEFS_TRACE_RECLAIM === '1';
 
@@ -32,6 +35,21 @@ export interface FullSweep {
   heldBytes: number;
   swept: number;
   freedBytes: number;
+}
+
+/**
+ * Make a removal in `dir` durable. A directory removed since (rm -r) is durable through the nearest one still
+ * there: its own removal is an entry change in that ancestor.
+ */
+async function fsyncRemoval(dir: string): Promise<void> {
+  for (let at = dir; ; at = dirname(at)) {
+    try {
+      return await fsyncDir(at);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if ((code !== 'ENOENT' && code !== 'ENOTDIR') || dirname(at) === at) throw err;
+    }
+  }
 }
 
 export class Reclaimer {
@@ -54,8 +72,9 @@ export class Reclaimer {
   ) {}
 
   /** A commit finished: count its new entry, drop its old one, and consider what it no longer names. */
-  committed({ previous, next, stored, persisted }: CommitOutcome): void {
+  committed({ previous, next, stored, persisted, dir }: CommitOutcome): void {
     const nextNames = entryChunkNames(next);
+    if (dir) this.dirsToSync.add(dir);
     if (persisted) {
       const previousNames = entryChunkNames(previous);
       this.refs.add(nextNames.keys());
@@ -89,12 +108,15 @@ export class Reclaimer {
     if (this.candidates.size > 0) this.schedule();
   }
 
-  private schedule(): void {
+  private schedule(delayMs = this.delayMs): void {
     if (this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.sweep();
-    }, this.delayMs);
+      // A sweep running now may have missed what came meanwhile: one more after it.
+      void this.sweep().then(() => {
+        if (this.candidates.size > 0 || this.dirsToSync.size > 0) this.schedule();
+      });
+    }, delayMs);
     this.timer.unref();
   }
 
@@ -108,11 +130,11 @@ export class Reclaimer {
     try {
       const dirs = [...this.dirsToSync];
       this.dirsToSync.clear();
-      try {
-        await Promise.all(dirs.map(fsyncDir));
-      } catch (err) {
-        for (const d of dirs) this.dirsToSync.add(d);
-        throw err;
+      const synced = await Promise.allSettled(dirs.map(fsyncRemoval));
+      const failed = synced.flatMap((r, i) => (r.status === 'rejected' ? [{ dir: dirs[i]!, err: r.reason as Error }] : []));
+      if (failed.length > 0) {
+        for (const { dir } of failed) this.dirsToSync.add(dir);
+        throw failed[0]!.err;
       }
       const open = [...this.openFiles()];
       const removals: Promise<void>[] = [];
@@ -135,6 +157,8 @@ export class Reclaimer {
         );
       }
       await Promise.all(removals);
+      // Candidates still held by open files: look again a little later (a close also triggers a sweep).
+      if (this.candidates.size > 0) this.schedule(HELD_RETRY_MS);
     } catch (err) {
       this.log(`reclaiming space: ${(err as Error).message} (will retry)`);
       this.schedule();
@@ -150,14 +174,15 @@ export class Reclaimer {
     const open = [...this.openFiles()];
     const doomed: { name: Buffer; size: number }[] = [];
     for (const chunk of this.listChunks()) {
-      report.chunks++;
+      // A large store is listed in slices: FUSE requests are served in between.
+      if (++report.chunks % 2000 === 0) await new Promise((r) => setImmediate(r));
       if (this.refs.has(chunk.hex)) report.referenced++;
       else if (open.some((seq) => seq.holds(chunk.hex))) {
         report.held++;
         report.heldBytes += chunk.size;
       } else doomed.push({ name: Buffer.from(chunk.hex, 'hex'), size: chunk.size });
     }
-    // Held again since the listing (a writer found one of them stored): spare it.
+    // Named or held since the listing (a commit, or a writer that found one of them stored): spare it.
     const now = [...this.openFiles()];
     const removals = doomed
       .filter(({ name }) => !now.some((seq) => seq.holds(name.toString('hex'))) && !this.refs.has(name.toString('hex')))

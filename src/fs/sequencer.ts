@@ -44,6 +44,8 @@ export interface CommitOutcome {
   stored: Set<string>;
   /** False when persist wrote nothing (the file was removed while open). */
   persisted: boolean;
+  /** The directory of the new entry: fsynced before the old entry's chunks may go. */
+  dir?: string;
 }
 
 export interface SequencerDeps {
@@ -59,8 +61,12 @@ export interface SequencerDeps {
   committed?: (outcome: CommitOutcome) => void;
 }
 
-/** Writes the committed entry; false when there is nowhere to write it (a file removed while open). */
-export type Persist = (entry: MetaEntry, chunksDurable: Promise<void>) => Promise<boolean | void>;
+/**
+ * Writes the committed entry; false when there is nowhere to write it (a file removed while open). It calls
+ * `placed(dir)` the moment the entry is in place (`dir`: its directory, fsynced before it returns), so the
+ * commit is recorded then, under whatever lock the placing holds.
+ */
+export type Persist = (entry: MetaEntry, chunksDurable: Promise<void>, placed: (dir: string) => void) => Promise<boolean | void>;
 
 export class Sequencer {
   private readonly content: FileContent;
@@ -168,8 +174,9 @@ export class Sequencer {
       const end = offset + data.length;
       if (end > MAX_FILE_SIZE) throw posixError('EFBIG', `files are limited to ${MAX_FILE_SIZE} bytes`);
       this.stager.throwError();
-      await this.content.write(offset, data);
+      // Dirty first: a write that fails halfway has still changed blocks, which a commit must see.
       this.changed();
+      await this.content.write(offset, data);
       this.stager.wrote(offset, end);
       await this.stager.waitForRoom();
       await this.relieveMemory();
@@ -221,13 +228,19 @@ export class Sequencer {
     // The entry may be written while its chunks are synced; it is put in place only after (persist waits).
     const chunksDurable = this.deps.store.sync([...entryChunkNames(entry).values()]);
     chunksDurable.catch(() => {}); // awaited below, after persist
-    const persisted = (await persist(entry, chunksDurable)) !== false;
+    let recorded = false;
+    const record = (persisted: boolean, dir?: string): void => {
+      if (recorded) return;
+      recorded = true;
+      const previous = this.content.base;
+      this.content.rebase(entry);
+      this.baseNames = undefined;
+      this.dirty = false;
+      this.deps.committed?.({ previous, next: entry, stored: this.writer.take(), persisted, dir });
+    };
+    const persisted = (await persist(entry, chunksDurable, (dir) => record(true, dir))) !== false;
     await chunksDurable;
-    const previous = this.content.base;
-    this.content.rebase(entry);
-    this.baseNames = undefined;
-    this.dirty = false;
-    this.deps.committed?.({ previous, next: entry, stored: this.writer.take(), persisted });
+    record(persisted);
     return true;
   }
 }

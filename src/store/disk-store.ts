@@ -199,6 +199,8 @@ export class DiskStore implements ChunkStore {
 
   /** A written temp file: batched, it waits for the next flush; otherwise it goes into place now. */
   private async takeTemp(hex: string, temp: string, synced: boolean): Promise<void> {
+    // A removal of this chunk decided before the caller held it finishes first, so it cannot take this copy.
+    await this.removing.get(hex);
     if (!this.batch) return this.placeTemp(hex, temp, synced);
     if (this.pending.has(hex)) await unlink(temp);
     else this.pending.set(hex, temp);
@@ -280,7 +282,7 @@ export class DiskStore implements ChunkStore {
       if (temp === undefined) return Promise.resolve();
       work = this.placeTemp(hex, temp, false)
         .then(() => {
-          this.pending.delete(hex);
+          if (this.pending.get(hex) === temp) this.pending.delete(hex);
         })
         .finally(() => this.placing.delete(hex));
       this.placing.set(hex, work);

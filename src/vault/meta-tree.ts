@@ -27,6 +27,13 @@ const PROCESS_UMASK = process.umask();
 const OWN_UID = process.getuid?.() ?? 0;
 const OWN_GID = process.getgid?.() ?? 0;
 
+/** A file's next entry, written and waiting to be put in place. */
+export interface StagedEntry {
+  /** Rename it over `path`'s entry; returns the directory to fsync for the change to be durable. */
+  placeAt(path: string): Promise<string>;
+  discard(): Promise<void>;
+}
+
 export class MetaTree {
   /** Decoded entries by visible path (for opens), bounded by their size in memory. */
   private readonly entries = new LRUCache<string, MetaEntry>({ maxSize: 64 * 1024 * 1024, sizeCalculation: entryMemory });
@@ -83,11 +90,18 @@ export class MetaTree {
    * Atomically replace (or create) a file's entry with the given attributes; `durable` also fsyncs it and its
    * directory (a new empty file needs no fsync: after a crash it is absent, or its entry is complete or
    * zero-length, which reads as empty: decodeStoredEntry).
-   * `after`: the entry is written and synced at once but put in place only once `after` has settled well
-   * (a commit passes the syncing of the chunks the entry names, so the two fsync waits overlap).
    */
-  async writeEntry(path: string, entry: MetaEntry, attrs: EntryAttrs, durable = true, after?: Promise<unknown>): Promise<void> {
-    const target = this.diskPath(path);
+  async writeEntry(path: string, entry: MetaEntry, attrs: EntryAttrs, durable = true): Promise<void> {
+    const staged = await this.stageEntry(entry, attrs, durable);
+    const dir = await staged.placeAt(path);
+    if (durable) await fsyncDir(dir);
+  }
+
+  /**
+   * Write a file's next entry to a temp file (fsynced when `durable`), to be put in place later: a commit
+   * writes it while its chunks are synced, and places it once they are, under the mount's namespace lock.
+   */
+  async stageEntry(entry: MetaEntry, attrs: EntryAttrs, durable: boolean): Promise<StagedEntry> {
     const temp = join(this.tmpDir, `meta-${randomBytes(8).toString('hex')}`);
     const mode = attrs.mode & 0o7777;
     const fh = await open(temp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode);
@@ -109,17 +123,21 @@ export class MetaTree {
       throw err;
     }
     await fh.close();
-    try {
-      // What must be durable before this entry may point at it (a commit's chunks) was being synced meanwhile.
-      await after;
-      await rename(temp, target);
-    } catch (err) {
-      await rm(temp, { force: true });
-      throw err;
-    }
-    if (durable) await fsyncDir(dirname(target));
-    this.entries.set(path, entry);
-    this.facts.delete(path);
+    return {
+      placeAt: async (path) => {
+        const target = this.diskPath(path);
+        try {
+          await rename(temp, target);
+        } catch (err) {
+          await rm(temp, { force: true });
+          throw err;
+        }
+        this.entries.set(path, entry);
+        this.facts.delete(path);
+        return dirname(target);
+      },
+      discard: () => rm(temp, { force: true }),
+    };
   }
 
   /** Forget the cached entry of `path` (after unlink, rmdir, or a rename onto it). */

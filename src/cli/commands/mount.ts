@@ -51,7 +51,25 @@ export async function run(args: string[]): Promise<number> {
   process.on('unhandledRejection', (err) => {
     process.stderr.write(`sefs: BUG: unhandled rejection: ${(err as Error)?.stack ?? String(err)}\n`);
   });
+  // sefs gc of this vault may signal as soon as the pid file exists, before the mount is up: a signal
+  // without a handler would end the process, so the handler comes first and holds requests until then.
+  let serveGc: (() => void) | undefined;
+  let gcAsked = false;
+  process.on(GC_SIGNAL, () => (serveGc ? serveGc() : (gcAsked = true)));
   const mounted = await mountVault(vault, mnt, { cacheMb, threads: threads || undefined, codec });
+  serveGc = () => {
+    const started = Date.now();
+    readGcRequest(mounted.vault)
+      .then(async (request) => {
+        const answer = await mounted.collectGarbage(request.dryRun).then(
+          (r) => ({ id: request.id, report: { ...r, seconds: (Date.now() - started) / 1000 } }),
+          (err: Error) => ({ id: request.id, error: err.message }),
+        );
+        await writeGcAnswer(mounted.vault, answer);
+      })
+      .catch((err: Error) => process.stderr.write(`sefs: gc request: ${err.message}\n`));
+  };
+  if (gcAsked) serveGc();
   await recordMount({ pid: process.pid, vault: mounted.vault, mountpoint: mounted.mountpoint });
   process.stderr.write(`sefs: ${mounted.vault} mounted at ${mounted.mountpoint} (Ctrl-C or 'sefs umount ${mnt}' to unmount)\n`);
   // Tell a waiting parent (daemon mode) we are live; it closes the channel.
@@ -65,19 +83,6 @@ export async function run(args: string[]): Promise<number> {
         done();
       });
     };
-    // sefs gc of this vault: sweep with what only the mount knows (vault/gc-request.ts).
-    process.on(GC_SIGNAL, () => {
-      const started = Date.now();
-      readGcRequest(mounted.vault)
-        .then(async (request) => {
-          const answer = await mounted.collectGarbage(request.dryRun).then(
-            (r) => ({ id: request.id, report: { ...r, seconds: (Date.now() - started) / 1000 } }),
-            (err: Error) => ({ id: request.id, error: err.message }),
-          );
-          await writeGcAnswer(mounted.vault, answer);
-        })
-        .catch((err: Error) => process.stderr.write(`sefs: gc request: ${err.message}\n`));
-    });
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGHUP', () => stop('SIGHUP'));

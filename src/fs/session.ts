@@ -1,0 +1,124 @@
+/**
+ * One vault being served, without FUSE: its chunk store, metadata tree, worker pool, chunk cache, open
+ * files, space reclamation and the retry of failed commits, wired together as the operations (ops-*.ts)
+ * expect them. mount.ts puts FUSE in front of it; tests drive the operations directly to force races.
+ */
+import { DiskStore } from '../store/disk-store.js';
+import { FaultPlan } from '../store/fault-plan.js';
+import { WorkerPool } from '../lib/pool.js';
+import type { VaultConfig } from '../vault/config.js';
+import { vaultPaths } from '../vault/config.js';
+import { type MetaCodec, plainCodec } from '../vault/meta-codec.js';
+import { MetaTree } from '../vault/meta-tree.js';
+import { ChunkReferences } from '../vault/references.js';
+import { chunkFiles } from '../vault/walk.js';
+import { ChunkCache } from './chunk-cache.js';
+import { type FsContext, commitFile, persistFor } from './context.js';
+import type { Logger } from './errno.js';
+import { MemoryBudget } from './memory-budget.js';
+import { Mutex } from './mutex.js';
+import { OpenFiles } from './open-files.js';
+import { Reclaimer } from './reclaim.js';
+
+/** How often files whose last commit failed (a full disk) are committed again. */
+const RETRY_COMMITS_MS = 5000;
+
+export interface SessionOptions {
+  cacheMb?: number;
+  threads?: number;
+  log: Logger;
+  /** Metadata codec of a sealed vault (default: plain). */
+  codec?: MetaCodec;
+  /** In-memory blocks per open file before full blocks are encrypted early (default 128 MiB, within dirtyMb). */
+  memBudgetBlocks?: number;
+  /** Plaintext all open files may hold in memory together (MiB, default 256): then writers free their own. */
+  dirtyMb?: number;
+  /** How long after a change the reclaimer sweeps (ms; tests shorten it). */
+  sweepDelayMs?: number;
+}
+
+export interface Session {
+  ctx: FsContext;
+  /** Commit every open file (unmount), and run the sweep that is due. */
+  commitAll(): Promise<void>;
+  /** Stop the retry timer and the worker pool. */
+  close(): Promise<void>;
+}
+
+export async function openSession(root: string, config: VaultConfig, options: SessionOptions): Promise<Session> {
+  const { log } = options;
+  const paths = vaultPaths(root);
+  // The workers verify every chunk against its name as they decrypt it: no second hash here.
+  const store = new DiskStore(paths.chunks, { verify: false, batch: true, faults: FaultPlan.fromEnv() });
+  store.onBackgroundError = (err) => log(`writing chunks in the background: ${err.message} (the commits that need them will retry)`);
+  const meta = new MetaTree(paths.meta, paths.tmp, options.codec ?? plainCodec);
+  const cleaned = (await meta.removeLeftovers()) + (await store.removeLeftovers());
+  if (cleaned) log(`removed ${cleaned} temporary files left by an earlier crash`);
+
+  const pool = new WorkerPool(options.threads);
+  const cache = new ChunkCache(store, pool, (options.cacheMb ?? config.cacheMb) * 1024 * 1024);
+  const budget = new MemoryBudget((options.dirtyMb ?? 256) * 1024 * 1024);
+  const files = new OpenFiles({
+    store,
+    pool,
+    cache,
+    profile: config.profile,
+    memBudgetBlocks: options.memBudgetBlocks ?? 128,
+    budget,
+    committed: (outcome) => ctx.reclaim?.committed(outcome),
+  });
+  const ctx: FsContext = { root, meta, files, log, namespace: new Mutex() };
+  files.persistFor = (file) => persistFor(ctx, file);
+  ctx.reclaim = await startReclaiming(meta, store, files, log, options.sweepDelayMs);
+
+  // Files whose commit failed when they were closed keep their changes in memory: try again now and then.
+  const retry = setInterval(() => {
+    for (const file of files.unsaved()) {
+      commitFile(ctx, file).then(
+        () => {
+          log(`commit of ${file.path || '(removed file)'} succeeded on retry`);
+          files.retire(file);
+          ctx.reclaim?.released();
+        },
+        () => {},
+      );
+    }
+  }, RETRY_COMMITS_MS);
+  retry.unref();
+
+  return {
+    ctx,
+    commitAll: async () => {
+      clearInterval(retry);
+      for (const file of files.all()) {
+        await commitFile(ctx, file).catch((err: Error) => log(`commit of ${file.path} at unmount failed, its unsaved changes are lost: ${err.message}`));
+      }
+      await ctx.reclaim?.close().catch((err: Error) => log(`reclaiming space at unmount: ${err.message}`));
+    },
+    close: async () => {
+      clearInterval(retry);
+      await pool.close();
+    },
+  };
+}
+
+/**
+ * Count what every entry names, then remove the chunk files none names (what a crash left behind), before
+ * anything is served. A vault with unreadable entries gets no reclamation (their chunks are unknown).
+ */
+async function startReclaiming(meta: MetaTree, store: DiskStore, files: OpenFiles, log: Logger, delayMs?: number): Promise<Reclaimer | undefined> {
+  const { refs, damaged } = ChunkReferences.build(meta.metaDir, meta.codec);
+  if (damaged.length > 0) {
+    log(`space is not reclaimed while ${damaged.length} metadata entries cannot be read (first: ${damaged[0]}); run sefs fsck`);
+    return undefined;
+  }
+  const reclaimer = new Reclaimer(refs, store, () => files.sequencers(), log, () => chunkFiles(store), delayMs);
+  let swept = 0;
+  for (const chunk of chunkFiles(store)) {
+    if (refs.has(chunk.hex)) continue;
+    await store.delete(Buffer.from(chunk.hex, 'hex'));
+    swept++;
+  }
+  if (swept > 0) log(`removed ${swept} chunks no file names (left by a crash or an older sefs)`);
+  return reclaimer;
+}
