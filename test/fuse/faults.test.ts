@@ -5,21 +5,10 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { readFile, rm, stat, statfs, writeFile } from 'node:fs/promises';
-import { MiB, TestMount, disposeAll, fuseSuite, seededBytes, sh, sha256 } from './helpers.js';
+import { MiB, TestMount, alive, disposeAll, fuseSuite, seededBytes, sh, sha256, sleep } from './helpers.js';
 
 fuseSuite();
 afterAll(() => disposeAll());
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Run a shell command expected to fail; its combined output. Fails the test if it succeeds or hangs. */
 async function fails(script: string, timeoutMs: number): Promise<string> {

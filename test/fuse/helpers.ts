@@ -15,6 +15,9 @@ import { join, relative } from 'node:path';
 import { vi } from 'vitest';
 import { isMounted } from '../../src/fs/stale-mount.js';
 import { CLI, ensureBuiltCli } from '../helpers/build.js';
+import { alive, sleep, waitDead } from '../helpers/process.js';
+
+export { alive, sleep } from '../helpers/process.js';
 
 export { CLI } from '../helpers/build.js';
 import { seededBytes } from '../helpers/inputs.js';
@@ -24,7 +27,6 @@ export { prng, seededBytes } from '../helpers/inputs.js';
 export const KiB = 1024;
 export const MiB = 1024 * 1024;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---- preconditions ------------------------------------------------------------------------------
 
@@ -100,28 +102,6 @@ export function run(
 }
 
 export { isMounted };
-
-/**
- * Does `pid` still exist, zombie included? Not src's processAlive (a zombie counts as dead there, as it serves
- * nothing): a daemon's leader turns zombie while its other threads still hold /dev/fuse, and tests that kill
- * it must wait until the connection is really gone.
- */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function waitDead(pid: number, ms: number): Promise<boolean> {
-  for (let waited = 0; waited < ms; waited += 50) {
-    if (!alive(pid)) return true;
-    await sleep(50);
-  }
-  return !alive(pid);
-}
 
 // ---- a mounted vault -------------------------------------------------------------------------------
 

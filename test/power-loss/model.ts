@@ -19,6 +19,7 @@
 import { lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { OP, type OpRecord, describe } from './oplog.js';
+import { prng } from '../helpers/inputs.js';
 
 export type Kind = 'file' | 'dir' | 'symlink';
 
@@ -114,17 +115,7 @@ interface KeptData {
 
 export type Fate = 'durable' | 'kept' | 'dropped' | 'torn' | 'zeros';
 
-/** A small seeded PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng };
 
 export class History {
   readonly inodes: Inode[] = [];

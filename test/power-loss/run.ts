@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { ABSENT, type FileRead, StateReader, type Step, type Violation, checkState, loadSteps, logStats, sha256 } from './check.js';
 import { type CrashSpec, type CrashState, History, type Model, type SnapshotEntry, type Variant, takeSnapshot } from './model.js';
 import { buildShim, newRecording, parseLog, shimEnv } from './oplog.js';
+import { alive, waitDead } from '../helpers/process.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const CLI = join(here, '../../dist/cli/main.js');
@@ -37,22 +38,6 @@ function run(file: string, args: string[], env: NodeJS.ProcessEnv = process.env,
   });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function waitGone(pid: number, ms: number): Promise<boolean> {
-  for (let t = 0; t < ms; t += 50) {
-    if (!alive(pid)) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return !alive(pid);
-}
 
 async function mounted(mnt: string): Promise<boolean> {
   const text = await readFile('/proc/mounts', 'utf8');
@@ -70,9 +55,9 @@ async function mount(vault: string, mnt: string, env: NodeJS.ProcessEnv): Promis
 /** Unmount, whatever state the mount is in; kill the daemon (by its pid) only if it will not go. */
 async function unmount(mnt: string, pid: number): Promise<void> {
   if (await mounted(mnt)) await run(process.execPath, [CLI, 'umount', mnt], process.env, 60_000).catch(() => {});
-  if (pid && !(await waitGone(pid, 15_000))) {
+  if (pid && !(await waitDead(pid, 15_000))) {
     process.kill(pid, 'SIGKILL');
-    await waitGone(pid, 5_000);
+    await waitDead(pid, 5_000);
   }
   if (await mounted(mnt)) await run('fusermount', ['-uz', mnt]).catch(() => {});
 }
@@ -109,7 +94,7 @@ export async function record(dir: string, options: { rounds?: number; seed?: num
     await run(process.execPath, [CLIENT, mnt, journal, String(options.rounds ?? 1), String(options.seed ?? 1)], env, 600_000);
     phase = 'umount';
     await run(process.execPath, [CLI, 'umount', mnt], process.env, 60_000);
-    if (!(await waitGone(pid, 30_000))) throw new Error(`daemon ${pid} still running after sefs umount`);
+    if (!(await waitDead(pid, 30_000))) throw new Error(`daemon ${pid} still running after sefs umount`);
     pid = 0;
   } catch (err) {
     throw new Error(`recording failed at its ${phase} (in ${base}): ${(err as Error).message}`);
