@@ -56,6 +56,18 @@ describe('a 1 TiB sparse file', () => {
     expect(await m.peakRssMb()).toBeLessThan(PEAK_RSS_BAR_MB);
   });
 
+  it('ls -l of 40 sparse 100 GiB files answers at once: a stat decodes no DataMap', async () => {
+    await sh(`mkdir '${m.at('big-dir')}' && for i in $(seq 1 40); do truncate -s 100G '${m.at('big-dir')}'/f$i; done`, { timeoutMs: 240_000 });
+    await m.remount(); // cold caches: every stat reads its entry
+    const started = Date.now();
+    const listing = await sh(`ls -l '${m.at('big-dir')}'`);
+    const seconds = (Date.now() - started) / 1000;
+    process.stderr.write(`[sparse] ls -l of 40 sparse 100 GiB files after a remount: ${seconds.toFixed(2)} s\n`);
+    expect(listing.stdout.match(/107374182400/g)).toHaveLength(40);
+    expect(seconds).toBeLessThan(5);
+    expect(await m.peakRssMb()).toBeLessThan(PEAK_RSS_BAR_MB);
+  });
+
   it('refuses to grow a file past the 1 TiB limit with EFBIG, by truncate and by write', async () => {
     const f = m.at('limit.img');
     await sh(`truncate -s 1T '${f}'`);
