@@ -177,7 +177,8 @@ export class FileContent {
     const valid = Math.max(0, Math.min(BLOCK, this.size - b * BLOCK));
     // A plain Buffer: the pool copies it into each job. (A SharedArrayBuffer per block would save the copy,
     // but workers keep every shared buffer they saw until they garbage-collect: native-notes/worker-memory.md.)
-    const data = Buffer.alloc(capacityFor(Math.max(need, valid)));
+    // Past the first block a file is large: a whole block at once (growing it by doubling would only copy).
+    const data = Buffer.alloc(b > 0 ? BLOCK : capacityFor(Math.max(need, valid)));
     this.budget?.take(data.length);
     try {
       if (valid > 0) await this.readBlockInto(b, b * BLOCK, b * BLOCK + valid, data, 0);

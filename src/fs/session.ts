@@ -53,6 +53,7 @@ export async function openSession(root: string, config: VaultConfig, options: Se
   store.onBackgroundError = (err) => log(`writing chunks in the background: ${err.message} (the commits that need them will retry)`);
   const meta = new MetaTree(paths.meta, paths.tmp, options.codec ?? plainCodec);
   const cleaned = (await meta.removeLeftovers()) + (await store.removeLeftovers());
+  store.primeDurableDirs();
   if (cleaned) log(`removed ${cleaned} temporary files left by an earlier crash`);
 
   const pool = new WorkerPool(options.threads);

@@ -8,7 +8,7 @@
  * find them under their temp names. A crash before that leaves only temp files, removed at the next mount.
  */
 import { randomBytes } from 'node:crypto';
-import { constants as fsc, mkdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { constants as fsc, mkdirSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ChunkHashMismatch, ChunkNotFound } from '../core/errors.js';
@@ -99,7 +99,7 @@ export class DiskStore implements ChunkStore {
   /** Chunks being removed now: a put or a check of the same name waits for the removal first. */
   private readonly removing = new Map<string, Promise<void>>();
   private readonly syncingDirs = new Map<string, Promise<void>>();
-  /** Chunk directories whose parents this process has marked for fsync already. */
+  /** Chunk directories known to be in their parents durably (found at start, or whose parents were fsynced). */
   private readonly durableParents = new Set<string>();
   private backgroundFlush: Promise<void> | undefined;
   /** Where a failed background flush is reported (the chunks stay pending; the commits that need them fail). */
@@ -229,8 +229,9 @@ export class DiskStore implements ChunkStore {
 
   /**
    * The directories whose fsync makes chunk `hex`'s name durable: its own (ab/cd) and, the first time this
-   * process places a chunk there, the ones holding it (ab, and the store's root): a chunk directory made
-   * since the last crash must itself be durable before an entry names a chunk in it.
+   * process places a chunk in a directory it did not find at start (`primeDurableDirs`), the ones holding it
+   * (ab, and the store's root): a chunk directory made since must itself be durable before an entry names a
+   * chunk in it.
    */
   private dirsOf(hex: string): string[] {
     const dir = join(this.pathOf(hex), '..');
@@ -330,6 +331,15 @@ export class DiskStore implements ChunkStore {
     return work;
   }
 
+  /**
+   * Take the chunk directories that exist now as durable in their parents (what a mount finds at start is on
+   * disk, or in a page cache that an earlier session's fsyncs of its chunks' directories flushed), so that
+   * only directories made from now on cost fsyncs of their parents.
+   */
+  primeDurableDirs(): void {
+    for (const a of listDirSync(this.root)) for (const b of listDirSync(join(this.root, a))) this.durableParents.add(join(this.root, a, b));
+  }
+
   async *names(): AsyncIterable<Buffer> {
     for (const a of await listDir(this.root)) {
       for (const b of await listDir(join(this.root, a))) {
@@ -352,6 +362,14 @@ export class DiskStore implements ChunkStore {
       }
     }
     return removed;
+  }
+}
+
+function listDirSync(dir: string): string[] {
+  try {
+    return readdirSync(dir).filter((n) => n.length === 2);
+  } catch {
+    return [];
   }
 }
 
