@@ -60,8 +60,11 @@ export function persistFor(ctx: FsContext, file: OpenFile): Persist {
   };
 }
 
-/** Commit an open file's changes (a file removed while open has nowhere to commit to: its data stays readable). */
-export async function commitFile(ctx: FsContext, file: OpenFile): Promise<void> {
-  if (!file.path) return;
-  await file.seq.commit(persistFor(ctx, file));
+/**
+ * Commit an open file's changes (a file removed while open has nowhere to commit to: its data stays readable).
+ * Whether there was anything to commit.
+ */
+export async function commitFile(ctx: FsContext, file: OpenFile): Promise<boolean> {
+  if (!file.path) return false;
+  return file.seq.commit(persistFor(ctx, file));
 }

@@ -53,8 +53,11 @@ async function fsyncRemoval(dir: string): Promise<void> {
 }
 
 export class Reclaimer {
-  /** Chunks that may have lost their last reference: hex -> name. */
-  private readonly candidates = new Map<string, Buffer>();
+  /**
+   * Chunks that may have lost their last reference: hex -> a fresh record per proposal, so a sweep can tell
+   * a candidate proposed again while it ran (its removal's directory may not be synced yet) from its own.
+   */
+  private readonly candidates = new Map<string, { name: Buffer }>();
   /** Directories whose removals must be durable before their candidates go. */
   private readonly dirsToSync = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
@@ -79,12 +82,16 @@ export class Reclaimer {
       const previousNames = entryChunkNames(previous);
       this.refs.add(nextNames.keys());
       this.refs.remove(previousNames.keys());
-      for (const [hex, name] of previousNames) if (!nextNames.has(hex)) this.candidates.set(hex, name);
+      for (const [hex, name] of previousNames) if (!nextNames.has(hex)) this.propose(hex, name);
     } else {
-      for (const [hex, name] of nextNames) this.candidates.set(hex, name);
+      for (const [hex, name] of nextNames) this.propose(hex, name);
     }
-    for (const hex of stored) if (!persisted || !nextNames.has(hex)) this.candidates.set(hex, Buffer.from(hex, 'hex'));
+    for (const hex of stored) if (!persisted || !nextNames.has(hex)) this.propose(hex, Buffer.from(hex, 'hex'));
     this.schedule();
+  }
+
+  private propose(hex: string, name: Buffer): void {
+    this.candidates.set(hex, { name });
   }
 
   /** A file's entry was removed from `dir` (unlink, or a rename over it). */
@@ -92,14 +99,14 @@ export class Reclaimer {
     const names = entryChunkNames(entry);
     if (names.size === 0) return;
     this.refs.remove(names.keys());
-    for (const [hex, name] of names) this.candidates.set(hex, name);
+    for (const [hex, name] of names) this.propose(hex, name);
     this.dirsToSync.add(dir);
     this.schedule();
   }
 
   /** Chunks stored for changes that will never be committed (their file was removed while closed). */
   abandoned(stored: Set<string>): void {
-    for (const hex of stored) this.candidates.set(hex, Buffer.from(hex, 'hex'));
+    for (const hex of stored) this.propose(hex, Buffer.from(hex, 'hex'));
     this.schedule();
   }
 
@@ -128,6 +135,9 @@ export class Reclaimer {
 
   private async sweepOnce(): Promise<void> {
     try {
+      // Only the candidates known now: one that arrives during the fsyncs below waits for the next sweep,
+      // since its removal's directory may not be among them.
+      const due = [...this.candidates];
       const dirs = [...this.dirsToSync];
       this.dirsToSync.clear();
       const synced = await Promise.allSettled(dirs.map(fsyncRemoval));
@@ -138,7 +148,9 @@ export class Reclaimer {
       }
       const open = [...this.openFiles()];
       const removals: Promise<void>[] = [];
-      for (const [hex, name] of this.candidates) {
+      for (const [hex, proposal] of due) {
+        const { name } = proposal;
+        if (this.candidates.get(hex) !== proposal) continue; // proposed again meanwhile: the next sweep
         if (this.refs.has(hex)) {
           this.candidates.delete(hex); // named again: a later drop makes it a candidate again
           continue;
@@ -150,7 +162,7 @@ export class Reclaimer {
           this.remove(name).then(
             () => void this.removedChunks++,
             (err: Error) => {
-              this.candidates.set(hex, name);
+              this.propose(hex, name);
               throw err;
             },
           ),

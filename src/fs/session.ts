@@ -76,8 +76,8 @@ export async function openSession(root: string, config: VaultConfig, options: Se
   const retry = setInterval(() => {
     for (const file of files.unsaved()) {
       commitFile(ctx, file).then(
-        () => {
-          log(`commit of ${file.path || '(removed file)'} succeeded on retry`);
+        (committed) => {
+          if (committed) log(`commit of ${file.path || '(removed file)'} succeeded on retry`);
           files.retire(file);
           ctx.reclaim?.released();
         },
