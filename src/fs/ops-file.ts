@@ -38,7 +38,7 @@ export async function sync(ctx: FsContext, fh: number): Promise<void> {
 
 /**
  * The last close commits. A commit that fails (a full disk) keeps the file registered with its changes:
- * still served, retried by the mount (mount.ts), logged, never dropped.
+ * still served, retried by the session (session.ts), logged, never dropped.
  */
 export async function release(ctx: FsContext, fh: number): Promise<void> {
   const closed = ctx.files.closeHandle(fh);
@@ -51,7 +51,7 @@ export async function release(ctx: FsContext, fh: number): Promise<void> {
   try {
     await commitFile(ctx, closed);
   } catch (err) {
-    ctx.log(`release ${closed.path || '(removed file)'}: commit failed, changes kept in memory and retried: ${(err as Error).message}`);
+    ctx.log(`release ${closed.path}: commit failed, changes kept in memory and retried: ${(err as Error).message}`);
     throw err;
   } finally {
     ctx.files.retire(closed);
