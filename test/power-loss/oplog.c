@@ -441,8 +441,8 @@ int ftruncate64(int fd, off64_t size) {
   return r;
 }
 
-/* A namespace (or path) operation on watched paths. */
-static void log_path_op(int type, const char *p1, const char *p2, uint32_t flags, uint64_t size, int stat_ino_of) {
+/* A namespace (or path) operation on watched paths, ordered at `seq`. */
+static void log_path_op_at(int type, const char *p1, const char *p2, uint32_t flags, uint64_t size, int stat_ino_of, uint64_t seq) {
   int saved = errno;
   struct rec h = {0};
   h.type = (uint8_t)type;
@@ -456,9 +456,14 @@ static void log_path_op(int type, const char *p1, const char *p2, uint32_t flags
       h.isdir = S_ISDIR(st.st_mode);
     }
   }
-  h.seq = next_seq();
+  h.seq = seq;
   emit(&h, p1, p2, NULL, 0, 0);
   errno = saved;
+}
+
+/* ... ordered when it returned. */
+static void log_path_op(int type, const char *p1, const char *p2, uint32_t flags, uint64_t size, int stat_ino_of) {
+  log_path_op_at(type, p1, p2, flags, size, stat_ino_of, next_seq());
 }
 
 int truncate(const char *path, off_t size) {
@@ -540,16 +545,22 @@ int mkdirat(int dirfd, const char *path, mode_t mode) {
   char abs[PATH_MAX];
   LOAD(mkdirat);
   int w = watched(dirfd, path, abs);
+  /* Ordered when it started: two threads making the same directory race, and the one that loses (EEXIST)
+     goes on to create files in it, possibly before the winner's record is numbered. */
+  uint64_t start = w ? next_seq() : 0;
   int r = real_mkdirat(dirfd, path, mode);
-  if (w && r == 0) log_path_op(OP_MKDIR, abs, NULL, mode, 0, 1);
+  if (w && r == 0) log_path_op_at(OP_MKDIR, abs, NULL, mode, 0, 1, start);
   return r;
 }
 int mkdir(const char *path, mode_t mode) {
   char abs[PATH_MAX];
   LOAD(mkdir);
   int w = watched(AT_FDCWD, path, abs);
+  /* Ordered when it started: two threads making the same directory race, and the one that loses (EEXIST)
+     goes on to create files in it, possibly before the winner's record is numbered. */
+  uint64_t start = w ? next_seq() : 0;
   int r = real_mkdir(path, mode);
-  if (w && r == 0) log_path_op(OP_MKDIR, abs, NULL, mode, 0, 1);
+  if (w && r == 0) log_path_op_at(OP_MKDIR, abs, NULL, mode, 0, 1, start);
   return r;
 }
 int linkat(int d1, const char *p1, int d2, const char *p2, int flags) {
