@@ -10,7 +10,7 @@ import { type SessionOptions, openSession } from './session.js';
 import { buildOps } from './fuse-ops.js';
 import { ATTR_TIMEOUT_S, KERNEL_OPTIONS, raiseReadAhead } from './kernel-options.js';
 import { processAlive } from '../vault/process-alive.js';
-import { forceUnmount, isMounted, isStale } from './stale-mount.js';
+import { forceUnmount, forceUnmountAt, isMounted, isMountedAt, isStale } from './stale-mount.js';
 import { checkMountPlace, realPath } from './mount-paths.js';
 import { VaultError, initVault, readPid, vaultPaths } from '../vault/config.js';
 
@@ -105,7 +105,7 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
     (unmounting ??= (async () => {
       await session.commitAll();
       await new Promise<void>((res) => fuse.unmount(() => res()));
-      if (await isMounted(mnt)) await forceUnmount(mnt).catch(() => {});
+      if (await isMountedAt(mnt)) await forceUnmountAt(mnt).catch(() => {});
       await session.close();
       await unlock();
     })());

@@ -12,7 +12,7 @@ import { mountVault } from '../../fs/mount.js';
 import { checkMountPlace, realPath } from '../../fs/mount-paths.js';
 import { mountCodec } from '../../vault/seal.js';
 import { forgetMount, recordMount } from '../../fs/mount-registry.js';
-import { isMounted } from '../../fs/stale-mount.js';
+import { isMounted, isMountedAt } from '../../fs/stale-mount.js';
 import { initVault, vaultPaths } from '../../vault/config.js';
 import { GC_SIGNAL, readGcRequest, writeGcAnswer } from '../../vault/gc-request.js';
 import { nonNegativeInt, parseCommandArgs, positionals } from '../args.js';
@@ -88,7 +88,8 @@ export async function run(args: string[]): Promise<number> {
     process.once('SIGHUP', () => stop('SIGHUP'));
     // Unmounted from outside (fusermount -u): stop serving.
     const watch = setInterval(() => {
-      isMounted(mounted.mountpoint).then((yes) => {
+      // The mount point as resolved at mount time: resolving it again would stat the mount's root.
+      isMountedAt(mounted.mountpoint).then((yes) => {
         if (!yes) {
           clearInterval(watch);
           stop('unmounted externally');
