@@ -75,8 +75,7 @@ export class Reclaimer {
   ) {}
 
   /** A commit finished: count its new entry, drop its old one, and consider what it no longer names. */
-  committed({ previous, next, stored, persisted, dir }: CommitOutcome): void {
-    const nextNames = entryChunkNames(next);
+  committed({ previous, nextNames, stored, persisted, dir }: CommitOutcome): void {
     if (dir) this.dirsToSync.add(dir);
     if (persisted) {
       const previousNames = entryChunkNames(previous);

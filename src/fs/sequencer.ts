@@ -40,6 +40,8 @@ export interface CommitOutcome {
   /** The entry replaced, and the one that replaced it. */
   previous: MetaEntry;
   next: MetaEntry;
+  /** The chunk names `next` holds, once each (entryChunkNames). */
+  nextNames: Map<string, Buffer>;
   /** Chunks this file put in the store since its previous commit (some may be unused by `next`). */
   stored: Set<string>;
   /** False when persist wrote nothing (the file was removed while open). */
@@ -226,7 +228,9 @@ export class Sequencer {
     if (!this.dirty) return false;
     const entry = await buildEntry(this.content, this.writer, this.deps.pool);
     // The entry may be written while its chunks are synced; it is put in place only after (persist waits).
-    const chunksDurable = this.deps.store.sync([...entryChunkNames(entry).values()]);
+    // Its names once (a large file names thousands): for the sync, the reclaimer and `holds`.
+    const names = entryChunkNames(entry);
+    const chunksDurable = this.deps.store.sync(names.values());
     chunksDurable.catch(() => {}); // awaited below, after persist
     let recorded = false;
     const record = (persisted: boolean, dir?: string): void => {
@@ -234,9 +238,9 @@ export class Sequencer {
       recorded = true;
       const previous = this.content.base;
       this.content.rebase(entry);
-      this.baseNames = undefined;
+      this.baseNames = new Set(names.keys());
       this.dirty = false;
-      this.deps.committed?.({ previous, next: entry, stored: this.writer.take(), persisted, dir });
+      this.deps.committed?.({ previous, next: entry, nextNames: names, stored: this.writer.take(), persisted, dir });
     };
     const persisted = (await persist(entry, chunksDurable, (dir) => record(true, dir))) !== false;
     await chunksDurable;

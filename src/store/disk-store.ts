@@ -310,10 +310,10 @@ export class DiskStore implements ChunkStore {
     const hexes = names ? [...names].map((n) => n.toString('hex')) : [...this.pending.keys(), ...this.placing.keys()];
     await this.placePending(hexes);
     if (!this.fsync) return;
-    const dirs = names ? hexes.flatMap((hex) => chunkDirs(this.root, hex)).filter((d) => this.dirsToSync.has(d)) : [...this.dirsToSync];
-    await Promise.all([...new Set(dirs)].map((dir) => this.syncDir(dir)));
+    const ours = names ? new Set(hexes.flatMap((hex) => chunkDirs(this.root, hex))) : new Set(this.dirsToSync);
+    await Promise.all([...ours].filter((d) => this.dirsToSync.has(d)).map((dir) => this.syncDir(dir)));
     // Directories another sync is fsyncing now hold some of our renames too: wait for those as well.
-    if (names) await Promise.all(hexes.flatMap((hex) => chunkDirs(this.root, hex)).map((d) => this.syncingDirs.get(d)));
+    if (names) await Promise.all([...ours].map((d) => this.syncingDirs.get(d)));
   }
 
   /** fsync a chunk directory once for every rename into it so far (a rename during the fsync marks it again). */
