@@ -10,7 +10,7 @@ import { appendFile, mkdir, mkdtemp, open, readFile, readdir, rename, rm, stat, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { encodeEntry, decodeEntry } from '../src/vault/meta-entry.js';
+import { PACK_LIMIT, encodeEntry, decodeEntry } from '../src/vault/meta-entry.js';
 import { type MetaCodec, plainCodec } from '../src/vault/meta-codec.js';
 import { fsck } from '../src/vault/fsck.js';
 import { GcRefused, collectGarbage } from '../src/vault/gc.js';
@@ -274,7 +274,8 @@ describe('gc on a mounted vault', () => {
     // An old vault: files, some of them deleted, every chunk backdated past the grace period.
     await mkdir(join(mnt, 'a'));
     await mkdir(join(mnt, 'b'));
-    for (let i = 0; i < 30; i++) await put(`a/old-${i}`, seededBytes(1000 + i * 997, 100 + i));
+    // Past PACK_LIMIT: these files' chunks are in the store (smaller ones are packed into their entries).
+    for (let i = 0; i < 30; i++) await put(`a/old-${i}`, seededBytes(PACK_LIMIT + 1000 + i * 997, 100 + i));
     await put('a/old-big', seededBytes(5 * MiB, 99));
     const chunkDir = join(root, 'chunks');
     const countChunks = async () => {

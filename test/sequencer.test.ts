@@ -24,7 +24,9 @@ function setup(memBudgetBlocks = 4) {
 
 async function contentOf(entry: MetaEntry, store: MemoryStore): Promise<Buffer> {
   if (entry.kind === 'inline') return entry.data;
-  return decryptAll(entry.dataMap, (n) => store.get(n));
+  // A packed entry (small files) holds its chunks itself.
+  const packed = new Map(entry.packed?.map((c, i) => [entry.dataMap.chunks[i]!.dstHash.toString('hex'), c]));
+  return decryptAll(entry.dataMap, async (n) => packed.get(Buffer.from(n).toString('hex')) ?? store.get(n));
 }
 
 describe('Sequencer', () => {

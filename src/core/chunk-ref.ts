@@ -8,6 +8,8 @@ export interface ChunkRef {
   own: Buffer;
   n1: Buffer;
   n2: Buffer;
+  /** The chunk's encrypted bytes, when the caller holds them (a packed entry): no store read. */
+  stored?: Buffer;
 }
 
 /** How to decrypt chunk i of a DataMap. */

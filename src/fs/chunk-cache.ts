@@ -74,7 +74,7 @@ export class ChunkCache {
    * workers are the busy side); the bytes read are moved to the workers, not copied.
    */
   private decryptMany(refs: ChunkRef[]): Promise<Buffer>[] {
-    const fetched = Promise.allSettled(refs.map((r) => this.store.get(r.dst)));
+    const fetched = Promise.allSettled(refs.map((r) => r.stored ?? this.store.get(r.dst)));
     const decrypted = fetched.then((results) => {
       const ready = refs.flatMap((ref, i) => (results[i]!.status === 'fulfilled' ? [{ ...ref, stored: results[i]!.value as Buffer, i }] : []));
       const plains = this.pool.decryptMany(ready, 'src');

@@ -9,6 +9,7 @@
  * between, and then it is written again from the plaintext, which the caller still holds.
  */
 import type { Profile } from '../core/compression.js';
+import { neighbours } from '../core/keys.js';
 import type { EncryptRequest, WorkerPool } from '../lib/pool.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 
@@ -46,6 +47,20 @@ export class ChunkWriter {
       await this.store.put(name, content);
       return name;
     });
+  }
+
+  /**
+   * Self-encrypt a whole small file's chunks (given in order) without storing them: a packed entry holds
+   * them (committer.ts). Two worker batches: the src hashes, then the chunks keyed by them.
+   */
+  async encrypt(plains: Buffer[]): Promise<{ name: Buffer; content: Buffer; src: Buffer }[]> {
+    const srcs = await Promise.all(this.pool.hashMany(plains));
+    const requests = plains.map((data, i): EncryptRequest => {
+      const [a, b] = neighbours(i, plains.length);
+      return { data, own: srcs[i]!, n1: srcs[a]!, n2: srcs[b]! };
+    });
+    const done = await Promise.all(this.pool.encryptMany(requests, this.profile));
+    return done.map((c, i) => ({ ...c, src: srcs[i]! }));
   }
 
   holds(hex: string): boolean {

@@ -10,7 +10,7 @@ import { neighbours } from '../core/keys.js';
 import { chunkSize, chunkStart, numChunks } from '../core/layout.js';
 import { ZEROS } from '../core/zeros.js';
 import type { EncryptRequest, WorkerPool } from '../lib/pool.js';
-import type { MetaEntry } from '../vault/meta-entry.js';
+import { type MetaEntry, PACK_LIMIT } from '../vault/meta-entry.js';
 import type { ChunkWriter } from './chunk-writer.js';
 import { BLOCK, type FileContent } from './file-content.js';
 
@@ -21,6 +21,7 @@ const COMMIT_CONCURRENCY = 2;
 export async function buildEntry(content: FileContent, writer: ChunkWriter, pool: WorkerPool): Promise<MetaEntry> {
   const size = content.size;
   if (size < MIN_ENCRYPTABLE_BYTES) return { kind: 'inline', size, data: await content.read(0, size) };
+  if (size <= PACK_LIMIT) return packedEntry(await content.read(0, size), writer);
   const count = numChunks(size);
   // Small files: read the whole content (at most 3 MiB); large ones chunk along the blocks.
   const whole = size < 3 * BLOCK ? await content.read(0, size) : undefined;
@@ -100,11 +101,24 @@ function reusableChunk(content: FileContent, i: number, size: number, own: Buffe
     if (r.size === size && r.own.equals(own) && r.n1.equals(n1) && r.n2.equals(n2)) return r.dst;
   }
   const base = content.base;
-  if (base.kind !== 'map') return undefined;
+  // A packed entry's chunks are not in the store: nothing of it can be named by an entry that is not packed.
+  if (base.kind !== 'map' || base.packed) return undefined;
   const chunks = base.dataMap.chunks;
   const info = chunks[i];
   if (!info || info.srcSize !== size || !info.srcHash.equals(own)) return undefined;
   const [a, b] = neighbours(i, chunks.length);
   if (chunks[a]!.srcHash.equals(n1) && chunks[b]!.srcHash.equals(n2)) return info.dstHash;
   return undefined;
+}
+
+/**
+ * A small file's entry with its chunks inside (meta-entry.ts, kind 3): all three chunks are encrypted anew,
+ * as any change of a file under 3 MiB changes every chunk's keys or size anyway.
+ */
+async function packedEntry(plain: Buffer, writer: ChunkWriter): Promise<MetaEntry> {
+  const size = plain.length;
+  const plains = [0, 1, 2].map((i) => plain.subarray(chunkStart(size, i), chunkStart(size, i) + chunkSize(size, i)));
+  const chunks = await writer.encrypt(plains);
+  const dataMap: DataMap = { chunks: chunks.map((c, i) => ({ index: i, dstHash: c.name, srcHash: c.src, srcSize: plains[i]!.length })) };
+  return { kind: 'map', size, dataMap, packed: chunks.map((c) => c.content) };
 }

@@ -9,12 +9,12 @@
  * untouched and staged chunks). All chunk offset arithmetic comes from core/layout.ts.
  */
 import { MAX_CHUNK_SIZE } from '../core/constants.js';
-import { type ChunkRef, chunkRefOf } from '../core/chunk-ref.js';
+import type { ChunkRef } from '../core/chunk-ref.js';
 import type { ChunkInfo } from '../core/data-map.js';
 import { chunksCovering, chunkStart } from '../core/layout.js';
 import { zeroSrc } from '../core/zeros.js';
 import type { WorkerPool } from '../lib/pool.js';
-import { type MetaEntry, storedBytesOf } from '../vault/meta-entry.js';
+import { type MetaEntry, entryChunkRef, storedBytesOf } from '../vault/meta-entry.js';
 import type { ChunkCache } from './chunk-cache.js';
 import type { MemoryBudget } from './memory-budget.js';
 
@@ -141,7 +141,7 @@ export class FileContent {
     for (let i = span.first; i <= span.last; i++) {
       const start = chunkStart(base.size, i);
       jobs.push(
-        this.cache.get(chunkRefOf(base.dataMap, i)).then((plain) => {
+        this.cache.get(entryChunkRef(base, i)).then((plain) => {
           const s = Math.max(from, start);
           const e = Math.min(to, start + plain.length);
           plain.copy(out, at + (s - from), s - start, e - start);
@@ -157,7 +157,7 @@ export class FileContent {
     if (base.kind !== 'map') return [];
     const refs: ChunkRef[] = [];
     for (let i = first; i < Math.min(first + count, base.dataMap.chunks.length); i++) {
-      if (chunkStart(base.size, i) < this.zeroFrom && !this.blocks.has(i)) refs.push(chunkRefOf(base.dataMap, i));
+      if (chunkStart(base.size, i) < this.zeroFrom && !this.blocks.has(i)) refs.push(entryChunkRef(base, i));
     }
     return refs;
   }

@@ -10,7 +10,8 @@ import { sha3 } from '../core/hash.js';
 import { type ChunkCrypto, inlineCrypto, windowFor } from '../lib/crypto.js';
 import { type PoolOptions, withPool } from '../lib/parallel.js';
 import { TaskWindow } from '../lib/window.js';
-import { type ChunkRef, chunkRefOf as baseRef } from '../core/chunk-ref.js';
+import type { ChunkRef } from '../core/chunk-ref.js';
+import { entryChunkRef } from './meta-entry.js';
 import { type OpenedVault, walkMeta } from './walk.js';
 
 export type ChunkProblem = 'missing' | 'corrupt' | 'unreadable' | 'undecryptable' | 'wrong-content';
@@ -73,12 +74,12 @@ export async function fsck(vault: OpenedVault, options: FsckOptions = {}): Promi
     if (node.error) report.damaged.push({ path: node.path, entryError: node.error, chunks: [] });
     if (node.entry?.kind !== 'map') continue;
     const file = paths.push(node.path) - 1;
-    const map = node.entry.dataMap;
-    map.chunks.forEach((chunk, i) => {
+    const entry = node.entry;
+    entry.dataMap.chunks.forEach((chunk, i) => {
       const hex = chunk.dstHash.toString('hex');
       let use = uses.get(hex);
       if (!use) {
-        use = { ref: baseRef(map, i), users: [] };
+        use = { ref: entryChunkRef(entry, i), users: [] };
         uses.set(hex, use);
         total += chunk.srcSize;
       }
@@ -133,7 +134,8 @@ async function checkChunk(
 ): Promise<{ bytes: number; problem?: { problem: ChunkProblem; message: string } }> {
   let stored: Buffer;
   try {
-    stored = readFileSync(vault.store.pathOf(hex)); // synchronous: see vault-walk.ts
+    // A packed entry holds its chunks; others are read synchronously (see walk.ts).
+    stored = ref.stored ?? readFileSync(vault.store.pathOf(hex));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return { bytes: 0, problem: { problem: 'missing', message: 'chunk file is missing' } };

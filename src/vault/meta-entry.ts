@@ -4,9 +4,13 @@
  *   "SEFS" | u8 format version | u8 kind | u64 LE size | payload | SHA3-256 of all before
  * kind 0: inline bytes; kind 1: the DataMap; kind 2 (maps over 64 KiB, files of about 800 MiB and more):
  * u64 LE bytes not in holes, then the DataMap compressed with brotli (a 1 TiB sparse file's million equal
- * hole chunks take a few KiB instead of 80 MiB, so a stat of it reads a small file).
+ * hole chunks take a few KiB instead of 80 MiB, so a stat of it reads a small file);
+ * kind 3 (files up to PACK_LIMIT, "packed"): u32 LE length of the DataMap, the DataMap, then each chunk's
+ * encrypted bytes as u32 LE length + bytes: a small file is one file in the vault, not one plus three
+ * chunk files, and its DataMap, chunk names and bytes are still exactly the reference algorithm's.
  * The checksum makes a damaged entry a clear error (not chunks decrypted under damaged keys).
  */
+import { type ChunkRef, chunkRefOf } from '../core/chunk-ref.js';
 import { type DataMap, dataMapSize, deserializeDataMap, serializeDataMap } from '../core/data-map.js';
 import { InvalidDataMap } from '../core/errors.js';
 import { sha3 } from '../core/hash.js';
@@ -19,7 +23,14 @@ const FORMAT_VERSION = 1;
 const HEADER_SIZE = 14;
 const CHECKSUM_SIZE = 32;
 
-export type MetaEntry = { kind: 'inline'; size: number; data: Buffer } | { kind: 'map'; size: number; dataMap: DataMap };
+/**
+ * A map entry's chunks are in the chunk store, or, `packed`, inside the entry itself (stored bytes by chunk
+ * index): packed chunks are not in the store and no space reclamation counts them.
+ */
+export type MetaEntry = { kind: 'inline'; size: number; data: Buffer } | { kind: 'map'; size: number; dataMap: DataMap; packed?: Buffer[] };
+
+/** Files up to this size keep their encrypted chunks inside their entry (see native-notes/small-files.md). */
+export const PACK_LIMIT = 256 * 1024;
 
 export const EMPTY_ENTRY: MetaEntry = { kind: 'inline', size: 0, data: Buffer.alloc(0) };
 
@@ -31,11 +42,18 @@ const MAX_SERIALIZED_MAP = 10 + 80 * (2 ** 20 + 1) + 9;
 export function encodeEntry(entry: MetaEntry): Buffer {
   if (entry.kind === 'inline') return frameEntry(0, entry.size, entry.data);
   const map = serializeDataMap(entry.dataMap);
+  if (entry.packed) return frameEntry(3, entry.size, Buffer.concat([u32(map.length), map, ...entry.packed.flatMap((c) => [u32(c.length), c])]));
   if (map.length <= COMPRESS_OVER) return frameEntry(1, entry.size, map);
   const head = Buffer.alloc(8);
   head.writeBigUInt64LE(BigInt(storedBytesOf(entry)));
   const packed = brotliCompressSync(map, { params: { [zc.BROTLI_PARAM_QUALITY]: 1, [zc.BROTLI_PARAM_SIZE_HINT]: map.length } });
   return frameEntry(2, entry.size, Buffer.concat([head, packed]));
+}
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n);
+  return b;
 }
 
 /** What a stat needs of an entry: its size, and the bytes it holds outside holes (st_blocks). */
@@ -123,11 +141,34 @@ function entryOf(kind: number, size: number, payload: Buffer): MetaEntry {
     if (payload.length !== size || size >= 3) throw new InvalidDataMap(`inline entry of ${payload.length} bytes claims size ${size}`);
     return { kind: 'inline', size, data: Buffer.from(payload) };
   }
+  if (kind === 3) return unpackChunks(size, payload);
   if (kind !== 1 && kind !== 2) throw new InvalidDataMap(`unknown entry kind ${kind}`);
-  const dataMap = deserializeDataMap(kind === 1 ? payload : unpack(payload));
+  return { kind: 'map', size, dataMap: checkedMap(kind === 1 ? payload : unpack(payload), size) };
+}
+
+function checkedMap(bytes: Buffer, size: number): DataMap {
+  const dataMap = deserializeDataMap(bytes);
   if (dataMap.child !== undefined) throw new InvalidDataMap('metadata holds a shrunk DataMap');
   if (dataMapSize(dataMap) !== size) throw new InvalidDataMap(`DataMap holds ${dataMapSize(dataMap)} bytes, entry says ${size}`);
-  return { kind: 'map', size, dataMap };
+  return dataMap;
+}
+
+/** A kind-3 payload: the DataMap and one stored chunk per entry of it, every length within the payload. */
+function unpackChunks(size: number, payload: Buffer): MetaEntry {
+  if (size > PACK_LIMIT) throw new InvalidDataMap(`packed entry claims size ${size}`);
+  let at = 0;
+  const take = (): Buffer => {
+    if (at + 4 > payload.length) throw new InvalidDataMap('packed entry truncated');
+    const length = payload.readUInt32LE(at);
+    if (at + 4 + length > payload.length) throw new InvalidDataMap('packed entry truncated');
+    at += 4 + length;
+    return payload.subarray(at - length, at);
+  };
+  const dataMap = checkedMap(take(), size);
+  // Copies: the entry file's buffer is not kept alive by its chunks, and each may move to a worker.
+  const packed = dataMap.chunks.map(() => Buffer.from(take()));
+  if (at !== payload.length) throw new InvalidDataMap('packed entry has trailing bytes');
+  return { kind: 'map', size, dataMap, packed };
 }
 
 /** A kind-2 payload's DataMap bytes; bounded, so a hostile entry cannot inflate without limit. */
@@ -140,10 +181,18 @@ function unpack(payload: Buffer): Buffer {
   }
 }
 
-/** The chunk names an entry holds, once each: hex -> name. */
+/** How to decrypt chunk i of a map entry, with its stored bytes when the entry holds them (packed). */
+export function entryChunkRef(entry: MetaEntry & { kind: 'map' }, i: number): ChunkRef {
+  const ref = chunkRefOf(entry.dataMap, i);
+  const stored = entry.packed?.[i];
+  // A copy: decryption moves the bytes to a worker, and the entry keeps its own.
+  return stored ? { ...ref, stored: Buffer.from(stored) } : ref;
+}
+
+/** The chunk names of the store an entry holds, once each: hex -> name (none for a packed entry). */
 export function entryChunkNames(entry: MetaEntry): Map<string, Buffer> {
   const seen = new Map<string, Buffer>();
-  if (entry.kind !== 'map') return seen;
+  if (entry.kind !== 'map' || entry.packed) return seen;
   let previous: Buffer | undefined;
   for (const c of entry.dataMap.chunks) {
     // Runs of holes share one name object: skip the hex of each repeat.

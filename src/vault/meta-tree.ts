@@ -189,5 +189,6 @@ async function readNoAtime(file: string): Promise<Buffer> {
 
 /** About what a decoded entry costs in memory (a chunk's info with its two hashes, or the inline bytes). */
 function entryMemory(entry: MetaEntry): number {
-  return 200 + (entry.kind === 'inline' ? entry.data.length : 200 * entry.dataMap.chunks.length);
+  if (entry.kind === 'inline') return 200 + entry.data.length;
+  return 200 + 200 * entry.dataMap.chunks.length + (entry.packed?.reduce((n, c) => n + c.length, 0) ?? 0);
 }

@@ -170,7 +170,7 @@ export interface VaultCensus {
   symlinks: number;
   /** Sum of the files' sizes. */
   logicalBytes: number;
-  /** Bytes of files stored inline in their entries (under 3 bytes each). */
+  /** Bytes of files stored in their entries (inline under 3 bytes, or packed chunks: meta-entry.ts). */
   inlineBytes: number;
   /** Every chunk any entry names: hex name -> plaintext size. */
   referenced: Map<string, number>;
@@ -190,7 +190,7 @@ export function census(vault: OpenedVault, options: WalkOptions = {}, into = new
       const entry = node.entry;
       if (!entry) continue;
       c.logicalBytes += entry.size;
-      if (entry.kind === 'inline') c.inlineBytes += entry.size;
+      if (entry.kind === 'inline' || entry.packed) c.inlineBytes += entry.size;
       else for (const chunk of entry.dataMap.chunks) c.referenced.set(chunk.dstHash.toString('hex'), chunk.srcSize);
     }
   }

@@ -1,0 +1,86 @@
+/**
+ * Small files are packed: a file up to PACK_LIMIT keeps its three encrypted chunks inside its metadata
+ * entry (one file in the vault instead of four), with the reference algorithm's DataMap and chunk bytes.
+ * Growing past the limit moves it to the chunk store; shrinking back packs it again and frees its chunks.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { decrypt, encrypt } from '../../src/lib/index.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
+import { PACK_LIMIT, decodeEntry } from '../../src/vault/meta-entry.js';
+import { KiB, TestMount, codeOf, disposeAll, fuseSuite, seededBytes, sleep } from './helpers.js';
+
+fuseSuite();
+
+let m: TestMount;
+beforeAll(async () => {
+  m = await TestMount.create('small');
+});
+afterAll(() => disposeAll());
+
+const entryOf = async (name: string) => decodeEntry(await readFile(join(m.vault, 'meta', name)));
+
+/** Wait until the chunk store holds exactly `n` chunks (reclamation runs a moment after a change). */
+async function chunksBecome(n: number, ms = 20_000): Promise<number> {
+  let now = (await m.chunkNames()).length;
+  for (let waited = 0; now !== n && waited < ms; waited += 250) {
+    await sleep(250);
+    now = (await m.chunkNames()).length;
+  }
+  return now;
+}
+
+describe('packed small files', () => {
+  it('store no chunk file, read back exact after a remount, and carry the reference chunks', async () => {
+    const sizes = [3, 100, 2 * KiB, 64 * KiB, PACK_LIMIT];
+    const data = sizes.map((size, i) => seededBytes(size, 40 + i));
+    for (const [i, d] of data.entries()) await writeFile(m.at(`s${i}`), d);
+    await m.remount();
+    expect(await m.chunkNames()).toEqual([]);
+    for (const [i, d] of data.entries()) expect((await readFile(m.at(`s${i}`))).equals(d), `size ${sizes[i]}`).toBe(true);
+    // The DataMap and chunk bytes are the reference algorithm's: the library makes the same ones.
+    const entry = await entryOf('s2');
+    expect(entry.kind === 'map' && entry.packed?.length).toBe(3);
+    const reference = encrypt(data[2]!, { profile: 'fast' });
+    if (entry.kind !== 'map') throw new Error('not a map entry');
+    expect(entry.dataMap.chunks.map((c) => c.dstHash.toString('hex'))).toEqual(reference.dataMap.chunks.map((c) => c.dstHash.toString('hex')));
+    const packed = new MemoryStore();
+    for (const [i, c] of entry.dataMap.chunks.entries()) await packed.put(c.dstHash, entry.packed![i]!);
+    expect((await decrypt(entry.dataMap, packed)).equals(data[2]!)).toBe(true);
+  });
+
+  it('grow past the limit into the chunk store and shrink back, freeing the chunks', async () => {
+    const f = m.at('grows');
+    const small = seededBytes(10 * KiB, 7);
+    await writeFile(f, small);
+    expect(await chunksBecome(0)).toBe(0);
+    const big = seededBytes(PACK_LIMIT + 1, 8);
+    await writeFile(f, big);
+    const grown = await entryOf('grows');
+    expect(grown.kind === 'map' && grown.packed === undefined).toBe(true);
+    expect(await chunksBecome(3)).toBe(3);
+    expect((await readFile(f)).equals(big)).toBe(true);
+    await writeFile(f, small);
+    expect(await chunksBecome(0)).toBe(0);
+    await m.remount();
+    expect((await readFile(f)).equals(small)).toBe(true);
+    expect((await stat(f)).size).toBe(small.length);
+  });
+
+  it('a damaged packed chunk is EIO on read, never wrong bytes, and the log names the file', async () => {
+    const f = m.at('damaged');
+    await writeFile(f, seededBytes(20 * KiB, 9));
+    await m.unmount();
+    const entryFile = join(m.vault, 'meta', 'damaged');
+    const bytes = await readFile(entryFile);
+    bytes[bytes.length - 100] ^= 1; // inside the last packed chunk (the entry's checksum follows it)
+    await writeFile(entryFile, bytes);
+    await m.mount();
+    expect(await codeOf(readFile(f))).toBe('EIO');
+    expect(await m.log()).toMatch(/damaged/);
+    // Other files are unaffected.
+    expect((await readdir(m.mnt)).includes('s0')).toBe(true);
+    expect((await readFile(m.at('s0'))).length).toBe(3);
+  });
+});
