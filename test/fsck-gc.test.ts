@@ -21,6 +21,7 @@ import { WorkerPool } from '../src/lib/pool.js';
 import { ensureBuiltCli } from './helpers/build.js';
 import { prng, seededBytes, textLike } from './helpers/inputs.js';
 import { VaultBuilder, mountCli, sefs, unmountCli } from './helpers/vault.js';
+import { writeFileSynced } from './fuse/helpers.js';
 
 const MiB = 1024 * 1024;
 const HOUR = 3600_000;
@@ -268,7 +269,7 @@ describe('gc on a mounted vault', () => {
     const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
     const expected = new Map<string, string>();
     const put = async (rel: string, data: Buffer) => {
-      await writeFile(join(mnt, rel), data);
+      await writeFileSynced(join(mnt, rel), data); // committed now: the test counts chunks right after
       expected.set(rel, sha(data));
     };
     // An old vault: files, some of them deleted, every chunk backdated past the grace period.

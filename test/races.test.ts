@@ -62,6 +62,12 @@ async function writeNew(path: string, data: Buffer): Promise<number> {
   return fh;
 }
 
+/** The last close of a handle, and the write-back commit it queued. */
+async function close(fh: number): Promise<void> {
+  await file.release(ctx, fh);
+  await ctx.writeback.idle();
+}
+
 async function readAll(path: string): Promise<Buffer> {
   const fh = await file.open(ctx, path);
   try {
@@ -69,7 +75,7 @@ async function readAll(path: string): Promise<Buffer> {
     const n = await file.read(ctx, fh, out, out.length, 0);
     return out.subarray(0, n);
   } finally {
-    await file.release(ctx, fh);
+    await close(fh);
   }
 }
 
@@ -101,12 +107,12 @@ describe('a commit meeting the namespace', () => {
       const fresh = seededBytes(4 * MiB + 5, 100 + round);
       const a = `/a${round}`;
       const b = `/b${round}`;
-      await file.release(ctx, await writeNew(a, old));
+      await close(await writeNew(a, old));
       const fh = await file.open(ctx, a);
       await file.write(ctx, fh, fresh, fresh.length, 0);
       duringNextCommit(() => dir.rename(ctx, a, b));
-      await file.sync(ctx, fh);
-      await file.release(ctx, fh);
+      await file.fsync(ctx, fh);
+      await close(fh);
       expect(await exists(a), `round ${round}: the old name is gone`).toBe(false);
       expect((await readAll(b)).equals(fresh), `round ${round}: the new name has the new content`).toBe(true);
     }
@@ -120,12 +126,12 @@ describe('a commit meeting the namespace', () => {
       const path = `/gone${round}`;
       const fh = await writeNew(path, data);
       duringNextCommit(() => dir.removeFile(ctx, path));
-      await file.sync(ctx, fh);
+      await file.fsync(ctx, fh);
       // Still readable through the open handle until the last close.
       const out = Buffer.alloc(data.length);
       expect(await file.read(ctx, fh, out, out.length, 0)).toBe(data.length);
       expect(out.equals(data)).toBe(true);
-      await file.release(ctx, fh);
+      await close(fh);
       expect(await exists(path), `round ${round}: no resurrection`).toBe(false);
     }
     await settledAndSound();
@@ -136,14 +142,14 @@ describe('a commit meeting the namespace', () => {
 
   it('a file sharing chunks with one that is renamed over during its commit keeps them', async () => {
     const shared = seededBytes(3 * MiB + 1, 300);
-    await file.release(ctx, await writeNew('/keep', shared));
-    await file.release(ctx, await writeNew('/victim', shared));
+    await close(await writeNew('/keep', shared));
+    await close(await writeNew('/victim', shared));
     const fh = await file.open(ctx, '/victim');
     await file.write(ctx, fh, Buffer.from('changed'), 7, 5);
-    await file.release(ctx, await writeNew('/other', seededBytes(100_000, 301)));
+    await close(await writeNew('/other', seededBytes(100_000, 301)));
     duringNextCommit(() => dir.rename(ctx, '/other', '/victim'));
-    await file.sync(ctx, fh);
-    await file.release(ctx, fh);
+    await file.fsync(ctx, fh);
+    await close(fh);
     await settledAndSound();
     expect((await readAll('/keep')).equals(shared)).toBe(true);
   });
@@ -151,7 +157,7 @@ describe('a commit meeting the namespace', () => {
   it('an open racing an unlink of the same name never brings the unlinked entry back', async () => {
     for (let round = 0; round < 2; round++) {
       const path = `/flicker${round}`;
-      await file.release(ctx, await writeNew(path, seededBytes(3 * MiB, 400 + round)));
+      await close(await writeNew(path, seededBytes(3 * MiB, 400 + round)));
       // The unlink lands while the open reads the entry.
       const meta = ctx.meta;
       const original = meta.readEntry;
@@ -167,7 +173,7 @@ describe('a commit meeting the namespace', () => {
       );
       if (fh !== undefined) {
         await file.write(ctx, fh, Buffer.from('x'), 1, 0);
-        await file.release(ctx, fh);
+        await close(fh);
       }
       expect(await exists(path), `round ${round}`).toBe(false);
     }
@@ -177,7 +183,7 @@ describe('a commit meeting the namespace', () => {
   it('rm -r of a directory right after its file: the removal is made durable through the parent, and the chunks go', async () => {
     const before = chunkCount();
     await dir.makeDir(ctx, '/d', 0o755);
-    await file.release(ctx, await writeNew('/d/f', seededBytes(3 * MiB + 3, 500)));
+    await close(await writeNew('/d/f', seededBytes(3 * MiB + 3, 500)));
     expect(chunkCount()).toBeGreaterThan(before);
     await dir.removeFile(ctx, '/d/f');
     await dir.removeDir(ctx, '/d');

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** The `sefs` command: finds the subcommand in the registry and runs it; errors end as one line and a non-zero exit. */
+import './threadpool.js';
 import { readFileSync } from 'node:fs';
 import { describeError, exitCodeOf } from './errors.js';
 import { commands } from './registry.js';

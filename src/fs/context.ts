@@ -5,7 +5,7 @@ import type { OpenFile, OpenFiles } from './open-files.js';
 import type { Reclaimer } from './reclaim.js';
 import type { Persist } from './sequencer.js';
 import type { Mutex } from './mutex.js';
-import { fsyncDir } from '../store/disk-store.js';
+import type { Writeback } from './writeback.js';
 
 export interface FsContext {
   root: string;
@@ -16,6 +16,8 @@ export interface FsContext {
   reclaim?: Reclaimer;
   /** Held by unlink, rename and the placing of a committed entry: each sees the others whole. */
   namespace: Mutex;
+  /** Commits of closed files, queued (writeback.ts). */
+  writeback: Writeback;
 }
 
 /**
@@ -55,7 +57,7 @@ export function persistFor(ctx: FsContext, file: OpenFile): Persist {
       return false;
     }
     file.times = undefined;
-    await fsyncDir(dir);
+    await ctx.meta.syncDir(dir);
     return true;
   };
 }

@@ -3,6 +3,7 @@
  * the value or a negative errno. fuse-native needs a number in every callback (cb() crashes it).
  */
 import type { FsContext } from './context.js';
+import type { OpTrace } from './op-trace.js';
 import { toErrno } from './errno.js';
 import type { FuseOps } from './fuse-binding.js';
 import * as attr from './ops-attr.js';
@@ -11,7 +12,7 @@ import * as file from './ops-file.js';
 
 type Cb = (code: number, value?: unknown) => void;
 
-export function buildOps(ctx: FsContext): FuseOps {
+export function buildOps(ctx: FsContext, trace?: OpTrace): FuseOps {
   /**
    * A handler that runs `run` with the op's arguments and answers with `reply(result)`, or `cb(-errno)`.
    * value ops answer (0, value), status ops (0), read/write the byte count as the first argument.
@@ -19,7 +20,9 @@ export function buildOps(ctx: FsContext): FuseOps {
   const handler =
     <A extends unknown[], R>(name: string, run: (...args: A) => Promise<R>, reply: (cb: Cb, result: R) => void) =>
     (...args: [...A, Cb]) => {
-      const cb = args.pop() as Cb;
+      const answer = args.pop() as Cb;
+      const done = trace?.start(name);
+      const cb: Cb = done ? (code, value) => (done(), answer(code, value)) : answer;
       run(...(args as unknown as A)).then(
         (result) => reply(cb, result),
         (err) => cb(toErrno(err, name, String(args[0]), ctx.log)),
@@ -54,9 +57,9 @@ export function buildOps(ctx: FsContext): FuseOps {
     open: value('open', (path: string, _flags: number) => file.open(ctx, path)),
     read: count('read', (_path: string, fd: number, buf: Buffer, len: number, pos: number) => file.read(ctx, fd, buf, len, pos)),
     write: count('write', (_path: string, fd: number, buf: Buffer, len: number, pos: number) => file.write(ctx, fd, buf, len, pos)),
-    flush: status('flush', (_path: string, fd: number) => file.sync(ctx, fd)),
+    flush: status('flush', (_path: string, fd: number) => file.flush(ctx, fd)),
     // fuse-native passes (path, datasync, fd): its README has the order wrong.
-    fsync: status('fsync', (_path: string, _datasync: number, fd: number) => file.sync(ctx, fd)),
+    fsync: status('fsync', (_path: string, _datasync: number, fd: number) => file.fsync(ctx, fd)),
     release: status('release', (_path: string, fd: number) => file.release(ctx, fd)),
     truncate: status('truncate', (path: string, size: number) => file.truncatePath(ctx, path, size)),
     ftruncate: status('ftruncate', (_path: string, fd: number, size: number) => file.truncateOpen(ctx, fd, size)),

@@ -31,14 +31,28 @@ export async function write(ctx: FsContext, fh: number, data: Buffer, length: nu
   return length;
 }
 
-/** flush (every close) and fsync: commit, so a closed or synced file is durable. */
-export async function sync(ctx: FsContext, fh: number): Promise<void> {
-  await commitFile(ctx, fileOf(ctx, fh));
+/** fsync(2) and fdatasync: commit now, durably, and report how it went. */
+export async function fsync(ctx: FsContext, fh: number): Promise<void> {
+  const file = fileOf(ctx, fh);
+  const path = file.path;
+  try {
+    await commitFile(ctx, file);
+  } catch (err) {
+    // The changes stay in memory: the file's write-back after its last close commits them again.
+    ctx.log(`fsync ${path}: commit failed, changes kept in memory and retried: ${(err as Error).message}`);
+    throw err;
+  }
+}
+
+/** flush (every close): the new content is already what every handle sees; its commit is written back (writeback.ts). */
+export async function flush(ctx: FsContext, fh: number): Promise<void> {
+  const file = fileOf(ctx, fh);
+  if (file.seq.isDirty) await ctx.writeback.enqueue(file);
 }
 
 /**
- * The last close commits. A commit that fails (a full disk) keeps the file registered with its changes:
- * still served, retried by the session (session.ts), logged, never dropped.
+ * The last close: a changed file stays registered until its write-back commit lands (a commit that fails,
+ * on a full disk, keeps the changes: still served, retried by the session, logged, never dropped).
  */
 export async function release(ctx: FsContext, fh: number): Promise<void> {
   const closed = ctx.files.closeHandle(fh);
@@ -48,29 +62,23 @@ export async function release(ctx: FsContext, fh: number): Promise<void> {
     if (closed.handles === 0) await abandonFile(ctx, closed);
     return;
   }
-  try {
-    await commitFile(ctx, closed);
-  } catch (err) {
-    ctx.log(`release ${closed.path}: commit failed, changes kept in memory and retried: ${(err as Error).message}`);
-    throw err;
-  } finally {
-    ctx.files.retire(closed);
-    ctx.reclaim?.released();
-  }
+  if (closed.seq.isDirty) return ctx.writeback.enqueue(closed);
+  ctx.files.retire(closed);
+  ctx.reclaim?.released();
 }
 
 export async function truncateOpen(ctx: FsContext, fh: number, size: number): Promise<void> {
   await fileOf(ctx, fh).seq.truncate(size);
 }
 
-/** truncate(2) by path: through the open file if there is one, committed at once if not. */
+/** truncate(2) by path: through the open file if there is one; its commit is written back. */
 export async function truncatePath(ctx: FsContext, path: string, size: number): Promise<void> {
   const file = await ctx.files.acquire(path, () => ctx.meta.readEntry(path));
   try {
     await file.seq.truncate(size);
-    if (file.handles === 1) await commitFile(ctx, file);
   } finally {
     ctx.files.unref(file);
     if (!file.path && file.handles === 0) await abandonFile(ctx, file); // removed meanwhile
   }
+  if (file.path && file.seq.isDirty) await ctx.writeback.enqueue(file);
 }

@@ -17,7 +17,8 @@ import { type FsContext, commitFile, persistFor } from './context.js';
 import type { Logger } from './errno.js';
 import { MemoryBudget } from './memory-budget.js';
 import { Mutex } from './mutex.js';
-import { OpenFiles } from './open-files.js';
+import { type OpenFile, OpenFiles } from './open-files.js';
+import { Writeback } from './writeback.js';
 import { Reclaimer } from './reclaim.js';
 
 /** How often files whose last commit failed (a full disk) are committed again. */
@@ -68,7 +69,22 @@ export async function openSession(root: string, config: VaultConfig, options: Se
     budget,
     committed: (outcome) => ctx.reclaim?.committed(outcome),
   });
-  const ctx: FsContext = { root, meta, files, log, namespace: new Mutex() };
+  // A closed file's commit, written back: its failure keeps the changes for the retry below.
+  const writeBack = async (file: OpenFile): Promise<void> => {
+    const path = file.path; // a rename or unlink during the commit changes it
+    // Still open (an O_TRUNC before its writes, a close of one of several handles): its last close queues it
+    // again. Committing now could make a half-written content durable.
+    if (file.handles > 0) return;
+    try {
+      await commitFile(ctx, file);
+    } catch (err) {
+      log(`write-back ${path}: commit failed, changes kept in memory and retried: ${(err as Error).message}`);
+    } finally {
+      files.retire(file);
+      ctx.reclaim?.released();
+    }
+  };
+  const ctx: FsContext = { root, meta, files, log, namespace: new Mutex(), writeback: new Writeback(writeBack, log) };
   files.persistFor = (file) => persistFor(ctx, file);
   ctx.reclaim = await startReclaiming(meta, store, files, log, options.sweepDelayMs);
 
@@ -91,6 +107,7 @@ export async function openSession(root: string, config: VaultConfig, options: Se
     ctx,
     commitAll: async () => {
       clearInterval(retry);
+      await ctx.writeback.idle();
       for (const file of files.all()) {
         await commitFile(ctx, file).catch((err: Error) => log(`commit of ${file.path} at unmount failed, its unsaved changes are lost: ${err.message}`));
       }

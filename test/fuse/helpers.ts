@@ -9,7 +9,7 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, statSync } from 'node:fs';
-import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, statfs, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, open, readFile, readdir, readlink, rm, statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { vi } from 'vitest';
@@ -286,6 +286,30 @@ export function sha256File(path: string): Promise<string> {
       .on('error', reject)
       .on('end', () => resolve(h.digest('hex')));
   });
+}
+
+/**
+ * Write a whole file and fsync it: its commit is in the vault when this returns. A close alone is written
+ * back a moment later (src/fs/writeback.ts), so tests that look into the vault or kill the daemon fsync.
+ */
+export async function writeFileSynced(path: string, data: Buffer | string): Promise<void> {
+  const fh = await open(path, 'w');
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** fsync an existing file (its pending write-back commit is made now, durably). */
+export async function fsyncFile(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }
 
 export const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');

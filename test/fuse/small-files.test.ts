@@ -4,12 +4,12 @@
  * Growing past the limit moves it to the chunk store; shrinking back packs it again and frees its chunks.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decrypt, encrypt } from '../../src/lib/index.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { PACK_LIMIT, decodeEntry } from '../../src/vault/meta-entry.js';
-import { KiB, TestMount, codeOf, disposeAll, fuseSuite, seededBytes, sleep } from './helpers.js';
+import { KiB, TestMount, codeOf, disposeAll, fuseSuite, seededBytes, sleep, writeFileSynced as writeFile } from './helpers.js';
 
 fuseSuite();
 

@@ -3,8 +3,9 @@
  * removal that dropped them, without `sefs gc`, and never one that another file still names.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFile, unlink, writeFile } from 'node:fs/promises';
-import { MiB, TestMount, disposeAll, fuseSuite, seededBytes, sh, sha256 } from './helpers.js';
+import { readFile, unlink } from 'node:fs/promises';
+// Writes are fsynced: these tests look at the chunk store right after them (a close alone is written back later).
+import { MiB, TestMount, disposeAll, fuseSuite, seededBytes, sh, sha256, writeFileSynced as writeFile } from './helpers.js';
 
 fuseSuite();
 

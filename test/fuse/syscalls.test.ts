@@ -95,6 +95,7 @@ describe('pread', () => {
     const patch = seededBytes(4 * KiB, 103);
     try {
       await pwrite(fh, 30 * MiB + 100, patch);
+      await fh.sync(); // durable now (a close alone is written back a moment later)
     } finally {
       await fh.close();
     }

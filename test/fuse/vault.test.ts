@@ -11,7 +11,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { chunkSpans } from '../../src/core/layout.js';
 import { READ_AHEAD_KB, readAheadFile } from '../../src/fs/kernel-options.js';
 import { decodeEntry } from '../../src/vault/meta-entry.js';
-import { CLI, codeOf, disposeAll, fuseSuite, isMounted, KiB, MiB, run, seededBytes, sha256, sha256File, TestMount } from './helpers.js';
+import { CLI, codeOf, disposeAll, fsyncFile, fuseSuite, isMounted, KiB, MiB, run, seededBytes, sha256, sha256File, TestMount, writeFileSynced } from './helpers.js';
 
 fuseSuite();
 
@@ -44,13 +44,14 @@ describe('dedup', () => {
     expect(await m.chunkNames()).toEqual([]);
 
     await run('cp', [m.host('src.bin'), m.at('first.bin')]);
+    await fsyncFile(m.at('first.bin')); // its write-back commit, now
     const afterFirst = await m.chunkNames();
     expect(afterFirst.length).toBeGreaterThanOrEqual(20); // 20 chunks of 1 MiB
     expect(new Set(await chunksOf(m, 'first.bin'))).toEqual(new Set(afterFirst));
 
     // The same bytes again, written differently (dd with 64 KiB blocks, in another directory).
     await mkdir(m.at('elsewhere'));
-    await run('dd', [`if=${m.host('src.bin')}`, `of=${m.at('elsewhere', 'second.bin')}`, 'bs=64K', 'status=none']);
+    await run('dd', [`if=${m.host('src.bin')}`, `of=${m.at('elsewhere', 'second.bin')}`, 'bs=64K', 'conv=fsync', 'status=none']);
     expect(await m.chunkNames()).toEqual(afterFirst);
     expect(await chunksOf(m, 'elsewhere/second.bin')).toEqual(await chunksOf(m, 'first.bin'));
 
@@ -71,14 +72,21 @@ describe('kill -9 of the mount daemon', () => {
       'dir/sub/big.bin': seededBytes(20 * MiB, 903),
     };
     await mkdir(m.at('dir', 'sub'), { recursive: true });
-    for (const [name, data] of Object.entries(files)) await writeFile(m.at(name), data);
+    for (const [name, data] of Object.entries(files)) await writeFileSynced(m.at(name), data);
     await symlink('dir/mid.bin', m.at('link'));
-    // A file rewritten in place and closed: its second version is the committed one.
+    // A file rewritten in place and fsynced: its second version is the committed one.
     files['dir/mid.bin'] = Buffer.from(files['dir/mid.bin']!);
     files['dir/mid.bin'].write('rewritten', MiB);
     const fh0 = await open(m.at('dir/mid.bin'), 'r+');
     await fh0.write(Buffer.from('rewritten'), 0, 9, MiB);
+    await fh0.sync();
     await fh0.close();
+    // Rewritten and only closed just before the kill: its write-back may or may not have landed, so it
+    // holds either version whole, never a mix.
+    const before = seededBytes(200 * KiB, 905);
+    const after = seededBytes(300 * KiB, 906);
+    await writeFileSynced(m.at('closed-only.bin'), before);
+    await writeFile(m.at('closed-only.bin'), after);
 
     // In flight at the kill: a file being written, never closed.
     const open1 = await open(m.at('in-flight.bin'), 'w');
@@ -95,6 +103,7 @@ describe('kill -9 of the mount daemon', () => {
       expect(await sha256File(m.at(name)), name).toBe(sha256(data));
     }
     expect(sha256(await readFile(m.at('link')))).toBe(sha256(files['dir/mid.bin']));
+    expect([sha256(before), sha256(after)]).toContain(sha256(await readFile(m.at('closed-only.bin'))));
     // The file in flight is there, readable (its content is whatever was committed: here, empty).
     expect(await codeOf(readFile(m.at('in-flight.bin')))).toBe('OK');
     expect(await m.log()).toMatch(/stale mount/);

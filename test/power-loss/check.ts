@@ -22,7 +22,8 @@ export interface Step {
   /** A number for the main client's steps, "w0.3" for a concurrent worker's. */
   step: number | string;
   label: string;
-  files: Record<string, { may: string[]; done: string }>;
+  /** `lazy`: done without an fsync, so durable only later (write-back): until a later step is, any of its states may show. */
+  files: Record<string, { may: string[]; done: string; lazy?: boolean }>;
   /** seq of the client's B and D marks. */
   begin: number;
   done: number;
@@ -64,7 +65,14 @@ export function allowedAt(steps: Step[], cut: number): Map<string, Allowed> {
         a = { states: new Set([ABSENT]), labels: new Map([[ABSENT, 'absent (before its creation)']]) };
         out.set(file, a);
       }
-      if (s.done < cut) {
+      if (s.done < cut && f.lazy) {
+        for (const m of [...f.may, f.done]) {
+          if (a.states.has(m)) continue;
+          a.states.add(m);
+          a.labels.set(m, `step ${s.step} done without fsync: ${m === f.done ? 'its new state' : 'an earlier or intermediate state'} (${s.label})`);
+        }
+        a.inFlight = undefined;
+      } else if (s.done < cut) {
         a.states = new Set([f.done]);
         a.labels = new Map([[f.done, f.done === ABSENT ? `absent (step ${s.step} done: ${s.label})` : `step ${s.step} done: ${s.label}`]]);
         a.lastDone = s;
@@ -113,7 +121,10 @@ export class StateReader {
       return { state: 'error', error: `metadata entry: ${(err as Error).message}` };
     }
     if (entry.kind === 'inline') return { state: sha256(entry.data), size: entry.size };
+    // A packed entry (small files) holds its chunks: nothing to look up in chunks/.
+    const packed = new Map(entry.packed?.map((bytes, i) => [entry.dataMap.chunks[i]!.dstHash.toString('hex'), bytes]));
     const chunkIds = entry.dataMap.chunks.map((c) => {
+      if (entry.packed) return undefined;
       const hex = c.dstHash.toString('hex');
       return state.lookup(`chunks/${hex.slice(0, 2)}/${hex.slice(2, 4)}/${hex}`);
     });
@@ -128,8 +139,9 @@ export class StateReader {
     let result: FileRead;
     try {
       const content = await decrypt(entry.dataMap, (name) => {
-        const chunk = byName.get(name.toString('hex'));
-        return chunk === undefined ? null : state.read(chunk);
+        const hex = name.toString('hex');
+        const chunk = byName.get(hex);
+        return packed.get(hex) ?? (chunk === undefined ? null : state.read(chunk));
       });
       result = { state: sha256(content), size: content.length };
     } catch (err) {

@@ -50,12 +50,13 @@ function mark(text) {
 
 /**
  * Run one step: `files` maps each name it touches to the states it may leave in flight (besides the current
- * one); `run` does the calls; afterwards `state` holds the new contents.
+ * one); `run` does the calls; afterwards `state` holds the new contents. `lazy`: the step ends without an
+ * fsync, so its outcome becomes durable some time later (write-back), not when it is done.
  */
-function step(label, files, run) {
+function step(label, files, run, { lazy = false } = {}) {
   const n = WORKER === undefined ? ++stepNo : `w${WORKER}.${++stepNo}`;
   const entry = { step: n, label, files: {} };
-  for (const [name, may] of Object.entries(files)) entry.files[name] = { may: [now(name), ...may] };
+  for (const [name, may] of Object.entries(files)) entry.files[name] = { may: [now(name), ...may], ...(lazy ? { lazy } : {}) };
   mark(`B${n}`);
   run();
   mark(`D${n}`);
@@ -84,7 +85,7 @@ function writeWhole(name, data, { sync = true } = {}) {
     if (sync) fsyncSync(fd);
     closeSync(fd);
     state.set(name, data);
-  });
+  }, { lazy: !sync });
 }
 
 function append(name, extra) {
@@ -176,7 +177,7 @@ if (WORKER !== undefined) {
   });
   writeWhole('a', bytes(100 * KiB));
   writeWhole('big', bytes(5 * MiB + 12345)); // blocks staged by the workers while it is written
-  writeWhole('tiny', bytes(2), { sync: false }); // inline entry, committed by close
+  writeWhole('tiny', bytes(2), { sync: false }); // inline entry, written back after the close
   writeWhole('d/e', bytes(300 * KiB));
   for (let round = 0; round < ROUNDS; round++) {
     writeWhole('a', bytes(200 * KiB + round));

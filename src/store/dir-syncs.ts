@@ -1,0 +1,34 @@
+/**
+ * fsyncs of directories, coalesced. A caller needs an fsync that started after its call (its rename must be
+ * in it): when one is running, every caller arriving meanwhile shares the single one that follows it. A
+ * batch of commits placing hundreds of entries in one directory then costs two or three fsyncs, not one each.
+ */
+import { fsyncDir } from './disk-store.js';
+
+export class DirSyncs {
+  private readonly running = new Map<string, Promise<void>>();
+  private readonly following = new Map<string, Promise<void>>();
+
+  sync(dir: string): Promise<void> {
+    const next = this.following.get(dir);
+    if (next) return next;
+    const current = this.running.get(dir);
+    if (!current) return this.start(dir);
+    const after = current
+      .catch(() => {})
+      .then(() => {
+        this.following.delete(dir);
+        return this.start(dir);
+      });
+    this.following.set(dir, after);
+    return after;
+  }
+
+  private start(dir: string): Promise<void> {
+    const work = fsyncDir(dir).finally(() => {
+      if (this.running.get(dir) === work) this.running.delete(dir);
+    });
+    this.running.set(dir, work);
+    return work;
+  }
+}
