@@ -8,6 +8,7 @@ import type { FullSweep } from './reclaim.js';
 import { type FuseInstance, loadFuse } from './fuse-binding.js';
 import { type SessionOptions, openSession } from './session.js';
 import { buildOps } from './fuse-ops.js';
+import { OpTrace } from './op-trace.js';
 import { ATTR_TIMEOUT_S, KERNEL_OPTIONS, raiseReadAhead } from './kernel-options.js';
 import { processAlive } from '../vault/process-alive.js';
 import { forceUnmount, forceUnmountAt, isMounted, isMountedAt, isStale } from './stale-mount.js';
@@ -81,7 +82,8 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
   const session = await openSession(root, config, { ...options, log });
   const { ctx } = session;
 
-  const fuse = new Fuse(mnt, buildOps(ctx), {
+  const trace = OpTrace.fromEnv();
+  const fuse = new Fuse(mnt, buildOps(ctx, trace), {
     mkdir: true,
     force: false,
     timeout: false, // commits of large files may take longer than fuse-native's 15 s default
@@ -104,6 +106,7 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
   const unmount = (): Promise<void> =>
     (unmounting ??= (async () => {
       await session.commitAll();
+      for (const line of trace?.report() ?? []) log(line);
       await new Promise<void>((res) => fuse.unmount(() => res()));
       if (await isMountedAt(mnt)) await forceUnmountAt(mnt).catch(() => {});
       await session.close();

@@ -1,11 +1,13 @@
-/** Namespace operations on the metadata tree: readdir, mkdir, rmdir, unlink, rename, symlinks, mknod, fsyncdir. */
-import { mkdir, readlink as readLink, rename as renamePath, rmdir, symlink, unlink } from 'node:fs/promises';
-import { constants } from 'node:fs';
-import { fsyncDir } from '../store/disk-store.js';
+/**
+ * Namespace operations on the metadata tree: readdir, mkdir, rmdir, unlink, rename, symlinks, mknod, fsyncdir.
+ * Each is one synchronous call on the meta/ twin (see meta-tree.ts for why not the thread pool).
+ */
+import { constants, mkdirSync, readlinkSync, renameSync, rmdirSync, symlinkSync, unlinkSync } from 'node:fs';
 import type { FsContext } from './context.js';
 import type { OpenFile } from './open-files.js';
 import { E, fsError } from './errno.js';
-import { EMPTY_ENTRY, type MetaEntry } from '../vault/meta-entry.js';
+import type { MetaEntry } from '../vault/meta-entry.js';
+import { attempt } from '../vault/meta-tree.js';
 import { dirname } from 'node:path';
 import { checkNewName } from '../vault/names.js';
 
@@ -16,11 +18,11 @@ export async function list(ctx: FsContext, path: string): Promise<string[]> {
 
 export async function makeDir(ctx: FsContext, path: string, mode: number): Promise<void> {
   checkNewName(path);
-  await mkdir(ctx.meta.diskPath(path), mode & 0o7777);
+  await attempt(() => mkdirSync(ctx.meta.diskPath(path), mode & 0o7777));
 }
 
 export async function removeDir(ctx: FsContext, path: string): Promise<void> {
-  await rmdir(ctx.meta.diskPath(path));
+  await attempt(() => rmdirSync(ctx.meta.diskPath(path)));
   ctx.meta.forget(path);
 }
 
@@ -32,7 +34,7 @@ export async function removeDir(ctx: FsContext, path: string): Promise<void> {
 export function removeFile(ctx: FsContext, path: string): Promise<void> {
   return ctx.namespace.run(async () => {
     const entry = await entryBeingReplaced(ctx, path);
-    await unlink(ctx.meta.diskPath(path));
+    unlinkSync(ctx.meta.diskPath(path));
     ctx.meta.forget(path);
     forgetDetached(ctx, ctx.files.detach(path));
     if (entry) ctx.reclaim?.removed(entry, dirname(ctx.meta.diskPath(path)));
@@ -62,7 +64,7 @@ export function rename(ctx: FsContext, from: string, to: string): Promise<void> 
   checkNewName(to);
   return ctx.namespace.run(async () => {
     const replaced = from === to ? undefined : await entryBeingReplaced(ctx, to);
-    await renamePath(ctx.meta.diskPath(from), ctx.meta.diskPath(to));
+    renameSync(ctx.meta.diskPath(from), ctx.meta.diskPath(to));
     ctx.meta.forgetTree(from);
     ctx.meta.forget(to);
     forgetDetached(ctx, ctx.files.detach(to));
@@ -90,21 +92,21 @@ async function entryBeingReplaced(ctx: FsContext, path: string): Promise<MetaEnt
  * synced, as there). A new file whose entry was renamed in unsynced reads as empty if its bytes were lost: decodeStoredEntry.
  */
 export async function syncDir(ctx: FsContext, path: string): Promise<void> {
-  await fsyncDir(ctx.meta.diskPath(path));
+  await ctx.meta.syncDir(ctx.meta.diskPath(path));
 }
 
 export async function makeSymlink(ctx: FsContext, target: string, path: string): Promise<void> {
   checkNewName(path);
-  await symlink(ctx.meta.codec.sealLink(target), ctx.meta.diskPath(path));
+  await attempt(() => symlinkSync(ctx.meta.codec.sealLink(target), ctx.meta.diskPath(path)));
 }
 
 export async function readSymlink(ctx: FsContext, path: string): Promise<string> {
-  return ctx.meta.codec.openLink(await readLink(ctx.meta.diskPath(path)));
+  return ctx.meta.codec.openLink(await attempt(() => readlinkSync(ctx.meta.diskPath(path))));
 }
 
 /** Regular files only: device nodes, FIFOs and sockets have no place in an encrypted vault. */
 export async function makeNode(ctx: FsContext, path: string, mode: number): Promise<void> {
   if ((mode & constants.S_IFMT) !== constants.S_IFREG) throw fsError(E.EPERM);
   checkNewName(path);
-  await ctx.meta.writeEntry(path, EMPTY_ENTRY, { mode }, false);
+  await ctx.meta.createEmpty(path, { mode });
 }

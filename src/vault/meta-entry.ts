@@ -110,12 +110,16 @@ function neverWritten(stored: Buffer): boolean {
   return stored.length === 0 || (stored[0] === 0 && stored.every((b) => b === 0));
 }
 
-/** A metadata file as stored to its facts, without decoding a compressed DataMap. */
-export function decodeStoredFacts(stored: Buffer, codec: Pick<MetaCodec, 'openEntry'>): EntryFacts {
-  if (neverWritten(stored)) return { size: 0, storedBytes: 0 };
+/**
+ * A metadata file as stored to its facts, without decoding a compressed DataMap; with the entry itself when
+ * finding the facts decoded it anyway (every kind but a compressed map), for the caller to keep.
+ */
+export function decodeStoredFacts(stored: Buffer, codec: Pick<MetaCodec, 'openEntry'>): EntryFacts & { entry?: MetaEntry } {
+  if (neverWritten(stored)) return { size: 0, storedBytes: 0, entry: EMPTY_ENTRY };
   const { kind, size, payload } = unframe(codec.openEntry(stored));
   if (kind === 2 && payload.length >= 8) return { size, storedBytes: Math.min(size, Number(payload.readBigUInt64LE(0))) };
-  return { size, storedBytes: storedBytesOf(entryOf(kind, size, payload)) };
+  const entry = entryOf(kind, size, payload);
+  return { size, storedBytes: storedBytesOf(entry), entry };
 }
 
 /** Check a metadata file's frame and checksum; its kind, size and payload. */

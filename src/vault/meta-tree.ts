@@ -3,13 +3,20 @@
  * file is a small file holding its entry (size + DataMap or inline bytes), whose own mode, owner and times
  * are the visible file's. Entries are replaced atomically and durably: temp file in tmp/, fsync, rename,
  * fsync of the directory.
+ *
+ * Everything here but fsync is a synchronous call on the daemon's JS thread: each is a few microseconds on
+ * cached metadata, and the thread-pool round trip of an async call (two thread switches, milliseconds on a
+ * busy machine) was most of a small file's create, stat and open (native-notes/small-files.md). fsync
+ * blocks for milliseconds and stays in the pool.
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsc, type Stats } from 'node:fs';
-import { lstat, open, readdir, rename, rm } from 'node:fs/promises';
+import { closeSync, fchmodSync, fchownSync, fstatSync, fsync, futimesSync, lstatSync, openSync, readSync, readdirSync, renameSync, rmSync, utimesSync, writeSync } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { dirname, join } from 'node:path';
 import { LRUCache } from 'lru-cache';
-import { fsyncDir } from '../store/disk-store.js';
+import { DirSyncs } from '../store/dir-syncs.js';
 import type { MetaCodec } from './meta-codec.js';
 import { type EntryFacts, type MetaEntry, decodeStoredEntry, decodeStoredFacts, encodeEntry, storedBytesOf } from './meta-entry.js';
 
@@ -40,6 +47,8 @@ export class MetaTree {
   /** Size and stored bytes by visible path (for stats: a stat never decodes a DataMap it does not need). */
   private readonly facts = new LRUCache<string, EntryFacts>({ max: 50_000 });
 
+  private readonly dirSyncs = new DirSyncs();
+
   constructor(
     readonly metaDir: string,
     readonly tmpDir: string,
@@ -53,7 +62,7 @@ export class MetaTree {
   }
 
   lstat(path: string): Promise<Stats> {
-    return lstat(this.diskPath(path));
+    return attempt(() => lstatSync(this.diskPath(path)));
   }
 
   /** What a stat needs of a file's entry. */
@@ -61,9 +70,14 @@ export class MetaTree {
     const known = this.facts.get(path);
     if (known) return known;
     const cached = this.entries.get(path);
-    const facts = cached
-      ? { size: cached.size, storedBytes: storedBytesOf(cached) }
-      : decodeStoredFacts(await readNoAtime(this.diskPath(path)), this.codec);
+    let facts: EntryFacts;
+    if (cached) facts = { size: cached.size, storedBytes: storedBytesOf(cached) };
+    else {
+      const { entry, ...found } = decodeStoredFacts(readNoAtime(this.diskPath(path)), this.codec);
+      // Decoded anyway (all but compressed maps): kept, so the open that usually follows a stat reads nothing.
+      if (entry) this.entries.set(path, entry);
+      facts = found;
+    }
     this.facts.set(path, facts);
     return facts;
   }
@@ -71,7 +85,7 @@ export class MetaTree {
   async readEntry(path: string): Promise<MetaEntry> {
     const cached = this.entries.get(path);
     if (cached) return cached;
-    const entry = decodeStoredEntry(await readNoAtime(this.diskPath(path)), this.codec);
+    const entry = decodeStoredEntry(readNoAtime(this.diskPath(path)), this.codec);
     this.entries.set(path, entry);
     return entry;
   }
@@ -79,22 +93,11 @@ export class MetaTree {
   /** Visible names in a directory. */
   async list(path: string): Promise<string[]> {
     const names: string[] = [];
-    for (const stored of await readdir(this.diskPath(path))) {
+    for (const stored of await attempt(() => readdirSync(this.diskPath(path)))) {
       const name = this.codec.decodeName(stored);
       if (name !== undefined) names.push(name);
     }
     return names;
-  }
-
-  /**
-   * Atomically replace (or create) a file's entry with the given attributes; `durable` also fsyncs it and its
-   * directory (a new empty file needs no fsync: after a crash it is absent, or its entry is complete or
-   * zero-length, which reads as empty: decodeStoredEntry).
-   */
-  async writeEntry(path: string, entry: MetaEntry, attrs: EntryAttrs, durable = true): Promise<void> {
-    const staged = await this.stageEntry(entry, attrs, durable);
-    const dir = await staged.placeAt(path);
-    if (durable) await fsyncDir(dir);
   }
 
   /**
@@ -104,40 +107,52 @@ export class MetaTree {
   async stageEntry(entry: MetaEntry, attrs: EntryAttrs, durable: boolean): Promise<StagedEntry> {
     const temp = join(this.tmpDir, `meta-${randomBytes(8).toString('hex')}`);
     const mode = attrs.mode & 0o7777;
-    const fh = await open(temp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode);
+    const fd = openSync(temp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode);
     try {
-      await fh.writeFile(this.codec.sealEntry(encodeEntry(entry)));
-      // Each call here is a thread-pool round trip: skip the ones that would change nothing.
-      if ((mode & ~PROCESS_UMASK) !== mode || mode & 0o7000) await fh.chmod(mode);
-      if (attrs.uid !== undefined && attrs.gid !== undefined && (attrs.uid !== OWN_UID || attrs.gid !== OWN_GID)) {
-        await fh.chown(attrs.uid, attrs.gid);
-      }
-      if (attrs.atime !== undefined || attrs.mtime !== undefined) {
-        const now = Date.now();
-        await fh.utimes((attrs.atime ?? now) / 1000, (attrs.mtime ?? now) / 1000);
-      }
-      if (durable) await fh.sync();
+      writeAll(fd, this.codec.sealEntry(encodeEntry(entry)));
+      setAttrs(fd, mode, attrs);
+      if (durable) await fsyncFd(fd);
     } catch (err) {
-      await fh.close();
-      await rm(temp, { force: true });
+      closeSync(fd);
+      rmSync(temp, { force: true });
       throw err;
     }
-    await fh.close();
+    closeSync(fd);
     return {
       placeAt: async (path) => {
         const target = this.diskPath(path);
         try {
-          await rename(temp, target);
+          renameOver(temp, target);
         } catch (err) {
-          await rm(temp, { force: true });
+          rmSync(temp, { force: true });
           throw err;
         }
         this.entries.set(path, entry);
         this.facts.delete(path);
         return dirname(target);
       },
-      discard: () => rm(temp, { force: true }),
+      discard: async () => rmSync(temp, { force: true }),
     };
+  }
+
+  /**
+   * A new empty file: a zero-length metadata file made in place (it reads as empty: decodeStoredEntry), so a
+   * create costs one open and no temp file; EEXIST if the name is taken.
+   */
+  async createEmpty(path: string, attrs: EntryAttrs): Promise<void> {
+    const mode = attrs.mode & 0o7777;
+    const fd = await attempt(() => openSync(this.diskPath(path), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode));
+    try {
+      setAttrs(fd, mode, attrs);
+    } finally {
+      closeSync(fd);
+    }
+    this.forget(path);
+  }
+
+  /** fsync a directory of meta/ (coalesced with the other callers syncing it now: dir-syncs.ts). */
+  syncDir(dir: string): Promise<void> {
+    return this.dirSyncs.sync(dir);
   }
 
   /** Forget the cached entry of `path` (after unlink, rmdir, or a rename onto it). */
@@ -175,16 +190,60 @@ export class MetaTree {
  * it to now on the host filesystem (relatime), so a mere stat of a file would change its atime.
  * O_NOATIME needs the file's owner or CAP_FOWNER: without them, read it plainly.
  */
-async function readNoAtime(file: string): Promise<Buffer> {
-  const fh = await open(file, fsc.O_RDONLY | fsc.O_NOATIME).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPERM') return open(file, fsc.O_RDONLY);
-    throw err;
-  });
+function readNoAtime(file: string): Buffer {
+  let fd: number;
   try {
-    return await fh.readFile();
-  } finally {
-    await fh.close();
+    fd = openSync(file, fsc.O_RDONLY | fsc.O_NOATIME);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
+    fd = openSync(file, fsc.O_RDONLY);
   }
+  try {
+    const size = fstatSync(fd).size;
+    const out = Buffer.allocUnsafe(size);
+    let n = 0;
+    while (n < size) {
+      const got = readSync(fd, out, n, size - n, n);
+      if (got === 0) break;
+      n += got;
+    }
+    return out.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Replace an entry by rename, keeping its directory's times: the rename changes no visible name, and a
+ * directory's mtime moves only when its entries change (rsync and tar set directory times, then files are
+ * written back). Synchronous, so no other operation of the mount runs in between.
+ */
+function renameOver(temp: string, target: string): void {
+  const dir = dirname(target);
+  const times = lstatSync(dir);
+  renameSync(temp, target);
+  utimesSync(dir, times.atimeMs / 1000, times.mtimeMs / 1000);
+}
+
+function writeAll(fd: number, bytes: Buffer): void {
+  for (let n = 0; n < bytes.length; ) n += writeSync(fd, bytes, n, bytes.length - n);
+}
+
+const fsyncFd = promisify(fsync);
+
+/** A new metadata file's mode (past the umask), owner and times; each call only when it changes something. */
+function setAttrs(fd: number, mode: number, attrs: EntryAttrs): void {
+  if ((mode & ~PROCESS_UMASK) !== mode || mode & 0o7000) fchmodSync(fd, mode);
+  if (attrs.uid !== undefined && attrs.gid !== undefined && (attrs.uid !== OWN_UID || attrs.gid !== OWN_GID)) fchownSync(fd, attrs.uid, attrs.gid);
+  if (attrs.atime !== undefined || attrs.mtime !== undefined) {
+    const now = Date.now();
+    futimesSync(fd, (attrs.atime ?? now) / 1000, (attrs.mtime ?? now) / 1000);
+  }
+}
+
+/** A synchronous call as a promise: its error a rejection, as the async fs calls it replaces. */
+export async function attempt<T>(fn: () => T): Promise<T> {
+  return fn();
 }
 
 /** About what a decoded entry costs in memory (a chunk's info with its two hashes, or the inline bytes). */

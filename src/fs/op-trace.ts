@@ -1,0 +1,39 @@
+/**
+ * Where a FUSE request's time goes, per operation: count, and total and worst time from the moment the
+ * handler is called on the daemon's JS thread until it answers. On with SEFS_TRACE_OPS=1; the table is
+ * logged at unmount (and on SIGUSR1). What it cannot see: the kernel and libfuse's threads before the
+ * handler runs, which is the rest of a round trip (native-notes/small-files.md).
+ */
+interface OpTimes {
+  count: number;
+  totalMs: number;
+  worstMs: number;
+}
+
+export class OpTrace {
+  private readonly ops = new Map<string, OpTimes>();
+
+  static fromEnv(): OpTrace | undefined {
+    return process.env.SEFS_TRACE_OPS === '1' ? new OpTrace() : undefined;
+  }
+
+  /** Start timing one request; call the result when it answers. */
+  start(op: string): () => void {
+    const t0 = performance.now();
+    return () => {
+      const ms = performance.now() - t0;
+      let t = this.ops.get(op);
+      if (!t) this.ops.set(op, (t = { count: 0, totalMs: 0, worstMs: 0 }));
+      t.count++;
+      t.totalMs += ms;
+      t.worstMs = Math.max(t.worstMs, ms);
+    };
+  }
+
+  /** One line per operation, the busiest first. */
+  report(): string[] {
+    return [...this.ops]
+      .sort((a, b) => b[1].totalMs - a[1].totalMs)
+      .map(([op, t]) => `op ${op}: ${t.count} calls, ${t.totalMs.toFixed(0)} ms, mean ${((t.totalMs / t.count) * 1000).toFixed(0)} us, worst ${t.worstMs.toFixed(1)} ms`);
+  }
+}
