@@ -3,7 +3,7 @@
  * and entries" in native-notes/threat-model.md). Each test plants the hostile shape in a real vault made
  * and filled through the CLI and a mount, then asserts what the user gets.
  */
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuiltCli } from './helpers/build.js';
 import { seededBytes, textLike } from './helpers/inputs.js';
 import { mountCli, sefs, unmountCli } from './helpers/vault.js';
+import { oneLineError, snapshot } from './helpers/assert-cli.js';
 
 /** Low scrypt cost for speed; the default (2^17) is what `sefs init` uses. */
 const LOG_N = '12';
@@ -54,27 +55,6 @@ async function sealedVault(files: Record<string, Buffer>): Promise<string> {
 
 const configOf = async (vault: string) => JSON.parse(await readFile(join(vault, 'sefs.json'), 'utf8')) as Record<string, unknown>;
 const setConfig = (vault: string, config: unknown) => writeFile(join(vault, 'sefs.json'), JSON.stringify(config, null, 2));
-
-/** Every path under `root` with its mtime and size: "nothing changed" compares two of these. */
-function snapshot(root: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const name of readdirSync(d).sort()) {
-      const p = join(d, name);
-      const st = statSync(p, { throwIfNoEntry: false });
-      out.push(`${p} ${st?.mtimeMs} ${st?.size}`);
-      if (st?.isDirectory()) walk(p);
-    }
-  };
-  walk(root);
-  return out;
-}
-
-function oneLineError(r: { code: number; stderr: string }, pattern: RegExp): void {
-  expect(r.code, r.stderr).toBe(1);
-  expect(r.stderr).toMatch(/^sefs: [^\n]+\n$/);
-  expect(r.stderr).toMatch(pattern);
-}
 
 /** The stored names of the nodes in a meta/ directory (not its id). */
 const onlyNode = async (metaDir: string) => (await readdir(metaDir)).filter((s) => s !== '.sefs-dir');

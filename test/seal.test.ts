@@ -4,7 +4,7 @@
  * works with cp and cat, and fsck, gc and stats read it with the passphrase.
  */
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,7 @@ import { openVault } from '../src/vault/walk.js';
 import { ensureBuiltCli } from './helpers/build.js';
 import { seededBytes, textLike } from './helpers/inputs.js';
 import { VaultBuilder, mountCli, sefs, unmountCli } from './helpers/vault.js';
+import { oneLineError, snapshot } from './helpers/assert-cli.js';
 
 const pass = Buffer.from('correct horse battery staple');
 /** Low scrypt cost for speed; the default (2^17) is what `sefs init` uses. */
@@ -137,26 +138,6 @@ describe('a sealed vault through the CLI', () => {
   let mnt: string;
   let pw: string;
   let bad: string;
-
-  /** Every path under `root` with its mtime: what "nothing was written" compares. */
-  const snapshot = (root: string): string[] => {
-    const out: string[] = [];
-    const walk = (d: string) => {
-      for (const name of readdirSync(d).sort()) {
-        const p = join(d, name);
-        const st = statSync(p, { throwIfNoEntry: false });
-        out.push(`${p} ${st?.mtimeMs} ${st?.size}`);
-        if (st?.isDirectory()) walk(p);
-      }
-    };
-    walk(root);
-    return out;
-  };
-  const oneLineError = (r: { code: number; stderr: string }, pattern: RegExp) => {
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^sefs: [^\n]+\n$/);
-    expect(r.stderr).toMatch(pattern);
-  };
 
   beforeAll(async () => {
     ensureBuiltCli();
