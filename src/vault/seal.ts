@@ -14,7 +14,7 @@
 import { aessiv } from '@noble/ciphers/aes.js';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants as fsc, openSync, readSync, readdirSync } from 'node:fs';
+import { type Dirent, closeSync, constants as fsc, fstatSync, openSync, readSync, readdirSync } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidDataMap } from '../core/errors.js';
@@ -48,6 +48,8 @@ const ENTRY_AD = Buffer.from('sefs entry v2');
 /** Sealed names and targets are base64url of an AES-SIV output (16-byte tag + text). */
 const SEALED_RE = /^[A-Za-z0-9_-]{22,}$/;
 const CACHE_MAX = 50_000;
+/** How every unsealed entry starts (meta-entry.ts); a sealed one starts with its version byte. */
+const UNSEALED_MAGIC = Buffer.from('SEFS');
 
 /** A bounded memo: name sealing is deterministic, and every path lookup seals every component. */
 function memo<V>(): { get(k: string, make: () => V): V } {
@@ -178,12 +180,13 @@ export async function openSeal(config: VaultConfig, passphrase: Uint8Array, vaul
  * "SEFS"; an unsealed vault has no directory ids). Bounded: the root and the directories in it.
  */
 function sealedTrace(metaDir: string): string | undefined {
-  let names: string[];
+  let nodes: Dirent[];
   try {
-    names = readdirSync(metaDir);
+    nodes = readdirSync(metaDir, { withFileTypes: true });
   } catch {
     return undefined;
   }
+  /** The first bytes of a regular file (never through a symlink). */
   const firstBytes = (file: string, n: number): Buffer | undefined => {
     let fd: number;
     try {
@@ -192,20 +195,20 @@ function sealedTrace(metaDir: string): string | undefined {
       return undefined;
     }
     try {
+      if (!fstatSync(fd).isFile()) return undefined;
       const buf = Buffer.alloc(n + 1);
       return buf.subarray(0, readSync(fd, buf, 0, n + 1, 0));
-    } catch {
-      return undefined; // a directory (EISDIR), or unreadable
     } finally {
       closeSync(fd);
     }
   };
   const isDirId = (file: string) => firstBytes(file, DIR_ID_BYTES)?.length === DIR_ID_BYTES;
   if (isDirId(join(metaDir, DIR_ID_FILE))) return `${DIR_ID_FILE} (a sealed directory id)`;
-  for (const name of names.slice(0, 1000)) {
-    const head = firstBytes(join(metaDir, name), 4);
-    if (head && head.length > 0 && head[0] !== 0 && !head.equals(Buffer.from('SEFS'))) return `${name} (a sealed entry)`;
-    if (head === undefined && isDirId(join(metaDir, name, DIR_ID_FILE))) return `${name}/${DIR_ID_FILE} (a sealed directory id)`;
+  for (const node of nodes.slice(0, 1000)) {
+    const path = join(metaDir, node.name);
+    if (node.isDirectory() && isDirId(join(path, DIR_ID_FILE))) return `${node.name}/${DIR_ID_FILE} (a sealed directory id)`;
+    const head = node.isFile() ? firstBytes(path, 4) : undefined;
+    if (head && head.length > 0 && head[0] !== 0 && !head.subarray(0, 4).equals(UNSEALED_MAGIC)) return `${node.name} (a sealed entry)`;
   }
   return undefined;
 }
