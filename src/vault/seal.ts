@@ -186,13 +186,22 @@ function sealedTrace(metaDir: string): string | undefined {
   } catch {
     return undefined;
   }
-  /** The first bytes of a regular file (never through a symlink). */
+  /**
+   * The first bytes of a regular file (never through a symlink), without moving its atime: an entry file's
+   * atime is the visible file's (O_NOATIME needs the owner or CAP_FOWNER; without, the vault is ours anyway).
+   */
   const firstBytes = (file: string, n: number): Buffer | undefined => {
+    const flags = fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK;
     let fd: number;
     try {
-      fd = openSync(file, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
-    } catch {
-      return undefined;
+      fd = openSync(file, flags | fsc.O_NOATIME);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EPERM') return undefined;
+      try {
+        fd = openSync(file, flags);
+      } catch {
+        return undefined;
+      }
     }
     try {
       if (!fstatSync(fd).isFile()) return undefined;
