@@ -27,8 +27,8 @@ const dir = await mkdtemp(join(tmpdir(), 'sefs-trust-bench-'));
 const vault = join(dir, 'vault');
 const pwFile = join(dir, 'pw');
 const pass = Buffer.from('trust bench passphrase');
-const seal = values.sealed ? createSeal(pass) : undefined;
-await initVault(vault, { seal: seal?.params as Record<string, unknown> | undefined });
+const seal = values.sealed ? await createSeal(pass) : undefined;
+await initVault(vault, { seal });
 await writeFile(pwFile, pass);
 const passArgs = values.sealed ? ['--passphrase-file', pwFile] : [];
 

@@ -4,7 +4,7 @@
  * works with cp and cat, and fsck, gc and stats read it with the passphrase.
  */
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,60 +12,88 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidDataMap } from '../src/core/errors.js';
 import { fsck } from '../src/vault/fsck.js';
-import { WrongPassphrase, createSeal, openSeal, readPassphraseFile } from '../src/vault/seal.js';
-import { initVault } from '../src/vault/config.js';
+import { SealError, WrongPassphrase, codecForMaster, createSeal, openSeal, readPassphraseFile } from '../src/vault/seal.js';
+import { type VaultConfig, initVault } from '../src/vault/config.js';
+import { storedFormOf } from '../src/vault/meta-dir.js';
 import { openVault } from '../src/vault/walk.js';
 import { ensureBuiltCli } from './helpers/build.js';
 import { seededBytes, textLike } from './helpers/inputs.js';
 import { VaultBuilder, mountCli, sefs, unmountCli } from './helpers/vault.js';
+import { oneLineError, snapshot } from './helpers/assert-cli.js';
 
 const pass = Buffer.from('correct horse battery staple');
 /** Low scrypt cost for speed; the default (2^17) is what `sefs init` uses. */
 const LOG_N = 12;
 
 describe('sealed codec', () => {
-  const { params, codec } = createSeal(pass, { logN: LOG_N });
+  const dirA = new Uint8Array(16).fill(1);
+  const dirB = new Uint8Array(16).fill(2);
 
-  it('round-trips names, entries and symlink targets; names and targets are deterministic, entries are not', () => {
-    const reopened = openSeal(params as unknown as Record<string, unknown>, pass);
-    for (const name of ['a', 'report.pdf', 'é ü 日本語 🙂', ' leading space', '.hidden', 'x'.repeat(175)]) {
-      const stored = codec.encodeName(name);
+  it('round-trips names, entries and symlink targets bound to their place; names and targets are deterministic, entries are not', async () => {
+    const { params, codec, sign } = await createSeal(pass, { logN: LOG_N });
+    const config = { format: 2, profile: 'fast', cacheMb: 128, store: 'disk', createdAt: 'now', seal: params } as unknown as VaultConfig;
+    config.mac = sign(config);
+    const reopened = await openSeal(config, Buffer.from(pass), '/v');
+    for (const name of ['a', 'report.pdf', 'é ü 日本語 🙂', ' leading space', '.hidden', 'x'.repeat(175), 'y'.repeat(255)]) {
+      const stored = codec.encodeName(name, dirA);
       expect(stored).toMatch(/^[A-Za-z0-9_-]+$/);
-      expect(stored.length).toBeLessThanOrEqual(255);
       if (name.length > 4) expect(stored).not.toContain(name);
-      expect(reopened.encodeName(name)).toBe(stored);
-      expect(reopened.decodeName(stored)).toBe(name);
+      expect(reopened.encodeName(name, dirA)).toBe(stored);
+      expect(reopened.decodeName(stored, dirA)).toBe(name);
+      // Equal names in two directories differ, and a name does not decode in another directory.
+      expect(codec.encodeName(name, dirB)).not.toBe(stored);
+      expect(reopened.decodeName(stored, dirB)).toBeUndefined();
     }
     const entry = textLike(500, 1);
-    const a = codec.sealEntry(entry);
-    const b = codec.sealEntry(entry);
+    const here = { dir: dirA, name: 'f' };
+    const a = codec.sealEntry(entry, here);
+    const b = codec.sealEntry(entry, here);
     expect(a.equals(b)).toBe(false); // a fresh nonce per write
-    expect(reopened.openEntry(a).equals(entry)).toBe(true);
-    expect(reopened.openEntry(b).equals(entry)).toBe(true);
-    const link = codec.sealLink('../some/where else');
-    expect(reopened.openLink(link)).toBe('../some/where else');
-    expect(link).not.toBe(codec.encodeName('../some/where else')); // names and targets are separate domains
+    expect(reopened.openEntry(a, here).equals(entry)).toBe(true);
+    expect(reopened.openEntry(b, here).equals(entry)).toBe(true);
+    // Bound to its name and directory.
+    expect(() => reopened.openEntry(a, { dir: dirA, name: 'g' })).toThrow(/does not authenticate here/);
+    expect(() => reopened.openEntry(a, { dir: dirB, name: 'f' })).toThrow(/does not authenticate here/);
+    const link = codec.sealLink('../some/where else', here);
+    expect(reopened.openLink(link, here)).toBe('../some/where else');
+    expect(() => reopened.openLink(link, { dir: dirB, name: 'f' })).toThrow(InvalidDataMap);
+    expect(link).not.toBe(codec.encodeName('../some/where else', dirA)); // names and targets are separate domains
   });
 
-  it('refuses names whose sealed form is over 255 bytes with ENAMETOOLONG', () => {
-    expect(() => codec.encodeName('x'.repeat(176))).toThrow(expect.objectContaining({ code: 'ENAMETOOLONG' }));
+  it('stores a name of up to 255 bytes: long sealed names by hash, never over 255 on the host', () => {
+    const codec = codecForMaster(Buffer.alloc(32, 7));
+    const short = storedFormOf(codec.encodeName('x'.repeat(175), dirA));
+    const long = storedFormOf(codec.encodeName('x'.repeat(176), dirA));
+    expect(short).toMatch(/^[A-Za-z0-9_-]{255}$/);
+    expect(long).toMatch(/^~[A-Za-z0-9_-]{43}$/);
+    expect(storedFormOf(codec.encodeName('é'.repeat(127), dirA)).length).toBeLessThanOrEqual(255);
   });
 
-  it('hides stored names that are not its own, and refuses tampered entries and targets', () => {
-    expect(codec.decodeName('plain-name.txt')).toBeUndefined();
-    expect(codec.decodeName('A'.repeat(40))).toBeUndefined();
-    const sealed = codec.sealEntry(Buffer.from('entry bytes'));
+  it('hides stored names that are not its own, and refuses tampered entries and targets', async () => {
+    const codec = codecForMaster(Buffer.alloc(32, 7));
+    const here = { dir: dirA, name: 'f' };
+    expect(codec.decodeName('plain-name.txt', dirA)).toBeUndefined();
+    expect(codec.decodeName('A'.repeat(40), dirA)).toBeUndefined();
+    const sealed = codec.sealEntry(Buffer.from('entry bytes'), here);
     sealed[sealed.length - 1]! ^= 1;
-    expect(() => codec.openEntry(sealed)).toThrow(InvalidDataMap);
-    const other = createSeal(pass, { logN: LOG_N }).codec; // same passphrase, another salt: another key
-    expect(() => other.openEntry(codec.sealEntry(Buffer.from('x')))).toThrow(InvalidDataMap);
-    expect(other.decodeName(codec.encodeName('name'))).toBeUndefined();
-    expect(() => other.openLink(codec.sealLink('t'))).toThrow(InvalidDataMap);
+    expect(() => codec.openEntry(sealed, here)).toThrow(InvalidDataMap);
+    const other = (await createSeal(pass, { logN: LOG_N })).codec; // same passphrase, another master key
+    expect(() => other.openEntry(codec.sealEntry(Buffer.from('x'), here), here)).toThrow(InvalidDataMap);
+    expect(other.decodeName(codec.encodeName('name', dirA), dirA)).toBeUndefined();
+    expect(() => other.openLink(codec.sealLink('t', here), here)).toThrow(InvalidDataMap);
   });
 
-  it('tells a wrong passphrase by the key check value', () => {
-    expect(() => openSeal(params as unknown as Record<string, unknown>, Buffer.from('wrong'))).toThrow(WrongPassphrase);
-    expect(() => openSeal({ ...params, logN: 40 } as unknown as Record<string, unknown>, pass)).toThrow(/not supported/);
+  it('tells a wrong passphrase, and refuses KDF parameters out of bounds before any work', async () => {
+    const { params, sign } = await createSeal(pass, { logN: LOG_N });
+    const config = { format: 2, profile: 'fast', seal: params } as unknown as VaultConfig;
+    config.mac = sign(config);
+    await expect(openSeal(config, Buffer.from('wrong'), '/v')).rejects.toThrow(WrongPassphrase);
+    for (const hostile of [{ logN: 40 }, { logN: 22 }, { logN: 17, r: 32 }, { logN: 17, p: 16 }, { logN: 5 }, { r: 0.5 }]) {
+      const started = Date.now();
+      const bad = { ...config, seal: { ...params, ...hostile } } as VaultConfig;
+      await expect(openSeal(bad, Buffer.from(pass), '/v')).rejects.toThrow(SealError);
+      expect(Date.now() - started).toBeLessThan(1000);
+    }
   });
 
   it('reads the passphrase file without its trailing newline', async () => {
@@ -81,11 +109,11 @@ describe('sealed codec', () => {
 describe('fsck of a sealed vault', () => {
   it('reports a stored name that does not decode and an entry that does not authenticate', async () => {
     const root = await mkdtemp(join(tmpdir(), 'sefs-seal-fsck-'));
-    const { params, codec } = createSeal(pass, { logN: LOG_N });
-    await initVault(root, { seal: params as unknown as Record<string, unknown> });
-    const builder = new VaultBuilder(root, codec);
+    const seal = await createSeal(pass, { logN: LOG_N });
+    await initVault(root, { seal });
+    const builder = new VaultBuilder(root, seal.codec);
     await builder.addAll({ '/docs/a.txt': textLike(5000, 1), '/docs/b.txt': textLike(6000, 2), '/c': seededBytes(100, 3) });
-    const vault = await openVault(root, pass);
+    const vault = await openVault(root, Buffer.from(pass));
     expect((await fsck(vault, { deep: true })).damaged).toEqual([]);
 
     const docs = builder.meta.diskPath('/docs');
@@ -97,7 +125,7 @@ describe('fsck of a sealed vault', () => {
     const r = await fsck(vault);
     expect(r.damaged.map((d) => [d.path, d.entryError])).toEqual([
       ['/c', expect.stringMatching(/does not authenticate/)],
-      [`/docs/?${'A'.repeat(40)}`, 'stored name does not decode'],
+      [`/docs/?${'A'.repeat(40)}`, expect.stringMatching(/^stored name does not decode in this directory/)],
     ]);
     await expect(openVault(root, Buffer.from('nope'))).rejects.toThrow(WrongPassphrase);
     await rm(root, { recursive: true });
@@ -110,26 +138,6 @@ describe('a sealed vault through the CLI', () => {
   let mnt: string;
   let pw: string;
   let bad: string;
-
-  /** Every path under `root` with its mtime: what "nothing was written" compares. */
-  const snapshot = (root: string): string[] => {
-    const out: string[] = [];
-    const walk = (d: string) => {
-      for (const name of readdirSync(d).sort()) {
-        const p = join(d, name);
-        const st = statSync(p, { throwIfNoEntry: false });
-        out.push(`${p} ${st?.mtimeMs} ${st?.size}`);
-        if (st?.isDirectory()) walk(p);
-      }
-    };
-    walk(root);
-    return out;
-  };
-  const oneLineError = (r: { code: number; stderr: string }, pattern: RegExp) => {
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^sefs: [^\n]+\n$/);
-    expect(r.stderr).toMatch(pattern);
-  };
 
   beforeAll(async () => {
     ensureBuiltCli();
@@ -149,10 +157,12 @@ describe('a sealed vault through the CLI', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('stores the KDF parameters, salt and check value in sefs.json', async () => {
-    const config = JSON.parse(await readFile(join(vault, 'sefs.json'), 'utf8')) as { seal: Record<string, unknown> };
-    expect(config.seal).toMatchObject({ kdf: 'scrypt', logN: LOG_N, r: 8, p: 1, entries: 'xchacha20-poly1305', names: 'aes-siv-base64url' });
-    expect(config.seal.check).toMatch(/^[0-9a-f]{32}$/);
+  it('stores the KDF parameters, salt, wrapped master key and settings MAC in sefs.json', async () => {
+    const config = JSON.parse(await readFile(join(vault, 'sefs.json'), 'utf8')) as { format: number; seal: Record<string, unknown>; mac: string };
+    expect(config.format).toBe(2);
+    expect(config.seal).toMatchObject({ version: 2, kdf: 'scrypt', logN: LOG_N, r: 8, p: 1 });
+    expect(Buffer.from(config.seal.masterKey as string, 'base64').length).toBe(24 + 32 + 16);
+    expect(config.mac).toMatch(/^[0-9a-f]{64}$/);
   });
 
   it('refuses a wrong or missing passphrase with one line, writing nothing', async () => {
@@ -205,7 +215,7 @@ describe('a sealed vault through the CLI', () => {
       }
     };
     walk(meta);
-    expect(stored.length).toBe(11); // 6 names, 4 entries, 1 symlink target
+    expect(stored.length).toBe(15); // 6 names, 4 entries, 1 symlink target, 2 directory ids (name and bytes)
     for (const secret of secrets) for (const s of stored) expect(s.includes(secret), `${secret} in meta/`).toBe(false);
     const grep = await new Promise<string>((res) =>
       execFile('grep', ['-r', '-l', '-a', '-e', 'plans', '-e', 'report', '-e', 'holiday', meta], (err, out, errout) => res(`${err?.code ?? 0} ${out}${errout}`)),

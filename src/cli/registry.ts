@@ -11,6 +11,7 @@ import * as fsck from './commands/fsck.js';
 import * as gc from './commands/gc.js';
 import * as init from './commands/init.js';
 import * as mount from './commands/mount.js';
+import * as passwd from './commands/passwd.js';
 import * as stats from './commands/stats.js';
 import * as umount from './commands/umount.js';
 
@@ -21,6 +22,7 @@ export const commands: Readonly<Record<string, Command>> = {
   fsck,
   gc,
   stats,
+  passwd,
   encrypt,
   decrypt,
   cat,

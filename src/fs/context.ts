@@ -39,7 +39,7 @@ export function persistFor(ctx: FsContext, file: OpenFile): Persist {
       // Without explicit times the new metadata file's own (now) are right for changed content.
       ...(file.times ?? {}),
     };
-    const staged = await ctx.meta.stageEntry(entry, attrs, true);
+    const staged = await ctx.meta.stageEntry(entry, attrs, true, file.path);
     try {
       await chunksDurable;
     } catch (err) {

@@ -14,6 +14,7 @@ import { processAlive } from '../vault/process-alive.js';
 import { forceUnmount, forceUnmountAt, isMounted, isMountedAt, isStale } from './stale-mount.js';
 import { checkMountPlace, realPath } from './mount-paths.js';
 import { VaultError, initVault, readPid, vaultPaths } from '../vault/config.js';
+import { assertNotSealed } from '../vault/seal.js';
 
 /** The session's options (session.ts); the log defaults to stderr. */
 export type MountOptions = Partial<SessionOptions>;
@@ -67,6 +68,8 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
   const config = await initVault(root);
   // Serving a sealed vault with the plain codec would write plaintext names beside sealed ones.
   if (config.seal && !options.codec?.sealed) throw new VaultError(`${root} is sealed: a passphrase is needed to mount it`);
+  // Nor one whose sefs.json lost its seal section (seal.ts).
+  if (!options.codec?.sealed) assertNotSealed(vaultPaths(root).meta, root);
 
   if (await isMounted(mnt)) {
     // A daemon killed a moment ago may still look alive to stat (cached attributes): its pid tells.

@@ -1,13 +1,9 @@
-/**
- * Namespace operations on the metadata tree: readdir, mkdir, rmdir, unlink, rename, symlinks, mknod, fsyncdir.
- * Each is one synchronous call on the meta/ twin (see meta-tree.ts for why not the thread pool).
- */
-import { constants, mkdirSync, readlinkSync, renameSync, rmdirSync, symlinkSync, unlinkSync } from 'node:fs';
+/** Namespace operations on the metadata tree: readdir, mkdir, rmdir, unlink, rename, symlinks, mknod, fsyncdir. */
+import { constants } from 'node:fs';
 import type { FsContext } from './context.js';
 import type { OpenFile } from './open-files.js';
 import { E, fsError } from './errno.js';
 import type { MetaEntry } from '../vault/meta-entry.js';
-import { attempt } from '../vault/meta-tree.js';
 import { dirname } from 'node:path';
 import { checkNewName } from '../vault/names.js';
 
@@ -18,12 +14,11 @@ export async function list(ctx: FsContext, path: string): Promise<string[]> {
 
 export async function makeDir(ctx: FsContext, path: string, mode: number): Promise<void> {
   checkNewName(path);
-  await attempt(() => mkdirSync(ctx.meta.diskPath(path), mode & 0o7777));
+  await ctx.meta.makeDir(path, mode);
 }
 
 export async function removeDir(ctx: FsContext, path: string): Promise<void> {
-  await attempt(() => rmdirSync(ctx.meta.diskPath(path)));
-  ctx.meta.forget(path);
+  await ctx.meta.removeDir(path);
 }
 
 /**
@@ -34,8 +29,7 @@ export async function removeDir(ctx: FsContext, path: string): Promise<void> {
 export function removeFile(ctx: FsContext, path: string): Promise<void> {
   return ctx.namespace.run(async () => {
     const entry = await entryBeingReplaced(ctx, path);
-    unlinkSync(ctx.meta.diskPath(path));
-    ctx.meta.forget(path);
+    await ctx.meta.removeNode(path);
     forgetDetached(ctx, ctx.files.detach(path));
     if (entry) ctx.reclaim?.removed(entry, dirname(ctx.meta.diskPath(path)));
   });
@@ -64,7 +58,7 @@ export function rename(ctx: FsContext, from: string, to: string): Promise<void> 
   checkNewName(to);
   return ctx.namespace.run(async () => {
     const replaced = from === to ? undefined : await entryBeingReplaced(ctx, to);
-    renameSync(ctx.meta.diskPath(from), ctx.meta.diskPath(to));
+    await ctx.meta.renameNode(from, to);
     ctx.meta.forgetTree(from);
     ctx.meta.forget(to);
     forgetDetached(ctx, ctx.files.detach(to));
@@ -97,11 +91,11 @@ export async function syncDir(ctx: FsContext, path: string): Promise<void> {
 
 export async function makeSymlink(ctx: FsContext, target: string, path: string): Promise<void> {
   checkNewName(path);
-  await attempt(() => symlinkSync(ctx.meta.codec.sealLink(target), ctx.meta.diskPath(path)));
+  await ctx.meta.makeSymlink(target, path);
 }
 
 export async function readSymlink(ctx: FsContext, path: string): Promise<string> {
-  return ctx.meta.codec.openLink(await attempt(() => readlinkSync(ctx.meta.diskPath(path))));
+  return ctx.meta.readSymlink(path);
 }
 
 /** Regular files only: device nodes, FIFOs and sockets have no place in an encrypted vault. */

@@ -6,8 +6,15 @@ import { join } from 'node:path';
 import { type Profile, isProfile } from '../core/compression.js';
 import { SefsError } from '../core/errors.js';
 import { writeFileAtomic } from '../lib/atomic-file.js';
+import { createDirId } from './meta-dir.js';
 
-export const VAULT_FORMAT = 1;
+/**
+ * 2: sealed vaults wrap a random master key, authenticate their settings (`mac`) and bind names and entries
+ * to their directory (seal.ts). An unsealed vault is the same in formats 1 and 2; a sealed vault of format 1
+ * is refused with a clear error (seal.ts).
+ */
+export const VAULT_FORMAT = 2;
+const READABLE_FORMATS = [1, 2];
 
 export interface VaultConfig {
   format: number;
@@ -16,8 +23,10 @@ export interface VaultConfig {
   cacheMb: number;
   store: 'disk';
   createdAt: string;
-  /** Present in a sealed vault: how to derive and check the metadata key (see the seal module). */
+  /** Present in a sealed vault: how the passphrase unwraps the master key (seal-keys.ts). */
   seal?: Record<string, unknown>;
+  /** A sealed vault's settings MAC over every other field (seal-keys.ts). */
+  mac?: string;
 }
 
 export const vaultPaths = (root: string) => ({
@@ -49,7 +58,7 @@ export async function readVaultConfig(root: string): Promise<VaultConfig> {
   } catch {
     throw new VaultError(`${vaultPaths(root).config} is not valid JSON`);
   }
-  if (config.format !== VAULT_FORMAT) throw new VaultError(`vault format ${config.format} is not supported (expected ${VAULT_FORMAT})`);
+  if (!READABLE_FORMATS.includes(config.format)) throw new VaultError(`vault format ${config.format} is not supported (this sefs reads ${READABLE_FORMATS.join(' and ')})`);
   if (!isProfile(config.profile)) throw new VaultError(`unknown profile ${String(config.profile)} in sefs.json`);
   return config;
 }
@@ -66,7 +75,8 @@ export async function readPid(root: string): Promise<number> {
 export interface InitOptions {
   profile?: Profile;
   cacheMb?: number;
-  seal?: Record<string, unknown>;
+  /** A new sealed vault's seal section, and how to sign its settings (seal.ts createSeal). */
+  seal?: { params: object; sign(config: object): string };
 }
 
 /** Create a vault (idempotent on the directories; refuses to overwrite an existing sefs.json). */
@@ -81,14 +91,23 @@ export async function initVault(root: string, options: InitOptions = {}): Promis
   await mkdir(paths.chunks, { recursive: true, mode: 0o700 });
   await mkdir(paths.meta, { recursive: true, mode: 0o700 });
   await mkdir(paths.tmp, { recursive: true, mode: 0o700 });
+  // A sealed vault's meta/ has its directory id from the start: it also marks meta/ as sealed (seal.ts).
+  if (options.seal) {
+    try {
+      createDirId(paths.meta);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
   const config: VaultConfig = {
     format: VAULT_FORMAT,
     profile: options.profile ?? 'fast',
     cacheMb: options.cacheMb ?? 128,
     store: 'disk',
     createdAt: new Date().toISOString(),
-    ...(options.seal ? { seal: options.seal } : {}),
+    ...(options.seal ? { seal: options.seal.params as Record<string, unknown> } : {}),
   };
+  if (options.seal) config.mac = options.seal.sign(config);
   await writeVaultConfig(root, config);
   return config;
 }

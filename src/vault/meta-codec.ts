@@ -1,17 +1,25 @@
 /**
  * How metadata is written to disk. The plain codec stores names and contents as they are (meta/ is 0700);
- * a sealed vault swaps in a codec that encrypts entry contents, names and symlink targets.
+ * a sealed vault swaps in a codec that encrypts entry contents, names and symlink targets, each bound to its
+ * place: the id of the directory it is in (meta-dir.ts) and, for entries and targets, its visible name.
  */
+export interface Place {
+  /** Id of the directory holding the node (empty in an unsealed vault). */
+  dir: Uint8Array;
+  /** The node's visible name. */
+  name: string;
+}
+
 export interface MetaCodec {
   readonly sealed: boolean;
-  /** One path component as stored in meta/. */
-  encodeName(name: string): string;
-  /** Back from a stored name; undefined for names that are not ours (they are hidden). */
-  decodeName(stored: string): string | undefined;
-  sealEntry(bytes: Buffer): Buffer;
-  openEntry(bytes: Buffer): Buffer;
-  sealLink(target: string): string;
-  openLink(stored: string): string;
+  /** One path component in directory `dir`, sealed (a sealed name may exceed 255 bytes: meta-dir.ts stores it). */
+  encodeName(name: string, dir: Uint8Array): string;
+  /** Back from a sealed name; undefined for names that are not ours in that directory (they are hidden). */
+  decodeName(sealed: string, dir: Uint8Array): string | undefined;
+  sealEntry(bytes: Buffer, place: Place): Buffer;
+  openEntry(bytes: Buffer, place: Place): Buffer;
+  sealLink(target: string, place: Place): string;
+  openLink(stored: string, place: Place): string;
 }
 
 export const plainCodec: MetaCodec = {

@@ -16,7 +16,11 @@ import { InvalidDataMap } from '../core/errors.js';
 import { sha3 } from '../core/hash.js';
 import { zeroSrc } from '../core/zeros.js';
 import { brotliCompressSync, brotliDecompressSync, constants as zc } from 'node:zlib';
-import type { MetaCodec } from './meta-codec.js';
+
+/** How a stored entry is opened: the codec, bound to the entry's place (meta-tree.ts). */
+export interface EntryOpener {
+  openEntry(stored: Buffer): Buffer;
+}
 
 const MAGIC = Buffer.from('SEFS');
 const FORMAT_VERSION = 1;
@@ -97,7 +101,7 @@ export function frameEntry(kind: number, size: number, payload: Uint8Array): Buf
  * zero-length (ext4 in its default data=ordered mode and xfs grow the size on disk only with the data).
  * Every entry with content is fsynced before its rename, so zero length means "created, never committed".
  */
-export function decodeStoredEntry(stored: Buffer, codec: Pick<MetaCodec, 'openEntry'>): MetaEntry {
+export function decodeStoredEntry(stored: Buffer, codec: EntryOpener): MetaEntry {
   return neverWritten(stored) ? EMPTY_ENTRY : decodeEntry(codec.openEntry(stored));
 }
 
@@ -106,7 +110,7 @@ export function decodeStoredEntry(stored: Buffer, codec: Pick<MetaCodec, 'openEn
  * wrong moment) leaves the new entry's bytes as zeros. No real entry starts with a zero byte unsealed
  * ("SEFS") and none is all zeros sealed (its authentication tag), so either means "created, never committed".
  */
-function neverWritten(stored: Buffer): boolean {
+export function neverWritten(stored: Buffer): boolean {
   return stored.length === 0 || (stored[0] === 0 && stored.every((b) => b === 0));
 }
 
@@ -114,7 +118,7 @@ function neverWritten(stored: Buffer): boolean {
  * A metadata file as stored to its facts, without decoding a compressed DataMap; with the entry itself when
  * finding the facts decoded it anyway (every kind but a compressed map), for the caller to keep.
  */
-export function decodeStoredFacts(stored: Buffer, codec: Pick<MetaCodec, 'openEntry'>): EntryFacts & { entry?: MetaEntry } {
+export function decodeStoredFacts(stored: Buffer, codec: EntryOpener): EntryFacts & { entry?: MetaEntry } {
   if (neverWritten(stored)) return { size: 0, storedBytes: 0, entry: EMPTY_ENTRY };
   const { kind, size, payload } = unframe(codec.openEntry(stored));
   if (kind === 2 && payload.length >= 8) return { size, storedBytes: Math.min(size, Number(payload.readBigUInt64LE(0))) };

@@ -4,21 +4,23 @@
  * are the visible file's. Entries are replaced atomically and durably: temp file in tmp/, fsync, rename,
  * fsync of the directory.
  *
- * Everything here but fsync is a synchronous call on the daemon's JS thread: each is a few microseconds on
- * cached metadata, and the thread-pool round trip of an async call (two thread switches, milliseconds on a
- * busy machine) was most of a small file's create, stat and open (native-notes/small-files.md). fsync
- * blocks for milliseconds and stays in the pool.
+ * Everything here but fsync is a synchronous call on the daemon's JS thread in an unsealed vault: each is a
+ * few microseconds on cached metadata, and the thread-pool round trip of an async call (two thread switches,
+ * milliseconds on a busy machine) was most of a small file's create, stat and open
+ * (native-notes/small-files.md). fsync blocks for milliseconds and stays in the pool.
  */
 import { randomBytes } from 'node:crypto';
-import { constants as fsc, type Stats } from 'node:fs';
-import { closeSync, fchmodSync, fchownSync, fstatSync, fsync, futimesSync, lstatSync, openSync, readSync, readdirSync, renameSync, rmSync, utimesSync, writeSync } from 'node:fs';
-import { readdir, rm } from 'node:fs/promises';
+import { closeSync, constants as fsc, fchmodSync, fchownSync, fstatSync, fsync, futimesSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, readlinkSync, renameSync, rmSync, rmdirSync, type Stats, symlinkSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
+import { chmod, lchown, lstat, lutimes, mkdir, readdir, readlink, rename, rm, rmdir, symlink, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { DirSyncs } from '../store/dir-syncs.js';
-import type { MetaCodec } from './meta-codec.js';
-import { type EntryFacts, type MetaEntry, decodeStoredEntry, decodeStoredFacts, encodeEntry, storedBytesOf } from './meta-entry.js';
+import { fsyncDir } from '../store/disk-store.js';
+import type { MetaCodec, Place } from './meta-codec.js';
+import { DIR_ID_FILE, NO_DIR_ID, createDirId, isHousekeeping, isLongForm, readDirId, sealedNameOf, sideFileOf, storedFormOf } from './meta-dir.js';
+import { type EntryFacts, type EntryOpener, type MetaEntry, decodeStoredEntry, decodeStoredFacts, encodeEntry, neverWritten, storedBytesOf } from './meta-entry.js';
+import { posixError } from './posix-error.js';
 
 export interface EntryAttrs {
   mode: number;
@@ -47,18 +49,51 @@ export class MetaTree {
   /** Size and stored bytes by visible path (for stats: a stat never decodes a DataMap it does not need). */
   private readonly facts = new LRUCache<string, EntryFacts>({ max: 50_000 });
 
-  private readonly dirSyncs = new DirSyncs();
-
   constructor(
     readonly metaDir: string,
     readonly tmpDir: string,
     readonly codec: MetaCodec,
   ) {}
 
+  /** Ids of a sealed vault's directories by visible path (meta-dir.ts), read on first use. */
+  private readonly dirIds = new LRUCache<string, Uint8Array>({ max: 50_000 });
+  private readonly dirSyncs = new DirSyncs();
+
   /** The meta/ path of a visible path ("/a/b"). */
   diskPath(path: string): string {
-    if (path === '/' || path === '') return this.metaDir;
-    return join(this.metaDir, ...path.split('/').filter(Boolean).map((n) => this.codec.encodeName(n)));
+    const names = path.split('/').filter(Boolean);
+    if (!this.codec.sealed) return join(this.metaDir, ...names);
+    let disk = this.metaDir;
+    let visible = '';
+    for (const name of names) {
+      disk = join(disk, storedFormOf(this.codec.encodeName(name, this.dirIdAt(visible || '/', disk))));
+      visible += '/' + name;
+    }
+    return disk;
+  }
+
+  /** A sealed directory's id, by its visible path and its meta/ path (a small synchronous read on a miss). */
+  private dirIdAt(visible: string, disk: string): Uint8Array {
+    let id = this.dirIds.get(visible);
+    if (!id) {
+      id = readDirId(disk, true);
+      this.dirIds.set(visible, id);
+    }
+    return id;
+  }
+
+  /** What a node's sealing is bound to: the id of its directory and its name. */
+  placeOf(path: string): Place {
+    const cut = path.lastIndexOf('/');
+    const name = path.slice(cut + 1);
+    if (!this.codec.sealed) return { dir: NO_DIR_ID, name };
+    const parent = cut <= 0 ? '/' : path.slice(0, cut);
+    return { dir: this.dirIdAt(parent, this.diskPath(parent)), name };
+  }
+
+  private opener(path: string): EntryOpener {
+    const place = this.placeOf(path);
+    return { openEntry: (bytes) => this.codec.openEntry(bytes, place) };
   }
 
   lstat(path: string): Promise<Stats> {
@@ -73,7 +108,7 @@ export class MetaTree {
     let facts: EntryFacts;
     if (cached) facts = { size: cached.size, storedBytes: storedBytesOf(cached) };
     else {
-      const { entry, ...found } = decodeStoredFacts(readNoAtime(this.diskPath(path)), this.codec);
+      const { entry, ...found } = decodeStoredFacts(readNoAtime(this.diskPath(path)), this.opener(path));
       // Decoded anyway (all but compressed maps): kept, so the open that usually follows a stat reads nothing.
       if (entry) this.entries.set(path, entry);
       facts = found;
@@ -85,33 +120,171 @@ export class MetaTree {
   async readEntry(path: string): Promise<MetaEntry> {
     const cached = this.entries.get(path);
     if (cached) return cached;
-    const entry = decodeStoredEntry(readNoAtime(this.diskPath(path)), this.codec);
+    const entry = decodeStoredEntry(readNoAtime(this.diskPath(path)), this.opener(path));
     this.entries.set(path, entry);
     return entry;
   }
 
-  /** Visible names in a directory. */
+  /** Visible names in a directory (a sealed name that does not decode there is hidden: fsck reports it). */
   async list(path: string): Promise<string[]> {
+    const disk = this.diskPath(path);
+    const stored = await attempt(() => readdirSync(disk));
+    if (!this.codec.sealed) return stored;
+    const id = this.dirIdAt(path === '' ? '/' : path, disk);
     const names: string[] = [];
-    for (const stored of await attempt(() => readdirSync(this.diskPath(path)))) {
-      const name = this.codec.decodeName(stored);
+    for (const s of stored) {
+      if (isHousekeeping(s)) continue;
+      const sealed = sealedNameOf(disk, s);
+      const name = sealed === undefined ? undefined : this.codec.decodeName(sealed, id);
       if (name !== undefined) names.push(name);
     }
     return names;
+  }
+
+  async makeDir(path: string, mode: number): Promise<void> {
+    const disk = this.diskPath(path);
+    const wanted = mode & 0o7777;
+    if (!this.codec.sealed) return attempt(() => void mkdirSync(disk, wanted));
+    await this.writeLongName(path, disk);
+    // Owner rwx while its id is written (a daemon that is not root could not write into a 0500 directory).
+    await mkdir(disk, wanted | 0o700);
+    try {
+      createDirId(disk);
+      await fsyncDir(disk);
+      if ((wanted & 0o700) !== 0o700) await chmod(disk, wanted & ~PROCESS_UMASK);
+    } catch (err) {
+      await rm(disk, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  async removeDir(path: string): Promise<void> {
+    const disk = this.diskPath(path);
+    if (this.codec.sealed) {
+      await this.emptySealedDir(disk, this.dirIdAt(path, disk), () => rmdir(disk));
+      await this.removeLongName(disk);
+    } else rmdirSync(disk);
+    this.forget(path);
+  }
+
+  /**
+   * Run `remove` (an rmdir, or a rename over the directory) on a sealed directory that holds no node: its id
+   * (and any side file a crash left) goes first, and the id comes back if `remove` fails.
+   */
+  private async emptySealedDir(disk: string, id: Uint8Array, remove: () => Promise<void>): Promise<void> {
+    const present = await readdir(disk);
+    const nodes = new Set(present.filter((n) => !isHousekeeping(n)));
+    if (nodes.size > 0) throw posixError('ENOTEMPTY');
+    for (const name of present) if (name !== DIR_ID_FILE) await rm(join(disk, name), { force: true });
+    await rm(join(disk, DIR_ID_FILE), { force: true });
+    try {
+      await remove();
+    } catch (err) {
+      createDirId(disk, id);
+      throw err;
+    }
+  }
+
+  async makeSymlink(target: string, path: string): Promise<void> {
+    const disk = this.diskPath(path);
+    await this.writeLongName(path, disk);
+    symlinkSync(this.codec.sealLink(target, this.placeOf(path)), disk);
+  }
+
+  async readSymlink(path: string): Promise<string> {
+    return this.codec.openLink(readlinkSync(this.diskPath(path)), this.placeOf(path));
+  }
+
+  /** unlink of a file or symlink. */
+  async removeNode(path: string): Promise<void> {
+    const disk = this.diskPath(path);
+    unlinkSync(disk);
+    await this.removeLongName(disk);
+    this.forget(path);
+  }
+
+  /**
+   * rename(2). In a sealed vault a file's entry and a symlink's target are bound to their name and
+   * directory, so they are sealed again for the new place: written to a temp file (same mode, owner and
+   * times, fsynced), renamed over the target, then the old name removed. A crash between the last two
+   * leaves both names (the same content twice), never neither. A directory is renamed as is: what it holds
+   * is bound to its id, which moves with it.
+   */
+  async renameNode(from: string, to: string): Promise<void> {
+    const src = this.diskPath(from);
+    const dst = this.diskPath(to);
+    if (!this.codec.sealed || from === to) return renameSync(src, dst);
+    const st = await lstat(src);
+    await this.writeLongName(to, dst);
+    if (st.isDirectory()) {
+      const target = await lstat(dst).catch(() => undefined);
+      if (target?.isDirectory()) await this.emptySealedDir(dst, this.dirIdAt(to, dst), () => rename(src, dst));
+      else await rename(src, dst);
+    } else await this.moveResealed(from, to, src, dst, st);
+    await this.removeLongName(src);
+  }
+
+  private async moveResealed(from: string, to: string, src: string, dst: string, st: Stats): Promise<void> {
+    if (!st.isFile() && !st.isSymbolicLink()) return rename(src, dst);
+    const temp = join(this.tmpDir, `move-${randomBytes(8).toString('hex')}`);
+    try {
+      if (st.isSymbolicLink()) {
+        const target = this.codec.openLink(await readlink(src), this.placeOf(from));
+        await symlink(this.codec.sealLink(target, this.placeOf(to)), temp);
+        if (st.uid !== OWN_UID || st.gid !== OWN_GID) await lchown(temp, st.uid, st.gid);
+        await lutimes(temp, st.atime, st.mtime);
+      } else {
+        const stored = readNoAtime(src);
+        const bytes = neverWritten(stored) ? stored : this.codec.sealEntry(this.codec.openEntry(stored, this.placeOf(from)), this.placeOf(to));
+        const fd = openSync(temp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, st.mode & 0o7777);
+        try {
+          await fillEntryFile(fd, bytes, { mode: st.mode, uid: st.uid, gid: st.gid, atime: st.atimeMs, mtime: st.mtimeMs }, true);
+        } finally {
+          closeSync(fd);
+        }
+      }
+      await rename(temp, dst);
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw err;
+    }
+    await unlink(src);
+  }
+
+  /** A long sealed name's side file (meta-dir.ts), written before the node that needs it. */
+  private async writeLongName(path: string, disk: string): Promise<void> {
+    const stored = basename(disk);
+    if (!this.codec.sealed || !isLongForm(stored)) return;
+    const { dir, name } = this.placeOf(path);
+    const temp = join(this.tmpDir, `name-${randomBytes(8).toString('hex')}`);
+    const fd = openSync(temp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+    try {
+      writeAll(fd, Buffer.from(this.codec.encodeName(name, dir), 'latin1'));
+      await fsyncFd(fd);
+    } finally {
+      closeSync(fd);
+    }
+    await rename(temp, join(dirname(disk), sideFileOf(stored)));
+  }
+
+  private async removeLongName(disk: string): Promise<void> {
+    const stored = basename(disk);
+    if (this.codec.sealed && isLongForm(stored)) await rm(join(dirname(disk), sideFileOf(stored)), { force: true });
   }
 
   /**
    * Write a file's next entry to a temp file (fsynced when `durable`), to be put in place later: a commit
    * writes it while its chunks are synced, and places it once they are, under the mount's namespace lock.
    */
-  async stageEntry(entry: MetaEntry, attrs: EntryAttrs, durable: boolean): Promise<StagedEntry> {
+  async stageEntry(entry: MetaEntry, attrs: EntryAttrs, durable: boolean, path?: string): Promise<StagedEntry> {
     const temp = join(this.tmpDir, `meta-${randomBytes(8).toString('hex')}`);
     const mode = attrs.mode & 0o7777;
+    const plain = encodeEntry(entry);
+    // A sealed entry is bound to its place: sealed for `path` now, again at placeAt if it is placed elsewhere.
+    const sealedFor = this.codec.sealed && path !== undefined ? this.placeOf(path) : undefined;
     const fd = openSync(temp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode);
     try {
-      writeAll(fd, this.codec.sealEntry(encodeEntry(entry)));
-      setAttrs(fd, mode, attrs);
-      if (durable) await fsyncFd(fd);
+      await fillEntryFile(fd, sealedFor ? this.codec.sealEntry(plain, sealedFor) : this.codec.sealEntry(plain, this.placeOf('/')), attrs, durable);
     } catch (err) {
       closeSync(fd);
       rmSync(temp, { force: true });
@@ -122,6 +295,16 @@ export class MetaTree {
       placeAt: async (path) => {
         const target = this.diskPath(path);
         try {
+          const place = this.placeOf(path);
+          if (this.codec.sealed && !samePlace(place, sealedFor)) {
+            const again = openSync(temp, fsc.O_WRONLY | fsc.O_TRUNC);
+            try {
+              await fillEntryFile(again, this.codec.sealEntry(plain, place), { ...attrs, uid: undefined, gid: undefined }, durable);
+            } finally {
+              closeSync(again);
+            }
+          }
+          await this.writeLongName(path, target);
           renameOver(temp, target);
         } catch (err) {
           rmSync(temp, { force: true });
@@ -140,10 +323,11 @@ export class MetaTree {
    * create costs one open and no temp file; EEXIST if the name is taken.
    */
   async createEmpty(path: string, attrs: EntryAttrs): Promise<void> {
-    const mode = attrs.mode & 0o7777;
-    const fd = await attempt(() => openSync(this.diskPath(path), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode));
+    const disk = this.diskPath(path);
+    await this.writeLongName(path, disk);
+    const fd = await attempt(() => openSync(disk, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, attrs.mode & 0o7777));
     try {
-      setAttrs(fd, mode, attrs);
+      setAttrs(fd, attrs);
     } finally {
       closeSync(fd);
     }
@@ -155,10 +339,11 @@ export class MetaTree {
     return this.dirSyncs.sync(dir);
   }
 
-  /** Forget the cached entry of `path` (after unlink, rmdir, or a rename onto it). */
+  /** Forget the cached entry (or directory id) of `path` (after unlink, rmdir, or a rename onto it). */
   forget(path: string): void {
     this.entries.delete(path);
     this.facts.delete(path);
+    this.dirIds.delete(path);
   }
 
   /**
@@ -168,8 +353,9 @@ export class MetaTree {
   forgetTree(path: string): void {
     const wasFile = this.entries.delete(path);
     if (this.facts.delete(path) || wasFile) return;
+    this.dirIds.delete(path);
     const prefix = path.endsWith('/') ? path : path + '/';
-    for (const cache of [this.entries, this.facts] as LRUCache<string, object>[]) {
+    for (const cache of [this.entries, this.facts, this.dirIds] as LRUCache<string, object>[]) {
       for (const key of [...cache.keys()]) if (key.startsWith(prefix)) cache.delete(key);
     }
   }
@@ -183,6 +369,49 @@ export class MetaTree {
     }
     return n;
   }
+}
+
+const samePlace = (a: Place, b: Place | undefined): boolean => b !== undefined && a.name === b.name && Buffer.from(a.dir).equals(b.dir);
+
+/** Write an entry file's bytes and give it its attributes (mode, owner, times), fsynced when `durable`. */
+async function fillEntryFile(fd: number, bytes: Uint8Array, attrs: EntryAttrs, durable: boolean): Promise<void> {
+  writeAll(fd, bytes);
+  setAttrs(fd, attrs);
+  if (durable) await fsyncFd(fd);
+}
+
+/** A new metadata file's mode (past the umask), owner and times; each call only when it changes something. */
+function setAttrs(fd: number, attrs: EntryAttrs): void {
+  const mode = attrs.mode & 0o7777;
+  if ((mode & ~PROCESS_UMASK) !== mode || mode & 0o7000) fchmodSync(fd, mode);
+  if (attrs.uid !== undefined && attrs.gid !== undefined && (attrs.uid !== OWN_UID || attrs.gid !== OWN_GID)) fchownSync(fd, attrs.uid, attrs.gid);
+  if (attrs.atime !== undefined || attrs.mtime !== undefined) {
+    const now = Date.now();
+    futimesSync(fd, (attrs.atime ?? now) / 1000, (attrs.mtime ?? now) / 1000);
+  }
+}
+
+function writeAll(fd: number, bytes: Uint8Array): void {
+  for (let n = 0; n < bytes.length; ) n += writeSync(fd, bytes, n, bytes.length - n);
+}
+
+const fsyncFd = promisify(fsync);
+
+/**
+ * Replace an entry by rename, keeping its directory's times: the rename changes no visible name, and a
+ * directory's mtime moves only when its entries change (rsync and tar set directory times, then files are
+ * written back). Synchronous, so no other operation of the mount runs in between.
+ */
+function renameOver(temp: string, target: string): void {
+  const dir = dirname(target);
+  const times = lstatSync(dir);
+  renameSync(temp, target);
+  utimesSync(dir, times.atimeMs / 1000, times.mtimeMs / 1000);
+}
+
+/** A synchronous call as a promise: its error a rejection, as the async fs calls it replaces. */
+export async function attempt<T>(fn: () => T): Promise<T> {
+  return fn();
 }
 
 /**
@@ -211,39 +440,6 @@ function readNoAtime(file: string): Buffer {
   } finally {
     closeSync(fd);
   }
-}
-
-/**
- * Replace an entry by rename, keeping its directory's times: the rename changes no visible name, and a
- * directory's mtime moves only when its entries change (rsync and tar set directory times, then files are
- * written back). Synchronous, so no other operation of the mount runs in between.
- */
-function renameOver(temp: string, target: string): void {
-  const dir = dirname(target);
-  const times = lstatSync(dir);
-  renameSync(temp, target);
-  utimesSync(dir, times.atimeMs / 1000, times.mtimeMs / 1000);
-}
-
-function writeAll(fd: number, bytes: Buffer): void {
-  for (let n = 0; n < bytes.length; ) n += writeSync(fd, bytes, n, bytes.length - n);
-}
-
-const fsyncFd = promisify(fsync);
-
-/** A new metadata file's mode (past the umask), owner and times; each call only when it changes something. */
-function setAttrs(fd: number, mode: number, attrs: EntryAttrs): void {
-  if ((mode & ~PROCESS_UMASK) !== mode || mode & 0o7000) fchmodSync(fd, mode);
-  if (attrs.uid !== undefined && attrs.gid !== undefined && (attrs.uid !== OWN_UID || attrs.gid !== OWN_GID)) fchownSync(fd, attrs.uid, attrs.gid);
-  if (attrs.atime !== undefined || attrs.mtime !== undefined) {
-    const now = Date.now();
-    futimesSync(fd, (attrs.atime ?? now) / 1000, (attrs.mtime ?? now) / 1000);
-  }
-}
-
-/** A synchronous call as a promise: its error a rejection, as the async fs calls it replaces. */
-export async function attempt<T>(fn: () => T): Promise<T> {
-  return fn();
 }
 
 /** About what a decoded entry costs in memory (a chunk's info with its two hashes, or the inline bytes). */

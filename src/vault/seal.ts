@@ -1,111 +1,59 @@
 /**
- * Sealed metadata: a MetaCodec that encrypts what meta/ holds, so that meta/ and chunks/ together can be
- * kept on storage nobody trusts.
- *   - key: scrypt (memory-hard) of the passphrase with a random salt; parameters, salt and a key check value
- *     live in sefs.json under `seal`. The check value makes a wrong passphrase one clear error before
- *     anything is read or written. Two keys are derived from it with HKDF-SHA256.
+ * Sealed metadata (vault format 2): a MetaCodec that encrypts what meta/ holds, so that meta/ and chunks/
+ * together can be kept on storage nobody trusts. Keys: seal-keys.ts (a random master key wrapped by the
+ * passphrase, settings authenticated). Every sealed thing is bound to its place:
+ *   - names: AES-SIV (deterministic: a lookup must find the stored name from the visible one) with the id of
+ *     their directory as associated data (meta-dir.ts), so equal names in two directories differ and a node
+ *     moved to another directory has no readable name there; base64url; long ones stored by hash (meta-dir.ts).
  *   - entries (size + DataMap or inline bytes): XChaCha20-Poly1305 with a random 24-byte nonce per write,
- *     stored as u8 version | nonce | ciphertext + tag.
- *   - names and symlink targets: AES-SIV (deterministic: a lookup must find the stored name from the visible
- *     one), encoded base64url; names whose stored form exceeds 255 bytes are refused with ENAMETOOLONG.
+ *     associated data = directory id + visible name, stored as u8 version | nonce | ciphertext + tag.
+ *     Two entries swapped, or one moved to another name or directory, do not open: EIO, and fsck names them.
+ *   - symlink targets: AES-SIV with the directory id and the link's name as associated data.
  * What this hides and what it does not: native-notes/threat-model.md.
  */
 import { aessiv } from '@noble/ciphers/aes.js';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
-import { hkdf } from '@noble/hashes/hkdf.js';
-import { scrypt } from '@noble/hashes/scrypt.js';
-import { sha256 } from '@noble/hashes/sha2.js';
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { type Dirent, closeSync, constants as fsc, fstatSync, openSync, readSync, readdirSync } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
-import { InvalidDataMap, SefsError } from '../core/errors.js';
-import { posixError } from './posix-error.js';
-import { type MetaCodec, plainCodec } from './meta-codec.js';
-import { NAME_MAX } from './names.js';
-import { type VaultConfig, readVaultConfig, vaultPaths } from './config.js';
+import { join } from 'node:path';
+import { InvalidDataMap } from '../core/errors.js';
+import { DEFAULT_SCRYPT, type ScryptCost } from './kdf.js';
+import { type MetaCodec, type Place, plainCodec } from './meta-codec.js';
+import { DIR_ID_FILE, DIR_ID_BYTES } from './meta-dir.js';
+import {
+  SealError,
+  type SealParams,
+  type SubKeys,
+  WrongPassphrase,
+  newMasterKey,
+  parseSealParams,
+  settingsAuthentic,
+  settingsMac,
+  subKeys,
+  unwrapMasterKey,
+  wrapMasterKey,
+} from './seal-keys.js';
+import { type VaultConfig, readVaultConfig, vaultPaths, writeVaultConfig } from './config.js';
 
-/** What sefs.json keeps under `seal`. */
-export interface SealParams {
-  version: 1;
-  kdf: 'scrypt';
-  /** scrypt N = 2^logN (memory 128 * r * N bytes). */
-  logN: number;
-  r: number;
-  p: number;
-  /** base64 */
-  salt: string;
-  /** hex: HKDF(key, "sefs key check"), to tell a wrong passphrase before use. */
-  check: string;
-  entries: 'xchacha20-poly1305';
-  names: 'aes-siv-base64url';
-}
+export { SealError, WrongPassphrase };
+export { DEFAULT_SCRYPT };
 
-/** 128 MiB of memory, about a second on one core. */
-export const DEFAULT_LOG_N = 17;
-/** Bounds on the stored parameters: a hostile sefs.json must not make us allocate gigabytes. */
-const LOG_N_RANGE = [10, 22] as const;
-const ENTRY_VERSION = 1;
+const ENTRY_VERSION = 2;
 const NONCE = 24;
 const TAG = 16;
-const NAME_AAD = Buffer.from('sefs name');
-const LINK_AAD = Buffer.from('sefs link');
-const ENTRY_AAD = Buffer.from('sefs entry v1');
-/** Stored names and targets are base64url of an AES-SIV output (16-byte tag + text). */
-const STORED_RE = /^[A-Za-z0-9_-]{22,}$/;
+const NAME_AD = Buffer.from('sefs name v2');
+const LINK_AD = Buffer.from('sefs link v2');
+const ENTRY_AD = Buffer.from('sefs entry v2');
+/** Sealed names and targets are base64url of an AES-SIV output (16-byte tag + text). */
+const SEALED_RE = /^[A-Za-z0-9_-]{22,}$/;
 const CACHE_MAX = 50_000;
+/** How every unsealed entry starts (meta-entry.ts); a sealed one starts with its version byte. */
+const UNSEALED_MAGIC = Buffer.from('SEFS');
 
-export class WrongPassphrase extends SefsError {
-  constructor() {
-    super('WrongPassphrase', 'wrong passphrase for this vault (nothing was read or written)');
-  }
-}
-
-export class SealError extends SefsError {
-  constructor(message: string) {
-    super('SealError', message);
-  }
-}
-
-interface Keys {
-  entry: Uint8Array;
-  /** AES-SIV with two AES-256 keys. */
-  name: Uint8Array;
-  check: Buffer;
-}
-
-function deriveKeys(passphrase: Uint8Array, params: SealParams): Keys {
-  const salt = Buffer.from(params.salt, 'base64');
-  const N = 2 ** params.logN;
-  const master = scrypt(passphrase, salt, { N, r: params.r, p: params.p, dkLen: 32, maxmem: 128 * params.r * N * params.p + 1024 * 1024 });
-  const derive = (info: string, length: number) => hkdf(sha256, master, salt, Buffer.from(info), length);
-  const keys = { entry: derive('sefs entry key', 32), name: derive('sefs name key', 64), check: Buffer.from(derive('sefs key check', 16)) };
-  master.fill(0);
-  return keys;
-}
-
-function checkParams(raw: Record<string, unknown>): SealParams {
-  const p = raw as Partial<SealParams>;
-  const int = (v: unknown, lo: number, hi: number) => Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi;
-  if (
-    p.version !== 1 ||
-    p.kdf !== 'scrypt' ||
-    !int(p.logN, LOG_N_RANGE[0], LOG_N_RANGE[1]) ||
-    !int(p.r, 1, 32) ||
-    !int(p.p, 1, 16) ||
-    typeof p.salt !== 'string' ||
-    Buffer.from(p.salt, 'base64').length < 16 ||
-    typeof p.check !== 'string' ||
-    !/^[0-9a-f]{32}$/.test(p.check) ||
-    p.entries !== 'xchacha20-poly1305' ||
-    p.names !== 'aes-siv-base64url'
-  ) {
-    throw new SealError('the seal parameters in sefs.json are missing or not supported');
-  }
-  return p as SealParams;
-}
-
-/** A bounded memo: name encryption is deterministic, and every path lookup encodes every component. */
-function memo<K, V>(): { get(k: K, make: () => V): V } {
-  const map = new Map<K, V>();
+/** A bounded memo: name sealing is deterministic, and every path lookup seals every component. */
+function memo<V>(): { get(k: string, make: () => V): V } {
+  const map = new Map<string, V>();
   return {
     get(k, make) {
       let v = map.get(k);
@@ -119,95 +67,189 @@ function memo<K, V>(): { get(k: K, make: () => V): V } {
   };
 }
 
+const dirKey = (dir: Uint8Array, text: string): string => `${Buffer.from(dir).toString('hex')}/${text}`;
+
 class SealedCodec implements MetaCodec {
   readonly sealed = true;
-  private readonly encoded = memo<string, string>();
-  private readonly decoded = memo<string, string | null>();
+  private readonly encoded = memo<string>();
+  private readonly decoded = memo<string | null>();
 
-  constructor(private readonly keys: Keys) {}
+  constructor(private readonly keys: Pick<SubKeys, 'entry' | 'name'>) {}
 
-  encodeName(name: string): string {
-    const stored = this.encoded.get(name, () => this.sivEncode(name, NAME_AAD));
-    if (stored.length > NAME_MAX) throw posixError('ENAMETOOLONG', `name of ${Buffer.byteLength(name)} bytes is too long for a sealed vault`);
-    return stored;
+  encodeName(name: string, dir: Uint8Array): string {
+    return this.encoded.get(dirKey(dir, name), () => this.sivEncode(name, NAME_AD, dir));
   }
 
-  decodeName(stored: string): string | undefined {
-    return this.decoded.get(stored, () => this.sivDecode(stored, NAME_AAD) ?? null) ?? undefined;
+  decodeName(sealed: string, dir: Uint8Array): string | undefined {
+    return this.decoded.get(dirKey(dir, sealed), () => this.sivDecode(sealed, NAME_AD, dir) ?? null) ?? undefined;
   }
 
-  sealEntry(bytes: Buffer): Buffer {
+  sealEntry(bytes: Buffer, place: Place): Buffer {
     const nonce = randomBytes(NONCE);
-    const sealed = xchacha20poly1305(this.keys.entry, nonce, ENTRY_AAD).encrypt(bytes);
+    const sealed = xchacha20poly1305(this.keys.entry, nonce, entryAd(place)).encrypt(bytes);
     return Buffer.concat([Buffer.from([ENTRY_VERSION]), nonce, sealed]);
   }
 
-  openEntry(bytes: Buffer): Buffer {
-    if (bytes.length < 1 + NONCE + TAG || bytes[0] !== ENTRY_VERSION) throw new InvalidDataMap('not a sealed metadata entry');
+  openEntry(bytes: Buffer, place: Place): Buffer {
+    if (bytes.length < 1 + NONCE + TAG || bytes[0] !== ENTRY_VERSION) throw new InvalidDataMap('not a sealed metadata entry of this format');
     try {
-      const plain = xchacha20poly1305(this.keys.entry, bytes.subarray(1, 1 + NONCE), ENTRY_AAD).decrypt(bytes.subarray(1 + NONCE));
+      const plain = xchacha20poly1305(this.keys.entry, bytes.subarray(1, 1 + NONCE), entryAd(place)).decrypt(bytes.subarray(1 + NONCE));
       return Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength);
     } catch {
-      throw new InvalidDataMap('sealed metadata entry does not authenticate (damaged, or from another vault)');
+      throw new InvalidDataMap('sealed metadata entry does not authenticate here (damaged, from another vault, or moved from another name or directory)');
     }
   }
 
-  sealLink(target: string): string {
-    return this.sivEncode(target, LINK_AAD);
+  sealLink(target: string, place: Place): string {
+    return this.sivEncode(target, LINK_AD, place.dir, Buffer.from(place.name, 'utf8'));
   }
 
-  openLink(stored: string): string {
-    const target = this.sivDecode(stored, LINK_AAD);
-    if (target === undefined) throw new InvalidDataMap('sealed symlink target does not authenticate');
+  openLink(stored: string, place: Place): string {
+    const target = this.sivDecode(stored, LINK_AD, place.dir, Buffer.from(place.name, 'utf8'));
+    if (target === undefined) throw new InvalidDataMap('sealed symlink target does not authenticate here (damaged, or moved from another name or directory)');
     return target;
   }
 
-  private sivEncode(text: string, aad: Uint8Array): string {
-    return Buffer.from(aessiv(this.keys.name, aad).encrypt(Buffer.from(text, 'utf8'))).toString('base64url');
+  private sivEncode(text: string, ...ad: Uint8Array[]): string {
+    return Buffer.from(aessiv(this.keys.name, ...ad).encrypt(Buffer.from(text, 'utf8'))).toString('base64url');
   }
 
-  private sivDecode(stored: string, aad: Uint8Array): string | undefined {
-    if (!STORED_RE.test(stored)) return undefined;
+  private sivDecode(stored: string, ...ad: Uint8Array[]): string | undefined {
+    if (!SEALED_RE.test(stored)) return undefined;
     try {
-      return Buffer.from(aessiv(this.keys.name, aad).decrypt(Buffer.from(stored, 'base64url'))).toString('utf8');
+      return Buffer.from(aessiv(this.keys.name, ...ad).decrypt(Buffer.from(stored, 'base64url'))).toString('utf8');
     } catch {
       return undefined;
     }
   }
 }
 
-/** New seal parameters for a passphrase (random salt), and the codec they give. */
-export function createSeal(passphrase: Uint8Array, options: { logN?: number } = {}): { params: SealParams; codec: MetaCodec } {
-  const logN = options.logN ?? DEFAULT_LOG_N;
-  if (!Number.isInteger(logN) || logN < LOG_N_RANGE[0] || logN > LOG_N_RANGE[1]) {
-    throw new SealError(`scrypt cost 2^${logN} is out of range (2^${LOG_N_RANGE[0]} to 2^${LOG_N_RANGE[1]})`);
-  }
-  const base = { version: 1, kdf: 'scrypt', logN, r: 8, p: 1, salt: randomBytes(32).toString('base64'), check: '' } as const;
-  const params: SealParams = { ...base, entries: 'xchacha20-poly1305', names: 'aes-siv-base64url' };
-  const keys = deriveKeys(passphrase, params);
-  params.check = keys.check.toString('hex');
-  return { params, codec: new SealedCodec(keys) };
+const entryAd = (place: Place): Buffer => Buffer.concat([ENTRY_AD, place.dir, Buffer.from(place.name, 'utf8')]);
+
+/** A codec straight from a master key (tests; the vault's own comes from openSeal). */
+export function codecForMaster(master: Uint8Array): MetaCodec {
+  return new SealedCodec(subKeys(master));
 }
 
-/** The codec of a sealed vault; WrongPassphrase when the key check value does not match. */
-export function openSeal(raw: Record<string, unknown>, passphrase: Uint8Array): MetaCodec {
-  const params = checkParams(raw);
-  const keys = deriveKeys(passphrase, params);
-  if (!timingSafeEqual(keys.check, Buffer.from(params.check, 'hex'))) throw new WrongPassphrase();
-  return new SealedCodec(keys);
+/** What a new sealed vault needs: its seal section, how to sign its settings, and its codec. */
+export interface NewSeal {
+  params: SealParams;
+  /** The settings MAC of a complete sefs.json. */
+  sign(config: object): string;
+  codec: MetaCodec;
+}
+
+/** A new sealed vault's keys: a random master key wrapped by the passphrase. */
+export async function createSeal(passphrase: Uint8Array, cost: Partial<ScryptCost> = {}): Promise<NewSeal> {
+  const { params, master } = await newMasterKey(passphrase, { ...DEFAULT_SCRYPT, ...cost });
+  const keys = subKeys(master);
+  master.fill(0);
+  return { params, sign: (config) => settingsMac(keys.settings, config), codec: new SealedCodec(keys) };
+}
+
+/** Format 1 sealed vaults derived their keys straight from the passphrase and bound nothing to its place. */
+function refuseOldSeal(config: VaultConfig, vault: string): void {
+  if (config.format < 2) {
+    throw new SealError(`${vault} is a sealed vault of format ${config.format}, which this sefs no longer opens: mount it with the sefs that made it and copy its files into a new vault (sefs init --passphrase-file)`);
+  }
+}
+
+/** The master key of a sealed vault whose settings authenticate; the caller zero-fills it. */
+async function unlock(config: VaultConfig, passphrase: Uint8Array, vault: string): Promise<Buffer> {
+  refuseOldSeal(config, vault);
+  const params = parseSealParams(config.seal);
+  const master = await unwrapMasterKey(params, passphrase);
+  if (!settingsAuthentic(subKeys(master).settings, config)) {
+    master.fill(0);
+    throw new SealError(`the settings in ${vault}/sefs.json were altered (they do not authenticate): refusing to use them`);
+  }
+  return master;
+}
+
+/** The codec of a sealed vault: passphrase and settings checked before anything is read or written. */
+export async function openSeal(config: VaultConfig, passphrase: Uint8Array, vault: string): Promise<MetaCodec> {
+  const master = await unlock(config, passphrase, vault);
+  const codec = codecForMaster(master);
+  master.fill(0);
+  return codec;
 }
 
 /**
- * The codec a vault is served or read with: plain for an unsealed vault, sealed (passphrase checked) for a
- * sealed one. A sealed vault without a passphrase, or a passphrase for an unsealed vault, is an error.
+ * The first bytes of every file directly in meta/ and the ids of its directories: a vault that was sealed
+ * has them however sefs.json was rewritten (an entry sealed starts with its version byte, an unsealed one with
+ * "SEFS"; an unsealed vault has no directory ids). Bounded: the root and the directories in it.
  */
-export function vaultCodec(config: VaultConfig, passphrase: Uint8Array | undefined, vault: string): MetaCodec {
-  if (!config.seal) {
-    if (passphrase) throw new SealError(`vault ${vault} is not sealed: drop --passphrase-file`);
-    return plainCodec;
+function sealedTrace(metaDir: string): string | undefined {
+  let nodes: Dirent[];
+  try {
+    nodes = readdirSync(metaDir, { withFileTypes: true });
+  } catch {
+    return undefined;
   }
-  if (!passphrase) throw new SealError(`vault ${vault} is sealed: give its passphrase with --passphrase-file F`);
-  return openSeal(config.seal, passphrase);
+  /**
+   * The first bytes of a regular file (never through a symlink), without moving its atime: an entry file's
+   * atime is the visible file's (O_NOATIME needs the owner or CAP_FOWNER; without, the vault is ours anyway).
+   */
+  const firstBytes = (file: string, n: number): Buffer | undefined => {
+    const flags = fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK;
+    let fd: number;
+    try {
+      fd = openSync(file, flags | fsc.O_NOATIME);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EPERM') return undefined;
+      try {
+        fd = openSync(file, flags);
+      } catch {
+        return undefined;
+      }
+    }
+    try {
+      if (!fstatSync(fd).isFile()) return undefined;
+      const buf = Buffer.alloc(n + 1);
+      return buf.subarray(0, readSync(fd, buf, 0, n + 1, 0));
+    } finally {
+      closeSync(fd);
+    }
+  };
+  const isDirId = (file: string) => firstBytes(file, DIR_ID_BYTES)?.length === DIR_ID_BYTES;
+  if (isDirId(join(metaDir, DIR_ID_FILE))) return `${DIR_ID_FILE} (a sealed directory id)`;
+  for (const node of nodes.slice(0, 1000)) {
+    const path = join(metaDir, node.name);
+    if (node.isDirectory() && isDirId(join(path, DIR_ID_FILE))) return `${node.name}/${DIR_ID_FILE} (a sealed directory id)`;
+    const head = node.isFile() ? firstBytes(path, 4) : undefined;
+    if (head && head.length > 0 && head[0] !== 0 && !head.subarray(0, 4).equals(UNSEALED_MAGIC)) return `${node.name} (a sealed entry)`;
+  }
+  return undefined;
+}
+
+/**
+ * Refuse to serve or read meta/ unsealed when it holds sealed metadata: an attacker who deletes the seal
+ * section of sefs.json must not get new names and DataMaps written in the clear.
+ */
+export function assertNotSealed(metaDir: string, vault: string): void {
+  const trace = sealedTrace(metaDir);
+  if (trace) {
+    throw new SealError(`${vault}/meta holds sealed metadata (${trace}) but sefs.json has no seal: sefs.json was altered or replaced; refusing to use the vault unsealed`);
+  }
+}
+
+/**
+ * The codec a vault is served or read with: plain for an unsealed vault, sealed (passphrase and settings
+ * checked) for a sealed one. A sealed vault without a passphrase, or a passphrase for an unsealed vault, is
+ * an error. The passphrase's bytes are zero-filled once used.
+ */
+export async function vaultCodec(config: VaultConfig, passphrase: Uint8Array | undefined, vault: string): Promise<MetaCodec> {
+  try {
+    if (!config.seal) {
+      assertNotSealed(vaultPaths(vault).meta, vault);
+      if (passphrase) throw new SealError(`vault ${vault} is not sealed: drop --passphrase-file`);
+      return plainCodec;
+    }
+    if (!passphrase) throw new SealError(`vault ${vault} is sealed: give its passphrase with --passphrase-file F`);
+    return await openSeal(config, passphrase, vault);
+  } finally {
+    passphrase?.fill(0);
+  }
 }
 
 /** The passphrase in a file: its bytes without one trailing newline. */
@@ -219,6 +261,7 @@ export async function readPassphraseFile(path: string): Promise<Buffer> {
     throw new SealError(`cannot read passphrase file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   const end = bytes.at(-1) === 0x0a ? (bytes.at(-2) === 0x0d ? bytes.length - 2 : bytes.length - 1) : bytes.length;
+  if (end < bytes.length) bytes.fill(0, end); // only the passphrase itself stays, to be zero-filled after use
   const passphrase = bytes.subarray(0, end);
   if (passphrase.length === 0) throw new SealError(`passphrase file ${path} is empty`);
   return passphrase;
@@ -232,6 +275,34 @@ export async function mountCodec(vault: string, passphraseFile: string | undefin
   const passphrase = passphraseFile === undefined ? undefined : await readPassphraseFile(passphraseFile);
   const exists = await access(vaultPaths(vault).config).then(() => true, () => false);
   if (!exists && !passphrase) return plainCodec;
-  if (!exists) throw new SealError(`${vault} is not a vault yet: create it sealed with sefs init ${vault} --passphrase-file ${passphraseFile}`);
+  if (!exists) {
+    passphrase?.fill(0);
+    throw new SealError(`${vault} is not a vault yet: create it sealed with sefs init ${vault} --passphrase-file ${passphraseFile}`);
+  }
   return vaultCodec(await readVaultConfig(vault), passphrase, vault);
+}
+
+/**
+ * sefs passwd: wrap the same master key under a new passphrase (new salt, optionally a new cost) and sign
+ * the settings again; sefs.json is replaced atomically and durably, and nothing else is touched. Both
+ * passphrases are zero-filled once used.
+ */
+export async function changePassphrase(vault: string, oldPassphrase: Uint8Array, newPassphrase: Uint8Array, cost?: ScryptCost): Promise<void> {
+  try {
+    const config = await readVaultConfig(vault);
+    if (!config.seal) throw new SealError(`vault ${vault} is not sealed: it has no passphrase to change`);
+    const master = await unlock(config, oldPassphrase, vault);
+    try {
+      const old = parseSealParams(config.seal);
+      const params = await wrapMasterKey(master, newPassphrase, cost ?? { logN: old.logN, r: old.r, p: old.p });
+      const next: VaultConfig = { ...config, seal: params as unknown as Record<string, unknown>, mac: undefined };
+      next.mac = settingsMac(subKeys(master).settings, next);
+      await writeVaultConfig(vault, next);
+    } finally {
+      master.fill(0);
+    }
+  } finally {
+    oldPassphrase.fill(0);
+    newPassphrase.fill(0);
+  }
 }

@@ -7,12 +7,11 @@
  * `sefs` runs the built CLI without blocking the event loop; `mountCli`/`unmountCli` serve a vault through it.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { encryptBytes } from '../../src/core/encrypt.js';
 import { MIN_ENCRYPTABLE_BYTES } from '../../src/core/constants.js';
 import type { MetaCodec } from '../../src/vault/meta-codec.js';
-import { type MetaEntry, encodeEntry } from '../../src/vault/meta-entry.js';
+import type { MetaEntry } from '../../src/vault/meta-entry.js';
 import { MetaTree } from '../../src/vault/meta-tree.js';
 import { vaultPaths } from '../../src/vault/config.js';
 import { DiskStore } from '../../src/store/disk-store.js';
@@ -35,14 +34,9 @@ export class VaultBuilder {
 
   /** Write a file (or symlink) at a visible path such as "/a/b.txt"; parent directories are made. Returns its chunk names. */
   async add(path: string, node: Node): Promise<string[]> {
-    const disk = this.meta.diskPath(path);
-    const parent = dirname(disk);
-    if (!this.dirs.has(parent)) {
-      await mkdir(parent, { recursive: true });
-      this.dirs.add(parent);
-    }
+    await this.dir(dirname(path));
     if (!Buffer.isBuffer(node)) {
-      await symlink(this.meta.codec.sealLink(node.symlink), disk);
+      await this.meta.makeSymlink(node.symlink, path);
       return [];
     }
     let entry: MetaEntry;
@@ -52,13 +46,19 @@ export class VaultBuilder {
       for (const c of chunks) await this.store.put(c.name, c.content);
       entry = { kind: 'map', size: node.length, dataMap };
     }
-    await writeFile(disk, this.meta.codec.sealEntry(encodeEntry(entry)), { mode: 0o644 });
+    const staged = await this.meta.stageEntry(entry, { mode: 0o100644 }, false, path);
+    await staged.placeAt(path);
     return entry.kind === 'map' ? entry.dataMap.chunks.map((c) => c.dstHash.toString('hex')) : [];
   }
 
-  /** An empty directory (and its parents). */
+  /** An empty directory (and its parents), made as the mount makes it (a sealed one gets its id). */
   async dir(path: string): Promise<void> {
-    await mkdir(this.meta.diskPath(path), { recursive: true });
+    if (path === '/' || path === '' || this.dirs.has(path)) return;
+    await this.dir(dirname(path));
+    await this.meta.makeDir(path, 0o755).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+    this.dirs.add(path);
   }
 
   async addAll(files: Record<string, Node>): Promise<Record<string, string[]>> {

@@ -10,7 +10,7 @@ import { decodeStoredEntry } from '../../src/vault/meta-entry.js';
 import { plainCodec } from '../../src/vault/meta-codec.js';
 
 /** A metadata file's entry as the mount and fsck read it (a zero-length file is an empty entry). */
-const decodeEntry = (stored: Buffer) => decodeStoredEntry(stored, plainCodec);
+const decodeEntry = (stored: Buffer) => decodeStoredEntry(stored, { openEntry: (b) => plainCodec.openEntry(b, { dir: new Uint8Array(0), name: '' }) });
 import { OP, OP_NAME, type OpRecord } from './oplog.js';
 import type { CrashState, History } from './model.js';
 

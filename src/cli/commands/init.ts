@@ -1,6 +1,6 @@
 /** sefs init VAULT [--profile fast|compat] [--cache-mb N] [--passphrase-file F [--scrypt-log-n N]] */
 import { isProfile } from '../../core/compression.js';
-import { DEFAULT_LOG_N, createSeal, openSeal, readPassphraseFile } from '../../vault/seal.js';
+import { DEFAULT_SCRYPT, createSeal, openSeal, readPassphraseFile } from '../../vault/seal.js';
 import { VaultError, initVault, readVaultConfig } from '../../vault/config.js';
 import { UsageError, nonNegativeInt, parseCommandArgs, positionals } from '../args.js';
 
@@ -14,7 +14,7 @@ Creates VAULT/sefs.json, VAULT/chunks/ and VAULT/meta/ (0700).
   --passphrase-file  seal the metadata with the passphrase in F (its bytes without a trailing newline):
                      entries are encrypted, names and symlink targets too, so that meta/ and chunks/
                      can be kept on untrusted storage. Mount, fsck, gc and stats then need the same file.
-  --scrypt-log-n     cost of the passphrase's key derivation: scrypt N = 2^this (default ${DEFAULT_LOG_N}, 128 MiB)
+  --scrypt-log-n     cost of the passphrase's key derivation: scrypt N = 2^this (default ${DEFAULT_SCRYPT.logN}, 128 MiB; at most 18)
 `;
 
 export async function run(args: string[]): Promise<void> {
@@ -34,10 +34,11 @@ export async function run(args: string[]): Promise<void> {
   if (existing && passphrase) {
     // An existing vault is never re-keyed: say what it is.
     if (!existing.seal) throw new VaultError(`${vault} is already an unsealed vault: a vault is sealed when it is created`);
-    openSeal(existing.seal, passphrase);
+    await openSeal(existing, passphrase, vault!);
   }
-  const seal = passphrase && !existing ? createSeal(passphrase, { logN }).params : undefined;
-  const config = await initVault(vault!, { profile, cacheMb: nonNegativeInt(values['cache-mb'], '--cache-mb'), seal: seal as Record<string, unknown> | undefined });
+  const seal = passphrase && !existing ? await createSeal(passphrase, { ...DEFAULT_SCRYPT, logN: logN ?? DEFAULT_SCRYPT.logN }) : undefined;
+  passphrase?.fill(0);
+  const config = await initVault(vault!, { profile, cacheMb: nonNegativeInt(values['cache-mb'], '--cache-mb'), seal });
   const sealed = config.seal ? ', metadata sealed' : '';
   process.stdout.write(`sefs: vault ${vault} ready (profile ${config.profile}${sealed})\n`);
 }
