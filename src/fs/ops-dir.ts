@@ -1,5 +1,4 @@
 /** Namespace operations on the metadata tree: readdir, mkdir, rmdir, unlink, rename, symlinks, mknod, fsyncdir. */
-import { mkdir, readlink as readLink, rename as renamePath, rmdir, symlink, unlink } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { fsyncDir } from '../store/disk-store.js';
 import type { FsContext } from './context.js';
@@ -16,11 +15,11 @@ export async function list(ctx: FsContext, path: string): Promise<string[]> {
 
 export async function makeDir(ctx: FsContext, path: string, mode: number): Promise<void> {
   checkNewName(path);
-  await mkdir(ctx.meta.diskPath(path), mode & 0o7777);
+  await ctx.meta.mkdir(path, mode & 0o7777);
 }
 
 export async function removeDir(ctx: FsContext, path: string): Promise<void> {
-  await rmdir(ctx.meta.diskPath(path));
+  await ctx.meta.rmdir(path);
   ctx.meta.forget(path);
 }
 
@@ -32,7 +31,7 @@ export async function removeDir(ctx: FsContext, path: string): Promise<void> {
 export function removeFile(ctx: FsContext, path: string): Promise<void> {
   return ctx.namespace.run(async () => {
     const entry = await entryBeingReplaced(ctx, path);
-    await unlink(ctx.meta.diskPath(path));
+    await ctx.meta.unlink(path);
     ctx.meta.forget(path);
     forgetDetached(ctx, ctx.files.detach(path));
     if (entry) ctx.reclaim?.removed(entry, dirname(ctx.meta.diskPath(path)));
@@ -62,7 +61,7 @@ export function rename(ctx: FsContext, from: string, to: string): Promise<void> 
   checkNewName(to);
   return ctx.namespace.run(async () => {
     const replaced = from === to ? undefined : await entryBeingReplaced(ctx, to);
-    await renamePath(ctx.meta.diskPath(from), ctx.meta.diskPath(to));
+    await ctx.meta.rename(from, to);
     ctx.meta.forgetTree(from);
     ctx.meta.forget(to);
     forgetDetached(ctx, ctx.files.detach(to));
@@ -95,11 +94,11 @@ export async function syncDir(ctx: FsContext, path: string): Promise<void> {
 
 export async function makeSymlink(ctx: FsContext, target: string, path: string): Promise<void> {
   checkNewName(path);
-  await symlink(ctx.meta.codec.sealLink(target), ctx.meta.diskPath(path));
+  await ctx.meta.symlink(ctx.meta.codec.sealLink(target), path);
 }
 
 export async function readSymlink(ctx: FsContext, path: string): Promise<string> {
-  return ctx.meta.codec.openLink(await readLink(ctx.meta.diskPath(path)));
+  return ctx.meta.codec.openLink(await ctx.meta.readlink(path));
 }
 
 /** Regular files only: device nodes, FIFOs and sockets have no place in an encrypted vault. */

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { type Profile, isProfile } from '../core/compression.js';
 import { SefsError } from '../core/errors.js';
 import { writeFileAtomic } from '../lib/atomic-file.js';
+import { readBounded, vaultArea } from './safe-fs.js';
 
 export const VAULT_FORMAT = 1;
 
@@ -60,7 +61,9 @@ export async function writeVaultConfig(root: string, config: VaultConfig): Promi
 
 /** The pid in the vault's pid file (0 when there is none or it is unreadable). */
 export async function readPid(root: string): Promise<number> {
-  return Number((await readFile(vaultPaths(root).pid, 'utf8').catch(() => '')).trim()) || 0;
+  // Bounded and never through a link (safe-fs.ts): a planted link to /dev/zero or a FIFO reads as no pid.
+  const bytes = await readBounded(vaultPaths(root).pid, vaultArea(root), 64).catch(() => Buffer.alloc(0));
+  return Number(bytes.toString('utf8').trim()) || 0;
 }
 
 export interface InitOptions {

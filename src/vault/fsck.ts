@@ -4,7 +4,6 @@
  * DataMap's src hash. A chunk shared by many files is checked once. Damage is reported per visible path.
  * Reads only: it can run on a vault that is mounted.
  */
-import { readFileSync } from 'node:fs';
 import { ChunkDecryptFailed, ChunkHashMismatch } from '../core/errors.js';
 import { sha3 } from '../core/hash.js';
 import { type ChunkCrypto, inlineCrypto, windowFor } from '../lib/crypto.js';
@@ -12,6 +11,8 @@ import { type PoolOptions, withPool } from '../lib/parallel.js';
 import { TaskWindow } from '../lib/window.js';
 import { type ChunkRef, chunkRefOf as baseRef } from '../core/chunk-ref.js';
 import { type OpenedVault, walkMeta } from './walk.js';
+import { MAX_CHUNK_FILE } from '../store/disk-store.js';
+import { UnsafeVaultNode, readBoundedSync } from './safe-fs.js';
 
 export type ChunkProblem = 'missing' | 'corrupt' | 'unreadable' | 'undecryptable' | 'wrong-content';
 
@@ -133,10 +134,12 @@ async function checkChunk(
 ): Promise<{ bytes: number; problem?: { problem: ChunkProblem; message: string } }> {
   let stored: Buffer;
   try {
-    stored = readFileSync(vault.store.pathOf(hex)); // synchronous: see vault-walk.ts
+    // Synchronous (see walk.ts); a link, FIFO or oversized file is not a chunk (safe-fs.ts).
+    stored = readBoundedSync(vault.store.pathOf(hex), vault.store.area, MAX_CHUNK_FILE);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return { bytes: 0, problem: { problem: 'missing', message: 'chunk file is missing' } };
+    if (err instanceof UnsafeVaultNode) return { bytes: 0, problem: { problem: 'unreadable', message: `chunk file cannot be read: ${err.message}` } };
     return { bytes: 0, problem: { problem: 'unreadable', message: `chunk file cannot be read: ${code ?? (err as Error).message}` } };
   }
   const corrupt = { problem: 'corrupt' as const, message: `chunk bytes (${stored.length}) do not hash to its name` };

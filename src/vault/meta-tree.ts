@@ -5,13 +5,14 @@
  * fsync of the directory.
  */
 import { randomBytes } from 'node:crypto';
-import { constants as fsc, type Stats } from 'node:fs';
-import { lstat, open, readdir, rename, rm } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { chmod, chown, lchown, lstat, lutimes, mkdir, readdir, readlink, rename, rm, rmdir, symlink, unlink, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { fsyncDir } from '../store/disk-store.js';
 import type { MetaCodec } from './meta-codec.js';
-import { type EntryFacts, type MetaEntry, decodeStoredEntry, decodeStoredFacts, encodeEntry, storedBytesOf } from './meta-entry.js';
+import { type EntryFacts, type MetaEntry, MAX_STORED_ENTRY, decodeStoredEntry, decodeStoredFacts, encodeEntry, storedBytesOf } from './meta-entry.js';
+import { areaOf, atName, atNode, createExclusive, readBounded, renameInside } from './safe-fs.js';
 
 export interface EntryAttrs {
   mode: number;
@@ -40,11 +41,18 @@ export class MetaTree {
   /** Size and stored bytes by visible path (for stats: a stat never decodes a DataMap it does not need). */
   private readonly facts = new LRUCache<string, EntryFacts>({ max: 50_000 });
 
+  /** Where meta/ and tmp/ really are: nothing reached through them may lead elsewhere (safe-fs.ts). */
+  private readonly metaArea: string;
+  private readonly tmpArea: string;
+
   constructor(
     readonly metaDir: string,
     readonly tmpDir: string,
     readonly codec: MetaCodec,
-  ) {}
+  ) {
+    this.metaArea = areaOf(metaDir);
+    this.tmpArea = areaOf(tmpDir);
+  }
 
   /** The meta/ path of a visible path ("/a/b"). */
   diskPath(path: string): string {
@@ -52,8 +60,66 @@ export class MetaTree {
     return join(this.metaDir, ...path.split('/').filter(Boolean).map((n) => this.codec.encodeName(n)));
   }
 
+  /**
+   * Plain lstat (the hottest call): through a planted directory link it could report a host file's attributes
+   * to the mount's user, but every call that reads, lists or changes anything is checked.
+   */
   lstat(path: string): Promise<Stats> {
     return lstat(this.diskPath(path));
+  }
+
+  /** How a log line names a visible path: as stored in a sealed vault (no plaintext), quoted in a plain one. */
+  logName(path: string): string {
+    return this.codec.sealed ? JSON.stringify(`meta${this.diskPath(path).slice(this.metaDir.length)}`) : JSON.stringify(path);
+  }
+
+  // Namespace and attribute changes, each reaching its node through checked directories (safe-fs.ts).
+  private at<T>(path: string, fn: (at: string) => Promise<T>): Promise<T> {
+    return atName(this.diskPath(path), this.metaArea, fn);
+  }
+
+  async setMode(path: string, mode: number): Promise<void> {
+    // A symlink's mode means nothing (the kernel never asks for it): refusing one keeps chmod off its target.
+    await atNode(this.diskPath(path), this.metaArea, ['file', 'dir'], (self) => chmod(self, mode));
+  }
+
+  /** chown and utimes of a symlink change the link itself; of a file or directory, the pinned node. */
+  private async onNode(path: string, direct: (self: string) => Promise<void>, link: (at: string) => Promise<void>): Promise<void> {
+    if (path !== '/' && (await this.lstat(path)).isSymbolicLink()) return this.at(path, link);
+    return atNode(this.diskPath(path), this.metaArea, ['file', 'dir'], direct);
+  }
+
+  setOwner(path: string, uid: number, gid: number): Promise<void> {
+    return this.onNode(path, (p) => chown(p, uid, gid), (p) => lchown(p, uid, gid));
+  }
+
+  /** Times in seconds since the epoch. */
+  setTimes(path: string, atime: number, mtime: number): Promise<void> {
+    return this.onNode(path, (p) => utimes(p, atime, mtime), (p) => lutimes(p, atime, mtime));
+  }
+
+  mkdir(path: string, mode: number): Promise<void> {
+    return this.at(path, (p) => mkdir(p, mode));
+  }
+
+  rmdir(path: string): Promise<void> {
+    return this.at(path, (p) => rmdir(p));
+  }
+
+  unlink(path: string): Promise<void> {
+    return this.at(path, (p) => unlink(p));
+  }
+
+  rename(from: string, to: string): Promise<void> {
+    return renameInside(this.diskPath(from), this.metaArea, this.diskPath(to), this.metaArea, rename);
+  }
+
+  symlink(stored: string, path: string): Promise<void> {
+    return this.at(path, (p) => symlink(stored, p));
+  }
+
+  readlink(path: string): Promise<string> {
+    return this.at(path, (p) => readlink(p));
   }
 
   /** What a stat needs of a file's entry. */
@@ -63,7 +129,7 @@ export class MetaTree {
     const cached = this.entries.get(path);
     const facts = cached
       ? { size: cached.size, storedBytes: storedBytesOf(cached) }
-      : decodeStoredFacts(await readNoAtime(this.diskPath(path)), this.codec);
+      : decodeStoredFacts(await this.readStored(path), this.codec);
     this.facts.set(path, facts);
     return facts;
   }
@@ -71,15 +137,23 @@ export class MetaTree {
   async readEntry(path: string): Promise<MetaEntry> {
     const cached = this.entries.get(path);
     if (cached) return cached;
-    const entry = decodeStoredEntry(await readNoAtime(this.diskPath(path)), this.codec);
+    const entry = decodeStoredEntry(await this.readStored(path), this.codec);
     this.entries.set(path, entry);
     return entry;
+  }
+
+  /**
+   * A metadata file as stored: a regular file in meta/, bounded in size, without moving its atime (it is the
+   * visible file's atime, and a plain read would set it to now on the host filesystem, relatime).
+   */
+  private readStored(path: string): Promise<Buffer> {
+    return readBounded(this.diskPath(path), this.metaArea, MAX_STORED_ENTRY, { noAtime: true });
   }
 
   /** Visible names in a directory. */
   async list(path: string): Promise<string[]> {
     const names: string[] = [];
-    for (const stored of await readdir(this.diskPath(path))) {
+    for (const stored of await atNode(this.diskPath(path), this.metaArea, ['dir'], (self) => readdir(self))) {
       const name = this.codec.decodeName(stored);
       if (name !== undefined) names.push(name);
     }
@@ -104,7 +178,7 @@ export class MetaTree {
   async stageEntry(entry: MetaEntry, attrs: EntryAttrs, durable: boolean): Promise<StagedEntry> {
     const temp = join(this.tmpDir, `meta-${randomBytes(8).toString('hex')}`);
     const mode = attrs.mode & 0o7777;
-    const fh = await open(temp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode);
+    const fh = await createExclusive(temp, this.tmpArea, mode);
     try {
       await fh.writeFile(this.codec.sealEntry(encodeEntry(entry)));
       // Each call here is a thread-pool round trip: skip the ones that would change nothing.
@@ -127,7 +201,7 @@ export class MetaTree {
       placeAt: async (path) => {
         const target = this.diskPath(path);
         try {
-          await rename(temp, target);
+          await renameInside(temp, this.tmpArea, target, this.metaArea, rename);
         } catch (err) {
           await rm(temp, { force: true });
           throw err;
@@ -159,31 +233,27 @@ export class MetaTree {
     }
   }
 
-  /** Temp files left by a crash between write and rename. */
+  /**
+   * Temp files left by a crash between write and rename. tmp/ itself must be a directory of the vault (a
+   * symlink there is refused: its target would be emptied), and only files and links in it are removed.
+   */
   async removeLeftovers(): Promise<number> {
     let n = 0;
-    for (const name of await readdir(this.tmpDir).catch(() => [] as string[])) {
-      await rm(join(this.tmpDir, name), { force: true, recursive: true });
-      n++;
+    const names = await atNode(this.tmpDir, this.tmpArea, ['dir'], (self) => readdir(self)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return [] as string[];
+      throw err;
+    });
+    for (const name of names) {
+      const removed = await atName(join(this.tmpDir, name), this.tmpArea, (p) => unlink(p)).then(
+        () => true,
+        (err: NodeJS.ErrnoException) => {
+          if (err.code === 'EISDIR' || err.code === 'ENOENT') return false;
+          throw err;
+        },
+      );
+      if (removed) n++;
     }
     return n;
-  }
-}
-
-/**
- * Read a metadata file without updating its atime: its atime is the visible file's, and a plain read would set
- * it to now on the host filesystem (relatime), so a mere stat of a file would change its atime.
- * O_NOATIME needs the file's owner or CAP_FOWNER: without them, read it plainly.
- */
-async function readNoAtime(file: string): Promise<Buffer> {
-  const fh = await open(file, fsc.O_RDONLY | fsc.O_NOATIME).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPERM') return open(file, fsc.O_RDONLY);
-    throw err;
-  });
-  try {
-    return await fh.readFile();
-  } finally {
-    await fh.close();
   }
 }
 
