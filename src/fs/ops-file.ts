@@ -51,7 +51,7 @@ export async function release(ctx: FsContext, fh: number): Promise<void> {
   try {
     await commitFile(ctx, closed);
   } catch (err) {
-    ctx.log(`release ${closed.path}: commit failed, changes kept in memory and retried: ${(err as Error).message}`);
+    ctx.log(`release ${ctx.meta.logName(closed.path)}: commit failed, changes kept in memory and retried: ${(err as Error).message}`);
     throw err;
   } finally {
     ctx.files.retire(closed);
