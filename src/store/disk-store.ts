@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { MAX_CHUNK_SIZE } from '../core/constants.js';
 import { ChunkHashMismatch, ChunkNotFound } from '../core/errors.js';
 import { sha3 } from '../core/hash.js';
-import { areaOf, atName, atNameSync, atNode, atNodeSync, createExclusive, createExclusiveSync, mkdirInside, mkdirInsideSync, readBounded, readBoundedSync } from '../vault/safe-fs.js';
+import { areaOf, atName, atNode, atNodeSync, createExclusive, createExclusiveSync, mkdirInside, mkdirInsideSync, readBounded, sameBytesSync } from '../vault/safe-fs.js';
 import type { ChunkStore } from './chunk-store.js';
 import type { FaultPlan } from './fault-plan.js';
 
@@ -70,15 +70,13 @@ export const chunkArea = (root: string): string => {
  * one must not lose it to a gc running now.
  */
 function holdsSync(target: string, area: string, content: Uint8Array): boolean {
-  let bytes: Buffer;
   try {
-    bytes = readBoundedSync(target, area, content.length, { touch: true });
+    return sameBytesSync(target, area, content, true);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    if ((err as { code?: string }).code === 'UnsafeVaultNode') return false;
+    const code = (err as { code?: string }).code;
+    if (code === 'ENOENT' || code === 'UnsafeVaultNode') return false;
     throw err;
   }
-  return bytes.equals(content);
 }
 
 /**

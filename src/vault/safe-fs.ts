@@ -220,6 +220,38 @@ export function readBoundedSync(path: string, area: string, max: number, { noAti
   }
 }
 
+/** Scratch for sameBytesSync, one per thread: a dedup check allocates nothing. */
+const SCRATCH = Buffer.allocUnsafe(256 * 1024);
+
+/**
+ * Does the regular file at `path` hold exactly `content`? Read in pieces into scratch memory and compared as
+ * it goes (stops at the first difference); on a match its times are set to now when `touch`. Links, special
+ * files and files of another size are no match; a missing file is ENOENT.
+ */
+export function sameBytesSync(path: string, area: string, content: Uint8Array, touch: boolean): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, READ_FLAGS);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP') return false;
+    throw err;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size !== content.length) return false;
+    checkInside(fd, path, area);
+    for (let at = 0; at < content.length; ) {
+      const n = readSync(fd, SCRATCH, 0, Math.min(SCRATCH.length, content.length - at), at);
+      if (n === 0 || SCRATCH.compare(content, at, at + n, 0, n) !== 0) return false;
+      at += n;
+    }
+    if (touch) futimesSync(fd, new Date(), new Date());
+    return true;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function checkReadable(st: Stats, fd: number, path: string, area: string, max: number): number {
   if (!st.isFile()) throw new UnsafeVaultNode(path, `is ${KIND_NAMES[kindOf(st)]} where a regular file belongs`);
   if (st.size > max) throw new UnsafeVaultNode(path, `holds ${st.size} bytes, more than the format allows (${max})`);
