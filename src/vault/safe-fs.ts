@@ -291,6 +291,8 @@ export async function createExclusive(path: string, area: string, mode: number):
 
 /** mkdir -p of `dir` below `area`, one checked component at a time (a planted link is never walked into). */
 export async function mkdirInside(dir: string, area: string, mode = 0o700): Promise<void> {
+  // The area itself is the vault's (or the store the user named): made if missing, checked by the pins below.
+  await mkdir(area, { recursive: true, mode });
   let at = area;
   for (const part of relative(area, dir).split('/').filter(Boolean)) {
     const next = join(at, part);
@@ -302,6 +304,7 @@ export async function mkdirInside(dir: string, area: string, mode = 0o700): Prom
 }
 
 export function mkdirInsideSync(dir: string, area: string, mode = 0o700): void {
+  mkdirSync(area, { recursive: true, mode });
   let at = area;
   for (const part of relative(area, dir).split('/').filter(Boolean)) {
     const next = join(at, part);
