@@ -15,6 +15,7 @@ import { type Session, openSession } from '../src/fs/session.js';
 import { initVault } from '../src/vault/config.js';
 import { fsck } from '../src/vault/fsck.js';
 import { chunkFiles, openVault } from '../src/vault/walk.js';
+import { DiskStore } from '../src/store/disk-store.js';
 import { seededBytes } from './helpers/inputs.js';
 
 const MiB = 1024 * 1024;
@@ -97,7 +98,7 @@ async function settledAndSound(): Promise<void> {
 }
 
 function chunkCount(): number {
-  return [...chunkFiles({ root: join(root, 'chunks') } as never)].length;
+  return [...chunkFiles(new DiskStore(join(root, 'chunks')))].length;
 }
 
 describe('a commit meeting the namespace', () => {

@@ -20,6 +20,14 @@ export const fsError = (errno: number, message = ''): FsError => new FsError(err
 
 export type Logger = (line: string) => void;
 
+/**
+ * A log line as written: control characters (newlines, terminal escapes) escaped JSON-style, so a file name
+ * can neither start a line of its own nor steer a terminal showing the log.
+ */
+export const logLine = (line: string): string =>
+  line.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
+/** `path`: the file as a log line may name it (MetaTree.logName: quoted, sealed in a sealed vault). */
 export function toErrno(err: unknown, op: string, path: string, log: Logger): number {
   if (err instanceof FsError) return -err.errno;
   if (err instanceof SefsError) {

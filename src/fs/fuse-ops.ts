@@ -25,7 +25,7 @@ export function buildOps(ctx: FsContext, trace?: OpTrace): FuseOps {
       const cb: Cb = done ? (code, value) => (done(), answer(code, value)) : answer;
       run(...(args as unknown as A)).then(
         (result) => reply(cb, result),
-        (err) => cb(toErrno(err, name, String(args[0]), ctx.log)),
+        (err) => cb(toErrno(err, name, ctx.meta.logName(String(args[0])), ctx.log)),
       );
     };
   const value = <A extends unknown[]>(name: string, run: (...args: A) => Promise<unknown>) => handler(name, run, (cb, v) => cb(0, v));

@@ -2,8 +2,8 @@
  * Serving a vault at a mount point: opens the vault, clears a stale mount or leftovers of a crash,
  * mounts with fuse-native, and on unmount commits every open file first.
  */
-import { open as openFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { constants as fsc } from 'node:fs';
+import { open as openFile, readdir, rm } from 'node:fs/promises';
+import { closeSync, constants as fsc } from 'node:fs';
 import type { FullSweep } from './reclaim.js';
 import { type FuseInstance, loadFuse } from './fuse-binding.js';
 import { type SessionOptions, openSession } from './session.js';
@@ -11,10 +11,12 @@ import { buildOps } from './fuse-ops.js';
 import { OpTrace } from './op-trace.js';
 import { ATTR_TIMEOUT_S, KERNEL_OPTIONS, raiseReadAhead } from './kernel-options.js';
 import { processAlive } from '../vault/process-alive.js';
-import { forceUnmount, forceUnmountAt, isMounted, isMountedAt, isStale } from './stale-mount.js';
+import { forceUnmount, forceUnmountAt, isMountedAt, isSefsMount, isStale, mountEntry, mountSource } from './stale-mount.js';
 import { checkMountPlace, realPath } from './mount-paths.js';
 import { VaultError, initVault, readPid, vaultPaths } from '../vault/config.js';
 import { assertNotSealed } from '../vault/seal.js';
+import { openAppendSync, vaultArea } from '../vault/safe-fs.js';
+import { logLine } from './errno.js';
 
 /** The session's options (session.ts); the log defaults to stderr. */
 export type MountOptions = Partial<SessionOptions>;
@@ -43,7 +45,7 @@ async function lockVault(root: string): Promise<() => Promise<void>> {
   const pidFile = vaultPaths(root).pid;
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      const fh = await openFile(pidFile, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+      const fh = await openFile(pidFile, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
       await fh.writeFile(String(process.pid));
       await fh.close();
       return () => rm(pidFile, { force: true });
@@ -64,14 +66,17 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
   // Real paths throughout: /proc/mounts, the registry and fusermount know a mount by its real path.
   const root = await realPath(vault);
   const mnt = await realPath(mountpoint);
-  const log = options.log ?? ((line: string) => console.error(`sefs: ${line}`));
+  const log = options.log ?? ((line: string) => console.error(`sefs: ${logLine(line)}`));
   const config = await initVault(root);
   // Serving a sealed vault with the plain codec would write plaintext names beside sealed ones.
   if (config.seal && !options.codec?.sealed) throw new VaultError(`${root} is sealed: a passphrase is needed to mount it`);
   // Nor one whose sefs.json lost its seal section (seal.ts).
   if (!options.codec?.sealed) assertNotSealed(vaultPaths(root).meta, root);
 
-  if (await isMounted(mnt)) {
+  const there = await mountEntry(mnt);
+  if (there) {
+    // Only a dead mount of this very vault is cleared: anything else mounted there is not ours to touch.
+    if (!isSefsMount(there, root)) throw new VaultError(`${mnt} is already mounted (${there.fstype} from ${there.source})`);
     // A daemon killed a moment ago may still look alive to stat (cached attributes): its pid tells.
     if (!(await isStale(mnt)) && !(await lockHolderDead(root))) throw new VaultError(`${mnt} is already mounted`);
     log(`clearing a stale mount at ${mnt}`);
@@ -79,6 +84,8 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
   }
   const present = await readdir(mnt).catch(() => [] as string[]);
   if (present.length > 0) throw new VaultError(`${mnt} is not empty: mounting would hide its ${present.length} entries`);
+  // The log exists, private, and is no link, before anything is served (daemon mode appends to it).
+  closeSync(openAppendSync(vaultPaths(root).log, vaultArea(root)));
   const unlock = await lockVault(root);
 
   const paths = vaultPaths(root);
@@ -92,7 +99,7 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
     timeout: false, // commits of large files may take longer than fuse-native's 15 s default
     attrTimeout: ATTR_TIMEOUT_S,
     entryTimeout: ATTR_TIMEOUT_S,
-    extraOptions: KERNEL_OPTIONS.join(','),
+    extraOptions: [...KERNEL_OPTIONS, `fsname=${mountSource(root)}`].join(','),
   });
   try {
     await mountWith(fuse);
@@ -101,7 +108,6 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
     await unlock();
     throw new VaultError(`cannot mount ${mnt}: ${(err as Error).message}`);
   }
-  await writeFile(paths.log, '', { flag: 'a' });
   const readAhead = await raiseReadAhead(mnt);
   if (readAhead) log(`kernel readahead stays at its default (sequential reads are slower): ${readAhead}`);
 

@@ -1,5 +1,5 @@
 /** Attribute operations: getattr, chmod, chown, utimens, access, statfs. */
-import { chmod, lchown, lutimes, statfs } from 'node:fs/promises';
+import { statfs } from 'node:fs/promises';
 import type { FsContext } from './context.js';
 import { NAME_MAX } from '../vault/names.js';
 
@@ -63,11 +63,11 @@ function underFileLock<T>(ctx: FsContext, path: string, fn: () => Promise<T>): P
 }
 
 export async function setMode(ctx: FsContext, path: string, mode: number): Promise<void> {
-  await underFileLock(ctx, path, () => chmod(ctx.meta.diskPath(path), mode));
+  await underFileLock(ctx, path, () => ctx.meta.setMode(path, mode));
 }
 
 export async function setOwner(ctx: FsContext, path: string, uid: number, gid: number): Promise<void> {
-  await underFileLock(ctx, path, () => lchown(ctx.meta.diskPath(path), uid, gid));
+  await underFileLock(ctx, path, () => ctx.meta.setOwner(path, uid, gid));
 }
 
 /** A time from utimens: ms since the epoch, 'now', or 'omit' (leave it as it is). */
@@ -86,7 +86,7 @@ async function setTimesNow(ctx: FsContext, path: string, atime: TimeSpec, mtime:
   const m = resolve(mtime, open?.times?.mtime ?? st.mtimeMs);
   // An uncommitted file gets its times again when its commit rewrites the metadata file.
   if (open?.seq.isDirty) open.times = { atime: a, mtime: m };
-  await lutimes(ctx.meta.diskPath(path), a / 1000, m / 1000);
+  await ctx.meta.setTimes(path, a / 1000, m / 1000);
 }
 
 export async function access(ctx: FsContext, path: string): Promise<void> {

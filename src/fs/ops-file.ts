@@ -39,7 +39,7 @@ export async function fsync(ctx: FsContext, fh: number): Promise<void> {
     await commitFile(ctx, file);
   } catch (err) {
     // The changes stay in memory: the file's write-back after its last close commits them again.
-    ctx.log(`fsync ${path}: commit failed, changes kept in memory and retried: ${(err as Error).message}`);
+    ctx.log(`fsync ${ctx.meta.logName(path)}: commit failed, changes kept in memory and retried: ${(err as Error).message}`);
     throw err;
   }
 }

@@ -78,7 +78,7 @@ export async function openSession(root: string, config: VaultConfig, options: Se
     try {
       await commitFile(ctx, file);
     } catch (err) {
-      log(`write-back ${path}: commit failed, changes kept in memory and retried: ${(err as Error).message}`);
+      log(`write-back ${meta.logName(path)}: commit failed, changes kept in memory and retried: ${(err as Error).message}`);
     } finally {
       files.retire(file);
       ctx.reclaim?.released();
@@ -93,7 +93,7 @@ export async function openSession(root: string, config: VaultConfig, options: Se
     for (const file of files.unsaved()) {
       commitFile(ctx, file).then(
         (committed) => {
-          if (committed) log(`commit of ${file.path || '(removed file)'} succeeded on retry`);
+          if (committed) log(`commit of ${file.path ? meta.logName(file.path) : '(removed file)'} succeeded on retry`);
           files.retire(file);
           ctx.reclaim?.released();
         },
@@ -109,7 +109,7 @@ export async function openSession(root: string, config: VaultConfig, options: Se
       clearInterval(retry);
       await ctx.writeback.idle();
       for (const file of files.all()) {
-        await commitFile(ctx, file).catch((err: Error) => log(`commit of ${file.path} at unmount failed, its unsaved changes are lost: ${err.message}`));
+        await commitFile(ctx, file).catch((err: Error) => log(`commit of ${meta.logName(file.path)} at unmount failed, its unsaved changes are lost: ${err.message}`));
       }
       await ctx.reclaim?.close().catch((err: Error) => log(`reclaiming space at unmount: ${err.message}`));
     },
@@ -127,7 +127,7 @@ export async function openSession(root: string, config: VaultConfig, options: Se
 async function startReclaiming(meta: MetaTree, store: DiskStore, files: OpenFiles, log: Logger, delayMs?: number): Promise<Reclaimer | undefined> {
   const { refs, damaged } = ChunkReferences.build(meta.metaDir, meta.codec);
   if (damaged.length > 0) {
-    log(`space is not reclaimed while ${damaged.length} metadata entries cannot be read (first: ${damaged[0]}); run sefs fsck`);
+    log(`space is not reclaimed while ${damaged.length} metadata entries cannot be read (first: ${meta.logName(damaged[0]!)}); run sefs fsck`);
     return undefined;
   }
   const reclaimer = new Reclaimer(refs, store, () => files.sequencers(), log, () => chunkFiles(store), delayMs);

@@ -8,15 +8,22 @@
  * find them under their temp names. A crash before that leaves only temp files, removed at the next mount.
  */
 import { randomBytes } from 'node:crypto';
-import { constants as fsc, mkdirSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
+import { closeSync, constants as fsc, readdirSync, rmSync, writeSync } from 'node:fs';
+import { open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { MAX_CHUNK_SIZE } from '../core/constants.js';
 import { ChunkHashMismatch, ChunkNotFound } from '../core/errors.js';
 import { sha3 } from '../core/hash.js';
+import { areaOf, atName, atNode, atNodeSync, createExclusive, createExclusiveSync, mkdirInside, mkdirInsideSync, readBounded, sameBytesSync } from '../vault/safe-fs.js';
 import type { ChunkStore } from './chunk-store.js';
 import type { FaultPlan } from './fault-plan.js';
 
 const TEMP_PREFIX = '.tmp-';
+/**
+ * The largest chunk file read at all (checked before reading): 1 MiB of plaintext, brotli's worst-case growth
+ * (a few bytes per 16 KiB) and the cipher's padding, with room to spare. Anything larger is not a chunk.
+ */
+export const MAX_CHUNK_FILE = MAX_CHUNK_SIZE + 64 * 1024;
 const NAME_RE = /^[0-9a-f]{64}$/;
 
 export interface DiskStoreOptions {
@@ -47,32 +54,54 @@ function tempPath(target: string, hex: string): string {
 
 /** Directories a worker thread has already made (a chunk store's fan-out is made once). */
 const madeDirs = new Set<string>();
+/** Each store root's area (safe-fs.ts), worked out once per thread. */
+const areas = new Map<string, string>();
+export const chunkArea = (root: string): string => {
+  let area = areas.get(root);
+  if (area === undefined) areas.set(root, (area = areaOf(root)));
+  return area;
+};
+
+/**
+ * Whether the chunk file at `target` can be kept instead of written (dedup): it must hold exactly `content`.
+ * Its name is the hash of `content`, so equal bytes are what "hashes to its name" means, checked at the cost
+ * of one read and a compare; a planted or rotted file (or a link, FIFO, device) is rewritten instead.
+ * A kept file's mtime is refreshed: gc spares young unreferenced chunks, and a write about to name an old
+ * one must not lose it to a gc running now.
+ */
+function holdsSync(target: string, area: string, content: Uint8Array): boolean {
+  try {
+    return sameBytesSync(target, area, content, true);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'ENOENT' || code === 'UnsafeVaultNode') return false;
+    throw err;
+  }
+}
 
 /**
  * What DiskStore.put does before its rename, synchronously, for a worker thread that has just encrypted a
- * chunk: reuse an existing chunk file of the right size (refreshing its mtime), or write a temp file beside
- * it. Returns the temp file, for DiskStore.adopt; undefined when the chunk was already there.
+ * chunk: reuse an existing chunk file holding the same bytes (refreshing its mtime), or write a temp file
+ * beside it. Returns the temp file, for DiskStore.adopt; undefined when the chunk was already there.
  */
 export function writeChunkTempSync(root: string, name: Buffer, content: Uint8Array): string | undefined {
   const hex = name.toString('hex');
   const target = chunkPath(root, hex);
-  try {
-    if (statSync(target).size === content.length) {
-      const now = new Date();
-      utimesSync(target, now, now);
-      return undefined;
-    }
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
+  const area = chunkArea(root);
+  if (holdsSync(target, area, content)) return undefined;
   const dir = join(target, '..');
   if (!madeDirs.has(dir)) {
-    mkdirSync(dir, { recursive: true });
+    mkdirInsideSync(dir, area);
     madeDirs.add(dir);
   }
   const temp = tempPath(target, hex);
   try {
-    writeFileSync(temp, content, { flag: 'wx', mode: 0o600 });
+    const fd = createExclusiveSync(temp, area, 0o600);
+    try {
+      for (let done = 0; done < content.length; ) done += writeSync(fd, content, done);
+    } finally {
+      closeSync(fd);
+    }
   } catch (err) {
     // A full disk: leave no partial temp file behind.
     rmSync(temp, { force: true });
@@ -119,6 +148,11 @@ export class DiskStore implements ChunkStore {
     return chunkPath(this.root, typeof name === 'string' ? name : name.toString('hex'));
   }
 
+  /** The store's real place: no chunk file is reached through a link leading elsewhere (safe-fs.ts). */
+  get area(): string {
+    return chunkArea(this.root);
+  }
+
   /** Chunks may be written by other threads of this process (writeChunkTempSync), then adopted. */
   get localRoot(): string {
     return this.root;
@@ -129,7 +163,8 @@ export class DiskStore implements ChunkStore {
     try {
       const temp = this.pending.get(name.toString('hex'));
       // A batched chunk may be renamed into place between the lookup and the read: then read it there.
-      bytes = temp ? await readFile(temp).catch(() => readFile(this.pathOf(name))) : await readFile(this.pathOf(name));
+      const read = (path: string) => readBounded(path, this.area, MAX_CHUNK_FILE);
+      bytes = temp ? await read(temp).catch(() => read(this.pathOf(name))) : await read(this.pathOf(name));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw ChunkNotFound.of(name);
       throw err;
@@ -157,14 +192,14 @@ export class DiskStore implements ChunkStore {
     const hex = name.toString('hex');
     await this.removing.get(hex);
     const target = this.pathOf(name);
-    if (this.pending.has(hex) || (await this.reuse(target, content.length))) return;
+    if (this.pending.has(hex) || (await this.reuse(target, content))) return;
     const dir = join(target, '..');
     if (!this.knownDirs.has(dir)) {
-      await mkdir(dir, { recursive: true });
+      await mkdirInside(dir, this.area);
       this.knownDirs.add(dir);
     }
     const temp = tempPath(target, hex);
-    const fh = await open(temp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+    const fh = await createExclusive(temp, this.area, 0o600);
     const syncNow = this.fsync && !this.batch;
     try {
       try {
@@ -240,22 +275,17 @@ export class DiskStore implements ChunkStore {
     return chunkDirs(this.root, hex);
   }
 
-  /**
-   * Use an existing chunk file instead of writing it again (dedup). Its mtime is refreshed, because gc spares
-   * young unreferenced chunks and a write about to name an old one must not lose it to a gc running now.
-   * A file of the wrong size (torn by a power loss before its fsync) is not reused: it is written again.
-   */
-  private async reuse(target: string, size: number): Promise<boolean> {
+  /** Keep an existing chunk file instead of writing it again (dedup), if it holds these bytes: holdsSync. */
+  private async reuse(target: string, content: Buffer): Promise<boolean> {
+    let bytes: Buffer;
     try {
-      const st = await stat(target);
-      if (st.size !== size) return false;
-      const now = new Date();
-      await utimes(target, now, now);
-      return true;
+      bytes = await readBounded(target, this.area, content.length, { touch: true });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      const code = (err as { code?: string }).code;
+      if (code === 'ENOENT' || code === 'UnsafeVaultNode') return false;
       throw err;
     }
+    return bytes.equals(content);
   }
 
   /**
@@ -298,7 +328,9 @@ export class DiskStore implements ChunkStore {
     const work = (async () => {
       await this.placing.get(hex)?.catch(() => {});
       if (temp) await rm(temp, { force: true });
-      await rm(this.pathOf(hex), { force: true });
+      await atName(this.pathOf(hex), this.area, (p) => unlink(p)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      });
     })().finally(() => {
       if (this.removing.get(hex) === work) this.removing.delete(hex);
     });
@@ -337,13 +369,13 @@ export class DiskStore implements ChunkStore {
    * only directories made from now on cost fsyncs of their parents.
    */
   primeDurableDirs(): void {
-    for (const a of listDirSync(this.root)) for (const b of listDirSync(join(this.root, a))) this.durableParents.add(join(this.root, a, b));
+    for (const a of listDirSync(this.root, this.area)) for (const b of listDirSync(join(this.root, a), this.area)) this.durableParents.add(join(this.root, a, b));
   }
 
   async *names(): AsyncIterable<Buffer> {
-    for (const a of await listDir(this.root)) {
-      for (const b of await listDir(join(this.root, a))) {
-        for (const f of await listDir(join(this.root, a, b))) if (NAME_RE.test(f)) yield Buffer.from(f, 'hex');
+    for (const a of await listDir(this.root, this.area)) {
+      for (const b of await listDir(join(this.root, a), this.area)) {
+        for (const f of await listDir(join(this.root, a, b), this.area)) if (NAME_RE.test(f)) yield Buffer.from(f, 'hex');
       }
     }
   }
@@ -351,11 +383,11 @@ export class DiskStore implements ChunkStore {
   /** Remove temp files left by a crash in the middle of a put. */
   async removeLeftovers(): Promise<number> {
     let removed = 0;
-    for (const a of await listDir(this.root)) {
-      for (const b of await listDir(join(this.root, a))) {
-        for (const f of await listDir(join(this.root, a, b))) {
+    for (const a of await listDir(this.root, this.area)) {
+      for (const b of await listDir(join(this.root, a), this.area)) {
+        for (const f of await listDir(join(this.root, a, b), this.area)) {
           if (f.startsWith(TEMP_PREFIX)) {
-            await unlink(join(this.root, a, b, f)).catch(() => {});
+            await atName(join(this.root, a, b, f), this.area, (p) => unlink(p)).catch(() => {});
             removed++;
           }
         }
@@ -365,17 +397,21 @@ export class DiskStore implements ChunkStore {
   }
 }
 
-function listDirSync(dir: string): string[] {
+function listDirSync(dir: string, area: string): string[] {
   try {
-    return readdirSync(dir).filter((n) => n.length === 2);
+    return atNodeSync(dir, area, ['dir'], (self) => readdirSync(self)).filter((n) => n.length === 2);
   } catch {
     return [];
   }
 }
 
-async function listDir(dir: string): Promise<string[]> {
+/**
+ * A chunk directory's names (none when it is missing); anything but a directory of the store there (a link
+ * planted in the fan-out) is refused, so nothing outside the store is listed or removed.
+ */
+async function listDir(dir: string, area: string): Promise<string[]> {
   try {
-    return await readdir(dir);
+    return await atNode(dir, area, ['dir'], (self) => readdir(self));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
     throw err;

@@ -7,6 +7,7 @@ import { type Profile, isProfile } from '../core/compression.js';
 import { SefsError } from '../core/errors.js';
 import { writeFileAtomic } from '../lib/atomic-file.js';
 import { createDirId } from './meta-dir.js';
+import { readBounded, vaultArea } from './safe-fs.js';
 
 /**
  * 2: sealed vaults wrap a random master key, authenticate their settings (`mac`) and bind names and entries
@@ -69,7 +70,9 @@ export async function writeVaultConfig(root: string, config: VaultConfig): Promi
 
 /** The pid in the vault's pid file (0 when there is none or it is unreadable). */
 export async function readPid(root: string): Promise<number> {
-  return Number((await readFile(vaultPaths(root).pid, 'utf8').catch(() => '')).trim()) || 0;
+  // Bounded and never through a link (safe-fs.ts): a planted link to /dev/zero or a FIFO reads as no pid.
+  const bytes = await readBounded(vaultPaths(root).pid, vaultArea(root), 64).catch(() => Buffer.alloc(0));
+  return Number(bytes.toString('utf8').trim()) || 0;
 }
 
 export interface InitOptions {

@@ -4,7 +4,6 @@
  * DataMap's src hash. A chunk shared by many files is checked once. Damage is reported per visible path.
  * Reads only: it can run on a vault that is mounted.
  */
-import { readFileSync } from 'node:fs';
 import { ChunkDecryptFailed, ChunkHashMismatch } from '../core/errors.js';
 import { sha3 } from '../core/hash.js';
 import { type ChunkCrypto, inlineCrypto, windowFor } from '../lib/crypto.js';
@@ -13,6 +12,8 @@ import { TaskWindow } from '../lib/window.js';
 import type { ChunkRef } from '../core/chunk-ref.js';
 import { entryChunkRef } from './meta-entry.js';
 import { type OpenedVault, walkMeta } from './walk.js';
+import { MAX_CHUNK_FILE } from '../store/disk-store.js';
+import { UnsafeVaultNode, readBoundedSync } from './safe-fs.js';
 
 export type ChunkProblem = 'missing' | 'corrupt' | 'unreadable' | 'undecryptable' | 'wrong-content';
 
@@ -134,11 +135,13 @@ async function checkChunk(
 ): Promise<{ bytes: number; problem?: { problem: ChunkProblem; message: string } }> {
   let stored: Buffer;
   try {
-    // A packed entry holds its chunks; others are read synchronously (see walk.ts).
-    stored = ref.stored ?? readFileSync(vault.store.pathOf(hex));
+    // A packed entry holds its chunks; others are read synchronously (see walk.ts), and a link, FIFO or
+    // oversized file is not a chunk (safe-fs.ts).
+    stored = ref.stored ?? readBoundedSync(vault.store.pathOf(hex), vault.store.area, MAX_CHUNK_FILE);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return { bytes: 0, problem: { problem: 'missing', message: 'chunk file is missing' } };
+    if (err instanceof UnsafeVaultNode) return { bytes: 0, problem: { problem: 'unreadable', message: `chunk file cannot be read: ${err.message}` } };
     return { bytes: 0, problem: { problem: 'unreadable', message: `chunk file cannot be read: ${code ?? (err as Error).message}` } };
   }
   const corrupt = { problem: 'corrupt' as const, message: `chunk bytes (${stored.length}) do not hash to its name` };

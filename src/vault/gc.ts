@@ -14,6 +14,7 @@
 import { lstatSync, unlinkSync } from 'node:fs';
 import { SefsError } from '../core/errors.js';
 import { type OpenedVault, census, chunkFiles } from './walk.js';
+import { atNameSync } from './safe-fs.js';
 
 export interface GcOptions {
   /** Unreferenced chunks younger than this are kept (default 60 minutes). */
@@ -104,13 +105,14 @@ export async function collectGarbage(vault: OpenedVault, options: GcOptions = {}
   for (const [hex, size] of candidates) {
     const path = vault.store.pathOf(hex);
     try {
-      const st = lstatSync(path);
+      // Through the checked chunk directory: a link planted in the fan-out never leads the sweep elsewhere.
+      const st = atNameSync(path, vault.store.area, (p) => lstatSync(p));
       if (st.mtimeMs >= cutoff) {
         report.youngChunks++;
         report.youngBytes += size;
         continue;
       }
-      if (!dryRun) unlinkSync(path);
+      if (!dryRun) atNameSync(path, vault.store.area, (p) => unlinkSync(p));
       report.sweptChunks++;
       report.freedBytes += st.size;
     } catch (err) {

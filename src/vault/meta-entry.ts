@@ -42,6 +42,11 @@ export const EMPTY_ENTRY: MetaEntry = { kind: 'inline', size: 0, data: Buffer.al
 const COMPRESS_OVER = 64 * 1024;
 /** The largest serialised map a vault file can have (1 TiB of 1 MiB chunks): bounds decompression. */
 const MAX_SERIALIZED_MAP = 10 + 80 * (2 ** 20 + 1) + 9;
+/**
+ * The largest metadata file read at all (checked before reading): the largest map, with room for the frame,
+ * brotli's worst-case growth and a seal. A planted huge (or sparse) file is refused, not read.
+ */
+export const MAX_STORED_ENTRY = MAX_SERIALIZED_MAP + 1024 * 1024;
 
 export function encodeEntry(entry: MetaEntry): Buffer {
   if (entry.kind === 'inline') return frameEntry(0, entry.size, entry.data);

@@ -10,8 +10,8 @@
  * (native-notes/small-files.md). fsync blocks for milliseconds and stays in the pool.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants as fsc, fchmodSync, fchownSync, fstatSync, fsync, futimesSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, readlinkSync, renameSync, rmSync, rmdirSync, type Stats, symlinkSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
-import { chmod, lchown, lstat, lutimes, mkdir, readdir, readlink, rename, rm, rmdir, symlink, unlink } from 'node:fs/promises';
+import { closeSync, constants as fsc, statSync, fchmodSync, fchownSync, fstatSync, fsync, futimesSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, readlinkSync, renameSync, rmSync, rmdirSync, type Stats, symlinkSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
+import { chmod, chown, lchown, lstat, lutimes, mkdir, readdir, readlink, rename, rm, rmdir, symlink, unlink, utimes } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { basename, dirname, join } from 'node:path';
 import { LRUCache } from 'lru-cache';
@@ -19,7 +19,8 @@ import { DirSyncs } from '../store/dir-syncs.js';
 import { fsyncDir } from '../store/disk-store.js';
 import type { MetaCodec, Place } from './meta-codec.js';
 import { DIR_ID_FILE, NO_DIR_ID, createDirId, isHousekeeping, isLongForm, readDirId, sealedNameOf, sideFileOf, storedFormOf } from './meta-dir.js';
-import { type EntryFacts, type EntryOpener, type MetaEntry, decodeStoredEntry, decodeStoredFacts, encodeEntry, neverWritten, storedBytesOf } from './meta-entry.js';
+import { type EntryFacts, type EntryOpener, MAX_STORED_ENTRY, type MetaEntry, decodeStoredEntry, decodeStoredFacts, encodeEntry, neverWritten, storedBytesOf } from './meta-entry.js';
+import { areaOf, atName, atNameSync, atNode, atNodeSync, createExclusiveSync, readBoundedSync } from './safe-fs.js';
 import { posixError } from './posix-error.js';
 
 export interface EntryAttrs {
@@ -49,11 +50,18 @@ export class MetaTree {
   /** Size and stored bytes by visible path (for stats: a stat never decodes a DataMap it does not need). */
   private readonly facts = new LRUCache<string, EntryFacts>({ max: 50_000 });
 
+  /** Where meta/ and tmp/ really are: nothing reached through them may lead elsewhere (safe-fs.ts). */
+  private readonly metaArea: string;
+  private readonly tmpArea: string;
+
   constructor(
     readonly metaDir: string,
     readonly tmpDir: string,
     readonly codec: MetaCodec,
-  ) {}
+  ) {
+    this.metaArea = areaOf(metaDir);
+    this.tmpArea = areaOf(tmpDir);
+  }
 
   /** Ids of a sealed vault's directories by visible path (meta-dir.ts), read on first use. */
   private readonly dirIds = new LRUCache<string, Uint8Array>({ max: 50_000 });
@@ -96,8 +104,42 @@ export class MetaTree {
     return { openEntry: (bytes) => this.codec.openEntry(bytes, place) };
   }
 
+  /**
+   * Plain lstat (the hottest call): through a planted directory link it could report a host file's attributes
+   * to the mount's user, but every call that reads, lists or changes anything is checked.
+   */
   lstat(path: string): Promise<Stats> {
     return attempt(() => lstatSync(this.diskPath(path)));
+  }
+
+  /** How a log line names a visible path: as stored in a sealed vault (no plaintext), quoted in a plain one. */
+  logName(path: string): string {
+    return this.codec.sealed ? JSON.stringify(`meta${this.diskPath(path).slice(this.metaDir.length)}`) : JSON.stringify(path);
+  }
+
+  /** A name in its checked directory (safe-fs.ts), for one synchronous call on it. */
+  private atSync<T>(path: string, fn: (at: string) => T): T {
+    return atNameSync(this.diskPath(path), this.metaArea, fn);
+  }
+
+  async setMode(path: string, mode: number): Promise<void> {
+    // A symlink's mode means nothing (the kernel never asks for it): refusing one keeps chmod off its target.
+    await atNode(this.diskPath(path), this.metaArea, ['file', 'dir'], (self) => chmod(self, mode));
+  }
+
+  /** chown and utimes of a symlink change the link itself; of a file or directory, the pinned node. */
+  private async onNode(path: string, direct: (self: string) => Promise<void>, link: (at: string) => Promise<void>): Promise<void> {
+    if (path !== '/' && (await this.lstat(path)).isSymbolicLink()) return atName(this.diskPath(path), this.metaArea, link);
+    return atNode(this.diskPath(path), this.metaArea, ['file', 'dir'], direct);
+  }
+
+  setOwner(path: string, uid: number, gid: number): Promise<void> {
+    return this.onNode(path, (p) => chown(p, uid, gid), (p) => lchown(p, uid, gid));
+  }
+
+  /** Times in seconds since the epoch. */
+  setTimes(path: string, atime: number, mtime: number): Promise<void> {
+    return this.onNode(path, (p) => utimes(p, atime, mtime), (p) => lutimes(p, atime, mtime));
   }
 
   /** What a stat needs of a file's entry. */
@@ -108,7 +150,7 @@ export class MetaTree {
     let facts: EntryFacts;
     if (cached) facts = { size: cached.size, storedBytes: storedBytesOf(cached) };
     else {
-      const { entry, ...found } = decodeStoredFacts(readNoAtime(this.diskPath(path)), this.opener(path));
+      const { entry, ...found } = decodeStoredFacts(this.readStored(path), this.opener(path));
       // Decoded anyway (all but compressed maps): kept, so the open that usually follows a stat reads nothing.
       if (entry) this.entries.set(path, entry);
       facts = found;
@@ -120,15 +162,23 @@ export class MetaTree {
   async readEntry(path: string): Promise<MetaEntry> {
     const cached = this.entries.get(path);
     if (cached) return cached;
-    const entry = decodeStoredEntry(readNoAtime(this.diskPath(path)), this.opener(path));
+    const entry = decodeStoredEntry(this.readStored(path), this.opener(path));
     this.entries.set(path, entry);
     return entry;
+  }
+
+  /**
+   * A metadata file as stored: a regular file in meta/, bounded in size, without moving its atime (it is the
+   * visible file's atime, and a plain read would set it to now on the host filesystem, relatime).
+   */
+  private readStored(path: string): Buffer {
+    return readBoundedSync(this.diskPath(path), this.metaArea, MAX_STORED_ENTRY, { noAtime: true });
   }
 
   /** Visible names in a directory (a sealed name that does not decode there is hidden: fsck reports it). */
   async list(path: string): Promise<string[]> {
     const disk = this.diskPath(path);
-    const stored = await attempt(() => readdirSync(disk));
+    const stored = await attempt(() => atNodeSync(disk, this.metaArea, ['dir'], (self) => readdirSync(self)));
     if (!this.codec.sealed) return stored;
     const id = this.dirIdAt(path === '' ? '/' : path, disk);
     const names: string[] = [];
@@ -144,7 +194,7 @@ export class MetaTree {
   async makeDir(path: string, mode: number): Promise<void> {
     const disk = this.diskPath(path);
     const wanted = mode & 0o7777;
-    if (!this.codec.sealed) return attempt(() => void mkdirSync(disk, wanted));
+    if (!this.codec.sealed) return attempt(() => this.atSync(path, (p) => void mkdirSync(p, wanted)));
     await this.writeLongName(path, disk);
     // Owner rwx while its id is written (a daemon that is not root could not write into a 0500 directory).
     await mkdir(disk, wanted | 0o700);
@@ -163,7 +213,7 @@ export class MetaTree {
     if (this.codec.sealed) {
       await this.emptySealedDir(disk, this.dirIdAt(path, disk), () => rmdir(disk));
       await this.removeLongName(disk);
-    } else rmdirSync(disk);
+    } else this.atSync(path, (p) => rmdirSync(p));
     this.forget(path);
   }
 
@@ -188,17 +238,18 @@ export class MetaTree {
   async makeSymlink(target: string, path: string): Promise<void> {
     const disk = this.diskPath(path);
     await this.writeLongName(path, disk);
-    symlinkSync(this.codec.sealLink(target, this.placeOf(path)), disk);
+    const stored = this.codec.sealLink(target, this.placeOf(path));
+    this.atSync(path, (p) => symlinkSync(stored, p));
   }
 
   async readSymlink(path: string): Promise<string> {
-    return this.codec.openLink(readlinkSync(this.diskPath(path)), this.placeOf(path));
+    return this.codec.openLink(this.atSync(path, (p) => readlinkSync(p)), this.placeOf(path));
   }
 
   /** unlink of a file or symlink. */
   async removeNode(path: string): Promise<void> {
     const disk = this.diskPath(path);
-    unlinkSync(disk);
+    this.atSync(path, (p) => unlinkSync(p));
     await this.removeLongName(disk);
     this.forget(path);
   }
@@ -213,7 +264,7 @@ export class MetaTree {
   async renameNode(from: string, to: string): Promise<void> {
     const src = this.diskPath(from);
     const dst = this.diskPath(to);
-    if (!this.codec.sealed || from === to) return renameSync(src, dst);
+    if (!this.codec.sealed || from === to) return atNameSync(src, this.metaArea, (a) => atNameSync(dst, this.metaArea, (b) => renameSync(a, b)));
     const st = await lstat(src);
     await this.writeLongName(to, dst);
     if (st.isDirectory()) {
@@ -282,7 +333,7 @@ export class MetaTree {
     const plain = encodeEntry(entry);
     // A sealed entry is bound to its place: sealed for `path` now, again at placeAt if it is placed elsewhere.
     const sealedFor = this.codec.sealed && path !== undefined ? this.placeOf(path) : undefined;
-    const fd = openSync(temp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode);
+    const fd = createExclusiveSync(temp, this.tmpArea, mode);
     try {
       await fillEntryFile(fd, sealedFor ? this.codec.sealEntry(plain, sealedFor) : this.codec.sealEntry(plain, this.placeOf('/')), attrs, durable);
     } catch (err) {
@@ -305,7 +356,7 @@ export class MetaTree {
             }
           }
           await this.writeLongName(path, target);
-          renameOver(temp, target);
+          atNameSync(temp, this.tmpArea, (from) => atNameSync(target, this.metaArea, (to) => renameOver(from, to)));
         } catch (err) {
           rmSync(temp, { force: true });
           throw err;
@@ -325,7 +376,7 @@ export class MetaTree {
   async createEmpty(path: string, attrs: EntryAttrs): Promise<void> {
     const disk = this.diskPath(path);
     await this.writeLongName(path, disk);
-    const fd = await attempt(() => openSync(disk, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, attrs.mode & 0o7777));
+    const fd = await attempt(() => this.atSync(path, (p) => createExclusiveSync(p, this.metaArea, attrs.mode & 0o7777)));
     try {
       setAttrs(fd, attrs);
     } finally {
@@ -360,12 +411,25 @@ export class MetaTree {
     }
   }
 
-  /** Temp files left by a crash between write and rename. */
+  /**
+   * Temp files left by a crash between write and rename. tmp/ itself must be a directory of the vault (a
+   * symlink there is refused: its target would be emptied), and only files and links in it are removed.
+   */
   async removeLeftovers(): Promise<number> {
     let n = 0;
-    for (const name of await readdir(this.tmpDir).catch(() => [] as string[])) {
-      await rm(join(this.tmpDir, name), { force: true, recursive: true });
-      n++;
+    const names = await atNode(this.tmpDir, this.tmpArea, ['dir'], (self) => readdir(self)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return [] as string[];
+      throw err;
+    });
+    for (const name of names) {
+      const removed = await atName(join(this.tmpDir, name), this.tmpArea, (p) => unlink(p)).then(
+        () => true,
+        (err: NodeJS.ErrnoException) => {
+          if (err.code === 'EISDIR' || err.code === 'ENOENT') return false;
+          throw err;
+        },
+      );
+      if (removed) n++;
     }
     return n;
   }
@@ -403,8 +467,8 @@ const fsyncFd = promisify(fsync);
  * written back). Synchronous, so no other operation of the mount runs in between.
  */
 function renameOver(temp: string, target: string): void {
-  const dir = dirname(target);
-  const times = lstatSync(dir);
+  const dir = dirname(target); // a pinned directory's /proc/self/fd path (safe-fs.ts): followed to it, never beyond
+  const times = statSync(dir);
   renameSync(temp, target);
   utimesSync(dir, times.atimeMs / 1000, times.mtimeMs / 1000);
 }

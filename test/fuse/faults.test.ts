@@ -46,7 +46,7 @@ describe('a full disk', () => {
     await m.remount();
     expect(sha256(await readFile(m.at('keeper.bin')))).toBe(sha256(keeper));
     expect(sha256(await readFile(m.at('again.bin')))).toBe(sha256(again));
-    expect(await m.log()).toMatch(/big\.bin: commit failed/);
+    expect(await m.log()).toMatch(/"\/big\.bin": commit failed/);
     await m.dispose();
   });
 });
@@ -83,8 +83,8 @@ describe('injected store faults', () => {
         await sleep(500);
         log = await m.log();
       }
-      expect(log).toMatch(/victim\.bin: commit failed, changes kept/);
-      expect(log).toMatch(/victim\.bin succeeded on retry/);
+      expect(log).toMatch(/"\/victim\.bin": commit failed, changes kept/);
+      expect(log).toMatch(/"\/victim\.bin" succeeded on retry/);
       await m.remount();
       expect((await stat(m.at('victim.bin'))).size).toBe(written);
       expect(sha256(await readFile(m.at('victim.bin')))).toBe(sha256(data.subarray(0, written)));

@@ -139,6 +139,18 @@ static uint64_t next_seq(void) { return __atomic_fetch_add(counter, 1, __ATOMIC_
  * code passes normalised paths (path.join/resolve). */
 static int absolute(int dirfd, const char *path, char *out) {
   if (!path) return 0;
+  /* src/vault/safe-fs.ts reaches vault nodes through a descriptor's /proc path: log them by its real path. */
+  if (strncmp(path, "/proc/self/fd/", 14) == 0) {
+    char *end;
+    long fd = strtol(path + 14, &end, 10);
+    if (end != path + 14 && *end == '/') return absolute((int)fd, end + 1, out);
+    if (end != path + 14 && *end == 0) {
+      ssize_t n = readlink(path, out, PATH_MAX - 1);
+      if (n <= 0) return 0;
+      out[n] = 0;
+      return 1;
+    }
+  }
   if (path[0] == '/') {
     if (strlen(path) >= PATH_MAX) return 0;
     strcpy(out, path);

@@ -4,14 +4,15 @@
  * mount is live, and returns.
  */
 import { spawn } from 'node:child_process';
-import { fstatSync, openSync, readFileSync } from 'node:fs';
+import { fstatSync, readSync } from 'node:fs';
+import { openAppendSync, vaultArea } from '../../vault/safe-fs.js';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadFuse } from '../../fs/fuse-binding.js';
 import { mountVault } from '../../fs/mount.js';
 import { checkMountPlace, realPath } from '../../fs/mount-paths.js';
 import { mountCodec } from '../../vault/seal.js';
-import { forgetMount, recordMount } from '../../fs/mount-registry.js';
+import { forgetMount, privateRegistry, recordMount } from '../../fs/mount-registry.js';
 import { isMounted, isMountedAt } from '../../fs/stale-mount.js';
 import { initVault, vaultPaths } from '../../vault/config.js';
 import { GC_SIGNAL, readGcRequest, writeGcAnswer } from '../../vault/gc-request.js';
@@ -42,6 +43,8 @@ export async function run(args: string[]): Promise<number> {
   await checkMountPlace(vault, mnt);
   // A wrong or missing passphrase fails here, in the foreground, before anything is written.
   const codec = await mountCodec(vault, values['passphrase-file']);
+  // Where `sefs umount` will find this mount: refused now, before mounting, if another user could steer it.
+  await privateRegistry();
   if (!values.foreground) return daemonize(vault, mnt, args);
 
   // A rejection nobody handled is a bug, but the mount must outlive it (a dead daemon leaves a dead mount):
@@ -107,7 +110,8 @@ export async function run(args: string[]): Promise<number> {
 async function daemonize(vault: string, mnt: string, args: string[]): Promise<number> {
   await initVault(vault);
   const logPath = vaultPaths(resolve(vault)).log;
-  const log = openSync(logPath, 'a');
+  // Never through a link, 0600 (safe-fs.ts): the daemon may run as root, and its lines name files.
+  const log = openAppendSync(logPath, vaultArea(vault));
   const logStart = fstatSync(log).size;
   const main = fileURLToPath(new URL('../main.js', import.meta.url));
   const child = spawn(process.execPath, [main, 'mount', ...args, '--foreground'], {
@@ -125,7 +129,21 @@ async function daemonize(vault: string, mnt: string, args: string[]): Promise<nu
     return 0;
   }
   // Show the daemon's own error lines rather than only pointing at the log.
-  const said = readFileSync(logPath).subarray(logStart).toString('utf8').trim();
+  const said = readFrom(log, logStart).toString('utf8').trim();
   process.stderr.write(`${said ? said + '\n' : ''}sefs: mount failed (log: ${logPath})\n`);
   return 1;
+}
+
+/** What was appended to the open log since `start` (its last 64 KiB at most). */
+function readFrom(fd: number, start: number): Buffer {
+  const end = fstatSync(fd).size;
+  const from = Math.max(start, end - 64 * 1024);
+  const buf = Buffer.alloc(Math.max(0, end - from));
+  let got = 0;
+  while (got < buf.length) {
+    const n = readSync(fd, buf, got, buf.length - got, from + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return buf.subarray(0, got);
 }

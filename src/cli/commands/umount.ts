@@ -1,7 +1,10 @@
-/** sefs umount MOUNTPOINT: ask the daemon to commit and unmount; clear the mount if the daemon is gone. */
-import { findMount, forgetMount } from '../../fs/mount-registry.js';
+/**
+ * sefs umount MOUNTPOINT: ask the daemon to commit and unmount; clear the mount if the daemon is gone.
+ * Only sefs mounts are touched, and only a pid checked to be the daemon of that mount's vault is signalled.
+ */
+import { daemonOf, findMount, forgetMount } from '../../fs/mount-registry.js';
 import { processAlive as alive } from '../../vault/process-alive.js';
-import { forceUnmount, isMounted } from '../../fs/stale-mount.js';
+import { forceUnmount, isSefsMount, mountEntry } from '../../fs/stale-mount.js';
 import { VaultError } from '../../vault/config.js';
 import { parseCommandArgs, positionals } from '../args.js';
 
@@ -14,17 +17,18 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function run(args: string[]): Promise<void> {
   const { positionals: pos } = parseCommandArgs({ args, options: {} });
   const [mnt] = positionals(pos, ['MOUNTPOINT']) as [string];
+  const there = await mountEntry(mnt);
+  if (there && !isSefsMount(there)) throw new VaultError(`${mnt} is not a sefs mount (${there.fstype} from ${there.source}): not touching it`);
   const record = await findMount(mnt);
-  if (record && alive(record.pid)) {
-    process.kill(record.pid, 'SIGTERM');
+  // A record of another vault's mount (or one whose daemon is gone) is stale: its pid is not ours to signal.
+  const daemon = record && (!there || isSefsMount(there, record.vault)) && (await daemonOf(record)) ? record.pid : undefined;
+  if (daemon) {
+    process.kill(daemon, 'SIGTERM');
     // Committing large open files can take a while.
-    for (let waited = 0; alive(record.pid) && waited < 300_000; waited += 100) await sleep(100);
+    for (let waited = 0; alive(daemon) && waited < 300_000; waited += 100) await sleep(100);
+    if (alive(daemon)) throw new VaultError(`the daemon of ${mnt} (pid ${daemon}) did not stop`);
   }
-  if (await isMounted(mnt)) {
-    if (!record || !alive(record.pid)) await forceUnmount(mnt);
-    else throw new VaultError(`the daemon of ${mnt} (pid ${record.pid}) did not stop`);
-  } else if (!record) {
-    throw new VaultError(`${mnt} is not mounted`);
-  }
+  if (isSefsMount(await mountEntry(mnt))) await forceUnmount(mnt);
+  else if (!there && !record) throw new VaultError(`${mnt} is not mounted`);
   await forgetMount(mnt);
 }

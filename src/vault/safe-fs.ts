@@ -1,0 +1,342 @@
+/**
+ * Vault I/O that never acts outside the vault, whatever someone with write access to it has planted there
+ * (symbolic links, FIFOs, device nodes, hard links, huge files). The daemon may run as root: a symlink in
+ * the vault followed by one chmod or rm is an action anywhere on the host.
+ *
+ * Node has no *at calls, so a descriptor stands in for a directory: a node is opened with O_NOFOLLOW (O_PATH
+ * when it is only to be named), and the kernel's own path of what was opened (/proc/self/fd/N) must lie in
+ * the expected area of the vault: a symlinked directory anywhere on the way leads elsewhere and is refused,
+ * with no window between check and use. Later operations go through that descriptor's /proc path, which
+ * reaches the pinned node itself (chmod, utimes, readdir) or a name in the pinned directory (unlink,
+ * rename, mkdir), so nothing is resolved again.
+ *
+ * An `area` is the real path of a vault directory (meta/, chunks/, tmp/ or the vault itself): areaOf().
+ */
+import { closeSync, constants as fsc, fchmodSync, fstatSync, futimesSync, mkdirSync, openSync, readSync, readlinkSync, realpathSync, unlinkSync, type Stats } from 'node:fs';
+import { type FileHandle, mkdir, open } from 'node:fs/promises';
+import { basename, dirname, join, relative } from 'node:path';
+import { SefsError } from '../core/errors.js';
+
+/** Linux's O_PATH (Node does not export it): a descriptor that names a node without opening it for I/O. */
+const O_PATH = 0o10000000;
+// libuv adds O_CLOEXEC to every open.
+const NOFOLLOW = fsc.O_NOFOLLOW;
+/** Read flags: a FIFO must not block the open (it is refused by type right after). */
+const READ_FLAGS = fsc.O_RDONLY | fsc.O_NONBLOCK | NOFOLLOW;
+
+const procPath = (fd: number): string => `/proc/self/fd/${fd}`;
+
+/** Something in the vault that is not what the format allows there: EIO on that file, with a log line. */
+export class UnsafeVaultNode extends SefsError {
+  constructor(readonly file: string, what: string) {
+    super('UnsafeVaultNode', `${file} ${what}: refused (the vault has been tampered with)`);
+  }
+}
+
+/**
+ * The real path of vault directory `dir` without following `dir` itself: a vault's meta/ replaced by a
+ * symlink must not make its target the area everything is checked against.
+ */
+export function areaOf(dir: string): string {
+  let parent: string;
+  try {
+    parent = realpathSync(dirname(dir));
+  } catch {
+    parent = dirname(dir);
+  }
+  return join(parent, basename(dir));
+}
+
+/** The area of the vault's own files (sefs.pid, sefs.log): the vault directory as the user named it, resolved. */
+export function vaultArea(root: string): string {
+  try {
+    return realpathSync(root);
+  } catch {
+    return root;
+  }
+}
+
+export type Kind = 'file' | 'dir' | 'symlink';
+
+const kindOf = (st: Stats): Kind | 'other' => (st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other');
+const KIND_NAMES: Record<Kind | 'other', string> = { file: 'a regular file', dir: 'a directory', symlink: 'a symbolic link', other: 'a special file' };
+
+/** Refuse descriptor `fd` (opened from `path`) unless the kernel places it inside `area`. */
+function checkInside(fd: number, path: string, area: string): void {
+  const real = readlinkSync(procPath(fd));
+  if (real !== area && !real.startsWith(area + '/')) throw new UnsafeVaultNode(path, 'is reached through a symbolic link leading out of the vault');
+}
+
+/** Refuse a node whose type is not one of `kinds`; a regular file with other names could be a host file. */
+function checkKind(st: Stats, path: string, kinds: readonly Kind[]): void {
+  const kind = kindOf(st);
+  if (kind === 'other' || !kinds.includes(kind)) throw new UnsafeVaultNode(path, `is ${KIND_NAMES[kind]} where ${kinds.map((k) => KIND_NAMES[k]).join(' or ')} belongs`);
+  if (kind === 'file' && st.nlink > 1) throw new UnsafeVaultNode(path, 'has other hard links');
+}
+
+/** An O_PATH descriptor of `path` itself (not followed), checked; the caller closes it. */
+function pin(path: string, area: string, kinds: readonly Kind[]): number {
+  const fd = openSync(path, O_PATH | NOFOLLOW);
+  try {
+    checkKind(fstatSync(fd), path, kinds);
+    checkInside(fd, path, area);
+    return fd;
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+}
+
+/**
+ * Run `fn` on the name `basename(path)` inside its checked directory: `fn` gets a path that resolves that
+ * directory through its descriptor, so only the last component is looked up, and never followed by the
+ * calls meant for it (unlink, rmdir, rename, mkdir, symlink, readlink, lstat).
+ */
+export async function atName<T>(path: string, area: string, fn: (at: string) => Promise<T>): Promise<T> {
+  const fd = pin(dirname(path), area, ['dir']);
+  try {
+    return await fn(`${procPath(fd)}/${basename(path)}`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function atNameSync<T>(path: string, area: string, fn: (at: string) => T): T {
+  const fd = pin(dirname(path), area, ['dir']);
+  try {
+    return fn(`${procPath(fd)}/${basename(path)}`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Run `fn` on node `path` itself (a file or directory, not followed): chmod, chown, utimes or readdir of its /proc path. */
+export async function atNode<T>(path: string, area: string, kinds: readonly Kind[], fn: (self: string) => Promise<T>): Promise<T> {
+  const fd = pin(path, area, kinds);
+  try {
+    return await fn(procPath(fd));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function atNodeSync<T>(path: string, area: string, kinds: readonly Kind[], fn: (self: string) => T): T {
+  const fd = pin(path, area, kinds);
+  try {
+    return fn(procPath(fd));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Like rename(2), with both directories checked (each in its own area). */
+export function renameInside(from: string, fromArea: string, to: string, toArea: string, rename: (a: string, b: string) => Promise<void>): Promise<void> {
+  return atName(from, fromArea, (a) => atName(to, toArea, (b) => rename(a, b)));
+}
+
+/**
+ * Run `fn` with directory `dir` pinned (checked, not followed): `fn` gets a function naming an entry of it
+ * through the descriptor, for listing and reading a whole directory at the cost of one check.
+ */
+export function* inDirSync<T>(dir: string, area: string, fn: (at: (name: string) => string, self: string) => Iterable<T>): Generator<T> {
+  const fd = pin(dir, area, ['dir']);
+  try {
+    const self = procPath(fd);
+    yield* fn((name) => `${self}/${name}`, self);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** ELOOP from O_NOFOLLOW is a symlink where a file belongs. */
+function noLink(err: unknown, path: string): never {
+  if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new UnsafeVaultNode(path, 'is a symbolic link where a regular file belongs');
+  throw err;
+}
+
+export interface ReadOptions {
+  /** Leave the atime alone (entries: their atime is the visible file's). */
+  noAtime?: boolean;
+  /** Set the file's times to now once read (a chunk reused by dedup: gc spares young chunks). */
+  touch?: boolean;
+}
+
+/**
+ * A regular file's bytes, at most `max` of them (checked by fstat before anything is read), read without
+ * following a link.
+ */
+export async function readBounded(path: string, area: string, max: number, { noAtime = false, touch = false }: ReadOptions = {}): Promise<Buffer> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, READ_FLAGS | (noAtime ? fsc.O_NOATIME : 0)).catch((err: NodeJS.ErrnoException) => {
+      // O_NOATIME needs the file's owner or CAP_FOWNER.
+      if (noAtime && err.code === 'EPERM') return open(path, READ_FLAGS);
+      throw err;
+    });
+  } catch (err) {
+    noLink(err, path);
+  }
+  try {
+    const size = checkReadable((await fh.stat()) as Stats, fh.fd, path, area, max);
+    const buf = Buffer.allocUnsafe(size);
+    let got = 0;
+    while (got < size) {
+      const { bytesRead } = await fh.read(buf, got, size - got, got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    if (touch) await fh.utimes(new Date(), new Date());
+    return buf.subarray(0, got);
+  } finally {
+    await fh.close();
+  }
+}
+
+export function readBoundedSync(path: string, area: string, max: number, { noAtime = false, touch = false }: ReadOptions = {}): Buffer {
+  let fd: number;
+  try {
+    try {
+      fd = openSync(path, READ_FLAGS | (noAtime ? fsc.O_NOATIME : 0));
+    } catch (err) {
+      if (!noAtime || (err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
+      fd = openSync(path, READ_FLAGS);
+    }
+  } catch (err) {
+    noLink(err, path);
+  }
+  try {
+    const size = checkReadable(fstatSync(fd), fd, path, area, max);
+    const buf = Buffer.allocUnsafe(size);
+    let got = 0;
+    while (got < size) {
+      const n = readSync(fd, buf, got, size - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    if (touch) futimesSync(fd, new Date(), new Date());
+    return buf.subarray(0, got);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Scratch for sameBytesSync, one per thread: a dedup check allocates nothing. */
+const SCRATCH = Buffer.allocUnsafe(256 * 1024);
+
+/**
+ * Does the regular file at `path` hold exactly `content`? Read in pieces into scratch memory and compared as
+ * it goes (stops at the first difference); on a match its times are set to now when `touch`. Links, special
+ * files and files of another size are no match; a missing file is ENOENT.
+ */
+export function sameBytesSync(path: string, area: string, content: Uint8Array, touch: boolean): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, READ_FLAGS);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP') return false;
+    throw err;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size !== content.length) return false;
+    checkInside(fd, path, area);
+    for (let at = 0; at < content.length; ) {
+      const n = readSync(fd, SCRATCH, 0, Math.min(SCRATCH.length, content.length - at), at);
+      if (n === 0 || SCRATCH.compare(content, at, at + n, 0, n) !== 0) return false;
+      at += n;
+    }
+    if (touch) futimesSync(fd, new Date(), new Date());
+    return true;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function checkReadable(st: Stats, fd: number, path: string, area: string, max: number): number {
+  if (!st.isFile()) throw new UnsafeVaultNode(path, `is ${KIND_NAMES[kindOf(st)]} where a regular file belongs`);
+  if (st.size > max) throw new UnsafeVaultNode(path, `holds ${st.size} bytes, more than the format allows (${max})`);
+  checkInside(fd, path, area);
+  return st.size;
+}
+
+/**
+ * Create `path` exclusively for writing (never through a link), inside `area`; returns the descriptor.
+ * A file that a symlinked directory put elsewhere is removed again before the refusal.
+ */
+export function createExclusiveSync(path: string, area: string, mode: number): number {
+  const fd = openSync(path, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | NOFOLLOW, mode);
+  try {
+    checkInside(fd, path, area);
+    return fd;
+  } catch (err) {
+    const real = readlinkSync(procPath(fd));
+    closeSync(fd);
+    unlinkSync(real);
+    throw err;
+  }
+}
+
+export async function createExclusive(path: string, area: string, mode: number): Promise<FileHandle> {
+  const fh = await open(path, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | NOFOLLOW, mode);
+  try {
+    checkInside(fh.fd, path, area);
+    return fh;
+  } catch (err) {
+    const real = readlinkSync(procPath(fh.fd));
+    await fh.close();
+    unlinkSync(real);
+    throw err;
+  }
+}
+
+/** mkdir -p of `dir` below `area`, one checked component at a time (a planted link is never walked into). */
+export async function mkdirInside(dir: string, area: string, mode = 0o700): Promise<void> {
+  // The area itself is the vault's (or the store the user named): made if missing, checked by the pins below.
+  await mkdir(area, { recursive: true, mode });
+  let at = area;
+  for (const part of relative(area, dir).split('/').filter(Boolean)) {
+    const next = join(at, part);
+    await atName(next, area, (p) => mkdir(p, mode)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+    at = next;
+  }
+}
+
+export function mkdirInsideSync(dir: string, area: string, mode = 0o700): void {
+  mkdirSync(area, { recursive: true, mode });
+  let at = area;
+  for (const part of relative(area, dir).split('/').filter(Boolean)) {
+    const next = join(at, part);
+    try {
+      atNameSync(next, area, (p) => mkdirSync(p, mode));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    at = next;
+  }
+}
+
+/**
+ * Open a vault log or state file for appending: never through a link, only a regular file with no other
+ * names, made private (0600) if it was not.
+ */
+export function openAppendSync(path: string, area: string): number {
+  let fd: number;
+  try {
+    // Read and write: the caller may read back what others appended (positional reads ignore O_APPEND).
+    fd = openSync(path, fsc.O_RDWR | fsc.O_APPEND | fsc.O_CREAT | fsc.O_NONBLOCK | NOFOLLOW, 0o600);
+  } catch (err) {
+    noLink(err, path);
+  }
+  try {
+    const st = fstatSync(fd);
+    checkKind(st, path, ['file']);
+    checkInside(fd, path, area);
+    if ((st.mode & 0o7777) !== 0o600) fchmodSync(fd, 0o600);
+    return fd;
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+}
