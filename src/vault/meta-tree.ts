@@ -10,7 +10,7 @@
  * (native-notes/small-files.md). fsync blocks for milliseconds and stays in the pool.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants as fsc, statSync, fchmodSync, fchownSync, fstatSync, fsync, futimesSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, readlinkSync, renameSync, rmSync, rmdirSync, type Stats, symlinkSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsc, fchmodSync, fchownSync, fsync, futimesSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, rmdirSync, type Stats, statSync, symlinkSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { chmod, chown, lchown, lstat, lutimes, mkdir, readdir, readlink, rename, rm, rmdir, symlink, unlink, utimes } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { basename, dirname, join } from 'node:path';
@@ -285,7 +285,7 @@ export class MetaTree {
         if (st.uid !== OWN_UID || st.gid !== OWN_GID) await lchown(temp, st.uid, st.gid);
         await lutimes(temp, st.atime, st.mtime);
       } else {
-        const stored = readNoAtime(src);
+        const stored = readBoundedSync(src, this.metaArea, MAX_STORED_ENTRY, { noAtime: true });
         const bytes = neverWritten(stored) ? stored : this.codec.sealEntry(this.codec.openEntry(stored, this.placeOf(from)), this.placeOf(to));
         const fd = openSync(temp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, st.mode & 0o7777);
         try {
@@ -476,34 +476,6 @@ function renameOver(temp: string, target: string): void {
 /** A synchronous call as a promise: its error a rejection, as the async fs calls it replaces. */
 export async function attempt<T>(fn: () => T): Promise<T> {
   return fn();
-}
-
-/**
- * Read a metadata file without updating its atime: its atime is the visible file's, and a plain read would set
- * it to now on the host filesystem (relatime), so a mere stat of a file would change its atime.
- * O_NOATIME needs the file's owner or CAP_FOWNER: without them, read it plainly.
- */
-function readNoAtime(file: string): Buffer {
-  let fd: number;
-  try {
-    fd = openSync(file, fsc.O_RDONLY | fsc.O_NOATIME);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
-    fd = openSync(file, fsc.O_RDONLY);
-  }
-  try {
-    const size = fstatSync(fd).size;
-    const out = Buffer.allocUnsafe(size);
-    let n = 0;
-    while (n < size) {
-      const got = readSync(fd, out, n, size - n, n);
-      if (got === 0) break;
-      n += got;
-    }
-    return out.subarray(0, n);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** About what a decoded entry costs in memory (a chunk's info with its two hashes, or the inline bytes). */
