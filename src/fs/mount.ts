@@ -8,14 +8,22 @@ import type { FullSweep } from './reclaim.js';
 import { type FuseInstance, loadFuse } from './fuse-binding.js';
 import { type SessionOptions, openSession } from './session.js';
 import { buildOps } from './fuse-ops.js';
+import { readOnlyOps } from './read-only.js';
 import { ATTR_TIMEOUT_S, KERNEL_OPTIONS, raiseReadAhead } from './kernel-options.js';
 import { processAlive } from '../vault/process-alive.js';
 import { forceUnmount, forceUnmountAt, isMounted, isMountedAt, isStale } from './stale-mount.js';
 import { checkMountPlace, realPath } from './mount-paths.js';
 import { VaultError, initVault, readPid, vaultPaths } from '../vault/config.js';
 
-/** The session's options (session.ts); the log defaults to stderr. */
-export type MountOptions = Partial<SessionOptions>;
+/** The session's options (session.ts; the log defaults to stderr), and how the kernel mounts it. */
+export type MountOptions = Partial<SessionOptions> & {
+  /** Mount `ro` and refuse every change with EROFS in the daemon too (read-only.ts). */
+  readOnly?: boolean;
+  /** Let other users than the one mounting see the files (libfuse's allow_other). */
+  allowOther?: boolean;
+  /** Further generic mount options passed to the kernel (noexec, noatime, ...). */
+  kernelOptions?: readonly string[];
+};
 
 export interface MountedVault {
   readonly mountpoint: string;
@@ -81,13 +89,15 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
   const session = await openSession(root, config, { ...options, log });
   const { ctx } = session;
 
-  const fuse = new Fuse(mnt, buildOps(ctx), {
+  const ops = buildOps(ctx);
+  const kernelOptions = [...KERNEL_OPTIONS, ...(options.readOnly ? ['ro'] : []), ...(options.allowOther ? ['allow_other'] : []), ...(options.kernelOptions ?? [])];
+  const fuse = new Fuse(mnt, options.readOnly ? readOnlyOps(ops) : ops, {
     mkdir: true,
     force: false,
     timeout: false, // commits of large files may take longer than fuse-native's 15 s default
     attrTimeout: ATTR_TIMEOUT_S,
     entryTimeout: ATTR_TIMEOUT_S,
-    extraOptions: KERNEL_OPTIONS.join(','),
+    extraOptions: kernelOptions.join(','),
   });
   try {
     await mountWith(fuse);

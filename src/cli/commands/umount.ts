@@ -3,7 +3,7 @@ import { findMount, forgetMount } from '../../fs/mount-registry.js';
 import { processAlive as alive } from '../../vault/process-alive.js';
 import { forceUnmount, isMounted } from '../../fs/stale-mount.js';
 import { VaultError } from '../../vault/config.js';
-import { parseCommandArgs, positionals } from '../args.js';
+import type { Parsed } from '../args.js';
 
 export const summary = 'unmount a mounted vault (commits open files first)';
 export const usage = `usage: sefs umount MOUNTPOINT
@@ -11,9 +11,10 @@ export const usage = `usage: sefs umount MOUNTPOINT
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function run(args: string[]): Promise<void> {
-  const { positionals: pos } = parseCommandArgs({ args, options: {} });
-  const [mnt] = positionals(pos, ['MOUNTPOINT']) as [string];
+export const options = {} as const;
+export const operands = [{ name: 'MOUNTPOINT', complete: 'dir' }] as const;
+
+export async function run({ operands: [mnt] }: Parsed<typeof options>): Promise<void> {
   const record = await findMount(mnt);
   if (record && alive(record.pid)) {
     process.kill(record.pid, 'SIGTERM');
