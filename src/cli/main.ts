@@ -14,6 +14,7 @@ function help(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
   return [
     'usage: sefs <command> [options]',
+    '       sefs VAULT MOUNTPOINT [-o OPTIONS]   (as mount.fuse runs it: the same as sefs mount; VAULT holds a /)',
     '',
     'commands:',
     ...lines,
@@ -56,6 +57,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(versionText());
     return 0;
   }
+  // mount.fuse runs `sefs VAULT MNT -o OPTS` for fstab's type fuse.sefs: a path where the command goes is a mount.
+  if (!Object.hasOwn(commands, name) && name.includes('/')) return main(['mount', ...argv]);
   const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (!command) {
     process.stderr.write(`sefs: unknown command '${name}' (see 'sefs --help')\n`);
