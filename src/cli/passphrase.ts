@@ -37,7 +37,7 @@ export async function readPassphrase(v: PassphraseValues, ask?: { vault: string;
   if (fdText !== undefined) return passphraseIn(intOption(fdText, '--passphrase-fd', 0, 65535)!, `--passphrase-fd ${fdText}`);
   if (!ask) return undefined;
   if (!process.stdin.isTTY) {
-    throw new UsageError(`${ask.vault} ${ask.confirm ? 'is to be sealed' : 'is sealed'}: give its passphrase with --passphrase-file F or --passphrase-fd N (or run on a terminal to be asked)`);
+    throw new SealError(`${ask.vault} ${ask.confirm ? 'is to be sealed' : 'is sealed'}: give its passphrase with --passphrase-file F or --passphrase-fd N (or run on a terminal to be asked)`);
   }
   const first = await prompt(`Passphrase for ${ask.vault}: `);
   if (first.length === 0) throw new UsageError('the passphrase is empty');

@@ -135,7 +135,7 @@ describe('fstab and mount(8)', () => {
     expect(r.stdout.trim().split('\n')).toEqual([
       'sealed',
       `sefs: ${dir}/v3 is sealed: give its passphrase with --passphrase-file F or --passphrase-fd N (or run on a terminal to be asked)`,
-      'status 2',
+      'status 1',
     ]);
   });
 });

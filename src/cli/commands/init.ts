@@ -61,10 +61,10 @@ export async function run({ values, operands: [vault] }: Parsed<typeof options>)
 /** Options that choose what a vault is cannot apply to one that exists: refused, never silently ignored. */
 function refuseChanges(vault: string, c: VaultConfig, asked: { profile?: string; cache?: number; sealing: boolean; logN?: number }): void {
   const refuse = (what: string) => {
-    throw new UsageError(`${vault} is already a vault ${what}`);
+    throw new VaultError(`${vault} is already ${what}`);
   };
-  if (asked.profile !== undefined && asked.profile !== c.profile) refuse(`of profile ${c.profile}: --profile ${asked.profile} cannot apply (the profile is chosen when a vault is created)`);
-  if (asked.cache !== undefined && asked.cache !== c.cacheMb) refuse(`with --cache-mb ${c.cacheMb}: --cache-mb ${asked.cache} cannot apply (give it to sefs mount instead)`);
-  if (asked.sealing && !c.seal) refuse('that is not sealed: a vault is sealed when it is created');
-  if (asked.logN !== undefined) refuse(`(sealed ${c.seal ? 'already' : 'never'}): --scrypt-log-n applies only when a vault is created`);
+  if (asked.profile !== undefined && asked.profile !== c.profile) refuse(`a vault of profile ${c.profile}: --profile ${asked.profile} cannot apply (the profile is chosen when a vault is created)`);
+  if (asked.cache !== undefined && asked.cache !== c.cacheMb) refuse(`a vault with --cache-mb ${c.cacheMb}: --cache-mb ${asked.cache} cannot apply (give it to sefs mount instead)`);
+  if (asked.sealing && !c.seal) refuse('an unsealed vault: a vault is sealed when it is created');
+  if (asked.logN !== undefined) refuse('a vault: --scrypt-log-n applies only when a vault is created');
 }
