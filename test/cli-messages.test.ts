@@ -134,6 +134,41 @@ describe('a reader that goes away', () => {
   });
 });
 
+describe('a passphrase asked for on a terminal', () => {
+  /**
+   * Run sefs on a pseudo-terminal (script(1)), answering each prompt once it is shown (typed earlier, the
+   * terminal would still echo it); resolves to everything the terminal showed.
+   */
+  function onTerminal(args: string[], answers: string[]): Promise<{ code: number | null; shown: string }> {
+    return new Promise((resolve) => {
+      const command = [process.execPath, CLI, ...args].map((a) => `'${a}'`).join(' ');
+      const child = spawn('script', ['-qec', command, '/dev/null'], { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] });
+      let shown = '';
+      let asked = 0;
+      child.stdout.on('data', (d: Buffer) => {
+        shown += d.toString();
+        const prompts = shown.match(/Passphrase for [^:]+: |Again, to confirm: /g)?.length ?? 0;
+        while (asked < prompts && asked < answers.length) child.stdin.write(`${answers[asked++]}\r`);
+      });
+      child.on('close', (code) => resolve({ code, shown: shown.replace(/\r/g, '') }));
+    });
+  }
+
+  it('init --seal asks twice without echo; the vault then opens with that passphrase and refuses another', async () => {
+    const init = await onTerminal(['init', 'asked', '--seal', '--scrypt-log-n', '10'], ['typed secret', 'typed secret']);
+    expect(init.shown).toBe('Passphrase for asked: \nAgain, to confirm: \nsefs: vault asked ready (profile fast, metadata sealed)\n');
+    expect(init.code).toBe(0);
+    const good = await onTerminal(['stats', 'asked', '--json'], ['typed secret']);
+    expect(good.code).toBe(0);
+    expect(good.shown).toMatch(/^Passphrase for asked: \n\{\n {2}"vault": /);
+    expect(good.shown).not.toContain('typed secret');
+    const bad = await onTerminal(['stats', 'asked'], ['typed secreT']);
+    expect(bad).toEqual({ code: 1, shown: 'Passphrase for asked: \nsefs: wrong passphrase for this vault (nothing was read or written)\n' });
+    const differ = await onTerminal(['init', 'asked2', '--seal'], ['one', 'two']);
+    expect(differ).toEqual({ code: 2, shown: 'Passphrase for asked2: \nAgain, to confirm: \nsefs: the two passphrases differ\n' });
+  });
+});
+
 describe('sefs --version', () => {
   it('prints the package and format versions and whether the native addon is in use', () => {
     const r = sefs('--version');

@@ -63,8 +63,9 @@ function passphraseIn(source: string | number, what: string): Buffer {
 /** One line from the terminal with echo off (raw mode): backspace edits, Ctrl-C or Ctrl-D on an empty line aborts. */
 function prompt(question: string): Promise<Buffer> {
   const stdin = process.stdin;
-  process.stderr.write(question);
+  // Echo off before the question shows: what is typed as soon as it appears must not be echoed.
   stdin.setRawMode(true);
+  process.stderr.write(question);
   stdin.resume();
   const bytes: number[] = [];
   return new Promise<Buffer>((resolve, reject) => {
