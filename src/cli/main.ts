@@ -43,8 +43,7 @@ function fail(err: unknown): number {
 async function main(argv: string[]): Promise<number> {
   const cut = argv.indexOf('--');
   const head = cut < 0 ? argv : argv.slice(0, cut);
-  // A daemon's log (mount --foreground) keeps stack traces: nobody is there to rerun it with --debug.
-  if (head.includes('--debug') || (head[0] === 'mount' && head.includes('--foreground'))) debug = true;
+  if (head.includes('--debug')) debug = true;
   const [name, ...rest] = [...head.filter((a) => a !== '--debug'), ...(cut < 0 ? [] : argv.slice(cut))];
   if (name === undefined) {
     process.stderr.write(help() + '\n');

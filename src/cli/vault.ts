@@ -25,6 +25,8 @@ export async function checkDirectory(path: string, what: string, missingOk: bool
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' && missingOk) return;
+    // A FUSE mount left stale by a killed daemon: the mount clears it (stale-mount.ts).
+    if (code === 'ENOTCONN') return;
     if (code === 'ENOENT') throw new VaultError(`${path} does not exist`);
     if (code === 'ENOTDIR') throw new VaultError(`${path}: a component of the path is not a directory`);
     throw err;

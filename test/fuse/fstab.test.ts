@@ -64,6 +64,7 @@ describe('fstab and mount(8)', () => {
       grep " $D/m1 " /proc/mounts | cut -d' ' -f3,4
       echo "written through fstab" >"$D/m1/file"
       cat "$D/m1/file"
+      sefs gc "$D/v1" --grace-minutes 5 2>&1 | sed "s/pid [0-9]*/pid N/" || echo "status $?"
       umount "$D/m1"
       daemon_gone "$D/v1"
       ! grep -q " $D/m1 " /proc/mounts
@@ -73,7 +74,13 @@ describe('fstab and mount(8)', () => {
     );
     const lines = r.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^fuse\.sefs rw,.*noatime/);
-    expect(lines.slice(1)).toEqual(['written through fstab', 'unmounted']);
+    expect(lines.slice(1)).toEqual([
+      'written through fstab',
+      // A grace period cannot apply to a mounted vault: the mount sweeps what nothing holds.
+      'sefs: --grace-minutes does not apply to a mounted vault (the mount, pid N, sweeps what nothing holds)',
+      'status 2',
+      'unmounted',
+    ]);
   });
 
   it('mount -t fuse.sefs -o ro: the kernel mounts read-only; a remount rw still meets EROFS from the daemon; sefs umount', async () => {

@@ -39,7 +39,7 @@ export async function run({ values, operands: [path] }: Parsed<typeof options>):
   const vault = await openVaultFor(path!, values);
   const mounted = await mountedBy(vault);
   // The mount knows its writes in flight, so it sweeps with no grace period: a grace asked for cannot apply.
-  if (mounted && grace !== undefined) throw new UsageError(`--grace-minutes does not apply to a mounted vault (the mount, pid ${mounted}, sweeps what nothing holds)`);
+  if (mounted && grace !== undefined && Number(grace) > 0) throw new UsageError(`--grace-minutes does not apply to a mounted vault (the mount, pid ${mounted}, sweeps what nothing holds)`);
   const r = mounted
     ? await askTheMount(vault.root, mounted, values['dry-run'] === true)
     : await collectGarbage(vault, { graceMs: grace === undefined ? undefined : Number(grace) * 60_000, dryRun: values['dry-run'] });
