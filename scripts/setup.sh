@@ -6,12 +6,13 @@
 # 1. installs the missing Debian packages (apt-get update only if something is missing):
 #      FUSE runtime  libfuse2 fuse        (fuse is skipped if a fusermount already exists, e.g. from fuse3)
 #      baseline      gocryptfs
-#      test tools    rsync sqlite3 git time
+#      test tools    rsync sqlite3 git time zsh (test/completion.test.ts parses the zsh completion)
 #      native build  python3 make g++
 #      power-loss    gcc (cc: test/power-loss.test.ts compiles its LD_PRELOAD shim)
 #    Without root it prints the exact apt-get command and exits 1.
 # 2. makes sure /dev/fuse exists and opens (mknod c 10 229 as root), else fails: FUSE unavailable.
-# 3. npm ci (npm install if there is no package-lock.json); the postinstall patches fuse-native and
+# 3. npm ci (npm install if there is no package-lock.json), skipped when node_modules already matches
+#    package-lock.json (a stamp written after the install); the postinstall patches fuse-native and
 #    builds build/Release/fuse.node (scripts/patch-fuse-native.mjs, native-notes/fuse-native-patch.md).
 # 4. prints a summary.
 set -euo pipefail
@@ -22,7 +23,7 @@ say () { printf '[setup] %s\n' "$*"; }
 die () { printf '\n[setup] ERROR: %s\n\n' "$*" >&2; exit 1; }
 IS_ROOT=0; [ "$(id -u)" -eq 0 ] && IS_ROOT=1
 
-command -v apt-get >/dev/null || die "apt-get not found: this script targets Debian/Ubuntu. Install by hand: libfuse2 fuse gocryptfs rsync sqlite3 git time strace python3 make g++ gcc (and Node >= 20 with npm)."
+command -v apt-get >/dev/null || die "apt-get not found: this script targets Debian/Ubuntu. Install by hand: libfuse2 fuse gocryptfs rsync sqlite3 git time strace python3 make g++ gcc zsh (and Node >= 20 with npm)."
 
 # --- 1. Debian packages ---------------------------------------------------------------------
 # (no `cmd | grep -q` here: with pipefail an early grep exit can turn into a false "missing")
@@ -34,7 +35,7 @@ want=()
 installed libfuse2 || installed libfuse2t64 || want+=(libfuse2)
 # fusermount (for unmount): package fuse; fuse3 also ships a fusermount and conflicts with fuse
 command -v fusermount >/dev/null || installed fuse || want+=(fuse)
-for p in gocryptfs rsync sqlite3 git time strace python3 make g++ gcc; do installed "$p" || want+=("$p"); done
+for p in gocryptfs rsync sqlite3 git time strace python3 make g++ gcc zsh; do installed "$p" || want+=("$p"); done
 
 if [ ${#want[@]} -gt 0 ]; then
   if [ $IS_ROOT -ne 1 ]; then
@@ -73,7 +74,13 @@ fi
 command -v node >/dev/null && command -v npm >/dev/null || die "node and npm are required (Node >= 20)"
 node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' || die "Node >= 20 required, found $(node -v)"
 cd "$ROOT"
-if [ -f package-lock.json ]; then
+# npm ci only when node_modules was not installed from this package-lock.json by this Node (a stamp of both,
+# written after a successful install): a second run costs nothing.
+stamp=node_modules/.sefs-install-stamp
+want_stamp="$( { cat package.json package-lock.json 2>/dev/null; node -v; } | sha256sum | cut -d' ' -f1)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_stamp" ]; then
+  say "node_modules: up to date with package-lock.json (npm ci skipped)"
+elif [ -f package-lock.json ]; then
   say "npm ci"
   npmlog=$(mktemp)
   if npm ci --no-audit --no-fund >"$npmlog" 2>&1; then
@@ -89,11 +96,13 @@ if [ -f package-lock.json ]; then
     die "npm ci failed (output above)"
   fi
   rm -f "$npmlog"
+  echo "$want_stamp" >"$stamp"
 else
   say "npm install (no package-lock.json)"
   npm install --no-audit --no-fund
 fi
-# The postinstall has run unless scripts were disabled (npm_config_ignore_scripts); this is a no-op if done.
+# The postinstall has run unless scripts were disabled (npm_config_ignore_scripts); each is a quick check when
+# already done (the patch level and the loaded addon; the addon's sources against its build).
 node scripts/patch-fuse-native.mjs
 node scripts/build-native.mjs
 

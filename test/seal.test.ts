@@ -12,7 +12,8 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidDataMap } from '../src/core/errors.js';
 import { fsck } from '../src/vault/fsck.js';
-import { SealError, WrongPassphrase, codecForMaster, createSeal, openSeal, readPassphraseFile } from '../src/vault/seal.js';
+import { SealError, WrongPassphrase, codecForMaster, createSeal, openSeal } from '../src/vault/seal.js';
+import { readPassphrase } from '../src/cli/passphrase.js';
 import { type VaultConfig, initVault } from '../src/vault/config.js';
 import { storedFormOf } from '../src/vault/meta-dir.js';
 import { openVault } from '../src/vault/walk.js';
@@ -99,9 +100,9 @@ describe('sealed codec', () => {
   it('reads the passphrase file without its trailing newline', async () => {
     const d = await mkdtemp(join(tmpdir(), 'sefs-pass-'));
     await writeFile(join(d, 'p'), 'secret\r\n');
-    expect((await readPassphraseFile(join(d, 'p'))).toString()).toBe('secret');
+    expect(Buffer.from((await readPassphrase({ 'passphrase-file': join(d, 'p') }))!).toString()).toBe('secret');
     await writeFile(join(d, 'e'), '\n');
-    await expect(readPassphraseFile(join(d, 'e'))).rejects.toThrow(/empty/);
+    await expect(readPassphrase({ 'passphrase-file': join(d, 'e') })).rejects.toThrow(/empty/);
     await rm(d, { recursive: true });
   });
 });

@@ -5,6 +5,7 @@
  */
 import type { Command } from './command.js';
 import * as cat from './commands/cat.js';
+import * as completion from './commands/completion.js';
 import * as decrypt from './commands/decrypt.js';
 import * as encrypt from './commands/encrypt.js';
 import * as fsck from './commands/fsck.js';
@@ -26,4 +27,5 @@ export const commands: Readonly<Record<string, Command>> = {
   encrypt,
   decrypt,
   cat,
+  completion,
 };

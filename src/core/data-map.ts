@@ -23,7 +23,7 @@ export interface DataMap {
   child?: number;
 }
 
-const VERSION = 1;
+export const DATA_MAP_VERSION = 1;
 const ENTRY_SIZE = 8 + HASH_SIZE + HASH_SIZE + 8;
 /** No real map nests deeper: each level shrinks the map about 27,000-fold. */
 export const MAX_CHILD_LEVEL = 16;
@@ -36,7 +36,7 @@ export function dataMapSize(map: DataMap): number {
 export function serializeDataMap(map: DataMap): Buffer {
   const n = map.chunks.length;
   const out = Buffer.alloc(1 + 8 + n * ENTRY_SIZE + (map.child === undefined ? 1 : 9));
-  let p = out.writeUInt8(VERSION, 0);
+  let p = out.writeUInt8(DATA_MAP_VERSION, 0);
   p = out.writeBigUInt64LE(BigInt(n), p);
   for (const c of map.chunks) {
     p = out.writeBigUInt64LE(BigInt(c.index), p);
@@ -60,7 +60,7 @@ export function deserializeDataMap(bytes: Uint8Array): DataMap {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (buf.length < 10) throw new InvalidDataMap(`${buf.length} bytes is too short`);
   const version = buf.readUInt8(0);
-  if (version !== VERSION) throw new InvalidDataMap(`unknown version ${version}`);
+  if (version !== DATA_MAP_VERSION) throw new InvalidDataMap(`unknown version ${version}`);
   const count = readU64(buf, 1, 'chunk count');
   const bodyEnd = 9 + count * ENTRY_SIZE;
   if (count > (buf.length - 10) / ENTRY_SIZE) throw new InvalidDataMap(`claims ${count} chunks but holds ${buf.length} bytes`);

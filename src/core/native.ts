@@ -4,6 +4,7 @@
  * OpenSSL and JavaScript, more slowly.
  */
 import { createRequire } from 'node:module';
+import { isMainThread } from 'node:worker_threads';
 
 export interface NativeAddon {
   sha3Many(list: Uint8Array[]): Buffer;
@@ -14,12 +15,24 @@ export interface NativeAddon {
   kernel: string;
 }
 
+/** Whether the addon is in use, and why not (sefs --version prints it). */
+export let nativeStatus = 'not built';
+
 function load(): NativeAddon | undefined {
-  if (process.env.SEFS_NATIVE === '0') return undefined;
+  if (process.env.SEFS_NATIVE === '0') {
+    nativeStatus = 'off (SEFS_NATIVE=0)';
+    return undefined;
+  }
   try {
     // This module sits two levels below the package root, as src/core/*.ts and as dist/core/*.js.
-    return createRequire(import.meta.url)('../../dist/native/sha3x4.node') as NativeAddon;
-  } catch {
+    const addon = createRequire(import.meta.url)('../../dist/native/sha3x4.node') as NativeAddon;
+    nativeStatus = `in use (kernel ${addon.kernel}${addon.aesCbcEncryptMany ? ', AES-NI' : ''})`;
+    return addon;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') return undefined;
+    // Built but unloadable (another architecture, a missing library): say so once, never silently slower.
+    nativeStatus = `failed to load: ${(err as Error).message.split('\n')[0]}`;
+    if (isMainThread) process.stderr.write(`sefs: native addon ${nativeStatus}; hashing with OpenSSL instead\n`);
     return undefined;
   }
 }

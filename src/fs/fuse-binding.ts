@@ -5,6 +5,7 @@
  * so it is refused.
  */
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { SefsError } from '../core/errors.js';
 
 export type FuseOps = Record<string, (...args: any[]) => void>;
@@ -25,7 +26,9 @@ export interface FuseClass {
 /** The patch level our code is written against: PATCH_LEVEL of scripts/patch-fuse-native.mjs. */
 export const FUSE_PATCH_LEVEL = 1;
 
-const FIX = 'run `node scripts/patch-fuse-native.mjs` in the sefs checkout (it patches and rebuilds fuse-native; see native-notes/fuse-native-patch.md)';
+// The script's absolute path: in an installed package there is no checkout to cd into.
+const PATCH_SCRIPT = fileURLToPath(new URL('../../scripts/patch-fuse-native.mjs', import.meta.url));
+const FIX = `run \`node ${PATCH_SCRIPT}\` (it patches and rebuilds fuse-native; see native-notes/fuse-native-patch.md)`;
 
 export class FuseBindingError extends SefsError {
   constructor(message: string) {

@@ -9,6 +9,7 @@ import { type FuseInstance, loadFuse } from './fuse-binding.js';
 import { type SessionOptions, openSession } from './session.js';
 import { buildOps } from './fuse-ops.js';
 import { OpTrace } from './op-trace.js';
+import { readOnlyOps } from './read-only.js';
 import { ATTR_TIMEOUT_S, KERNEL_OPTIONS, raiseReadAhead } from './kernel-options.js';
 import { processAlive } from '../vault/process-alive.js';
 import { forceUnmount, forceUnmountAt, isMountedAt, isSefsMount, isStale, mountEntry, mountSource } from './stale-mount.js';
@@ -18,8 +19,15 @@ import { assertNotSealed } from '../vault/seal.js';
 import { openAppendSync, vaultArea } from '../vault/safe-fs.js';
 import { logLine } from './errno.js';
 
-/** The session's options (session.ts); the log defaults to stderr. */
-export type MountOptions = Partial<SessionOptions>;
+/** The session's options (session.ts; the log defaults to stderr), and how the kernel mounts it. */
+export type MountOptions = Partial<SessionOptions> & {
+  /** Mount `ro` and refuse every change with EROFS in the daemon too (read-only.ts). */
+  readOnly?: boolean;
+  /** Let other users than the one mounting see the files (libfuse's allow_other). */
+  allowOther?: boolean;
+  /** Further generic mount options passed to the kernel (noexec, noatime, ...). */
+  kernelOptions?: readonly string[];
+};
 
 export interface MountedVault {
   readonly mountpoint: string;
@@ -93,13 +101,15 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
   const { ctx } = session;
 
   const trace = OpTrace.fromEnv();
-  const fuse = new Fuse(mnt, buildOps(ctx, trace), {
+  const ops = buildOps(ctx, trace);
+  const kernelOptions = [...KERNEL_OPTIONS, `fsname=${mountSource(root)}`, ...(options.readOnly ? ['ro'] : []), ...(options.allowOther ? ['allow_other'] : []), ...(options.kernelOptions ?? [])];
+  const fuse = new Fuse(mnt, options.readOnly ? readOnlyOps(ops) : ops, {
     mkdir: true,
     force: false,
     timeout: false, // commits of large files may take longer than fuse-native's 15 s default
     attrTimeout: ATTR_TIMEOUT_S,
     entryTimeout: ATTR_TIMEOUT_S,
-    extraOptions: [...KERNEL_OPTIONS, `fsname=${mountSource(root)}`].join(','),
+    extraOptions: kernelOptions.join(','),
   });
   try {
     await mountWith(fuse);

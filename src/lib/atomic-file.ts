@@ -7,11 +7,22 @@ import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fsyncDir } from '../store/disk-store.js';
 
+/** An error about the temp file, told about `path`: the temp name is ours, the caller never gave it. */
+function aboutTarget(err: unknown, temp: string, path: string): unknown {
+  const e = err as NodeJS.ErrnoException & { dest?: string };
+  if (e?.path === temp) e.path = path;
+  if (e?.dest === temp) e.dest = path;
+  if (typeof e?.message === 'string') e.message = e.message.split(temp).join(path);
+  return err;
+}
+
 /** Run `write` on a fresh temp file next to `path`, then move it into place; on failure the temp file is removed. */
 export async function withTempFile<T>(path: string, write: (fh: FileHandle) => Promise<T>, mode = 0o666): Promise<T> {
   const dir = dirname(path);
   const temp = join(dir, `.${basename(path)}.tmp-${randomBytes(6).toString('hex')}`);
-  const fh = await open(temp, 'wx', mode);
+  const fh = await open(temp, 'wx', mode).catch((err: unknown) => {
+    throw aboutTarget(err, temp, path);
+  });
   let closed = false;
   try {
     const result = await write(fh);
@@ -24,7 +35,7 @@ export async function withTempFile<T>(path: string, write: (fh: FileHandle) => P
   } catch (err) {
     if (!closed) await fh.close().catch(() => {});
     await unlink(temp).catch(() => {});
-    throw err;
+    throw aboutTarget(err, temp, path);
   }
 }
 

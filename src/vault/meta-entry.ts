@@ -23,7 +23,7 @@ export interface EntryOpener {
 }
 
 const MAGIC = Buffer.from('SEFS');
-const FORMAT_VERSION = 1;
+export const META_FORMAT_VERSION = 1;
 const HEADER_SIZE = 14;
 const CHECKSUM_SIZE = 32;
 
@@ -92,7 +92,7 @@ export function storedBytesOf(entry: MetaEntry): number {
 export function frameEntry(kind: number, size: number, payload: Uint8Array): Buffer {
   const head = Buffer.alloc(HEADER_SIZE);
   MAGIC.copy(head, 0);
-  head.writeUInt8(FORMAT_VERSION, 4);
+  head.writeUInt8(META_FORMAT_VERSION, 4);
   head.writeUInt8(kind, 5);
   head.writeBigUInt64LE(BigInt(size), 6);
   const body = Buffer.concat([head, payload]);
@@ -137,7 +137,7 @@ function unframe(file: Buffer): { kind: number; size: number; payload: Buffer } 
   const bytes = file.subarray(0, file.length - CHECKSUM_SIZE);
   if (!sha3(bytes).equals(file.subarray(file.length - CHECKSUM_SIZE))) throw new InvalidDataMap('metadata checksum mismatch (the entry is damaged)');
   const version = bytes.readUInt8(4);
-  if (version !== FORMAT_VERSION) throw new InvalidDataMap(`unknown metadata format version ${version}`);
+  if (version !== META_FORMAT_VERSION) throw new InvalidDataMap(`unknown metadata format version ${version}`);
   const size64 = bytes.readBigUInt64LE(6);
   if (size64 > BigInt(Number.MAX_SAFE_INTEGER)) throw new InvalidDataMap('size out of range');
   return { kind: bytes.readUInt8(5), size: Number(size64), payload: bytes.subarray(HEADER_SIZE) };

@@ -252,36 +252,6 @@ export async function vaultCodec(config: VaultConfig, passphrase: Uint8Array | u
   }
 }
 
-/** The passphrase in a file: its bytes without one trailing newline. */
-export async function readPassphraseFile(path: string): Promise<Buffer> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(path);
-  } catch (err) {
-    throw new SealError(`cannot read passphrase file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  const end = bytes.at(-1) === 0x0a ? (bytes.at(-2) === 0x0d ? bytes.length - 2 : bytes.length - 1) : bytes.length;
-  if (end < bytes.length) bytes.fill(0, end); // only the passphrase itself stays, to be zero-filled after use
-  const passphrase = bytes.subarray(0, end);
-  if (passphrase.length === 0) throw new SealError(`passphrase file ${path} is empty`);
-  return passphrase;
-}
-
-/**
- * The codec to mount VAULT with, passphrase checked before anything is written. A vault that does not
- * exist yet is created unsealed by the mount; a sealed one is created by sefs init --passphrase-file.
- */
-export async function mountCodec(vault: string, passphraseFile: string | undefined): Promise<MetaCodec> {
-  const passphrase = passphraseFile === undefined ? undefined : await readPassphraseFile(passphraseFile);
-  const exists = await access(vaultPaths(vault).config).then(() => true, () => false);
-  if (!exists && !passphrase) return plainCodec;
-  if (!exists) {
-    passphrase?.fill(0);
-    throw new SealError(`${vault} is not a vault yet: create it sealed with sefs init ${vault} --passphrase-file ${passphraseFile}`);
-  }
-  return vaultCodec(await readVaultConfig(vault), passphrase, vault);
-}
-
 /**
  * sefs passwd: wrap the same master key under a new passphrase (new salt, optionally a new cost) and sign
  * the settings again; sefs.json is replaced atomically and durably, and nothing else is touched. Both

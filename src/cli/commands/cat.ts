@@ -5,7 +5,7 @@ import { sharedPool } from '../../lib/pool.js';
 import { windowFor } from '../../lib/crypto.js';
 import { decryptSlices, rootDataMap } from '../../lib/read.js';
 import { fetcherOf } from '../../lib/source.js';
-import { nonNegativeInt, parseCommandArgs, positionals, required } from '../args.js';
+import { type OptionTable, type Parsed, byteCount, required } from '../args.js';
 import { writeStdout } from '../output.js';
 import { storeForReading } from '../store.js';
 
@@ -20,16 +20,18 @@ covering the range are fetched and decrypted. A range running past the end stops
   --offset N      first byte (default 0)
   --length N      number of bytes (default: to the end of the file)`;
 
-export async function run(args: string[]): Promise<number> {
-  const { values, positionals: rest } = parseCommandArgs({
-    args,
-    options: { store: { type: 'string' }, offset: { type: 'string' }, length: { type: 'string' } },
-  });
-  const [mapFile] = positionals(rest, ['DATAMAP']) as [string];
+export const options = {
+  store: { type: 'string', help: 'chunk store directory', complete: 'dir' },
+  offset: { type: 'string', help: 'first byte (default 0)' },
+  length: { type: 'string', help: 'number of bytes (default: to the end)' },
+} as const satisfies OptionTable;
+export const operands = [{ name: 'DATAMAP', complete: 'file' }] as const;
+
+export async function run({ values, operands: [mapFile] }: Parsed<typeof options>): Promise<number> {
   const storeDir = required(values.store, '--store');
-  const offset = nonNegativeInt(values.offset, '--offset', 0)!;
-  const length = nonNegativeInt(values.length, '--length');
-  const dataMap = await readDataMapFile(mapFile);
+  const offset = byteCount(values.offset, '--offset', 0)!;
+  const length = byteCount(values.length, '--length');
+  const dataMap = await readDataMapFile(mapFile!);
   const store = await storeForReading(storeDir);
   const root = await rootDataMap(dataMap, store);
   const size = dataMapSize(root);

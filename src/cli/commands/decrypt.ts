@@ -1,7 +1,7 @@
 /** sefs decrypt DATAMAP --store DIR --out FILE */
 import { readDataMapFile } from '../../lib/data-map-file.js';
 import { decryptToFile } from '../../lib/file.js';
-import { parseCommandArgs, positionals, required } from '../args.js';
+import { type OptionTable, type Parsed, required } from '../args.js';
 import { progressLine } from '../progress.js';
 import { storeForReading } from '../store.js';
 
@@ -15,12 +15,16 @@ against its hashes; FILE appears only once it is complete (written to a temp fil
   --store DIR    chunk store directory
   --out FILE     where to write the decrypted file (replaced if it exists)`;
 
-export async function run(args: string[]): Promise<number> {
-  const { values, positionals: rest } = parseCommandArgs({ args, options: { store: { type: 'string' }, out: { type: 'string' } } });
-  const [mapFile] = positionals(rest, ['DATAMAP']) as [string];
+export const options = {
+  store: { type: 'string', help: 'chunk store directory', complete: 'dir' },
+  out: { type: 'string', help: 'where to write the decrypted file', complete: 'file' },
+} as const satisfies OptionTable;
+export const operands = [{ name: 'DATAMAP', complete: 'file' }] as const;
+
+export async function run({ values, operands: [mapFile] }: Parsed<typeof options>): Promise<number> {
   const storeDir = required(values.store, '--store');
   const out = required(values.out, '--out');
-  const dataMap = await readDataMapFile(mapFile);
+  const dataMap = await readDataMapFile(mapFile!);
   const store = await storeForReading(storeDir);
   const progress = progressLine(`decrypting to ${out}`);
   try {

@@ -5,7 +5,7 @@ import { isProfile, PROFILES } from '../../core/compression.js';
 import { dataMapSize, dataMapToJson } from '../../core/data-map.js';
 import { writeDataMapFile } from '../../lib/data-map-file.js';
 import { encryptFileMaps } from '../../lib/file.js';
-import { UsageError, parseCommandArgs, positionals, required } from '../args.js';
+import { type OptionTable, type Parsed, UsageError, required } from '../args.js';
 import { progressLine } from '../progress.js';
 import { storeForWriting } from '../store.js';
 
@@ -22,24 +22,27 @@ its DataMap, the key to the content, in the reference crate's form (shrunk as it
                    {file_size, child, chunks: [{index, dst, src, size}]}, hashes in hex
   --profile P      compat (default; the same chunk names as the reference crate) or fast`;
 
-export async function run(args: string[]): Promise<number> {
-  const { values, positionals: rest } = parseCommandArgs({
-    args,
-    options: { store: { type: 'string' }, datamap: { type: 'string' }, json: { type: 'boolean' }, profile: { type: 'string' } },
-  });
-  const [file] = positionals(rest, ['FILE']) as [string];
+export const options = {
+  store: { type: 'string', help: 'chunk store directory (created if missing)', complete: 'dir' },
+  datamap: { type: 'string', help: 'where to write the DataMap (default FILE.datamap)', complete: 'file' },
+  json: { type: 'boolean', help: 'print the root DataMap as JSON' },
+  profile: { type: 'string', help: 'compression profile', complete: PROFILES },
+} as const satisfies OptionTable;
+export const operands = [{ name: 'FILE', complete: 'file' }] as const;
+
+export async function run({ values, operands: [file] }: Parsed<typeof options>): Promise<number> {
   const storeDir = required(values.store, '--store');
   const profile = values.profile ?? 'compat';
   if (!isProfile(profile)) throw new UsageError(`--profile must be one of ${PROFILES.join(', ')}, got '${profile}'`);
   const out = values.datamap ?? `${file}.datamap`;
-  if (resolve(out) === resolve(file)) throw new UsageError('--datamap would overwrite FILE');
-  if (!(await stat(file)).isFile()) throw new Error(`${file}: not a regular file`);
+  if (resolve(out) === resolve(file!)) throw new UsageError('--datamap would overwrite FILE');
+  if (!(await stat(file!)).isFile()) throw new Error(`${file}: not a regular file`);
 
   const store = await storeForWriting(storeDir);
   const progress = progressLine(`encrypting ${file}`);
   let maps;
   try {
-    maps = await encryptFileMaps(file, store, { profile, onProgress: progress.update });
+    maps = await encryptFileMaps(file!, store, { profile, onProgress: progress.update });
   } finally {
     progress.end();
   }

@@ -1,30 +1,34 @@
 /** sefs fsck VAULT [--deep] [--json] [--passphrase-file F] [--threads N] */
 import { type FsckReport, fsck } from '../../vault/fsck.js';
 import { mountedBy } from '../../vault/walk.js';
-import { nonNegativeInt, parseCommandArgs, positionals } from '../args.js';
+import { type OptionTable, type Parsed, threadCount } from '../args.js';
+import { passphraseOptions, passphraseUsage } from '../passphrase.js';
 import { progressLine } from '../progress.js';
-import { formatBytes, openVaultFor, passphraseOption, passphraseUsage, printJson } from '../vault.js';
+import { formatBytes, openVaultFor, printJson } from '../vault.js';
 
 export const summary = 'check every metadata entry and the chunks it names; report damaged files';
-export const usage = `usage: sefs fsck VAULT [--deep] [--json] [--passphrase-file F] [--threads N]
+export const usage = `usage: sefs fsck VAULT [--deep] [--json] [--passphrase-file F | --passphrase-fd N] [--threads N]
 
 Checks that every metadata entry of VAULT decodes and that every chunk it names exists and hashes to
 its name. Damaged files are listed by their path in the mount, with the chunks at fault. Reads only:
 the vault may be mounted meanwhile. Exit status: 0 when nothing is damaged, 1 otherwise.
   --deep       also decrypt every chunk (on worker threads) and check it against the DataMap
   --json       print the report as JSON
-  --threads N  worker threads (default: one per core)
+  --threads N  worker threads, 1 to 256 (default: one per core)
 ${passphraseUsage}
 `;
 
-export async function run(args: string[]): Promise<number> {
-  const { values, positionals: pos } = parseCommandArgs({
-    args,
-    options: { deep: { type: 'boolean' }, json: { type: 'boolean' }, threads: { type: 'string' }, ...passphraseOption },
-  });
-  const [path] = positionals(pos, ['VAULT']) as [string];
-  const threads = nonNegativeInt(values.threads, '--threads') || undefined;
-  const vault = await openVaultFor(path, values['passphrase-file']);
+export const options = {
+  deep: { type: 'boolean', help: 'also decrypt every chunk and check it' },
+  json: { type: 'boolean', help: 'print the report as JSON' },
+  threads: { type: 'string', help: 'worker threads (1 to 256; default one per core)' },
+  ...passphraseOptions,
+} as const satisfies OptionTable;
+export const operands = [{ name: 'VAULT', complete: 'dir' }] as const;
+
+export async function run({ values, operands: [path] }: Parsed<typeof options>): Promise<number> {
+  const threads = threadCount(values.threads);
+  const vault = await openVaultFor(path!, values);
   const mounted = await mountedBy(vault);
   const progress = progressLine(values.deep ? 'fsck --deep' : 'fsck');
   let report: FsckReport;

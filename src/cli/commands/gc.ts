@@ -3,11 +3,12 @@ import { DEFAULT_GRACE_MS, GcRefused, type GcReport, collectGarbage } from '../.
 import { GC_SIGNAL, awaitGcAnswer, writeGcRequest } from '../../vault/gc-request.js';
 import { processAlive } from '../../vault/process-alive.js';
 import { mountedBy } from '../../vault/walk.js';
-import { UsageError, parseCommandArgs, positionals } from '../args.js';
-import { formatBytes, openVaultFor, passphraseOption, passphraseUsage, printJson } from '../vault.js';
+import { type OptionTable, type Parsed, UsageError } from '../args.js';
+import { passphraseOptions, passphraseUsage } from '../passphrase.js';
+import { formatBytes, openVaultFor, printJson } from '../vault.js';
 
 export const summary = 'remove chunks no file names any more; report bytes freed';
-export const usage = `usage: sefs gc VAULT [--grace-minutes N] [--dry-run] [--json] [--passphrase-file F]
+export const usage = `usage: sefs gc VAULT [--grace-minutes N] [--dry-run] [--json] [--passphrase-file F | --passphrase-fd N]
 
 Marks every chunk a metadata entry of VAULT names and removes the other chunk files, except those
 written less than the grace period ago. A mount reclaims space by itself; for a mounted vault gc asks
@@ -19,16 +20,26 @@ period applies). If an entry cannot be read, nothing is removed.
 ${passphraseUsage}
 `;
 
-export async function run(args: string[]): Promise<void> {
-  const { values, positionals: pos } = parseCommandArgs({
-    args,
-    options: { 'grace-minutes': { type: 'string' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, ...passphraseOption },
-  });
-  const [path] = positionals(pos, ['VAULT']) as [string];
+export const options = {
+  'grace-minutes': { type: 'string', help: 'keep unreferenced chunks younger than this' },
+  'dry-run': { type: 'boolean', help: 'remove nothing, report what would be removed' },
+  json: { type: 'boolean', help: 'print the report as JSON' },
+  ...passphraseOptions,
+} as const satisfies OptionTable;
+export const operands = [{ name: 'VAULT', complete: 'dir' }] as const;
+
+/** A week: more is surely a typo of another unit. */
+const MAX_GRACE_MINUTES = 7 * 24 * 60;
+
+export async function run({ values, operands: [path] }: Parsed<typeof options>): Promise<void> {
   const grace = values['grace-minutes'];
-  if (grace !== undefined && !/^\d+(\.\d+)?$/.test(grace)) throw new UsageError(`--grace-minutes must be a non-negative number, got '${grace}'`);
-  const vault = await openVaultFor(path, values['passphrase-file']);
+  if (grace !== undefined && (!/^\d+(\.\d+)?$/.test(grace) || Number(grace) > MAX_GRACE_MINUTES)) {
+    throw new UsageError(`--grace-minutes must be a number from 0 to ${MAX_GRACE_MINUTES}, got '${grace}'`);
+  }
+  const vault = await openVaultFor(path!, values);
   const mounted = await mountedBy(vault);
+  // The mount knows its writes in flight, so it sweeps with no grace period: a grace asked for cannot apply.
+  if (mounted && grace !== undefined && Number(grace) > 0) throw new UsageError(`--grace-minutes does not apply to a mounted vault (the mount, pid ${mounted}, sweeps what nothing holds)`);
   const r = mounted
     ? await askTheMount(vault.root, mounted, values['dry-run'] === true)
     : await collectGarbage(vault, { graceMs: grace === undefined ? undefined : Number(grace) * 60_000, dryRun: values['dry-run'] });

@@ -1,44 +1,73 @@
-/** sefs init VAULT [--profile fast|compat] [--cache-mb N] [--passphrase-file F [--scrypt-log-n N]] */
-import { isProfile } from '../../core/compression.js';
-import { DEFAULT_SCRYPT, createSeal, openSeal, readPassphraseFile } from '../../vault/seal.js';
-import { VaultError, initVault, readVaultConfig } from '../../vault/config.js';
-import { UsageError, nonNegativeInt, parseCommandArgs, positionals } from '../args.js';
+/** sefs init VAULT [--profile fast|compat] [--cache-mb N] [--seal | --passphrase-file F | --passphrase-fd N] [--scrypt-log-n N] */
+import { PROFILES, isProfile } from '../../core/compression.js';
+import { createSeal, openSeal } from '../../vault/seal.js';
+import { DEFAULT_SCRYPT } from '../../vault/kdf.js';
+import { type VaultConfig, VaultError, initVault, readVaultConfig } from '../../vault/config.js';
+import { type OptionTable, type Parsed, UsageError, cacheMb, intOption } from '../args.js';
+import { hasPassphraseSource, passphraseOptions, readPassphrase } from '../passphrase.js';
+import { checkDirectory } from '../vault.js';
 
-export const summary = 'create a vault (done by the first mount too); sealed with --passphrase-file';
-export const usage = `usage: sefs init VAULT [--profile fast|compat] [--cache-mb N] [--passphrase-file F [--scrypt-log-n N]]
+export const summary = 'create a vault (done by the first mount too); sealed with a passphrase';
+export const usage = `usage: sefs init VAULT [--profile fast|compat] [--cache-mb N]
+                 [--seal | --passphrase-file F | --passphrase-fd N [--scrypt-log-n N]]
 
-Creates VAULT/sefs.json, VAULT/chunks/ and VAULT/meta/ (0700).
+Creates VAULT/sefs.json, VAULT/chunks/ and VAULT/meta/ (0700). On an existing vault it checks that the
+options given match it (a profile, cache size or seal is chosen when a vault is created) and changes nothing.
   --profile          compression profile of new chunks: fast (default) or compat
                      (chunk names identical to the self_encryption crate's)
-  --cache-mb         default size of a mount's decrypted-chunk cache (128)
-  --passphrase-file  seal the metadata with the passphrase in F (its bytes without a trailing newline):
-                     entries are encrypted, names and symlink targets too, so that meta/ and chunks/
-                     can be kept on untrusted storage. Mount, fsck, gc and stats then need the same file.
-  --scrypt-log-n     cost of the passphrase's key derivation: scrypt N = 2^this (default ${DEFAULT_SCRYPT.logN}, 128 MiB; at most 18)
+  --cache-mb N       default size of a mount's decrypted-chunk cache, 1 to 1048576 (128)
+  --seal             seal the metadata with a passphrase asked for on the terminal (twice)
+  --passphrase-file F  seal with the passphrase in F (its bytes without a trailing newline)
+  --passphrase-fd N  seal with the passphrase read from file descriptor N
+                     Sealed: entries are encrypted, names and symlink targets too, so that meta/ and
+                     chunks/ can be kept on untrusted storage. Mount, fsck, gc and stats then need it.
+  --scrypt-log-n N   cost of the passphrase's key derivation: scrypt N = 2^this (default ${DEFAULT_SCRYPT.logN}, 128 MiB; at most 18)
 `;
 
-export async function run(args: string[]): Promise<void> {
-  const { values, positionals: pos } = parseCommandArgs({
-    args,
-    options: { profile: { type: 'string' }, 'cache-mb': { type: 'string' }, 'passphrase-file': { type: 'string' }, 'scrypt-log-n': { type: 'string' } },
-  });
-  const [vault] = positionals(pos, ['VAULT']);
-  const profile = values.profile ?? 'fast';
-  if (!isProfile(profile)) throw new UsageError(`--profile must be fast or compat, got '${profile}'`);
-  const logN = nonNegativeInt(values['scrypt-log-n'], '--scrypt-log-n');
-  const passphraseFile = values['passphrase-file'];
-  if (logN !== undefined && passphraseFile === undefined) throw new UsageError('--scrypt-log-n goes with --passphrase-file');
-  const passphrase = passphraseFile === undefined ? undefined : await readPassphraseFile(passphraseFile);
+export const options = {
+  profile: { type: 'string', help: 'compression profile of new chunks', complete: PROFILES },
+  'cache-mb': { type: 'string', help: "default size of a mount's chunk cache (MiB)" },
+  seal: { type: 'boolean', help: 'seal the metadata with a passphrase asked for on the terminal' },
+  ...passphraseOptions,
+  'scrypt-log-n': { type: 'string', help: "cost of the passphrase's key derivation (log2 of scrypt N)" },
+} as const satisfies OptionTable;
+export const operands = [{ name: 'VAULT', complete: 'dir' }] as const;
 
-  const existing = await readVaultConfig(vault!).catch(() => undefined);
-  if (existing && passphrase) {
-    // An existing vault is never re-keyed: say what it is.
-    if (!existing.seal) throw new VaultError(`${vault} is already an unsealed vault: a vault is sealed when it is created`);
-    await openSeal(existing, passphrase, vault!);
+export async function run({ values, operands: [vault] }: Parsed<typeof options>): Promise<void> {
+  const profile = values.profile;
+  if (profile !== undefined && !isProfile(profile)) throw new UsageError(`--profile must be fast or compat, got '${profile}'`);
+  const cache = cacheMb(values['cache-mb']);
+  const logN = intOption(values['scrypt-log-n'], '--scrypt-log-n', 10, 18);
+  const sealing = values.seal === true || hasPassphraseSource(values);
+  if (values.seal && hasPassphraseSource(values)) throw new UsageError('--seal asks for the passphrase: drop it, or drop --passphrase-file/--passphrase-fd');
+  if (logN !== undefined && !sealing) throw new UsageError('--scrypt-log-n goes with --seal, --passphrase-file or --passphrase-fd');
+  await checkDirectory(vault!, 'a vault directory', true);
+
+  const existing = await readVaultConfig(vault!).catch((err: unknown) => {
+    if (err instanceof VaultError && /no sefs.json/.test(err.message)) return undefined;
+    throw err;
+  });
+  if (existing) {
+    refuseChanges(vault!, existing, { profile, cache, sealing, logN });
+    const passphrase = sealing ? await readPassphrase(values, { vault: vault! }) : undefined;
+    // A wrong one is an error: say so rather than "ready".
+    if (passphrase) await openSeal(existing, passphrase, vault!).finally(() => passphrase.fill(0));
   }
-  const seal = passphrase && !existing ? await createSeal(passphrase, { ...DEFAULT_SCRYPT, logN: logN ?? DEFAULT_SCRYPT.logN }) : undefined;
+  const passphrase = sealing && !existing ? await readPassphrase(values, { vault: vault!, confirm: true }) : undefined;
+  const seal = passphrase ? await createSeal(passphrase, { ...DEFAULT_SCRYPT, logN: logN ?? DEFAULT_SCRYPT.logN }) : undefined;
   passphrase?.fill(0);
-  const config = await initVault(vault!, { profile, cacheMb: nonNegativeInt(values['cache-mb'], '--cache-mb'), seal });
+  const config = await initVault(vault!, { profile: profile as 'fast' | 'compat' | undefined, cacheMb: cache, seal });
   const sealed = config.seal ? ', metadata sealed' : '';
-  process.stdout.write(`sefs: vault ${vault} ready (profile ${config.profile}${sealed})\n`);
+  process.stdout.write(`sefs: vault ${vault} ${existing ? 'already exists' : 'ready'} (profile ${config.profile}${sealed})\n`);
+}
+
+/** Options that choose what a vault is cannot apply to one that exists: refused, never silently ignored. */
+function refuseChanges(vault: string, c: VaultConfig, asked: { profile?: string; cache?: number; sealing: boolean; logN?: number }): void {
+  const refuse = (what: string) => {
+    throw new VaultError(`${vault} is already ${what}`);
+  };
+  if (asked.profile !== undefined && asked.profile !== c.profile) refuse(`a vault of profile ${c.profile}: --profile ${asked.profile} cannot apply (the profile is chosen when a vault is created)`);
+  if (asked.cache !== undefined && asked.cache !== c.cacheMb) refuse(`a vault with --cache-mb ${c.cacheMb}: --cache-mb ${asked.cache} cannot apply (give it to sefs mount instead)`);
+  if (asked.sealing && !c.seal) refuse('an unsealed vault: a vault is sealed when it is created');
+  if (asked.logN !== undefined) refuse('a vault: --scrypt-log-n applies only when a vault is created');
 }

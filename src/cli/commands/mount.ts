@@ -1,51 +1,88 @@
 /**
- * sefs mount VAULT MOUNTPOINT [--cache-mb N] [--foreground] [--passphrase-file F]
+ * sefs mount VAULT MOUNTPOINT [--cache-mb N] [--threads N] [--read-only] [--allow-other] [--foreground]
+ *            [--passphrase-file F | --passphrase-fd N] [-o OPTS]
  * Without --foreground it starts itself again in the foreground as a detached daemon, waits until the
- * mount is live, and returns.
+ * mount is live, and returns. `-o` takes fstab's options (mount.fuse runs `sefs VAULT MNT -o OPTS`).
  */
 import { spawn } from 'node:child_process';
 import { fstatSync, readSync } from 'node:fs';
 import { openAppendSync, vaultArea } from '../../vault/safe-fs.js';
+import { access } from 'node:fs/promises';
+import type { Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadFuse } from '../../fs/fuse-binding.js';
 import { mountVault } from '../../fs/mount.js';
 import { checkMountPlace, realPath } from '../../fs/mount-paths.js';
-import { mountCodec } from '../../vault/seal.js';
+import { vaultCodec } from '../../vault/seal.js';
+import { plainCodec } from '../../vault/meta-codec.js';
 import { forgetMount, privateRegistry, recordMount } from '../../fs/mount-registry.js';
 import { isMounted, isMountedAt } from '../../fs/stale-mount.js';
-import { initVault, vaultPaths } from '../../vault/config.js';
+import { VaultError, initVault, readVaultConfig, vaultPaths } from '../../vault/config.js';
 import { GC_SIGNAL, readGcRequest, writeGcAnswer } from '../../vault/gc-request.js';
-import { nonNegativeInt, parseCommandArgs, positionals } from '../args.js';
+import { type OptionTable, type Parsed, cacheMb, threadCount } from '../args.js';
+import { hasPassphraseSource, passphraseOptions, passphraseUsage, readPassphrase } from '../passphrase.js';
+import { checkDirectory } from '../vault.js';
+import { type MountSettings, allowOtherRefusal, mountSettings } from '../mount-options.js';
 
 export const summary = 'mount a vault as a normal directory';
-export const usage = `usage: sefs mount VAULT MOUNTPOINT [--cache-mb N] [--threads N] [--foreground] [--passphrase-file F]
+export const usage = `usage: sefs mount VAULT MOUNTPOINT [--cache-mb N] [--threads N] [--read-only] [--allow-other]
+                  [--foreground] [--passphrase-file F | --passphrase-fd N] [-o OPTIONS]
 
 Serves VAULT at MOUNTPOINT (both created when missing). Every file written there is self-encrypted
 into VAULT/chunks; VAULT/meta holds the DataMaps. Ctrl-C or SIGTERM commits open files and unmounts;
-so does 'sefs umount MOUNTPOINT'.
-  --cache-mb    decrypted-chunk cache size (default from sefs.json, 128)
-  --threads     crypto worker threads (default: one per core)
-  --foreground  stay in the foreground (default: run as a daemon logging to VAULT/sefs.log)
-  --passphrase-file F  the passphrase of a sealed vault (see sefs init); checked before mounting
+so does 'sefs umount MOUNTPOINT' (or umount/fusermount -u).
+  --cache-mb N    decrypted-chunk cache size, 1 to 1048576 (default from sefs.json, 128)
+  --threads N     crypto worker threads, 1 to 256 (default: one per core)
+  --read-only     mount read-only: every change is refused with EROFS
+  --allow-other   let other users see the files (as a user other than root this needs
+                  'user_allow_other' in /etc/fuse.conf)
+  --foreground    stay in the foreground (default: run as a daemon logging to VAULT/sefs.log)
+${passphraseUsage}
+  -o OPTIONS      mount options as fstab gives them (type fuse.sefs, through mount.fuse):
+                  allow_other, ro, rw, passphrase_file=F, cache_mb=N, threads=N; noexec, noatime,
+                  sync and dirsync go to the kernel; the generic ones mount passes (defaults, dev,
+                  suid, nofail, _netdev, noauto, user, x-systemd.*, ...) are accepted and change nothing
 `;
 
-export async function run(args: string[]): Promise<number> {
-  const { values, positionals: pos } = parseCommandArgs({
-    args,
-    options: { 'cache-mb': { type: 'string' }, threads: { type: 'string' }, foreground: { type: 'boolean' }, 'passphrase-file': { type: 'string' } },
-  });
-  const [vault, mnt] = positionals(pos, ['VAULT', 'MOUNTPOINT']) as [string, string];
-  const cacheMb = nonNegativeInt(values['cache-mb'], '--cache-mb');
-  const threads = nonNegativeInt(values.threads, '--threads');
+export const options = {
+  'cache-mb': { type: 'string', help: 'decrypted-chunk cache size (MiB)' },
+  threads: { type: 'string', help: 'crypto worker threads (1 to 256)' },
+  'read-only': { type: 'boolean', help: 'mount read-only (EROFS on every change)' },
+  'allow-other': { type: 'boolean', help: 'let other users see the files' },
+  foreground: { type: 'boolean', help: 'stay in the foreground instead of running as a daemon' },
+  ...passphraseOptions,
+  o: { type: 'string', short: 'o', multiple: true, help: 'mount options as fstab gives them', complete: ['allow_other', 'ro', 'rw', 'passphrase_file=', 'cache_mb=', 'threads=', 'noexec', 'noatime'] },
+} as const satisfies OptionTable;
+export const operands = [
+  { name: 'VAULT', complete: 'dir' },
+  { name: 'MOUNTPOINT', complete: 'dir' },
+] as const;
+
+export async function run({ values, operands: [vault, mnt] }: Parsed<typeof options>): Promise<number> {
+  const settings = mountSettings(values, { cacheMb: cacheMb(values['cache-mb']), threads: threadCount(values.threads) });
+  await checkDirectory(vault!, 'a vault directory', true);
+  await checkDirectory(mnt!, 'a directory', true);
+  const refusal = settings.allowOther ? await allowOtherRefusal() : undefined;
+  if (refusal) throw new VaultError(refusal);
   // Refusals that need no daemon answer here, as one line: an unpatched binding, a mount nested in its vault.
   loadFuse();
-  await checkMountPlace(vault, mnt);
-  // A wrong or missing passphrase fails here, in the foreground, before anything is written.
-  const codec = await mountCodec(vault, values['passphrase-file']);
+  await checkMountPlace(vault!, mnt!);
+  const exists = await access(vaultPaths(vault!).config).then(() => true, () => false);
+  if (!exists && settings.readOnly) throw new VaultError(`${vault} is not a vault yet: a read-only mount cannot create one (run sefs init ${vault})`);
+  if (!exists && hasPassphraseSource(settings.passphrase)) {
+    throw new VaultError(`${vault} is not a vault yet: create it sealed with sefs init ${vault} --seal (or --passphrase-file F)`);
+  }
+  // The passphrase is read once, here, and a wrong or missing one fails in the foreground before anything is written.
+  const config = exists ? await readVaultConfig(vault!) : undefined;
+  const passphrase = await readPassphrase(settings.passphrase, config?.seal ? { vault: vault! } : undefined);
+  // vaultCodec zero-fills what it is given: a daemon still needs the bytes, so it checks a copy.
+  const codec = config ? await vaultCodec(config, passphrase && Buffer.from(passphrase), vault!) : plainCodec;
+  if (values.foreground) passphrase?.fill(0);
   // Where `sefs umount` will find this mount: refused now, before mounting, if another user could steer it.
   await privateRegistry();
-  if (!values.foreground) return daemonize(vault, mnt, args);
+  if (!values.foreground) return daemonize(vault!, mnt!, settings, passphrase);
+  const { cacheMb: cache, threads, readOnly, allowOther, kernelOptions } = settings;
 
   // A rejection nobody handled is a bug, but the mount must outlive it (a dead daemon leaves a dead mount):
   // it is logged loudly (the tests fail on such a line) instead of ending the process.
@@ -59,7 +96,7 @@ export async function run(args: string[]): Promise<number> {
   let serveGc: (() => void) | undefined;
   let gcAsked = false;
   process.on(GC_SIGNAL, () => (serveGc ? serveGc() : (gcAsked = true)));
-  const mounted = await mountVault(vault, mnt, { cacheMb, threads: threads || undefined, codec });
+  const mounted = await mountVault(vault!, mnt!, { cacheMb: cache, threads, codec, readOnly, allowOther, kernelOptions });
   serveGc = () => {
     const started = Date.now();
     readGcRequest(mounted.vault)
@@ -106,17 +143,37 @@ export async function run(args: string[]): Promise<number> {
   process.exit(0);
 }
 
-/** Start `sefs mount ... --foreground` detached, logging to VAULT/sefs.log; return once it is mounted. */
-async function daemonize(vault: string, mnt: string, args: string[]): Promise<number> {
-  await initVault(vault);
+/**
+ * Start `sefs mount ... --foreground` detached, logging to VAULT/sefs.log; return once it is mounted. The daemon
+ * gets the settings as flags and the passphrase through a pipe (its fd 4), never the source read here.
+ */
+async function daemonize(vault: string, mnt: string, settings: MountSettings, passphrase: Uint8Array | undefined): Promise<number> {
+  if (!settings.readOnly) await initVault(vault);
   const logPath = vaultPaths(resolve(vault)).log;
   // Never through a link, 0600 (safe-fs.ts): the daemon may run as root, and its lines name files.
   const log = openAppendSync(logPath, vaultArea(vault));
   const logStart = fstatSync(log).size;
   const main = fileURLToPath(new URL('../main.js', import.meta.url));
-  const child = spawn(process.execPath, [main, 'mount', ...args, '--foreground'], {
+  const flags = [
+    ...(settings.cacheMb ? ['--cache-mb', String(settings.cacheMb)] : []),
+    ...(settings.threads ? ['--threads', String(settings.threads)] : []),
+    ...(settings.readOnly ? ['--read-only'] : []),
+    ...(settings.allowOther ? ['--allow-other'] : []),
+    ...(settings.kernelOptions.length ? ['-o', settings.kernelOptions.join(',')] : []),
+    ...(passphrase ? ['--passphrase-fd', '4'] : []),
+  ];
+  const child = spawn(process.execPath, [main, 'mount', vault, mnt, '--foreground', ...flags], {
     detached: true,
-    stdio: ['ignore', log, log, 'ipc'],
+    stdio: ['ignore', log, log, 'ipc', 'pipe'],
+  });
+  // A socket pair: ended and then closed whole, or its open read side would keep this process waiting.
+  const pipe = child.stdio[4] as Socket;
+  pipe.on('error', () => {}); // a daemon that dies first says why in the log, read below
+  const bytes = Buffer.from(passphrase ?? []);
+  passphrase?.fill(0);
+  pipe.end(bytes, () => {
+    bytes.fill(0);
+    pipe.destroy();
   });
   const outcome = await new Promise<'ready' | 'exited'>((done) => {
     child.once('message', () => done('ready'));

@@ -1,10 +1,11 @@
 /** sefs stats VAULT [--json] [--passphrase-file F] */
 import { vaultStats } from '../../vault/stats.js';
-import { parseCommandArgs, positionals } from '../args.js';
-import { formatBytes, openVaultFor, passphraseOption, passphraseUsage, printJson } from '../vault.js';
+import { type OptionTable, type Parsed } from '../args.js';
+import { passphraseOptions, passphraseUsage } from '../passphrase.js';
+import { formatBytes, openVaultFor, printJson } from '../vault.js';
 
 export const summary = 'files, logical and stored bytes, dedup ratio, unreferenced chunks';
-export const usage = `usage: sefs stats VAULT [--json] [--passphrase-file F]
+export const usage = `usage: sefs stats VAULT [--json] [--passphrase-file F | --passphrase-fd N]
 
 What VAULT holds (files, directories, logical bytes) and what it stores (chunk files), the dedup ratio
 (logical bytes over distinct chunk bytes), the bytes of chunks no file names (sefs gc removes them),
@@ -13,10 +14,14 @@ and whether its metadata is sealed.
 ${passphraseUsage}
 `;
 
-export async function run(args: string[]): Promise<void> {
-  const { values, positionals: pos } = parseCommandArgs({ args, options: { json: { type: 'boolean' }, ...passphraseOption } });
-  const [path] = positionals(pos, ['VAULT']) as [string];
-  const vault = await openVaultFor(path, values['passphrase-file']);
+export const options = {
+  json: { type: 'boolean', help: 'print the figures as JSON' },
+  ...passphraseOptions,
+} as const satisfies OptionTable;
+export const operands = [{ name: 'VAULT', complete: 'dir' }] as const;
+
+export async function run({ values, operands: [path] }: Parsed<typeof options>): Promise<void> {
+  const vault = await openVaultFor(path!, values);
   const s = await vaultStats(vault);
   const mode = `0${s.metaMode.toString(8)}`;
 

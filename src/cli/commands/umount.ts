@@ -6,7 +6,7 @@ import { daemonOf, findMount, forgetMount } from '../../fs/mount-registry.js';
 import { processAlive as alive } from '../../vault/process-alive.js';
 import { forceUnmount, isSefsMount, mountEntry } from '../../fs/stale-mount.js';
 import { VaultError } from '../../vault/config.js';
-import { parseCommandArgs, positionals } from '../args.js';
+import type { Parsed } from '../args.js';
 
 export const summary = 'unmount a mounted vault (commits open files first)';
 export const usage = `usage: sefs umount MOUNTPOINT
@@ -14,9 +14,10 @@ export const usage = `usage: sefs umount MOUNTPOINT
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function run(args: string[]): Promise<void> {
-  const { positionals: pos } = parseCommandArgs({ args, options: {} });
-  const [mnt] = positionals(pos, ['MOUNTPOINT']) as [string];
+export const options = {} as const;
+export const operands = [{ name: 'MOUNTPOINT', complete: 'dir' }] as const;
+
+export async function run({ operands: [mnt] }: Parsed<typeof options>): Promise<void> {
   const there = await mountEntry(mnt);
   if (there && !isSefsMount(there)) throw new VaultError(`${mnt} is not a sefs mount (${there.fstype} from ${there.source}): not touching it`);
   const record = await findMount(mnt);

@@ -12,14 +12,21 @@
 #include <string.h>
 
 typedef void kernel_fn(const uint8_t *const *msg, const size_t *len, size_t n, uint8_t *out);
-kernel_fn sha3x4_generic, sha3x4_avx2, sha3x4_avx512;
 typedef void xor_fn(uint8_t *target, const uint8_t *source, size_t n, const uint8_t *pad, size_t phase);
+kernel_fn sha3x4_generic;
+xor_fn sha3x4_generic_xor_pad;
+/* SEFS_X86 (set by scripts/build-native.mjs on x86-64 only): the AVX2/AVX-512 kernels and AES-NI exist. */
+#ifdef SEFS_X86
+kernel_fn sha3x4_avx2, sha3x4_avx512;
+xor_fn sha3x4_avx2_xor_pad, sha3x4_avx512_xor_pad;
 void aes128_cbc_encrypt_many(uint8_t *const *buf, const size_t *len, const uint8_t *const *key, const uint8_t *const *iv, size_t n);
-xor_fn sha3x4_generic_xor_pad, sha3x4_avx2_xor_pad, sha3x4_avx512_xor_pad;
+#endif
 
 static kernel_fn *kernel;
 static xor_fn *xor_pad;
+#ifdef SEFS_X86
 static bool has_aes;
+#endif
 static const char *kernel_name;
 /* Every worker thread loads the addon; the choice is made once. */
 static pthread_once_t picked = PTHREAD_ONCE_INIT;
@@ -29,6 +36,8 @@ static pthread_once_t picked = PTHREAD_ONCE_INIT;
  * build this CPU can, so a machine without AVX-512 is not the first to execute the AVX2 code).
  */
 static void pick_kernel(void) {
+  kernel = sha3x4_generic, xor_pad = sha3x4_generic_xor_pad, kernel_name = "generic";
+#ifdef SEFS_X86
   const char *asked = getenv("SEFS_NATIVE_KERNEL");
   bool any = !asked || !*asked;
   __builtin_cpu_init();
@@ -37,8 +46,7 @@ static void pick_kernel(void) {
     kernel = sha3x4_avx512, xor_pad = sha3x4_avx512_xor_pad, kernel_name = "avx512vl";
   else if ((any || !strcmp(asked, "avx512vl") || !strcmp(asked, "avx2")) && __builtin_cpu_supports("avx2"))
     kernel = sha3x4_avx2, xor_pad = sha3x4_avx2_xor_pad, kernel_name = "avx2";
-  else
-    kernel = sha3x4_generic, xor_pad = sha3x4_generic_xor_pad, kernel_name = "generic";
+#endif
 }
 
 #define CHECK(call)                                                                   \
@@ -143,6 +151,7 @@ static napi_value xor_pad_js(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+#ifdef SEFS_X86
 /*
  * aesCbcEncryptMany(buffers, keys, ivs): AES-128-CBC encryption of each buffer in place (lengths multiples of
  * 16, padding already added), four streams at a time.
@@ -192,6 +201,7 @@ done:
   free(len);
   return NULL;
 }
+#endif
 
 NAPI_MODULE_INIT() {
   napi_value fn, name;
@@ -200,10 +210,12 @@ NAPI_MODULE_INIT() {
   if (napi_set_named_property(env, exports, "sha3Many", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "xorPad", NAPI_AUTO_LENGTH, xor_pad_js, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "xorPad", fn) != napi_ok) return NULL;
+#ifdef SEFS_X86
   if (has_aes) {
     if (napi_create_function(env, "aesCbcEncryptMany", NAPI_AUTO_LENGTH, aes_cbc_encrypt_many_js, NULL, &fn) != napi_ok) return NULL;
     if (napi_set_named_property(env, exports, "aesCbcEncryptMany", fn) != napi_ok) return NULL;
   }
+#endif
   if (napi_create_string_utf8(env, kernel_name, NAPI_AUTO_LENGTH, &name) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "kernel", name) != napi_ok) return NULL;
   return exports;
