@@ -10,8 +10,8 @@
  * (native-notes/small-files.md). fsync blocks for milliseconds and stays in the pool.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants as fsc, fchmodSync, fchownSync, fsync, futimesSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, rmdirSync, type Stats, statSync, symlinkSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
-import { chmod, chown, lchown, lstat, lutimes, mkdir, readdir, readlink, rename, rm, rmdir, symlink, unlink, utimes } from 'node:fs/promises';
+import { chmodSync, closeSync, constants as fsc, fchmodSync, lchownSync, lutimesSync, fchownSync, fsync, futimesSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, rmdirSync, type Stats, statSync, symlinkSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
+import { chmod, chown, lchown, lutimes, readdir, unlink, utimes } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { basename, dirname, join } from 'node:path';
 import { LRUCache } from 'lru-cache';
@@ -197,13 +197,13 @@ export class MetaTree {
     if (!this.codec.sealed) return attempt(() => this.atSync(path, (p) => void mkdirSync(p, wanted)));
     await this.writeLongName(path, disk);
     // Owner rwx while its id is written (a daemon that is not root could not write into a 0500 directory).
-    await mkdir(disk, wanted | 0o700);
+    this.atSync(path, (p) => mkdirSync(p, wanted | 0o700));
     try {
-      createDirId(disk);
+      atNodeSync(disk, this.metaArea, ['dir'], (self) => createDirId(self));
       await fsyncDir(disk);
-      if ((wanted & 0o700) !== 0o700) await chmod(disk, wanted & ~PROCESS_UMASK);
+      if ((wanted & 0o700) !== 0o700) atNodeSync(disk, this.metaArea, ['dir'], (self) => chmodSync(self, wanted & ~PROCESS_UMASK));
     } catch (err) {
-      await rm(disk, { recursive: true, force: true });
+      this.atSync(path, (p) => rmSync(p, { recursive: true, force: true }));
       throw err;
     }
   }
@@ -211,7 +211,7 @@ export class MetaTree {
   async removeDir(path: string): Promise<void> {
     const disk = this.diskPath(path);
     if (this.codec.sealed) {
-      await this.emptySealedDir(disk, this.dirIdAt(path, disk), () => rmdir(disk));
+      await this.emptySealedDir(disk, this.dirIdAt(path, disk), () => this.atSync(path, (p) => rmdirSync(p)));
       await this.removeLongName(disk);
     } else this.atSync(path, (p) => rmdirSync(p));
     this.forget(path);
@@ -221,16 +221,18 @@ export class MetaTree {
    * Run `remove` (an rmdir, or a rename over the directory) on a sealed directory that holds no node: its id
    * (and any side file a crash left) goes first, and the id comes back if `remove` fails.
    */
-  private async emptySealedDir(disk: string, id: Uint8Array, remove: () => Promise<void>): Promise<void> {
-    const present = await readdir(disk);
-    const nodes = new Set(present.filter((n) => !isHousekeeping(n)));
-    if (nodes.size > 0) throw posixError('ENOTEMPTY');
-    for (const name of present) if (name !== DIR_ID_FILE) await rm(join(disk, name), { force: true });
-    await rm(join(disk, DIR_ID_FILE), { force: true });
+  private async emptySealedDir(disk: string, id: Uint8Array, remove: () => void): Promise<void> {
+    atNodeSync(disk, this.metaArea, ['dir'], (self) => {
+      const present = readdirSync(self);
+      const nodes = new Set(present.filter((n) => !isHousekeeping(n)));
+      if (nodes.size > 0) throw posixError('ENOTEMPTY');
+      for (const name of present) if (name !== DIR_ID_FILE) rmSync(join(self, name), { force: true });
+      rmSync(join(self, DIR_ID_FILE), { force: true });
+    });
     try {
-      await remove();
+      remove();
     } catch (err) {
-      createDirId(disk, id);
+      atNodeSync(disk, this.metaArea, ['dir'], (self) => createDirId(self, id));
       throw err;
     }
   }
@@ -265,41 +267,44 @@ export class MetaTree {
     const src = this.diskPath(from);
     const dst = this.diskPath(to);
     if (!this.codec.sealed || from === to) return atNameSync(src, this.metaArea, (a) => atNameSync(dst, this.metaArea, (b) => renameSync(a, b)));
-    const st = await lstat(src);
+    const renameChecked = (): void => atNameSync(src, this.metaArea, (a) => atNameSync(dst, this.metaArea, (b) => renameSync(a, b)));
+    const st = this.atSync(from, (p) => lstatSync(p));
     await this.writeLongName(to, dst);
     if (st.isDirectory()) {
-      const target = await lstat(dst).catch(() => undefined);
-      if (target?.isDirectory()) await this.emptySealedDir(dst, this.dirIdAt(to, dst), () => rename(src, dst));
-      else await rename(src, dst);
-    } else await this.moveResealed(from, to, src, dst, st);
+      const target = await attempt(() => this.atSync(to, (p) => lstatSync(p))).catch(() => undefined);
+      if (target?.isDirectory()) await this.emptySealedDir(dst, this.dirIdAt(to, dst), renameChecked);
+      else renameChecked();
+    } else await this.moveResealed(from, to, src, dst, st, renameChecked);
     await this.removeLongName(src);
   }
 
-  private async moveResealed(from: string, to: string, src: string, dst: string, st: Stats): Promise<void> {
-    if (!st.isFile() && !st.isSymbolicLink()) return rename(src, dst);
+  private async moveResealed(from: string, to: string, src: string, dst: string, st: Stats, renameChecked: () => void): Promise<void> {
+    if (!st.isFile() && !st.isSymbolicLink()) return renameChecked();
     const temp = join(this.tmpDir, `move-${randomBytes(8).toString('hex')}`);
+    const inTmp = <T>(fn: (p: string) => T): T => atNameSync(temp, this.tmpArea, fn);
     try {
       if (st.isSymbolicLink()) {
-        const target = this.codec.openLink(await readlink(src), this.placeOf(from));
-        await symlink(this.codec.sealLink(target, this.placeOf(to)), temp);
-        if (st.uid !== OWN_UID || st.gid !== OWN_GID) await lchown(temp, st.uid, st.gid);
-        await lutimes(temp, st.atime, st.mtime);
+        const target = this.codec.openLink(this.atSync(from, (p) => readlinkSync(p)), this.placeOf(from));
+        const sealed = this.codec.sealLink(target, this.placeOf(to));
+        inTmp((p) => symlinkSync(sealed, p));
+        if (st.uid !== OWN_UID || st.gid !== OWN_GID) inTmp((p) => lchownSync(p, st.uid, st.gid));
+        inTmp((p) => lutimesSync(p, st.atime, st.mtime));
       } else {
         const stored = readBoundedSync(src, this.metaArea, MAX_STORED_ENTRY, { noAtime: true });
         const bytes = neverWritten(stored) ? stored : this.codec.sealEntry(this.codec.openEntry(stored, this.placeOf(from)), this.placeOf(to));
-        const fd = openSync(temp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, st.mode & 0o7777);
+        const fd = createExclusiveSync(temp, this.tmpArea, st.mode & 0o7777);
         try {
           await fillEntryFile(fd, bytes, { mode: st.mode, uid: st.uid, gid: st.gid, atime: st.atimeMs, mtime: st.mtimeMs }, true);
         } finally {
           closeSync(fd);
         }
       }
-      await rename(temp, dst);
+      inTmp((a) => atNameSync(dst, this.metaArea, (b) => renameSync(a, b)));
     } catch (err) {
-      await rm(temp, { force: true });
+      rmSync(temp, { force: true });
       throw err;
     }
-    await unlink(src);
+    this.atSync(from, (p) => unlinkSync(p));
   }
 
   /** A long sealed name's side file (meta-dir.ts), written before the node that needs it. */
@@ -308,19 +313,20 @@ export class MetaTree {
     if (!this.codec.sealed || !isLongForm(stored)) return;
     const { dir, name } = this.placeOf(path);
     const temp = join(this.tmpDir, `name-${randomBytes(8).toString('hex')}`);
-    const fd = openSync(temp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+    const fd = createExclusiveSync(temp, this.tmpArea, 0o600);
     try {
       writeAll(fd, Buffer.from(this.codec.encodeName(name, dir), 'latin1'));
       await fsyncFd(fd);
     } finally {
       closeSync(fd);
     }
-    await rename(temp, join(dirname(disk), sideFileOf(stored)));
+    const side = join(dirname(disk), sideFileOf(stored));
+    atNameSync(temp, this.tmpArea, (a) => atNameSync(side, this.metaArea, (b) => renameSync(a, b)));
   }
 
   private async removeLongName(disk: string): Promise<void> {
     const stored = basename(disk);
-    if (this.codec.sealed && isLongForm(stored)) await rm(join(dirname(disk), sideFileOf(stored)), { force: true });
+    if (this.codec.sealed && isLongForm(stored)) atNameSync(join(dirname(disk), sideFileOf(stored)), this.metaArea, (p) => rmSync(p, { force: true }));
   }
 
   /**
@@ -348,7 +354,7 @@ export class MetaTree {
         try {
           const place = this.placeOf(path);
           if (this.codec.sealed && !samePlace(place, sealedFor)) {
-            const again = openSync(temp, fsc.O_WRONLY | fsc.O_TRUNC);
+            const again = atNameSync(temp, this.tmpArea, (p) => openSync(p, fsc.O_WRONLY | fsc.O_TRUNC | fsc.O_NOFOLLOW));
             try {
               await fillEntryFile(again, this.codec.sealEntry(plain, place), { ...attrs, uid: undefined, gid: undefined }, durable);
             } finally {

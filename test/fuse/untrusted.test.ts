@@ -162,6 +162,48 @@ ${ops.map((op) => `${op} 2>&1 || true`).join('\n')}`);
     }
   });
 
+  it('in a sealed vault too: a directory swapped for a link leaves mkdir, rename, unlink and symlink through it EIO, the victim untouched', async () => {
+    const base = join(dir, 'sealed-links');
+    await mkdir(base, { recursive: true });
+    const pass = join(base, 'pass');
+    await writeFile(pass, 'correct horse battery staple');
+    const vault = join(base, 'vault');
+    const mnt = join(base, 'mnt');
+    await run(process.execPath, [CLI, 'init', vault, '--passphrase-file', pass, '--scrypt-log-n', '10']);
+    await run(process.execPath, [CLI, 'mount', vault, mnt, '--passphrase-file', pass]);
+    try {
+      await mkdir(join(mnt, 'd'));
+      await writeFile(join(mnt, 'd', 'f'), 'mine\n');
+      await symlink('f', join(mnt, 'd', 'l'));
+      await run(process.execPath, [CLI, 'umount', mnt]);
+      await run(process.execPath, [CLI, 'mount', vault, mnt, '--passphrase-file', pass]);
+      const meta = join(vault, 'meta');
+      const [sealedDir] = (await readdir(meta, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+      const victim = await makeVictim(join(base, 'victim-home'));
+      // The victim holds what the sealed directory holds (its id and entries), so a daemon following the link
+      // would find names it can decode and act on them there.
+      for (const name of await readdir(join(meta, sealedDir!))) await sh(`cp -a ${JSON.stringify(join(meta, sealedDir!, name))} ${JSON.stringify(victim)}/`);
+      const before = await victimState(victim);
+      const relVictim = relative(meta, victim);
+      const attempt = async (op: string) => {
+        const { stdout } = await sh(`ls ${JSON.stringify(join(mnt, 'd'))} >/dev/null
+mv ${JSON.stringify(join(meta, sealedDir!))} ${JSON.stringify(join(meta, 'moved'))}
+ln -s ${JSON.stringify(relVictim)} ${JSON.stringify(join(meta, sealedDir!))}
+${op} 2>&1 || true`);
+        await rm(join(meta, sealedDir!));
+        await rename(join(meta, 'moved'), join(meta, sealedDir!));
+        return stdout;
+      };
+      for (const op of [`mkdir ${JSON.stringify(join(mnt, 'd', 'sub'))}`, `mv ${JSON.stringify(join(mnt, 'd', 'f'))} ${JSON.stringify(join(mnt, 'd', 'g'))}`, `rm ${JSON.stringify(join(mnt, 'd', 'l'))}`, `ln -s x ${JSON.stringify(join(mnt, 'd', 'planted'))}`]) {
+        expect(await attempt(op), op).toMatch(/Input\/output error|No such file/);
+        expect(await victimState(victim), op).toBe(before);
+      }
+      expect(await readFile(join(mnt, 'd', 'f'), 'utf8')).toBe('mine\n');
+    } finally {
+      await run(process.execPath, [CLI, 'umount', mnt]).catch(() => run('fusermount', ['-uz', mnt]));
+    }
+  });
+
   describe('hostile chunk and entry files', () => {
     let m: TestMount;
     beforeAll(async () => {
