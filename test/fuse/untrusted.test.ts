@@ -31,6 +31,17 @@ async function victimState(victim: string): Promise<string> {
   return `${(await lstat(victim)).mode.toString(8)}|${parts.join('|')}`;
 }
 
+/** A new sealed vault in `base` (cheap scrypt), and how to mount it at base/mnt. */
+async function sealedVault(base: string): Promise<{ base: string; vault: string; mnt: string; mount: () => Promise<unknown> }> {
+  await mkdir(base, { recursive: true });
+  const pass = join(base, 'pass');
+  await writeFile(pass, 'correct horse battery staple');
+  const vault = join(base, 'vault');
+  const mnt = join(base, 'mnt');
+  await run(process.execPath, [CLI, 'init', vault, '--passphrase-file', pass, '--scrypt-log-n', '10']);
+  return { base, vault, mnt, mount: () => run(process.execPath, [CLI, 'mount', vault, mnt, '--passphrase-file', pass]) };
+}
+
 /** Run the CLI expecting failure; its error text. */
 async function failure(args: string[], env?: Record<string, string>): Promise<string> {
   const outcome = await run(process.execPath, [CLI, ...args], { env }).then(
@@ -163,20 +174,14 @@ ${ops.map((op) => `${op} 2>&1 || true`).join('\n')}`);
   });
 
   it('in a sealed vault too: a directory swapped for a link leaves mkdir, rename, unlink and symlink through it EIO, the victim untouched', async () => {
-    const base = join(dir, 'sealed-links');
-    await mkdir(base, { recursive: true });
-    const pass = join(base, 'pass');
-    await writeFile(pass, 'correct horse battery staple');
-    const vault = join(base, 'vault');
-    const mnt = join(base, 'mnt');
-    await run(process.execPath, [CLI, 'init', vault, '--passphrase-file', pass, '--scrypt-log-n', '10']);
-    await run(process.execPath, [CLI, 'mount', vault, mnt, '--passphrase-file', pass]);
+    const { base, vault, mnt, mount } = await sealedVault(join(dir, 'sealed-links'));
+    await mount();
     try {
       await mkdir(join(mnt, 'd'));
       await writeFile(join(mnt, 'd', 'f'), 'mine\n');
       await symlink('f', join(mnt, 'd', 'l'));
       await run(process.execPath, [CLI, 'umount', mnt]);
-      await run(process.execPath, [CLI, 'mount', vault, mnt, '--passphrase-file', pass]);
+      await mount();
       const meta = join(vault, 'meta');
       const [sealedDir] = (await readdir(meta, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
       const victim = await makeVictim(join(base, 'victim-home'));
@@ -367,14 +372,7 @@ ${op} 2>&1 || true`);
     });
 
     it('a sealed vault logs no plaintext path, even when a read fails on a missing chunk', async () => {
-      const base = join(dir, 'sealed-log');
-      await mkdir(base, { recursive: true });
-      const pass = join(base, 'pass');
-      await writeFile(pass, 'correct horse battery staple');
-      const vault = join(base, 'vault');
-      const mnt = join(base, 'mnt');
-      await run(process.execPath, [CLI, 'init', vault, '--passphrase-file', pass, '--scrypt-log-n', '10']);
-      const mount = () => run(process.execPath, [CLI, 'mount', vault, mnt, '--passphrase-file', pass]);
+      const { vault, mnt, mount } = await sealedVault(join(dir, 'sealed-log'));
       await mount();
       try {
         await mkdir(join(mnt, 'private-dir'));
