@@ -49,7 +49,7 @@ export async function getattr(ctx: FsContext, path: string): Promise<FuseStat> {
     blocks: Math.ceil(stored / 512),
     atime: st.atimeMs,
     mtime,
-    ctime: st.ctimeMs,
+    ctime: st.isDirectory() ? ctx.meta.shownDirCtime(path, st) : st.ctimeMs,
   };
 }
 

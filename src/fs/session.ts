@@ -84,7 +84,7 @@ export async function openSession(root: string, config: VaultConfig, options: Se
       ctx.reclaim?.released();
     }
   };
-  const ctx: FsContext = { root, meta, files, log, namespace: new Mutex(), writeback: new Writeback(writeBack, log) };
+  const ctx: FsContext = { root, meta, files, log, namespace: new Mutex(), writeback: new Writeback(writeBack, log, () => budget.over) };
   files.persistFor = (file) => persistFor(ctx, file);
   ctx.reclaim = await startReclaiming(meta, store, files, log, options.sweepDelayMs);
 

@@ -32,6 +32,8 @@ export class Writeback {
     /** Commit one file; settles when done (errors are this function's to report). */
     private readonly commit: (file: OpenFile) => Promise<void>,
     private readonly log: Logger,
+    /** Whether the daemon holds more plaintext than its budget: then a batch starts without waiting. */
+    private readonly pressed: () => boolean = () => false,
   ) {}
 
   /** Queue `file`'s commit (once however often it is asked); waits only while the queue is full. */
@@ -39,7 +41,7 @@ export class Writeback {
     if (!this.queued.has(file)) {
       this.queued.add(file);
       this.queue.push(file);
-      this.schedule(this.queue.length >= MAX_QUEUED / 2 ? 0 : WINDOW_MS);
+      this.schedule(this.urgent() ? 0 : WINDOW_MS);
     }
     while (this.queue.length > MAX_QUEUED) await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
   }
@@ -57,6 +59,11 @@ export class Writeback {
     }
   }
 
+  /** A long queue, or memory over budget: the next batch starts at once. */
+  private urgent(): boolean {
+    return this.queue.length >= MAX_QUEUED / 2 || this.pressed();
+  }
+
   /** Start the next batch after `ms` (sooner if asked sooner), unless one is running: it starts the next itself. */
   private schedule(ms: number): void {
     if (this.batch) return;
@@ -66,7 +73,7 @@ export class Writeback {
       this.timer = undefined;
       this.batch = this.runBatch().finally(() => {
         this.batch = undefined;
-        if (this.queue.length > 0) this.schedule(this.queue.length >= MAX_QUEUED / 2 ? 0 : WINDOW_MS);
+        if (this.queue.length > 0) this.schedule(this.urgent() ? 0 : WINDOW_MS);
         else for (const wake of this.idleWaiters.splice(0)) wake();
       });
     }, ms);

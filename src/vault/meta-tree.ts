@@ -66,6 +66,8 @@ export class MetaTree {
   /** Ids of a sealed vault's directories by visible path (meta-dir.ts), read on first use. */
   private readonly dirIds = new LRUCache<string, Uint8Array>({ max: 50_000 });
   private readonly dirSyncs = new DirSyncs();
+  /** Host directory ctimes moved only by commits' renames, and the ctime to show instead (shownDirCtime). */
+  private readonly dirCtimes = new LRUCache<string, { after: number; shown: number }>({ max: 10_000 });
 
   /** The meta/ path of a visible path ("/a/b"). */
   diskPath(path: string): string {
@@ -362,7 +364,8 @@ export class MetaTree {
             }
           }
           await this.writeLongName(path, target);
-          atNameSync(temp, this.tmpArea, (from) => atNameSync(target, this.metaArea, (to) => renameOver(from, to)));
+          const { before, after } = atNameSync(temp, this.tmpArea, (from) => atNameSync(target, this.metaArea, (to) => renameOver(from, to)));
+          this.keepDirCtime(dirname(target), before, after);
         } catch (err) {
           rmSync(temp, { force: true });
           throw err;
@@ -389,6 +392,24 @@ export class MetaTree {
       closeSync(fd);
     }
     this.forget(path);
+  }
+
+  /**
+   * A directory's ctime as the mount shows it. A commit's rename changes no visible name, but it moves the
+   * host directory's ctime (its mtime is put back; a ctime cannot be), and tar reading a tree while files
+   * in it are written back would say "file changed as we read it". So the ctime before the commit is shown
+   * for as long as nothing else has changed the directory (its host ctime is still the one the commit left).
+   */
+  shownDirCtime(path: string, st: Stats): number {
+    const kept = this.dirCtimes.get(this.diskPath(path));
+    return kept && kept.after === st.ctimeMs ? kept.shown : st.ctimeMs;
+  }
+
+  private keepDirCtime(dir: string, before: Stats, after: Stats): void {
+    const kept = this.dirCtimes.get(dir);
+    // Commits in a row keep the ctime from before the first of them.
+    const shown = kept && kept.after === before.ctimeMs ? kept.shown : before.ctimeMs;
+    this.dirCtimes.set(dir, { after: after.ctimeMs, shown });
   }
 
   /** fsync a directory of meta/ (coalesced with the other callers syncing it now: dir-syncs.ts). */
@@ -472,11 +493,12 @@ const fsyncFd = promisify(fsync);
  * directory's mtime moves only when its entries change (rsync and tar set directory times, then files are
  * written back). Synchronous, so no other operation of the mount runs in between.
  */
-function renameOver(temp: string, target: string): void {
+function renameOver(temp: string, target: string): { before: Stats; after: Stats } {
   const dir = dirname(target); // a pinned directory's /proc/self/fd path (safe-fs.ts): followed to it, never beyond
-  const times = statSync(dir);
+  const before = statSync(dir);
   renameSync(temp, target);
-  utimesSync(dir, times.atimeMs / 1000, times.mtimeMs / 1000);
+  utimesSync(dir, before.atimeMs / 1000, before.mtimeMs / 1000);
+  return { before, after: statSync(dir) };
 }
 
 /** A synchronous call as a promise: its error a rejection, as the async fs calls it replaces. */

@@ -54,7 +54,7 @@ describe('npm pack, npm install -g of the tarball, and the installed sefs', () =
     expect(realpathSync(sefs)).toBe(join(prefix, 'lib', 'node_modules', 'sefs', 'dist', 'cli', 'main.js'));
     const v = (await run(sefs, ['--version'], { cwd: dir })).stdout.split('\n');
     expect(v[0]).toMatch(/^sefs \d+\.\d+\.\d+$/);
-    expect(v[1]).toMatch(/^formats: vault 1, /);
+    expect(v[1]).toMatch(/^formats: vault 2, /);
     // This machine has a C compiler (setup.sh installs one): the addon is built and in use.
     expect(v[2]).toMatch(/^native addon: in use \(kernel /);
     expect(v[3]).toBe('FUSE binding: fuse-native, sefs patch level 1');
