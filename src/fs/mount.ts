@@ -133,6 +133,7 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
     })());
 
   const collectGarbage = (dryRun: boolean): Promise<FullSweep> => {
+    if (options.readOnly) return Promise.reject(new VaultError('the vault is mounted read-only: nothing is removed from it (unmount it, then run sefs gc)'));
     if (!ctx.reclaim) return Promise.reject(new VaultError('space is not reclaimed in this vault: some metadata entries cannot be read (run sefs fsck)'));
     return ctx.reclaim.sweepAll(dryRun);
   };

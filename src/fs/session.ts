@@ -36,6 +36,8 @@ export interface SessionOptions {
   dirtyMb?: number;
   /** How long after a change the reclaimer sweeps (ms; tests shorten it). */
   sweepDelayMs?: number;
+  /** A read-only mount changes nothing in the vault: no crash leftovers removed, no unreferenced chunk swept. */
+  readOnly?: boolean;
 }
 
 export interface Session {
@@ -53,7 +55,7 @@ export async function openSession(root: string, config: VaultConfig, options: Se
   const store = new DiskStore(paths.chunks, { verify: false, batch: true, faults: FaultPlan.fromEnv() });
   store.onBackgroundError = (err) => log(`writing chunks in the background: ${err.message} (the commits that need them will retry)`);
   const meta = new MetaTree(paths.meta, paths.tmp, options.codec ?? plainCodec);
-  const cleaned = (await meta.removeLeftovers()) + (await store.removeLeftovers());
+  const cleaned = options.readOnly ? 0 : (await meta.removeLeftovers()) + (await store.removeLeftovers());
   store.primeDurableDirs();
   if (cleaned) log(`removed ${cleaned} temporary files left by an earlier crash`);
 
@@ -86,7 +88,8 @@ export async function openSession(root: string, config: VaultConfig, options: Se
   };
   const ctx: FsContext = { root, meta, files, log, namespace: new Mutex(), writeback: new Writeback(writeBack, log, () => budget.over) };
   files.persistFor = (file) => persistFor(ctx, file);
-  ctx.reclaim = await startReclaiming(meta, store, files, log, options.sweepDelayMs);
+  // Read-only: nothing is committed or removed, so nothing is ever reclaimed either.
+  ctx.reclaim = options.readOnly ? undefined : await startReclaiming(meta, store, files, log, options.sweepDelayMs);
 
   // Files whose commit failed when they were closed keep their changes in memory: try again now and then.
   const retry = setInterval(() => {
