@@ -9,7 +9,9 @@ import { checkNewName } from '../vault/names.js';
 
 /** A directory's names, with '.' and '..' as a kernel filesystem lists them (ls -a, find, some archivers). */
 export async function list(ctx: FsContext, path: string): Promise<string[]> {
-  return ['.', '..', ...(await ctx.meta.list(path))];
+  const names = await ctx.meta.list(path);
+  ctx.meta.prefetchFacts(path, names);
+  return ['.', '..', ...names];
 }
 
 export async function makeDir(ctx: FsContext, path: string, mode: number): Promise<void> {

@@ -20,7 +20,7 @@ import { fsyncDir } from '../store/disk-store.js';
 import type { MetaCodec, Place } from './meta-codec.js';
 import { DIR_ID_FILE, NO_DIR_ID, createDirId, isHousekeeping, isLongForm, readDirId, sealedNameOf, sideFileOf, storedFormOf } from './meta-dir.js';
 import { type EntryFacts, type EntryOpener, MAX_STORED_ENTRY, type MetaEntry, decodeStoredEntry, decodeStoredFacts, encodeEntry, neverWritten, storedBytesOf } from './meta-entry.js';
-import { areaOf, atName, atNameSync, atNode, atNodeSync, createExclusiveSync, readBoundedSync } from './safe-fs.js';
+import { areaOf, atName, atNameSync, atNode, atNodeSync, createExclusiveSync, readBounded, readBoundedSync } from './safe-fs.js';
 import { posixError } from './posix-error.js';
 
 export interface EntryAttrs {
@@ -31,6 +31,10 @@ export interface EntryAttrs {
   atime?: number;
   mtime?: number;
 }
+
+/** prefetchFacts: names of one directory read ahead at most, and entry reads at once. */
+const PREFETCH_MAX = 4096;
+const PREFETCH_CONCURRENCY = 8;
 
 /** Read once: the umask applies to the temp file's mode, and our own ids need no chown. */
 const PROCESS_UMASK = process.umask();
@@ -66,6 +70,10 @@ export class MetaTree {
   /** Ids of a sealed vault's directories by visible path (meta-dir.ts), read on first use. */
   private readonly dirIds = new LRUCache<string, Uint8Array>({ max: 50_000 });
   private readonly dirSyncs = new DirSyncs();
+  /** Entry reads started by prefetchFacts, by visible path. */
+  private readonly prefetching = new Map<string, Promise<void>>();
+  /** Bumped by every change of an entry or a name: a prefetch that began before one keeps nothing. */
+  private changes = 0;
   /** Host directory ctimes moved only by commits' renames, and the ctime to show instead (shownDirCtime). */
   private readonly dirCtimes = new LRUCache<string, { after: number; shown: number }>({ max: 10_000 });
 
@@ -144,8 +152,42 @@ export class MetaTree {
     return this.onNode(path, (p) => utimes(p, atime, mtime), (p) => lutimes(p, atime, mtime));
   }
 
+  /**
+   * After a readdir, read the directory's entries in the background, several at once, as a kernel's
+   * readdirplus would: ls -l, rsync, tar and a reader walking the tree stat each name next, and on a cold
+   * cache each of those stats would otherwise wait for its entry's disk read in turn.
+   */
+  prefetchFacts(dir: string, names: string[]): void {
+    const start = this.changes;
+    const paths = names
+      .slice(0, PREFETCH_MAX)
+      .map((name) => (dir === '/' || dir === '' ? `/${name}` : `${dir}/${name}`))
+      .filter((p) => !this.facts.has(p) && !this.entries.has(p) && !this.prefetching.has(p));
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < paths.length && this.changes === start) {
+        const path = paths[next++]!;
+        const read = readBounded(this.diskPath(path), this.metaArea, MAX_STORED_ENTRY, { noAtime: true }).then(
+          (stored) => {
+            // An entry changed meanwhile (a commit, a rename): what was read may be stale, keep nothing.
+            if (this.changes !== start || this.facts.has(path)) return;
+            const { entry, ...facts } = decodeStoredFacts(stored, this.opener(path));
+            if (entry) this.entries.set(path, entry);
+            this.facts.set(path, facts);
+          },
+          () => {}, // a directory, a symlink, a damaged entry: the stat that asks reads it and says why
+        );
+        this.prefetching.set(path, read);
+        await read.catch(() => {});
+        this.prefetching.delete(path);
+      }
+    };
+    for (let i = 0; i < Math.min(PREFETCH_CONCURRENCY, paths.length); i++) void worker();
+  }
+
   /** What a stat needs of a file's entry. */
   async readFacts(path: string): Promise<EntryFacts> {
+    await this.prefetching.get(path)?.catch(() => {});
     const known = this.facts.get(path);
     if (known) return known;
     const cached = this.entries.get(path);
@@ -370,6 +412,7 @@ export class MetaTree {
           rmSync(temp, { force: true });
           throw err;
         }
+        this.changes++;
         this.entries.set(path, entry);
         this.facts.delete(path);
         return dirname(target);
@@ -419,6 +462,7 @@ export class MetaTree {
 
   /** Forget the cached entry (or directory id) of `path` (after unlink, rmdir, or a rename onto it). */
   forget(path: string): void {
+    this.changes++;
     this.entries.delete(path);
     this.facts.delete(path);
     this.dirIds.delete(path);
@@ -429,6 +473,7 @@ export class MetaTree {
    * had one is a file with nothing below it, and only a directory needs the walk through the caches.
    */
   forgetTree(path: string): void {
+    this.changes++;
     const wasFile = this.entries.delete(path);
     if (this.facts.delete(path) || wasFile) return;
     this.dirIds.delete(path);

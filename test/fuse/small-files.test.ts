@@ -4,7 +4,7 @@
  * Growing past the limit moves it to the chunk store; shrinking back packs it again and frees its chunks.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decrypt, encrypt } from '../../src/lib/index.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
@@ -66,6 +66,24 @@ describe('packed small files', () => {
     await m.remount();
     expect((await readFile(f)).equals(small)).toBe(true);
     expect((await stat(f)).size).toBe(small.length);
+  });
+
+  it("a listing's read-ahead of its entries never shows a stale size or content", async () => {
+    // Many entries, so the read-ahead a readdir starts is still running when a rewrite's commit lands.
+    await mkdir(m.at('listed'));
+    for (let i = 0; i < 300; i++) await writeFile(m.at('listed', `f${i}`), seededBytes(100 + (i % 50), i));
+    await m.remount();
+    const order = await readdir(m.at('listed'));
+    const last = order[order.length - 1]!; // read ahead last, after the rewrite below has landed
+    for (let round = 0; round < 5; round++) {
+      const data = seededBytes(1000 + round * 37, 100 + round);
+      const listed = readdir(m.at('listed'));
+      await writeFile(m.at('listed', last), data);
+      expect((await listed).length).toBe(300);
+      await sleep(1100); // past the kernel's attribute cache: the stat asks the daemon
+      expect((await stat(m.at('listed', last))).size, `round ${round}`).toBe(data.length);
+      expect((await readFile(m.at('listed', last))).equals(data), `round ${round}`).toBe(true);
+    }
   });
 
   it('a damaged packed chunk is EIO on read, never wrong bytes, and the log names the file', async () => {
