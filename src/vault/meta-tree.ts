@@ -20,7 +20,7 @@ import { fsyncDir } from '../store/disk-store.js';
 import type { MetaCodec, Place } from './meta-codec.js';
 import { DIR_ID_FILE, NO_DIR_ID, createDirId, isHousekeeping, isLongForm, readDirId, sealedNameOf, sideFileOf, storedFormOf } from './meta-dir.js';
 import { type EntryFacts, type EntryOpener, MAX_STORED_ENTRY, type MetaEntry, decodeStoredEntry, decodeStoredFacts, encodeEntry, neverWritten, storedBytesOf } from './meta-entry.js';
-import { areaOf, atName, atNameSync, atNode, atNodeSync, createExclusiveSync, readBounded, readBoundedSync } from './safe-fs.js';
+import { areaOf, atName, atNameSync, atNode, atNodeSync, createExclusiveSync, readBounded, readBoundedSync, renameInside } from './safe-fs.js';
 import { posixError } from './posix-error.js';
 
 export interface EntryAttrs {
@@ -30,6 +30,12 @@ export interface EntryAttrs {
   /** ms since the epoch; mtime defaults to now. */
   atime?: number;
   mtime?: number;
+}
+
+/** The visible parent directory of a visible path ("/a/b" -> "/a", "/b" -> "/"). */
+function parentOf(path: string): string {
+  const cut = path.lastIndexOf('/');
+  return cut <= 0 ? '/' : path.slice(0, cut);
 }
 
 /** prefetchFacts: names of one directory read ahead at most, and entry reads at once. */
@@ -74,7 +80,10 @@ export class MetaTree {
   private readonly prefetching = new Map<string, Promise<void>>();
   /** Bumped by every change of an entry or a name: a prefetch that began before one keeps nothing. */
   private changes = 0;
-  /** Host directory ctimes moved only by commits' renames, and the ctime to show instead (shownDirCtime). */
+  /**
+   * By visible directory path: host ctimes moved only by commits' renames, and the ctime to show instead
+   * (shownDirCtime). A directory renamed since has another ctime, so a record left under its old path is inert.
+   */
   private readonly dirCtimes = new LRUCache<string, { after: number; shown: number }>({ max: 10_000 });
 
   /** The meta/ path of a visible path ("/a/b"). */
@@ -105,7 +114,7 @@ export class MetaTree {
     const cut = path.lastIndexOf('/');
     const name = path.slice(cut + 1);
     if (!this.codec.sealed) return { dir: NO_DIR_ID, name };
-    const parent = cut <= 0 ? '/' : path.slice(0, cut);
+    const parent = parentOf(path);
     return { dir: this.dirIdAt(parent, this.diskPath(parent)), name };
   }
 
@@ -167,18 +176,17 @@ export class MetaTree {
     const worker = async (): Promise<void> => {
       while (next < paths.length && this.changes === start) {
         const path = paths[next++]!;
-        const read = readBounded(this.diskPath(path), this.metaArea, MAX_STORED_ENTRY, { noAtime: true }).then(
-          (stored) => {
+        const read = readBounded(this.diskPath(path), this.metaArea, MAX_STORED_ENTRY, { noAtime: true })
+          .then((stored) => {
             // An entry changed meanwhile (a commit, a rename): what was read may be stale, keep nothing.
             if (this.changes !== start || this.facts.has(path)) return;
             const { entry, ...facts } = decodeStoredFacts(stored, this.opener(path));
             if (entry) this.entries.set(path, entry);
             this.facts.set(path, facts);
-          },
-          () => {}, // a directory, a symlink, a damaged entry: the stat that asks reads it and says why
-        );
+          })
+          .catch(() => {}); // a directory, a symlink, a damaged entry: the stat that asks reads it and says why
         this.prefetching.set(path, read);
-        await read.catch(() => {});
+        await read;
         this.prefetching.delete(path);
       }
     };
@@ -187,7 +195,8 @@ export class MetaTree {
 
   /** What a stat needs of a file's entry. */
   async readFacts(path: string): Promise<EntryFacts> {
-    await this.prefetching.get(path)?.catch(() => {});
+    const prefetch = this.prefetching.get(path);
+    if (prefetch) await prefetch;
     const known = this.facts.get(path);
     if (known) return known;
     const cached = this.entries.get(path);
@@ -255,7 +264,7 @@ export class MetaTree {
   async removeDir(path: string): Promise<void> {
     const disk = this.diskPath(path);
     if (this.codec.sealed) {
-      await this.emptySealedDir(disk, this.dirIdAt(path, disk), () => this.atSync(path, (p) => rmdirSync(p)));
+      this.emptySealedDir(disk, this.dirIdAt(path, disk), () => this.atSync(path, (p) => rmdirSync(p)));
       await this.removeLongName(disk);
     } else this.atSync(path, (p) => rmdirSync(p));
     this.forget(path);
@@ -265,7 +274,7 @@ export class MetaTree {
    * Run `remove` (an rmdir, or a rename over the directory) on a sealed directory that holds no node: its id
    * (and any side file a crash left) goes first, and the id comes back if `remove` fails.
    */
-  private async emptySealedDir(disk: string, id: Uint8Array, remove: () => void): Promise<void> {
+  private emptySealedDir(disk: string, id: Uint8Array, remove: () => void): void {
     atNodeSync(disk, this.metaArea, ['dir'], (self) => {
       const present = readdirSync(self);
       const nodes = new Set(present.filter((n) => !isHousekeeping(n)));
@@ -310,13 +319,18 @@ export class MetaTree {
   async renameNode(from: string, to: string): Promise<void> {
     const src = this.diskPath(from);
     const dst = this.diskPath(to);
-    if (!this.codec.sealed || from === to) return atNameSync(src, this.metaArea, (a) => atNameSync(dst, this.metaArea, (b) => renameSync(a, b)));
-    const renameChecked = (): void => atNameSync(src, this.metaArea, (a) => atNameSync(dst, this.metaArea, (b) => renameSync(a, b)));
+    const renameChecked = (): void => renameInside(src, this.metaArea, dst, this.metaArea);
+    if (!this.codec.sealed || from === to) return renameChecked();
     const st = this.atSync(from, (p) => lstatSync(p));
     await this.writeLongName(to, dst);
     if (st.isDirectory()) {
-      const target = await attempt(() => this.atSync(to, (p) => lstatSync(p))).catch(() => undefined);
-      if (target?.isDirectory()) await this.emptySealedDir(dst, this.dirIdAt(to, dst), renameChecked);
+      let target: Stats | undefined;
+      try {
+        target = this.atSync(to, (p) => lstatSync(p));
+      } catch {
+        target = undefined;
+      }
+      if (target?.isDirectory()) this.emptySealedDir(dst, this.dirIdAt(to, dst), renameChecked);
       else renameChecked();
     } else await this.moveResealed(from, to, src, dst, st, renameChecked);
     await this.removeLongName(src);
@@ -343,7 +357,7 @@ export class MetaTree {
           closeSync(fd);
         }
       }
-      inTmp((a) => atNameSync(dst, this.metaArea, (b) => renameSync(a, b)));
+      renameInside(temp, this.tmpArea, dst, this.metaArea);
     } catch (err) {
       rmSync(temp, { force: true });
       throw err;
@@ -365,7 +379,7 @@ export class MetaTree {
       closeSync(fd);
     }
     const side = join(dirname(disk), sideFileOf(stored));
-    atNameSync(temp, this.tmpArea, (a) => atNameSync(side, this.metaArea, (b) => renameSync(a, b)));
+    renameInside(temp, this.tmpArea, side, this.metaArea);
   }
 
   private async removeLongName(disk: string): Promise<void> {
@@ -406,8 +420,8 @@ export class MetaTree {
             }
           }
           await this.writeLongName(path, target);
-          const { before, after } = atNameSync(temp, this.tmpArea, (from) => atNameSync(target, this.metaArea, (to) => renameOver(from, to)));
-          this.keepDirCtime(dirname(target), before, after);
+          const { before, after } = renameInside(temp, this.tmpArea, target, this.metaArea, renameOver);
+          this.keepDirCtime(parentOf(path), before, after);
         } catch (err) {
           rmSync(temp, { force: true });
           throw err;
@@ -444,7 +458,7 @@ export class MetaTree {
    * for as long as nothing else has changed the directory (its host ctime is still the one the commit left).
    */
   shownDirCtime(path: string, st: Stats): number {
-    const kept = this.dirCtimes.get(this.diskPath(path));
+    const kept = this.dirCtimes.get(path);
     return kept && kept.after === st.ctimeMs ? kept.shown : st.ctimeMs;
   }
 

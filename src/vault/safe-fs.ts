@@ -12,7 +12,7 @@
  *
  * An `area` is the real path of a vault directory (meta/, chunks/, tmp/ or the vault itself): areaOf().
  */
-import { closeSync, constants as fsc, fchmodSync, fstatSync, futimesSync, mkdirSync, openSync, readSync, readlinkSync, realpathSync, unlinkSync, type Stats } from 'node:fs';
+import { closeSync, renameSync, constants as fsc, fchmodSync, fstatSync, futimesSync, mkdirSync, openSync, readSync, readlinkSync, realpathSync, unlinkSync, type Stats } from 'node:fs';
 import { type FileHandle, mkdir, open } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { SefsError } from '../core/errors.js';
@@ -129,9 +129,9 @@ export function atNodeSync<T>(path: string, area: string, kinds: readonly Kind[]
   }
 }
 
-/** Like rename(2), with both directories checked (each in its own area). */
-export function renameInside(from: string, fromArea: string, to: string, toArea: string, rename: (a: string, b: string) => Promise<void>): Promise<void> {
-  return atName(from, fromArea, (a) => atName(to, toArea, (b) => rename(a, b)));
+/** Like rename(2) (or `rename`, given both checked paths), with both directories checked, each in its own area. */
+export function renameInside<T = void>(from: string, fromArea: string, to: string, toArea: string, rename: (a: string, b: string) => T = renameSync as (a: string, b: string) => T): T {
+  return atNameSync(from, fromArea, (a) => atNameSync(to, toArea, (b) => rename(a, b)));
 }
 
 /**

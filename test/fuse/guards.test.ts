@@ -7,19 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mountVault } from '../../src/fs/mount.js';
-import { CLI, TestMount, fuseSuite, isMounted, requireFuse, run } from './helpers.js';
+import { CLI, TestMount, failure, fuseSuite, isMounted, requireFuse, run } from './helpers.js';
 
 fuseSuite();
-
-/** Run the CLI expecting failure; the message of the failure (it holds the exit code and stderr). */
-async function failure(args: string[]): Promise<string> {
-  const outcome = await run(process.execPath, [CLI, ...args]).then(
-    () => 'succeeded',
-    (err: Error) => err.message,
-  );
-  expect(outcome, `sefs ${args.join(' ')} should fail`).not.toBe('succeeded');
-  return outcome;
-}
 
 describe('mount refusals', () => {
   let dir: string;

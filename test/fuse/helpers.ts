@@ -12,7 +12,7 @@ import { createReadStream, existsSync, statSync } from 'node:fs';
 import { chmod, lstat, mkdir, mkdtemp, open, readFile, readdir, readlink, rm, statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { vi } from 'vitest';
+import { expect, vi } from 'vitest';
 import { isMounted } from '../../src/fs/stale-mount.js';
 import { CLI, ensureBuiltCli } from '../helpers/build.js';
 import { alive, sleep, waitDead } from '../helpers/process.js';
@@ -102,6 +102,16 @@ export function run(
 }
 
 export { isMounted };
+
+/** Run the CLI expecting failure; the message of the failure (it holds the exit code and stderr). */
+export async function failure(args: string[], env?: Record<string, string>): Promise<string> {
+  const outcome = await run(process.execPath, [CLI, ...args], { env }).then(
+    () => 'succeeded',
+    (err: Error) => err.message,
+  );
+  expect(outcome, `sefs ${args.join(' ')} should fail`).not.toBe('succeeded');
+  return outcome;
+}
 
 // ---- a mounted vault -------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha3 } from '../../src/core/hash.js';
 import { PACK_LIMIT, decodeEntry } from '../../src/vault/meta-entry.js';
-import { CLI, KiB, MiB, TestMount, alive, codeOf, disposeAll, fuseSuite, isMounted, requireFuse, run, seededBytes, sh, writeFileSynced } from './helpers.js';
+import { CLI, KiB, MiB, TestMount, alive, codeOf, disposeAll, failure, fuseSuite, isMounted, requireFuse, run, seededBytes, sh, writeFileSynced } from './helpers.js';
 
 fuseSuite();
 
@@ -42,17 +42,6 @@ async function sealedVault(base: string): Promise<{ base: string; vault: string;
   return { base, vault, mnt, mount: () => run(process.execPath, [CLI, 'mount', vault, mnt, '--passphrase-file', pass]) };
 }
 
-/** Run the CLI expecting failure; its error text. */
-async function failure(args: string[], env?: Record<string, string>): Promise<string> {
-  const outcome = await run(process.execPath, [CLI, ...args], { env }).then(
-    () => 'succeeded',
-    (err: Error) => err.message,
-  );
-  expect(outcome, `sefs ${args.join(' ')} should fail`).not.toBe('succeeded');
-  return outcome;
-}
-
-/** A file's chunk names, read from its unsealed entry in meta/ (kind 1: bincode DataMap after the 14-byte header). */
 /** The chunk files an entry names in the store (none for a packed small file). */
 async function chunksOf(m: TestMount, name: string): Promise<string[]> {
   const entry = decodeEntry(await readFile(join(m.vault, 'meta', name)));
