@@ -133,7 +133,7 @@ async function startReclaiming(meta: MetaTree, store: DiskStore, files: OpenFile
     log(`space is not reclaimed while ${damaged.length} metadata entries cannot be read (first: ${meta.logName(damaged[0]!)}); run sefs fsck`);
     return undefined;
   }
-  const reclaimer = new Reclaimer(refs, store, () => files.sequencers(), log, () => chunkFiles(store), delayMs);
+  const reclaimer = new Reclaimer(refs, store, () => files.sequencers(), log, (dir) => meta.syncDir(dir), () => chunkFiles(store), delayMs);
   let swept = 0;
   for (const chunk of chunkFiles(store)) {
     if (refs.has(chunk.hex)) continue;

@@ -16,11 +16,10 @@ import { promisify } from 'node:util';
 import { basename, dirname, join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { DirSyncs } from '../store/dir-syncs.js';
-import { fsyncDir } from '../store/disk-store.js';
 import type { MetaCodec, Place } from './meta-codec.js';
 import { DIR_ID_FILE, NO_DIR_ID, createDirId, isHousekeeping, isLongForm, readDirId, sealedNameOf, sideFileOf, storedFormOf } from './meta-dir.js';
 import { type EntryFacts, type EntryOpener, MAX_STORED_ENTRY, type MetaEntry, decodeStoredEntry, decodeStoredFacts, encodeEntry, neverWritten, storedBytesOf } from './meta-entry.js';
-import { areaOf, atName, atNameSync, atNode, atNodeSync, createExclusiveSync, readBounded, readBoundedSync, renameInside } from './safe-fs.js';
+import { areaOf, atName, atNameSync, atNode, atNodeSync, createExclusiveSync, fsyncDirInside, lstatInside, readBounded, readBoundedSync, renameInside } from './safe-fs.js';
 import { posixError } from './posix-error.js';
 
 export interface EntryAttrs {
@@ -75,7 +74,7 @@ export class MetaTree {
 
   /** Ids of a sealed vault's directories by visible path (meta-dir.ts), read on first use. */
   private readonly dirIds = new LRUCache<string, Uint8Array>({ max: 50_000 });
-  private readonly dirSyncs = new DirSyncs();
+  private readonly dirSyncs = new DirSyncs((dir) => fsyncDirInside(dir, this.metaArea));
   /** Entry reads started by prefetchFacts, by visible path. */
   private readonly prefetching = new Map<string, Promise<void>>();
   /** Bumped by every change of an entry or a name: a prefetch that began before one keeps nothing. */
@@ -86,11 +85,11 @@ export class MetaTree {
    */
   private readonly dirCtimes = new LRUCache<string, { after: number; shown: number }>({ max: 10_000 });
 
-  /** The meta/ path of a visible path ("/a/b"). */
+  /** The meta/ path of a visible path ("/a/b"), below meta/'s real path (safe-fs walks a long one from there). */
   diskPath(path: string): string {
     const names = path.split('/').filter(Boolean);
-    if (!this.codec.sealed) return join(this.metaDir, ...names);
-    let disk = this.metaDir;
+    if (!this.codec.sealed) return join(this.metaArea, ...names);
+    let disk = this.metaArea;
     let visible = '';
     for (const name of names) {
       disk = join(disk, storedFormOf(this.codec.encodeName(name, this.dirIdAt(visible || '/', disk))));
@@ -103,7 +102,8 @@ export class MetaTree {
   private dirIdAt(visible: string, disk: string): Uint8Array {
     let id = this.dirIds.get(visible);
     if (!id) {
-      id = readDirId(disk, true);
+      // Any kind: under a file, the lookup's ENOTDIR.
+      id = atNodeSync(disk, this.metaArea, ['dir', 'file', 'symlink'], (self) => readDirId(self, true));
       this.dirIds.set(visible, id);
     }
     return id;
@@ -128,12 +128,12 @@ export class MetaTree {
    * to the mount's user, but every call that reads, lists or changes anything is checked.
    */
   lstat(path: string): Promise<Stats> {
-    return attempt(() => lstatSync(this.diskPath(path)));
+    return attempt(() => lstatInside(this.diskPath(path), this.metaArea));
   }
 
   /** How a log line names a visible path: as stored in a sealed vault (no plaintext), quoted in a plain one. */
   logName(path: string): string {
-    return this.codec.sealed ? JSON.stringify(`meta${this.diskPath(path).slice(this.metaDir.length)}`) : JSON.stringify(path);
+    return this.codec.sealed ? JSON.stringify(`meta${this.diskPath(path).slice(this.metaArea.length)}`) : JSON.stringify(path);
   }
 
   /** A name in its checked directory (safe-fs.ts), for one synchronous call on it. */
@@ -231,17 +231,21 @@ export class MetaTree {
   /** Visible names in a directory (a sealed name that does not decode there is hidden: fsck reports it). */
   async list(path: string): Promise<string[]> {
     const disk = this.diskPath(path);
-    const stored = await attempt(() => atNodeSync(disk, this.metaArea, ['dir'], (self) => readdirSync(self)));
-    if (!this.codec.sealed) return stored;
-    const id = this.dirIdAt(path === '' ? '/' : path, disk);
-    const names: string[] = [];
-    for (const s of stored) {
-      if (isHousekeeping(s)) continue;
-      const sealed = sealedNameOf(disk, s);
-      const name = sealed === undefined ? undefined : this.codec.decodeName(sealed, id);
-      if (name !== undefined) names.push(name);
-    }
-    return names;
+    return attempt(() =>
+      atNodeSync(disk, this.metaArea, ['dir'], (self) => {
+        const stored = readdirSync(self);
+        if (!this.codec.sealed) return stored;
+        const id = this.dirIdAt(path === '' ? '/' : path, disk);
+        const names: string[] = [];
+        for (const s of stored) {
+          if (isHousekeeping(s)) continue;
+          const sealed = sealedNameOf(self, s);
+          const name = sealed === undefined ? undefined : this.codec.decodeName(sealed, id);
+          if (name !== undefined) names.push(name);
+        }
+        return names;
+      }),
+    );
   }
 
   async makeDir(path: string, mode: number): Promise<void> {
@@ -253,7 +257,7 @@ export class MetaTree {
     this.atSync(path, (p) => mkdirSync(p, wanted | 0o700));
     try {
       atNodeSync(disk, this.metaArea, ['dir'], (self) => createDirId(self));
-      await fsyncDir(disk);
+      await fsyncDirInside(disk, this.metaArea);
       if ((wanted & 0o700) !== 0o700) atNodeSync(disk, this.metaArea, ['dir'], (self) => chmodSync(self, wanted & ~PROCESS_UMASK));
     } catch (err) {
       this.atSync(path, (p) => rmSync(p, { recursive: true, force: true }));
