@@ -79,14 +79,17 @@ echo "pjdfstest.sh: running in $WORK, prove's output in $LOG" >&2
 (cd "$WORK" && prove -r "${TESTS[@]}") >"$LOG" 2>&1
 STATUS=$?
 
-# prove's closing report: "Files=N, Tests=M", and per failing file "PATH (Wstat: .. Tests: R Failed: F)",
-# "Failed tests: LIST", "Parse errors: Bad plan.  You planned P tests but ran R."
+# prove's closing report: "Files=N, Tests=M", and per file worth a note "PATH (Wstat: W Tests: R Failed: F)",
+# "Failed tests: LIST", "Parse errors: Bad plan.  You planned P tests but ran R." (a file noted only for
+# "TODO passed" did not fail).
 awk -v root="$PJD/tests/" '
   /^Files=[0-9]+, Tests=[0-9]+/ { split($0, a, /[=,]/); files = a[2]; tests = a[4] }
   /^Test Summary Report/ { summary = 1; next }
   summary && /\(Wstat: / {
-    name = $1; sub(root, "", name); order[++nfailed] = name
-    match($0, /Failed: [0-9]+/); failed += substr($0, RSTART + 8, RLENGTH - 8)
+    name = $1; sub(root, "", name)
+    match($0, /Failed: [0-9]+/); f = substr($0, RSTART + 8, RLENGTH - 8); failed += f
+    match($0, /Wstat: [0-9]+/); w = substr($0, RSTART + 7, RLENGTH - 7)
+    if (f > 0 || w > 0) order[++nfailed] = name
     detail[name] = ""
     next
   }
@@ -95,6 +98,7 @@ awk -v root="$PJD/tests/" '
     match($0, /planned [0-9]+/); p = substr($0, RSTART + 8, RLENGTH - 8)
     match($0, /ran [0-9]+/); r = substr($0, RSTART + 4, RLENGTH - 4)
     unrun += p - r; detail[name] = detail[name] " (ran " r " of " p ")"
+    if (order[nfailed] != name) order[++nfailed] = name
     next
   }
   summary && /Non-zero (exit|wait) status/ { line = $0; sub(/^ */, "", line); detail[name] = detail[name] " [" line "]"; next }
