@@ -10,14 +10,15 @@
 # the daemon and the vault are removed at the end. With --mount DIR the tests run in a new directory inside DIR
 # (any filesystem: gocryptfs for a comparison), which is removed afterwards.
 #
-# Prints prove's summary and: files passed/total, tests passed/total, tests planned but never run (a test file
-# that died), and each failing file with its failing test numbers. Exit status 0 when everything passed.
+# Keeps prove's verbose output (each failing test with the errno it got) in the log (--log, default
+# /tmp/pjdfstest-TIME.log), and prints: files passed/total, tests passed/total, tests planned but never run (a
+# test file that died), and each failing file with its failing test numbers. Exit 0 when everything passed.
 set -uo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 usage() {
-  sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"
   exit 2
 }
 
@@ -76,7 +77,7 @@ WORK="$(mktemp -d "$MOUNT/pjdfstest.XXXXXX")" || exit 1
 chmod 0755 "$WORK"
 [ -n "$LOG" ] || LOG="/tmp/pjdfstest-$(date +%s).log"
 echo "pjdfstest.sh: running in $WORK, prove's output in $LOG" >&2
-(cd "$WORK" && prove -r "${TESTS[@]}") >"$LOG" 2>&1
+(cd "$WORK" && prove -rv "${TESTS[@]}") >"$LOG" 2>&1
 STATUS=$?
 
 # prove's closing report: "Files=N, Tests=M", and per file worth a note "PATH (Wstat: W Tests: R Failed: F)",
