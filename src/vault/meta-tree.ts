@@ -19,7 +19,7 @@ import { DirSyncs } from '../store/dir-syncs.js';
 import type { MetaCodec, Place } from './meta-codec.js';
 import { DIR_ID_FILE, NO_DIR_ID, createDirId, isHousekeeping, isLongForm, readDirId, sealedNameOf, sideFileOf, storedFormOf } from './meta-dir.js';
 import { type EntryFacts, type EntryOpener, MAX_STORED_ENTRY, type MetaEntry, decodeStoredEntry, decodeStoredFacts, encodeEntry, neverWritten, storedBytesOf } from './meta-entry.js';
-import { areaOf, atName, atNameSync, atNode, atNodeSync, createExclusiveSync, fsyncDirInside, lstatInside, readBounded, readBoundedSync, renameInside } from './safe-fs.js';
+import { areaOf, atName, atNameSync, atNode, atNodeSync, createExclusiveSync, fsyncDirInside, lstatInside, readBounded, readBoundedSync, renameInside, sameBytesSync } from './safe-fs.js';
 import { posixError } from './posix-error.js';
 
 export interface EntryAttrs {
@@ -374,16 +374,30 @@ export class MetaTree {
     const stored = basename(disk);
     if (!this.codec.sealed || !isLongForm(stored)) return;
     const { dir, name } = this.placeOf(path);
+    const bytes = Buffer.from(this.codec.encodeName(name, dir), 'latin1');
+    const side = join(dirname(disk), sideFileOf(stored));
+    // Names are sealed deterministically: the side file a node has (every commit of a file after its first) is
+    // kept, and so are its directory's times, which move only when its names change.
+    if (this.holds(side, bytes)) return;
     const temp = join(this.tmpDir, `name-${randomBytes(8).toString('hex')}`);
     const fd = createExclusiveSync(temp, this.tmpArea, 0o600);
     try {
-      writeAll(fd, Buffer.from(this.codec.encodeName(name, dir), 'latin1'));
+      writeAll(fd, bytes);
       await fsyncFd(fd);
     } finally {
       closeSync(fd);
     }
-    const side = join(dirname(disk), sideFileOf(stored));
     renameInside(temp, this.tmpArea, side, this.metaArea);
+  }
+
+  /** Whether the file at `disk` holds exactly `bytes` (a missing file holds nothing). */
+  private holds(disk: string, bytes: Uint8Array): boolean {
+    try {
+      return sameBytesSync(disk, this.metaArea, bytes, false);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
   }
 
   private async removeLongName(disk: string): Promise<void> {

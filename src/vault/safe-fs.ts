@@ -306,6 +306,10 @@ const SCRATCH = Buffer.allocUnsafe(256 * 1024);
  * files and files of another size are no match; a missing file is ENOENT.
  */
 export function sameBytesSync(path: string, area: string, content: Uint8Array, touch: boolean): boolean {
+  return reachable(path, area, (p) => sameBytesHereSync(p, area, content, touch));
+}
+
+function sameBytesHereSync(path: string, area: string, content: Uint8Array, touch: boolean): boolean {
   let fd: number;
   try {
     fd = openSync(path, READ_FLAGS);
