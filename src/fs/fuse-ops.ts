@@ -23,7 +23,15 @@ export function buildOps(ctx: FsContext, trace?: OpTrace): FuseOps {
       const answer = args.pop() as Cb;
       const done = trace?.start(name);
       const cb: Cb = done ? (code, value) => (done(), answer(code, value)) : answer;
-      run(...(args as unknown as A)).then(
+      // An operation that throws before its promise exists (a check up front) fails with its errno too:
+      // thrown through fuse-native, it would end the daemon.
+      let running: Promise<R>;
+      try {
+        running = run(...(args as unknown as A));
+      } catch (err) {
+        running = Promise.reject(err);
+      }
+      running.then(
         (result) => reply(cb, result),
         (err) => cb(toErrno(err, name, ctx.meta.logName(String(args[0])), ctx.log)),
       );

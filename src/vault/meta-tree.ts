@@ -21,6 +21,7 @@ import { DIR_ID_FILE, NO_DIR_ID, createDirId, isHousekeeping, isLongForm, readDi
 import { type EntryFacts, type EntryOpener, MAX_STORED_ENTRY, type MetaEntry, decodeStoredEntry, decodeStoredFacts, encodeEntry, neverWritten, storedBytesOf } from './meta-entry.js';
 import { areaOf, atName, atNameSync, atNode, atNodeSync, createExclusiveSync, fsyncDirInside, lstatInside, readBounded, readBoundedSync, renameInside, sameBytesSync } from './safe-fs.js';
 import { posixError } from './posix-error.js';
+import { NAME_MAX } from './names.js';
 
 export interface EntryAttrs {
   mode: number;
@@ -92,6 +93,8 @@ export class MetaTree {
     let disk = this.metaArea;
     let visible = '';
     for (const name of names) {
+      // No such name can exist (the host would say so of a plain name; a sealed one is stored hashed).
+      if (name.length > NAME_MAX / 4 && Buffer.byteLength(name) > NAME_MAX) throw posixError('ENAMETOOLONG');
       disk = join(disk, storedFormOf(this.codec.encodeName(name, this.dirIdAt(visible || '/', disk))));
       visible += '/' + name;
     }
@@ -131,9 +134,17 @@ export class MetaTree {
     return attempt(() => lstatInside(this.diskPath(path), this.metaArea));
   }
 
-  /** How a log line names a visible path: as stored in a sealed vault (no plaintext), quoted in a plain one. */
+  /**
+   * How a log line names a visible path: as stored in a sealed vault (no plaintext), quoted in a plain one.
+   * Never throws (it names the path of a failure): a sealed path that has no stored form is only counted.
+   */
   logName(path: string): string {
-    return this.codec.sealed ? JSON.stringify(`meta${this.diskPath(path).slice(this.metaArea.length)}`) : JSON.stringify(path);
+    if (!this.codec.sealed) return JSON.stringify(path);
+    try {
+      return JSON.stringify(`meta${this.diskPath(path).slice(this.metaArea.length)}`);
+    } catch {
+      return `(a path of ${path.split('/').filter(Boolean).length} names)`;
+    }
   }
 
   /** A name in its checked directory (safe-fs.ts), for one synchronous call on it. */

@@ -81,6 +81,39 @@ describe.each([false, true])('a path of PATH_MAX - 1 bytes on a vault whose own 
   });
 });
 
+describe.each([false, true])('a name of 256 bytes (sealed: %s)', (sealed) => {
+  it('is ENAMETOOLONG for every call that names it, a rename to it included, and the daemon keeps serving', async () => {
+    m = await TestMount.create('name-max', { sealed });
+    await sh(`printf data > '${m.at('f')}' && mkdir '${m.at('d')}'`);
+    // Each call through python, which reports the errno by name.
+    const script = `
+import errno, os, sys
+os.chdir(sys.argv[1])
+long = 'n' * 256
+calls = {
+  'create': lambda: os.open(long, os.O_CREAT | os.O_WRONLY, 0o644),
+  'mkdir': lambda: os.mkdir(long),
+  'symlink': lambda: os.symlink('f', long),
+  'rename to': lambda: os.rename('f', long),
+  'rename from': lambda: os.rename(long, 'g'),
+  'stat': lambda: os.stat(long),
+  'stat below': lambda: os.stat('d/' + long),
+  'chmod': lambda: os.chmod(long, 0o600),
+  'unlink': lambda: os.unlink(long),
+}
+for name, call in calls.items():
+    try:
+        call()
+        print(name, 'OK')
+    except OSError as e:
+        print(name, errno.errorcode[e.errno])
+`;
+    const { stdout } = await run('python3', ['-c', script, m.mnt]);
+    expect(stdout.trim().split('\n')).toEqual(['create', 'mkdir', 'symlink', 'rename to', 'rename from', 'stat', 'stat below', 'chmod', 'unlink'].map((c) => `${c} ENAMETOOLONG`));
+    expect((await sh(`cat '${m.at('f')}'`)).stdout).toBe('data');
+  });
+});
+
 describe('truncate far past the size limit (pjdfstest truncate/12)', () => {
   it('is EFBIG, leaves the file as it was, and the daemon keeps answering', async () => {
     m = await TestMount.create('truncate-huge');
