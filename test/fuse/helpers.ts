@@ -147,39 +147,41 @@ export class TestMount {
 
   /**
    * `vaultMb`: the vault lives on a tmpfs of that size (a real full disk for the tests that need one);
-   * `env`: the daemon's extra environment (SEFS_FAULT_PLAN...); `vault`: where the vault is made instead of
-   * in the temp directory (the caller removes it); `sealed`: a sealed vault (passphrase in a file, cheap KDF).
+   * `env`: the daemon's extra environment (SEFS_FAULT_PLAN...); `sealed`: a sealed vault; `vault`: where the
+   * vault is made instead of in the temp directory (the caller removes it).
    */
-  static async create(name: string, options: { vaultMb?: number; env?: Record<string, string>; vault?: string; sealed?: boolean } = {}): Promise<TestMount> {
+  static async create(name: string, options: { vaultMb?: number; env?: Record<string, string>; sealed?: boolean; vault?: string } = {}): Promise<TestMount> {
     requireFuse();
     const dir = await mkdtemp(join(tmpdir(), `sefs-fuse-${name}-`));
     const m = new TestMount(dir);
     m.vaultAt = options.vault;
     m.env = options.env ?? {};
     await mkdir(m.work);
-    if (options.sealed) {
-      await writeFile(join(dir, 'passphrase'), 'test passphrase');
-      m.passphrase = ['--passphrase-file', join(dir, 'passphrase')];
-    }
     if (options.vaultMb) {
       await mkdir(m.vault);
       await run('mount', ['-t', 'tmpfs', '-o', `size=${options.vaultMb}m`, 'tmpfs', m.vault]);
       m.vaultFs = true;
     }
-    await run(process.execPath, [CLI, 'init', m.vault, ...m.passphrase, ...(options.sealed ? ['--scrypt-log-n', '10'] : [])]);
+    if (options.sealed) {
+      // A sealed vault, with a cheap KDF: the passphrase file is in the temp directory, beside the vault.
+      await writeFile(join(dir, 'pass'), 'correct horse battery staple');
+      m.unlock = ['--passphrase-file', join(dir, 'pass')];
+    }
+    await run(process.execPath, [CLI, 'init', m.vault, ...m.unlock, ...(options.sealed ? ['--scrypt-log-n', '10'] : [])]);
     await m.mount();
     return m;
   }
 
   private env: Record<string, string> = {};
-  private passphrase: string[] = [];
-  private vaultAt: string | undefined;
+  /** What `sefs mount` (and fsck) of a sealed vault need. */
+  unlock: string[] = [];
   private vaultFs = false;
+  private vaultAt: string | undefined;
 
   /** Mount with `sefs mount` (daemon mode); it returns once the mount is live. */
   async mount(): Promise<void> {
     live.add(this);
-    const { stdout } = await run(process.execPath, [CLI, 'mount', this.vault, this.mnt, ...this.passphrase], { timeoutMs: 60_000, env: this.env });
+    const { stdout } = await run(process.execPath, [CLI, 'mount', this.vault, this.mnt, ...this.unlock], { timeoutMs: 60_000, env: this.env });
     const pid = /daemon pid (\d+)/.exec(stdout);
     if (!pid) throw new Error(`sefs mount printed no daemon pid: ${stdout}`);
     this.pid = Number(pid[1]);

@@ -73,7 +73,7 @@ describe.each([false, true])('a path of PATH_MAX - 1 bytes on a vault whose own 
     await m.remount();
     expect((await inMount(`cat '${file}'`)).stdout).toBe('deep content');
     await m.unmount();
-    const fsck = await run(process.execPath, [CLI, 'fsck', m.vault, ...(sealed ? ['--passphrase-file', join(m.dir, 'passphrase')] : [])]);
+    const fsck = await run(process.execPath, [CLI, 'fsck', m.vault, ...m.unlock]);
     expect(fsck.stdout).not.toMatch(/damaged|error/i);
     await m.mount();
 
