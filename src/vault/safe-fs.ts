@@ -17,7 +17,7 @@
  * kernel accepts every step, and no link is followed on the way, so the node is inside without a check of its
  * (too long to read back) real path.
  */
-import { closeSync, renameSync, constants as fsc, fchmodSync, fstatSync, futimesSync, lstatSync, mkdirSync, openSync, readSync, readlinkSync, realpathSync, unlinkSync, type Stats } from 'node:fs';
+import { closeSync, renameSync, constants as fsc, fchmodSync, fstatSync, futimesSync, lstatSync, mkdirSync, openSync, readSync, readlinkSync, realpathSync, unlinkSync, type BigIntStats, type Stats } from 'node:fs';
 import { type FileHandle, mkdir, open } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { SefsError } from '../core/errors.js';
@@ -136,9 +136,11 @@ async function reachableAsync<T>(path: string, area: string, fn: (p: string) => 
   return tooLong(path) ? atName(path, area, fn) : fn(path);
 }
 
-/** lstat(2) of a vault path, however long. Not checked: a stat acts on nothing. */
-export function lstatInside(path: string, area: string): Stats {
-  return reachable(path, area, (p) => lstatSync(p));
+/** lstat(2) of a vault path, however long (times in ns with `bigint`). Not checked: a stat acts on nothing. */
+export function lstatInside(path: string, area: string): Stats;
+export function lstatInside(path: string, area: string, options: { bigint: true }): BigIntStats;
+export function lstatInside(path: string, area: string, options?: { bigint: true }): Stats | BigIntStats {
+  return reachable(path, area, (p) => (options ? lstatSync(p, options) : lstatSync(p)));
 }
 
 /** fsync a directory so the renames inside it survive a crash. */
