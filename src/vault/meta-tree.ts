@@ -10,7 +10,7 @@
  * (native-notes/small-files.md). fsync blocks for milliseconds and stays in the pool.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, constants as fsc, fchmodSync, lchownSync, lutimesSync, fchownSync, fsync, futimesSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, rmdirSync, type Stats, statSync, symlinkSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants as fsc, fchmodSync, fstatSync, lchownSync, lutimesSync, fchownSync, fsync, futimesSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, rmdirSync, type Stats, statSync, symlinkSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { chmod, chown, lchown, lutimes, readdir, unlink, utimes } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { basename, dirname, join } from 'node:path';
@@ -25,6 +25,7 @@ import { posixError } from './posix-error.js';
 
 export interface EntryAttrs {
   mode: number;
+  /** Owner; a gid of -1 keeps the one the node got (a setgid directory's). */
   uid?: number;
   gid?: number;
   /** ms since the epoch; mtime defaults to now. */
@@ -41,6 +42,21 @@ function parentOf(path: string): string {
 /** prefetchFacts: names of one directory read ahead at most, and entry reads at once. */
 const PREFETCH_MAX = 4096;
 const PREFETCH_CONCURRENCY = 8;
+
+/** Who a new node belongs to (the caller of the mount, when the daemon may give files away: ownerFor). */
+export interface Owner {
+  uid: number;
+  gid: number;
+}
+
+/**
+ * The mount root's own mode and owner live on an empty file beside meta/ (meta/ itself stays 0700, the
+ * vault's privacy); until chmod or chown of the root creates it, the root shows ROOT_DEFAULT_MODE and
+ * meta/'s owner.
+ */
+export const ROOT_NODE_FILE = 'root-node';
+const ROOT_DEFAULT_MODE = 0o755;
+const S_ISGID = 0o2000;
 
 /** Read once: the umask applies to the temp file's mode, and our own ids need no chown. */
 const PROCESS_UMASK = process.umask();
@@ -64,11 +80,15 @@ export class MetaTree {
   private readonly metaArea: string;
   private readonly tmpArea: string;
 
+  /** The root's mode and owner (ROOT_NODE_FILE): a file beside meta/. */
+  private readonly rootNode: string;
+
   constructor(
     readonly metaDir: string,
     readonly tmpDir: string,
     readonly codec: MetaCodec,
   ) {
+    this.rootNode = join(dirname(metaDir), ROOT_NODE_FILE);
     this.metaArea = areaOf(metaDir);
     this.tmpArea = areaOf(tmpDir);
   }
@@ -128,7 +148,53 @@ export class MetaTree {
    * to the mount's user, but every call that reads, lists or changes anything is checked.
    */
   lstat(path: string): Promise<Stats> {
-    return attempt(() => lstatSync(this.diskPath(path)));
+    return attempt(() => (path === '/' ? this.rootStat() : lstatSync(this.diskPath(path))));
+  }
+
+  /** meta/ as the mount root: its type, size, links and times, with the root's own mode and owner. */
+  private rootStat(): Stats {
+    const st = lstatSync(this.metaDir);
+    const own = this.rootOwnStat();
+    st.mode = (st.mode & ~0o7777) | (own ? own.mode & 0o7777 : ROOT_DEFAULT_MODE);
+    if (own) {
+      st.uid = own.uid;
+      st.gid = own.gid;
+      // A chmod or chown of the root is a change of the root (its ctime), as are changes of its entries.
+      if (own.ctimeMs > st.ctimeMs) st.ctime = own.ctime;
+      st.ctimeMs = Math.max(st.ctimeMs, own.ctimeMs);
+    }
+    return st;
+  }
+
+  private rootOwnStat(): Stats | undefined {
+    try {
+      const st = lstatSync(this.rootNode);
+      return st.isFile() ? st : undefined;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Change the root's own mode or owner on ROOT_NODE_FILE (made on first use, starting as what the root
+   * showed; never followed if a link). Its mode is a directory's: a chown does not clear setgid there.
+   */
+  private changeRoot(change: (fd: number) => void, keepMode = false): void {
+    const fresh = this.rootOwnStat() === undefined;
+    const fd = openSync(this.rootNode, fsc.O_RDONLY | fsc.O_CREAT | fsc.O_NOFOLLOW, 0o600);
+    try {
+      if (fresh) {
+        const st = lstatSync(this.metaDir);
+        if (st.uid !== OWN_UID || st.gid !== OWN_GID) fchownSync(fd, st.uid, st.gid);
+        fchmodSync(fd, ROOT_DEFAULT_MODE);
+      }
+      const mode = fstatSync(fd).mode & 0o7777;
+      change(fd);
+      if (keepMode && (fstatSync(fd).mode & 0o7777) !== mode) fchmodSync(fd, mode);
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /** How a log line names a visible path: as stored in a sealed vault (no plaintext), quoted in a plain one. */
@@ -142,6 +208,7 @@ export class MetaTree {
   }
 
   async setMode(path: string, mode: number): Promise<void> {
+    if (path === '/') return this.changeRoot((fd) => fchmodSync(fd, mode & 0o7777));
     // A symlink's mode means nothing (the kernel never asks for it): refusing one keeps chmod off its target.
     await atNode(this.diskPath(path), this.metaArea, ['file', 'dir'], (self) => chmod(self, mode));
   }
@@ -153,7 +220,19 @@ export class MetaTree {
   }
 
   setOwner(path: string, uid: number, gid: number): Promise<void> {
+    if (path === '/') return attempt(() => this.changeRoot((fd) => fchownSync(fd, uid, gid), true));
     return this.onNode(path, (p) => chown(p, uid, gid), (p) => lchown(p, uid, gid));
+  }
+
+  /**
+   * The owner to give a new node at `path`: `owner`, but in a directory with the setgid bit the group is the
+   * directory's (which the node already has on the host: gid -1 keeps it), as a kernel filesystem does.
+   */
+  private ownerAt(path: string, owner: Owner | undefined): Owner | undefined {
+    if (!owner || (owner.uid === OWN_UID && owner.gid === OWN_GID)) return undefined;
+    const parent = parentOf(path);
+    const setgid = ((parent === '/' ? lstatSync(this.metaDir) : lstatSync(this.diskPath(parent))).mode & S_ISGID) !== 0;
+    return { uid: owner.uid, gid: setgid ? -1 : owner.gid };
   }
 
   /** Times in seconds since the epoch. */
@@ -244,17 +323,38 @@ export class MetaTree {
     return names;
   }
 
-  async makeDir(path: string, mode: number): Promise<void> {
+  /**
+   * mkdir with exactly `mode` (the kernel has applied the caller's umask; the daemon's must not apply again),
+   * owned by `owner` (ownerAt).
+   */
+  async makeDir(path: string, mode: number, owner?: Owner): Promise<void> {
     const disk = this.diskPath(path);
     const wanted = mode & 0o7777;
-    if (!this.codec.sealed) return attempt(() => this.atSync(path, (p) => void mkdirSync(p, wanted)));
+    const ids = this.ownerAt(path, owner);
+    // The host adds the setgid bit under a setgid directory; a chmod keeps it.
+    const finish = (self: string): void => {
+      if (ids) chownSync(self, ids.uid, ids.gid);
+      const now = statSync(self).mode & 0o7777;
+      const target = wanted | (now & S_ISGID);
+      if (now !== target) chmodSync(self, target);
+    };
+    if (!this.codec.sealed) {
+      await attempt(() => this.atSync(path, (p) => void mkdirSync(p, wanted)));
+      try {
+        if (ids || (wanted & ~PROCESS_UMASK) !== wanted || wanted & 0o7000) atNodeSync(disk, this.metaArea, ['dir'], finish);
+      } catch (err) {
+        this.atSync(path, (p) => rmdirSync(p));
+        throw err;
+      }
+      return;
+    }
     await this.writeLongName(path, disk);
     // Owner rwx while its id is written (a daemon that is not root could not write into a 0500 directory).
     this.atSync(path, (p) => mkdirSync(p, wanted | 0o700));
     try {
       atNodeSync(disk, this.metaArea, ['dir'], (self) => createDirId(self));
       await fsyncDir(disk);
-      if ((wanted & 0o700) !== 0o700) atNodeSync(disk, this.metaArea, ['dir'], (self) => chmodSync(self, wanted & ~PROCESS_UMASK));
+      atNodeSync(disk, this.metaArea, ['dir'], finish);
     } catch (err) {
       this.atSync(path, (p) => rmSync(p, { recursive: true, force: true }));
       throw err;
@@ -290,11 +390,20 @@ export class MetaTree {
     }
   }
 
-  async makeSymlink(target: string, path: string): Promise<void> {
+  async makeSymlink(target: string, path: string, owner?: Owner): Promise<void> {
     const disk = this.diskPath(path);
     await this.writeLongName(path, disk);
     const stored = this.codec.sealLink(target, this.placeOf(path));
-    this.atSync(path, (p) => symlinkSync(stored, p));
+    const ids = this.ownerAt(path, owner);
+    this.atSync(path, (p) => {
+      symlinkSync(stored, p);
+      try {
+        if (ids) lchownSync(p, ids.uid, ids.gid);
+      } catch (err) {
+        unlinkSync(p);
+        throw err;
+      }
+    });
   }
 
   async readSymlink(path: string): Promise<string> {
@@ -439,8 +548,10 @@ export class MetaTree {
    * A new empty file: a zero-length metadata file made in place (it reads as empty: decodeStoredEntry), so a
    * create costs one open and no temp file; EEXIST if the name is taken.
    */
-  async createEmpty(path: string, attrs: EntryAttrs): Promise<void> {
+  async createEmpty(path: string, attrs: EntryAttrs, owner?: Owner): Promise<void> {
     const disk = this.diskPath(path);
+    const ids = this.ownerAt(path, owner);
+    if (ids) attrs = { ...attrs, ...ids };
     await this.writeLongName(path, disk);
     const fd = await attempt(() => this.atSync(path, (p) => createExclusiveSync(p, this.metaArea, attrs.mode & 0o7777)));
     try {
@@ -530,11 +641,14 @@ async function fillEntryFile(fd: number, bytes: Uint8Array, attrs: EntryAttrs, d
   if (durable) await fsyncFd(fd);
 }
 
-/** A new metadata file's mode (past the umask), owner and times; each call only when it changes something. */
+/**
+ * A new metadata file's owner, mode (past the umask) and times; each call only when it changes something.
+ * The owner first: a chown clears the setuid and setgid bits.
+ */
 function setAttrs(fd: number, attrs: EntryAttrs): void {
   const mode = attrs.mode & 0o7777;
-  if ((mode & ~PROCESS_UMASK) !== mode || mode & 0o7000) fchmodSync(fd, mode);
   if (attrs.uid !== undefined && attrs.gid !== undefined && (attrs.uid !== OWN_UID || attrs.gid !== OWN_GID)) fchownSync(fd, attrs.uid, attrs.gid);
+  if ((mode & ~PROCESS_UMASK) !== mode || mode & 0o7000) fchmodSync(fd, mode);
   if (attrs.atime !== undefined || attrs.mtime !== undefined) {
     const now = Date.now();
     futimesSync(fd, (attrs.atime ?? now) / 1000, (attrs.mtime ?? now) / 1000);
