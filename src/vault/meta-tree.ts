@@ -10,8 +10,8 @@
  * (native-notes/small-files.md). fsync blocks for milliseconds and stays in the pool.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, closeSync, constants as fsc, fchmodSync, fstatSync, lchownSync, lutimesSync, fchownSync, fsync, futimesSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, rmdirSync, type Stats, statSync, symlinkSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
-import { chmod, chown, lchown, lutimes, readdir, unlink, utimes } from 'node:fs/promises';
+import { type BigIntStats, chmodSync, chownSync, closeSync, constants as fsc, fchmodSync, fstatSync, lchownSync, fchownSync, fsync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, rmdirSync, type Stats, statSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
+import { chmod, chown, lchown, readdir, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { basename, dirname, join } from 'node:path';
 import { LRUCache } from 'lru-cache';
@@ -22,15 +22,16 @@ import { DIR_ID_FILE, NO_DIR_ID, createDirId, isHousekeeping, isLongForm, readDi
 import { type EntryFacts, type EntryOpener, MAX_STORED_ENTRY, type MetaEntry, decodeStoredEntry, decodeStoredFacts, encodeEntry, neverWritten, storedBytesOf } from './meta-entry.js';
 import { areaOf, atName, atNameSync, atNode, atNodeSync, createExclusiveSync, readBounded, readBoundedSync, renameInside } from './safe-fs.js';
 import { posixError } from './posix-error.js';
+import { nowNs, setFdTimesNs, setTimesNs } from './file-times.js';
 
 export interface EntryAttrs {
   mode: number;
   /** Owner; a gid of -1 keeps the one the node got (a setgid directory's). */
   uid?: number;
   gid?: number;
-  /** ms since the epoch; mtime defaults to now. */
-  atime?: number;
-  mtime?: number;
+  /** ns since the epoch (exact); now when absent and the other is given. */
+  atime?: bigint;
+  mtime?: bigint;
 }
 
 /** The visible parent directory of a visible path ("/a/b" -> "/a", "/b" -> "/"). */
@@ -101,10 +102,10 @@ export class MetaTree {
   /** Bumped by every change of an entry or a name: a prefetch that began before one keeps nothing. */
   private changes = 0;
   /**
-   * By visible directory path: host ctimes moved only by commits' renames, and the ctime to show instead
+   * By visible directory path: host ctimes (ns) moved only by commits' renames, and the ctime to show instead
    * (shownDirCtime). A directory renamed since has another ctime, so a record left under its old path is inert.
    */
-  private readonly dirCtimes = new LRUCache<string, { after: number; shown: number }>({ max: 10_000 });
+  private readonly dirCtimes = new LRUCache<string, { after: bigint; shown: bigint }>({ max: 10_000 });
 
   /** The meta/ path of a visible path ("/a/b"). */
   diskPath(path: string): string {
@@ -151,24 +152,39 @@ export class MetaTree {
     return attempt(() => (path === '/' ? this.rootStat() : lstatSync(this.diskPath(path))));
   }
 
+  /** lstat with times in ns (what getattr shows). */
+  lstatNs(path: string): Promise<BigIntStats> {
+    return attempt(() => (path === '/' ? this.rootStatNs() : lstatSync(this.diskPath(path), { bigint: true })));
+  }
+
   /** meta/ as the mount root: its type, size, links and times, with the root's own mode and owner. */
   private rootStat(): Stats {
     const st = lstatSync(this.metaDir);
     const own = this.rootOwnStat();
-    st.mode = (st.mode & ~0o7777) | (own ? own.mode & 0o7777 : ROOT_DEFAULT_MODE);
+    st.mode = (st.mode & ~0o7777) | (own ? Number(own.mode) & 0o7777 : ROOT_DEFAULT_MODE);
     if (own) {
-      st.uid = own.uid;
-      st.gid = own.gid;
-      // A chmod or chown of the root is a change of the root (its ctime), as are changes of its entries.
-      if (own.ctimeMs > st.ctimeMs) st.ctime = own.ctime;
-      st.ctimeMs = Math.max(st.ctimeMs, own.ctimeMs);
+      st.uid = Number(own.uid);
+      st.gid = Number(own.gid);
     }
     return st;
   }
 
-  private rootOwnStat(): Stats | undefined {
+  private rootStatNs(): BigIntStats {
+    const st = lstatSync(this.metaDir, { bigint: true });
+    const own = this.rootOwnStat();
+    st.mode = (st.mode & ~0o7777n) | (own ? own.mode & 0o7777n : BigInt(ROOT_DEFAULT_MODE));
+    if (own) {
+      st.uid = own.uid;
+      st.gid = own.gid;
+      // A chmod or chown of the root is a change of the root (its ctime), as are changes of its entries.
+      if (own.ctimeNs > st.ctimeNs) st.ctimeNs = own.ctimeNs;
+    }
+    return st;
+  }
+
+  private rootOwnStat(): BigIntStats | undefined {
     try {
-      const st = lstatSync(this.rootNode);
+      const st = lstatSync(this.rootNode, { bigint: true });
       return st.isFile() ? st : undefined;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
@@ -235,9 +251,13 @@ export class MetaTree {
     return { uid: owner.uid, gid: setgid ? -1 : owner.gid };
   }
 
-  /** Times in seconds since the epoch. */
-  setTimes(path: string, atime: number, mtime: number): Promise<void> {
-    return this.onNode(path, (p) => utimes(p, atime, mtime), (p) => lutimes(p, atime, mtime));
+  /** Times in ns since the epoch, exact (file-times.ts). */
+  setTimes(path: string, atime: bigint, mtime: bigint): Promise<void> {
+    return this.onNode(
+      path,
+      async (p) => setTimesNs(p, atime, mtime),
+      async (p) => setTimesNs(p, atime, mtime, true),
+    );
   }
 
   /**
@@ -430,7 +450,7 @@ export class MetaTree {
     const dst = this.diskPath(to);
     const renameChecked = (): void => renameInside(src, this.metaArea, dst, this.metaArea);
     if (!this.codec.sealed || from === to) return renameChecked();
-    const st = this.atSync(from, (p) => lstatSync(p));
+    const st = this.atSync(from, (p) => lstatSync(p, { bigint: true }));
     await this.writeLongName(to, dst);
     if (st.isDirectory()) {
       let target: Stats | undefined;
@@ -445,7 +465,7 @@ export class MetaTree {
     await this.removeLongName(src);
   }
 
-  private async moveResealed(from: string, to: string, src: string, dst: string, st: Stats, renameChecked: () => void): Promise<void> {
+  private async moveResealed(from: string, to: string, src: string, dst: string, st: BigIntStats, renameChecked: () => void): Promise<void> {
     if (!st.isFile() && !st.isSymbolicLink()) return renameChecked();
     const temp = join(this.tmpDir, `move-${randomBytes(8).toString('hex')}`);
     const inTmp = <T>(fn: (p: string) => T): T => atNameSync(temp, this.tmpArea, fn);
@@ -454,14 +474,15 @@ export class MetaTree {
         const target = this.codec.openLink(this.atSync(from, (p) => readlinkSync(p)), this.placeOf(from));
         const sealed = this.codec.sealLink(target, this.placeOf(to));
         inTmp((p) => symlinkSync(sealed, p));
-        if (st.uid !== OWN_UID || st.gid !== OWN_GID) inTmp((p) => lchownSync(p, st.uid, st.gid));
-        inTmp((p) => lutimesSync(p, st.atime, st.mtime));
+        if (Number(st.uid) !== OWN_UID || Number(st.gid) !== OWN_GID) inTmp((p) => lchownSync(p, Number(st.uid), Number(st.gid)));
+        inTmp((p) => setTimesNs(p, st.atimeNs, st.mtimeNs, true));
       } else {
         const stored = readBoundedSync(src, this.metaArea, MAX_STORED_ENTRY, { noAtime: true });
         const bytes = neverWritten(stored) ? stored : this.codec.sealEntry(this.codec.openEntry(stored, this.placeOf(from)), this.placeOf(to));
-        const fd = createExclusiveSync(temp, this.tmpArea, st.mode & 0o7777);
+        const mode = Number(st.mode);
+        const fd = createExclusiveSync(temp, this.tmpArea, mode & 0o7777);
         try {
-          await fillEntryFile(fd, bytes, { mode: st.mode, uid: st.uid, gid: st.gid, atime: st.atimeMs, mtime: st.mtimeMs }, true);
+          await fillEntryFile(fd, bytes, { mode, uid: Number(st.uid), gid: Number(st.gid), atime: st.atimeNs, mtime: st.mtimeNs }, true);
         } finally {
           closeSync(fd);
         }
@@ -568,16 +589,16 @@ export class MetaTree {
    * in it are written back would say "file changed as we read it". So the ctime before the commit is shown
    * for as long as nothing else has changed the directory (its host ctime is still the one the commit left).
    */
-  shownDirCtime(path: string, st: Stats): number {
+  shownDirCtime(path: string, st: BigIntStats): bigint {
     const kept = this.dirCtimes.get(path);
-    return kept && kept.after === st.ctimeMs ? kept.shown : st.ctimeMs;
+    return kept && kept.after === st.ctimeNs ? kept.shown : st.ctimeNs;
   }
 
-  private keepDirCtime(dir: string, before: Stats, after: Stats): void {
+  private keepDirCtime(dir: string, before: BigIntStats, after: BigIntStats): void {
     const kept = this.dirCtimes.get(dir);
     // Commits in a row keep the ctime from before the first of them.
-    const shown = kept && kept.after === before.ctimeMs ? kept.shown : before.ctimeMs;
-    this.dirCtimes.set(dir, { after: after.ctimeMs, shown });
+    const shown = kept && kept.after === before.ctimeNs ? kept.shown : before.ctimeNs;
+    this.dirCtimes.set(dir, { after: after.ctimeNs, shown });
   }
 
   /** fsync a directory of meta/ (coalesced with the other callers syncing it now: dir-syncs.ts). */
@@ -650,8 +671,8 @@ function setAttrs(fd: number, attrs: EntryAttrs): void {
   if (attrs.uid !== undefined && attrs.gid !== undefined && (attrs.uid !== OWN_UID || attrs.gid !== OWN_GID)) fchownSync(fd, attrs.uid, attrs.gid);
   if ((mode & ~PROCESS_UMASK) !== mode || mode & 0o7000) fchmodSync(fd, mode);
   if (attrs.atime !== undefined || attrs.mtime !== undefined) {
-    const now = Date.now();
-    futimesSync(fd, (attrs.atime ?? now) / 1000, (attrs.mtime ?? now) / 1000);
+    const now = nowNs();
+    setFdTimesNs(fd, attrs.atime ?? now, attrs.mtime ?? now);
   }
 }
 
@@ -666,12 +687,12 @@ const fsyncFd = promisify(fsync);
  * directory's mtime moves only when its entries change (rsync and tar set directory times, then files are
  * written back). Synchronous, so no other operation of the mount runs in between.
  */
-function renameOver(temp: string, target: string): { before: Stats; after: Stats } {
+function renameOver(temp: string, target: string): { before: BigIntStats; after: BigIntStats } {
   const dir = dirname(target); // a pinned directory's /proc/self/fd path (safe-fs.ts): followed to it, never beyond
-  const before = statSync(dir);
+  const before = statSync(dir, { bigint: true });
   renameSync(temp, target);
-  utimesSync(dir, before.atimeMs / 1000, before.mtimeMs / 1000);
-  return { before, after: statSync(dir) };
+  setTimesNs(dir, before.atimeNs, before.mtimeNs);
+  return { before, after: statSync(dir, { bigint: true }) };
 }
 
 /** A synchronous call as a promise: its error a rejection, as the async fs calls it replaces. */
