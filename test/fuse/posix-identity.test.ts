@@ -7,9 +7,11 @@
  * a file that a process still reads is removed with rm -rf: no .fuse_hidden name, the reader reads on.
  */
 import { spawn } from 'node:child_process';
-import { chmod, chown, lstat, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { disposeAll, fuseSuite, run, seededBytes, sh, sha256, sleep, TestMount } from './helpers.js';
+import { CLI, disposeAll, fuseSuite, run, seededBytes, sh, sha256, sleep, TestMount } from './helpers.js';
 
 fuseSuite();
 
@@ -176,6 +178,31 @@ describe('times', () => {
     expect(await times(file)).toMatchObject(expected);
     await run('touch', ['-d', '1901-12-13 20:45:52', file]);
     expect((await times(file)).mtime).toBe('-2147483648.000000000');
+  });
+
+  it('keep their nanoseconds in a sealed vault, where a rename seals the entry and the link again', async () => {
+    const base = await mkdtemp(join(tmpdir(), 'sefs-identity-sealed-'));
+    const pass = join(base, 'pass');
+    await writeFile(pass, 'correct horse battery staple');
+    const vault = join(base, 'vault');
+    const mnt = join(base, 'mnt');
+    await run(process.execPath, [CLI, 'init', vault, '--passphrase-file', pass, '--scrypt-log-n', '10']);
+    const mount = () => run(process.execPath, [CLI, 'mount', vault, mnt, '--passphrase-file', pass]);
+    await mount();
+    try {
+      await mkdir(join(mnt, 'd'));
+      await writeFile(join(mnt, 'd', 'f'), 'sealed');
+      await sh(`cd ${mnt}/d && ln -s f link && touch -d '2001-02-03 04:05:06.123456789' f && touch -h -d '1969-07-20 20:17:40.000000001' link`);
+      await rename(join(mnt, 'd', 'f'), join(mnt, 'g'));
+      await rename(join(mnt, 'd', 'link'), join(mnt, 'link2'));
+      await run(process.execPath, [CLI, 'umount', mnt]);
+      await mount();
+      expect(await times(join(mnt, 'g'))).toMatchObject({ atime: '981173106.123456789', mtime: '981173106.123456789' });
+      expect((await times(join(mnt, 'link2'))).mtime).toBe('-14182939.999999999');
+    } finally {
+      await run(process.execPath, [CLI, 'umount', mnt]).catch(() => run('fusermount', ['-uz', mnt]).catch(() => {}));
+      await rm(base, { recursive: true, force: true });
+    }
   });
 
   it('ctime moves at once on truncate, O_TRUNC, chmod and a write, as the kernel shows it', async () => {
