@@ -90,6 +90,18 @@ function removedStat(file: OpenFile): FuseStat {
 }
 
 /**
+ * fchmod, fchown and futimens of a file removed while open reach us by its hidden name (libfuse has no other):
+ * they change what fstat shows of it. False when `path` is no such name.
+ */
+function changeRemoved(ctx: FsContext, path: string, change: (st: FuseStat) => Partial<FuseStat>): boolean {
+  const file = ctx.files.hidden(path);
+  if (!file) return false;
+  const st = removedStat(file);
+  file.removed = { ...st, ...change(st), ctime: nowNs() };
+  return true;
+}
+
+/**
  * An attribute change of an open file runs under the file's lock, as its commits do: a commit rewrites the
  * metadata file with the attributes it read, and must not undo a change made meanwhile.
  */
@@ -99,27 +111,33 @@ function underFileLock<T>(ctx: FsContext, path: string, fn: () => Promise<T>): P
 }
 
 export async function setMode(ctx: FsContext, path: string, mode: number): Promise<void> {
+  if (changeRemoved(ctx, path, (st) => ({ mode: (st.mode & ~0o7777) | (mode & 0o7777) }))) return;
   await underFileLock(ctx, path, () => ctx.meta.setMode(path, mode));
 }
 
 export async function setOwner(ctx: FsContext, path: string, uid: number, gid: number): Promise<void> {
+  // -1 leaves an id as it is (chown(2)); the kernel passes it on.
+  if (changeRemoved(ctx, path, (st) => ({ uid: uid === -1 || uid === 0xffffffff ? st.uid : uid, gid: gid === -1 || gid === 0xffffffff ? st.gid : gid }))) return;
   await underFileLock(ctx, path, () => ctx.meta.setOwner(path, uid, gid));
 }
 
 /** A time from utimens: ns since the epoch (exact, negative before 1970), 'now', or 'omit' (leave it as it is). */
 export type TimeSpec = bigint | 'now' | 'omit';
 
-export function setTimes(ctx: FsContext, path: string, atime: TimeSpec, mtime: TimeSpec): Promise<void> {
-  return underFileLock(ctx, path, () => setTimesNow(ctx, path, atime, mtime));
+export async function setTimes(ctx: FsContext, path: string, atime: TimeSpec, mtime: TimeSpec): Promise<void> {
+  const now = nowNs();
+  if (changeRemoved(ctx, path, (st) => ({ atime: timeOf(atime, st.atime, now), mtime: timeOf(mtime, st.mtime, now) }))) return;
+  return underFileLock(ctx, path, () => setTimesNow(ctx, path, atime, mtime, now));
 }
 
-async function setTimesNow(ctx: FsContext, path: string, atime: TimeSpec, mtime: TimeSpec): Promise<void> {
+/** What a utimens time means, given the time it replaces and now. */
+const timeOf = (t: TimeSpec, current: bigint, now: bigint): bigint => (t === 'now' ? now : t === 'omit' ? current : t);
+
+async function setTimesNow(ctx: FsContext, path: string, atime: TimeSpec, mtime: TimeSpec, now: bigint): Promise<void> {
   const st = await ctx.meta.lstatNs(path);
   const open = st.isFile() ? ctx.files.get(path) : undefined;
-  const now = nowNs();
-  const resolve = (t: TimeSpec, current: bigint): bigint => (t === 'now' ? now : t === 'omit' ? current : t);
-  const a = resolve(atime, st.atimeNs);
-  const m = resolve(mtime, (open && openMtime(open)) ?? st.mtimeNs);
+  const a = timeOf(atime, st.atimeNs, now);
+  const m = timeOf(mtime, (open && openMtime(open)) ?? st.mtimeNs, now);
   // An uncommitted file gets its times again when its commit rewrites the metadata file.
   if (open?.seq.isDirty) open.times = { atime: a, mtime: m };
   await ctx.meta.setTimes(path, a, m);

@@ -247,12 +247,24 @@ describe('rm -rf beside an open file', () => {
     expect((await sh(`find ${m.vault}/meta -name '.fuse_hidden*' | wc -l`)).stdout.trim()).toBe('0');
   });
 
-  it('an unlinked open file: fstat still works and says nlink 0, reads and writes go on', async () => {
+  it('an unlinked open file: fstat still works and says nlink 0, reads, writes, fchmod and futimens go on', async () => {
     await mkdir(m.at('unl'));
-    const out = await sh(
-      `python3 -c 'import os\nfd=os.open("${m.at('unl', 'f')}",os.O_CREAT|os.O_RDWR,0o644)\nos.write(fd,b"Hello, World!")\nos.unlink("${m.at('unl', 'f')}")\nst=os.fstat(fd)\nos.pwrite(fd,b"J",0)\nprint(st.st_nlink,st.st_size,os.pread(fd,13,0).decode(),sorted(os.listdir("${m.at('unl')}")))'`,
-    );
-    expect(out.stdout.trim()).toBe("0 13 Jello, World! []");
+    const f = m.at('unl', 'f');
+    const script = [
+      'import os',
+      `fd=os.open("${f}",os.O_CREAT|os.O_RDWR,0o644)`,
+      'os.write(fd,b"Hello, World!")',
+      `os.unlink("${f}")`,
+      'st=os.fstat(fd)',
+      'os.pwrite(fd,b"J",0)',
+      `print(st.st_nlink,st.st_size,os.pread(fd,13,0).decode(),sorted(os.listdir("${m.at('unl')}")))`,
+      'os.fchmod(fd,0o600)',
+      'os.utime(fd,ns=(1,-1))',
+      'st=os.fstat(fd)',
+      'print(oct(st.st_mode),st.st_atime_ns,st.st_mtime_ns)',
+    ].join('\n');
+    const out = await run('python3', ['-c', script]);
+    expect(out.stdout.trim().split('\n')).toEqual(['0 13 Jello, World! []', '0o100600 1 -1']);
     await run('rmdir', [m.at('unl')]);
   });
 });
