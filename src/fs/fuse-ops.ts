@@ -60,20 +60,20 @@ export function buildOps(ctx: FsContext, trace?: OpTrace): FuseOps {
     utimens: status('utimens', (path: string, atime: attr.TimeSpec, mtime: attr.TimeSpec) => attr.setTimes(ctx, path, atime, mtime)),
 
     readdir: value('readdir', (path: string | null) => dir.list(ctx, named(path))),
-    mkdir: status('mkdir', (path: string, mode: number) => dir.makeDir(ctx, path, mode)),
+    mkdir: status('mkdir', (path: string, mode: number, caller: FuseCaller) => dir.makeDir(ctx, path, mode, caller)),
     rmdir: status('rmdir', (path: string) => dir.removeDir(ctx, path)),
     unlink: status('unlink', (path: string) => dir.removeFile(ctx, path)),
     rename: status('rename', (from: string, to: string) => dir.rename(ctx, from, to)),
-    symlink: status('symlink', (target: string, path: string) => dir.makeSymlink(ctx, target, path)),
+    symlink: status('symlink', (target: string, path: string, caller: FuseCaller) => dir.makeSymlink(ctx, target, path, caller)),
     readlink: value('readlink', (path: string) => dir.readSymlink(ctx, path)),
-    mknod: status('mknod', (path: string, mode: number, _rdev: number) => dir.makeNode(ctx, path, mode)),
+    mknod: status('mknod', (path: string, mode: number, _rdev: number, caller: FuseCaller) => dir.makeNode(ctx, path, mode, caller)),
     fsyncdir: status('fsyncdir', (path: string | null) => dir.syncDir(ctx, named(path))),
     // Hard links cannot share a metadata file that is replaced by rename on every commit.
     link: status('link', async (_from: string, _to: string) => {
       throw fsError(E.EPERM);
     }),
 
-    create: value('create', (path: string, mode: number) => file.create(ctx, path, mode)),
+    create: value('create', (path: string, mode: number, caller: FuseCaller) => file.create(ctx, path, mode, caller)),
     open: value('open', (path: string, _flags: number) => file.open(ctx, path)),
     // Handle-based: the path is null for a file removed while open (nullpath_ok), and never needed.
     read: count('read', (_path: string | null, fd: number, buf: Buffer, len: number, pos: number) => file.read(ctx, fd, buf, len, pos)),

@@ -13,8 +13,8 @@ export interface OpenFile {
   path: string;
   seq: Sequencer;
   handles: number;
-  /** Times set by utimens while the file had uncommitted changes: applied by the commit (ms). */
-  times?: { atime: number; mtime: number };
+  /** Times set by utimens while the file had uncommitted changes: applied by the commit (ns). */
+  times?: { atime: bigint; mtime: bigint };
   /** Removed while open: its attributes at that moment (what fstat shows of it). */
   removed?: FuseStat;
   /** The name libfuse gave it when it was removed while open (hide). */

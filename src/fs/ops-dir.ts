@@ -5,6 +5,8 @@ import { type OpenFile, isHiddenName } from './open-files.js';
 import { getattr } from './ops-attr.js';
 import { E, fsError } from './errno.js';
 import type { MetaEntry } from '../vault/meta-entry.js';
+import type { Owner } from '../vault/meta-tree.js';
+import type { FuseCaller } from './fuse-binding.js';
 import { dirname } from 'node:path';
 import { checkNewName } from '../vault/names.js';
 
@@ -15,9 +17,19 @@ export async function list(ctx: FsContext, path: string): Promise<string[]> {
   return ['.', '..', ...names];
 }
 
-export async function makeDir(ctx: FsContext, path: string, mode: number): Promise<void> {
+/**
+ * Who a node made for `caller` belongs to. A daemon running as root gives it to the caller (with allow_other,
+ * any user of the machine); any other daemon cannot give files away, so everything made through its mount
+ * is the mounting user's, whoever asked (as gocryptfs does), and undefined says so.
+ */
+const DAEMON_IS_ROOT = process.getuid?.() === 0;
+export function ownerFor(caller: FuseCaller | undefined): Owner | undefined {
+  return DAEMON_IS_ROOT && caller ? { uid: caller.uid, gid: caller.gid } : undefined;
+}
+
+export async function makeDir(ctx: FsContext, path: string, mode: number, caller?: FuseCaller): Promise<void> {
   checkNewName(path);
-  await ctx.meta.makeDir(path, mode);
+  await ctx.meta.makeDir(path, mode, ownerFor(caller));
 }
 
 export async function removeDir(ctx: FsContext, path: string): Promise<void> {
@@ -114,9 +126,9 @@ export async function syncDir(ctx: FsContext, path: string): Promise<void> {
   await ctx.meta.syncDir(ctx.meta.diskPath(path));
 }
 
-export async function makeSymlink(ctx: FsContext, target: string, path: string): Promise<void> {
+export async function makeSymlink(ctx: FsContext, target: string, path: string, caller?: FuseCaller): Promise<void> {
   checkNewName(path);
-  await ctx.meta.makeSymlink(target, path);
+  await ctx.meta.makeSymlink(target, path, ownerFor(caller));
 }
 
 export async function readSymlink(ctx: FsContext, path: string): Promise<string> {
@@ -124,8 +136,8 @@ export async function readSymlink(ctx: FsContext, path: string): Promise<string>
 }
 
 /** Regular files only: device nodes, FIFOs and sockets have no place in an encrypted vault. */
-export async function makeNode(ctx: FsContext, path: string, mode: number): Promise<void> {
+export async function makeNode(ctx: FsContext, path: string, mode: number, caller?: FuseCaller): Promise<void> {
   if ((mode & constants.S_IFMT) !== constants.S_IFREG) throw fsError(E.EPERM);
   checkNewName(path);
-  await ctx.meta.createEmpty(path, { mode });
+  await ctx.meta.createEmpty(path, { mode }, ownerFor(caller));
 }

@@ -4,6 +4,7 @@ import { type FsContext, commitFile } from './context.js';
 import { EMPTY_ENTRY } from '../vault/meta-entry.js';
 import { abandonFile, makeNode } from './ops-dir.js';
 import type { OpenFile } from './open-files.js';
+import type { FuseCaller } from './fuse-binding.js';
 
 function fileOf(ctx: FsContext, fh: number): OpenFile {
   const file = ctx.files.handle(fh);
@@ -11,8 +12,8 @@ function fileOf(ctx: FsContext, fh: number): OpenFile {
   return file;
 }
 
-export async function create(ctx: FsContext, path: string, mode: number): Promise<number> {
-  await makeNode(ctx, path, mode);
+export async function create(ctx: FsContext, path: string, mode: number, caller?: FuseCaller): Promise<number> {
+  await makeNode(ctx, path, mode, caller);
   return ctx.files.open(path, async () => EMPTY_ENTRY);
 }
 
