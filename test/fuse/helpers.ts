@@ -147,15 +147,17 @@ export class TestMount {
 
   /**
    * `vaultMb`: the vault lives on a tmpfs of that size (a real full disk for the tests that need one);
-   * `env`: the daemon's extra environment (SEFS_FAULT_PLAN...); `sealed`: a sealed vault; `vault`: where the
-   * vault is made instead of in the temp directory (the caller removes it).
+   * `env`: the daemon's extra environment (SEFS_FAULT_PLAN...); `mountArgs`: more arguments of every `sefs mount`
+   * (--allow-other); `sealed`: a sealed vault; `vault`: where the vault is made instead of in the temp directory
+   * (the caller removes it).
    */
-  static async create(name: string, options: { vaultMb?: number; env?: Record<string, string>; sealed?: boolean; vault?: string } = {}): Promise<TestMount> {
+  static async create(name: string, options: { vaultMb?: number; env?: Record<string, string>; mountArgs?: string[]; sealed?: boolean; vault?: string } = {}): Promise<TestMount> {
     requireFuse();
     const dir = await mkdtemp(join(tmpdir(), `sefs-fuse-${name}-`));
     const m = new TestMount(dir);
     m.vaultAt = options.vault;
     m.env = options.env ?? {};
+    m.mountArgs = options.mountArgs ?? [];
     await mkdir(m.work);
     if (options.vaultMb) {
       await mkdir(m.vault);
@@ -173,6 +175,7 @@ export class TestMount {
   }
 
   private env: Record<string, string> = {};
+  private mountArgs: string[] = [];
   /** What `sefs mount` (and fsck) of a sealed vault need. */
   unlock: string[] = [];
   private vaultFs = false;
@@ -181,7 +184,7 @@ export class TestMount {
   /** Mount with `sefs mount` (daemon mode); it returns once the mount is live. */
   async mount(): Promise<void> {
     live.add(this);
-    const { stdout } = await run(process.execPath, [CLI, 'mount', this.vault, this.mnt, ...this.unlock], { timeoutMs: 60_000, env: this.env });
+    const { stdout } = await run(process.execPath, [CLI, 'mount', this.vault, this.mnt, ...this.unlock, ...this.mountArgs], { timeoutMs: 60_000, env: this.env });
     const pid = /daemon pid (\d+)/.exec(stdout);
     if (!pid) throw new Error(`sefs mount printed no daemon pid: ${stdout}`);
     this.pid = Number(pid[1]);
