@@ -39,8 +39,11 @@ beforeAll(async () => {
 });
 beforeEach(() => m.ensureMounted());
 afterAll(async () => {
-  await disposeAll();
-  if (madeUser) await run('userdel', [OTHER]);
+  try {
+    await disposeAll();
+  } finally {
+    if (madeUser) await run('userdel', [OTHER]);
+  }
 });
 
 /** Run a bash script as the other user (umask 022 unless the script sets one); its result, never a throw. */
