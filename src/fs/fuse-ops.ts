@@ -48,10 +48,9 @@ export function buildOps(ctx: FsContext, trace?: OpTrace): FuseOps {
     rename: status('rename', (from: string, to: string) => dir.rename(ctx, from, to)),
     symlink: status('symlink', (target: string, path: string) => dir.makeSymlink(ctx, target, path)),
     readlink: value('readlink', (path: string) => dir.readSymlink(ctx, path)),
-    mknod: status('mknod', (path: string, mode: number) => dir.makeNode(ctx, path, mode)),
+    mknod: status('mknod', (path: string, mode: number, dev: number) => dir.makeNode(ctx, path, mode, dev)),
     fsyncdir: status('fsyncdir', (path: string) => dir.syncDir(ctx, path)),
-    // Hard links cannot share a metadata file that is replaced by rename on every commit.
-    link: (_from: string, _to: string, cb: Cb) => cb(-1 /* EPERM */),
+    link: status('link', (from: string, to: string) => dir.link(ctx, from, to)),
 
     create: value('create', (path: string, mode: number) => file.create(ctx, path, mode)),
     open: value('open', (path: string, _flags: number) => file.open(ctx, path)),

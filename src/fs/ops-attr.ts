@@ -19,31 +19,47 @@ export interface FuseStat {
   ctime: number;
 }
 
+/**
+ * A directory or symlink shows its meta/ twin's host inode number (a rename keeps it); a file or special
+ * node the number stored in its entry (vault/inode-numbers.ts), or, written by an older sefs and never
+ * committed since, its metadata file's. A special node's type and rdev are its entry's.
+ */
 export async function getattr(ctx: FsContext, path: string): Promise<FuseStat> {
   const st = await ctx.meta.lstat(path);
   let size = st.size;
   let mtime = st.mtimeMs;
   let stored = size;
+  let mode = st.mode;
+  let ino = st.ino;
+  let rdev = 0;
   if (st.isFile()) {
-    const open = ctx.files.get(path);
+    const facts = await ctx.meta.readFacts(path);
+    ({ size, storedBytes: stored } = facts);
+    const node = facts.node;
+    if (node?.ino !== undefined) ino = node.ino;
+    if (node?.type !== undefined) {
+      mode = node.type | (st.mode & 0o7777);
+      rdev = node.rdev ?? 0;
+    }
+    // A hard-linked file may be open by another of its names.
+    const link = ctx.meta.linkAt(path);
+    const open = ctx.files.get(path) ?? (link === undefined ? undefined : ctx.files.byRecord(link));
     if (open) {
       size = open.seq.size;
       stored = open.seq.storedBytes;
       if (open.times) mtime = open.times.mtime;
       else if (open.seq.isDirty) mtime = open.seq.modifiedAt;
-    } else {
-      ({ size, storedBytes: stored } = await ctx.meta.readFacts(path));
     }
   }
   return {
-    mode: st.mode,
+    mode,
     uid: st.uid,
     gid: st.gid,
     size,
     nlink: st.nlink,
-    ino: st.ino,
+    ino,
     dev: st.dev,
-    rdev: 0,
+    rdev,
     blksize: 4096,
     // What is really stored, so du of a sparse file is small: holes count nothing.
     blocks: Math.ceil(stored / 512),
@@ -57,7 +73,7 @@ export async function getattr(ctx: FsContext, path: string): Promise<FuseStat> {
  * An attribute change of an open file runs under the file's lock, as its commits do: a commit rewrites the
  * metadata file with the attributes it read, and must not undo a change made meanwhile.
  */
-function underFileLock<T>(ctx: FsContext, path: string, fn: () => Promise<T>): Promise<T> {
+export function underFileLock<T>(ctx: FsContext, path: string, fn: () => Promise<T>): Promise<T> {
   const open = ctx.files.get(path);
   return open ? open.seq.exclusive(fn) : fn();
 }

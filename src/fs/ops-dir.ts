@@ -1,4 +1,4 @@
-/** Namespace operations on the metadata tree: readdir, mkdir, rmdir, unlink, rename, symlinks, mknod, fsyncdir. */
+/** Namespace operations on the metadata tree: readdir, mkdir, rmdir, unlink, rename, link, symlinks, mknod, fsyncdir. */
 import { constants } from 'node:fs';
 import type { FsContext } from './context.js';
 import type { OpenFile } from './open-files.js';
@@ -6,6 +6,7 @@ import { E, fsError } from './errno.js';
 import type { MetaEntry } from '../vault/meta-entry.js';
 import { dirname } from 'node:path';
 import { checkNewName } from '../vault/names.js';
+import { SPECIAL_TYPES } from '../vault/node-info.js';
 
 /** A directory's names, with '.' and '..' as a kernel filesystem lists them (ls -a, find, some archivers). */
 export async function list(ctx: FsContext, path: string): Promise<string[]> {
@@ -30,9 +31,9 @@ export async function removeDir(ctx: FsContext, path: string): Promise<void> {
  */
 export function removeFile(ctx: FsContext, path: string): Promise<void> {
   return ctx.namespace.run(async () => {
-    const entry = await entryBeingReplaced(ctx, path);
+    const { entry, link, lastName } = await nameBeingRemoved(ctx, path);
     await ctx.meta.removeNode(path);
-    forgetDetached(ctx, ctx.files.detach(path));
+    forgetDetached(ctx, ctx.files.detach(path, link, lastName));
     if (entry) ctx.reclaim?.removed(entry, dirname(ctx.meta.diskPath(path)));
   });
 }
@@ -59,27 +60,46 @@ export async function abandonFile(ctx: FsContext, file: OpenFile): Promise<void>
 export function rename(ctx: FsContext, from: string, to: string): Promise<void> {
   checkNewName(to);
   return ctx.namespace.run(async () => {
-    const replaced = from === to ? undefined : await entryBeingReplaced(ctx, to);
+    const { entry: replaced, link, lastName } = from === to ? { lastName: false } : await nameBeingRemoved(ctx, to, from);
     await ctx.meta.renameNode(from, to);
     ctx.meta.forgetTree(from);
     ctx.meta.forget(to);
-    forgetDetached(ctx, ctx.files.detach(to));
+    forgetDetached(ctx, ctx.files.detach(to, link, lastName));
     ctx.files.rename(from, to);
     if (replaced) ctx.reclaim?.removed(replaced, dirname(ctx.meta.diskPath(to)));
   });
 }
 
 /**
- * The committed entry of the regular file at `path` that an unlink or rename is about to remove (its chunks
- * lose a reference); undefined for other nodes, and for an entry that cannot be read (its chunks then stay).
+ * What an unlink of `path` (or a rename from `from` onto it) removes: whether it is the node's last name (a
+ * hard-linked file keeps its content while another name is left), its hard-link record, and, for the last
+ * name of a regular file, its committed entry (its chunks lose a reference; undefined for other nodes and
+ * for an entry that cannot be read: its chunks then stay).
  */
-async function entryBeingReplaced(ctx: FsContext, path: string): Promise<MetaEntry | undefined> {
-  if (!ctx.reclaim) return undefined;
-  const open = ctx.files.get(path);
-  if (open) return open.seq.committedEntry;
+async function nameBeingRemoved(ctx: FsContext, path: string, from?: string): Promise<{ entry?: MetaEntry; link?: number; lastName: boolean }> {
   const st = await ctx.meta.lstat(path).catch(() => undefined);
-  if (!st?.isFile()) return undefined;
-  return ctx.meta.readEntry(path).catch(() => undefined);
+  if (!st?.isFile()) return { lastName: true };
+  const link = ctx.meta.linkAt(path);
+  const same = from !== undefined && (await ctx.meta.lstat(from).catch(() => undefined))?.ino === st.ino;
+  if (link !== undefined && (st.nlink > 1 || same)) return { link, lastName: false };
+  if (!ctx.reclaim) return { link, lastName: true };
+  const open = ctx.files.get(path) ?? (link !== undefined ? ctx.files.byRecord(link) : undefined);
+  if (open) return { entry: open.seq.committedEntry, link, lastName: true };
+  return { entry: await ctx.meta.readEntry(path).catch(() => undefined), link, lastName: true };
+}
+
+/**
+ * link(2): under the namespace lock, as a commit's placing is. A file open by `from` commits to the shared
+ * record from now on, and opens by the new name share it.
+ */
+export function link(ctx: FsContext, from: string, to: string): Promise<void> {
+  checkNewName(to);
+  return ctx.namespace.run(async () => {
+    await ctx.meta.link(from, to, () => ctx.inodes.allocate());
+    const record = ctx.meta.linkAt(from);
+    const open = ctx.files.get(from);
+    if (open && record !== undefined && open.link === undefined) ctx.files.linkedAs(open, record);
+  });
 }
 
 /**
@@ -100,9 +120,15 @@ export async function readSymlink(ctx: FsContext, path: string): Promise<string>
   return ctx.meta.readSymlink(path);
 }
 
-/** Regular files only: device nodes, FIFOs and sockets have no place in an encrypted vault. */
-export async function makeNode(ctx: FsContext, path: string, mode: number): Promise<void> {
-  if ((mode & constants.S_IFMT) !== constants.S_IFREG) throw fsError(E.EPERM);
+/**
+ * A regular file, or a FIFO, socket or device stored as an entry (type and rdev in its node fields, never a
+ * real device node in the vault: threat-model.md); the kernel serves FIFOs and devices itself.
+ */
+export async function makeNode(ctx: FsContext, path: string, mode: number, rdev = 0): Promise<void> {
+  const type = mode & constants.S_IFMT;
+  if (type !== constants.S_IFREG && type !== 0 && !SPECIAL_TYPES.includes(type)) throw fsError(E.EINVAL);
   checkNewName(path);
-  await ctx.meta.createEmpty(path, { mode });
+  const ino = await ctx.inodes.allocate();
+  const special = SPECIAL_TYPES.includes(type);
+  await ctx.meta.createEmpty(path, { mode }, special ? { ino, type, rdev: type === constants.S_IFCHR || type === constants.S_IFBLK ? rdev : 0 } : { ino });
 }

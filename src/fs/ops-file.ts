@@ -19,7 +19,7 @@ export async function create(ctx: FsContext, path: string, mode: number): Promis
 // The kernel sends directories OPENDIR, not OPEN, and refuses truncate(2) of a directory itself: open and
 // truncatePath see regular files only (a missing one is ENOENT from readEntry).
 export async function open(ctx: FsContext, path: string): Promise<number> {
-  return ctx.files.open(path, () => ctx.meta.readEntry(path));
+  return ctx.files.open(path, () => ctx.meta.readEntry(path), ctx.meta.linkAt(path));
 }
 
 export async function read(ctx: FsContext, fh: number, into: Buffer, length: number, position: number): Promise<number> {
@@ -73,7 +73,7 @@ export async function truncateOpen(ctx: FsContext, fh: number, size: number): Pr
 
 /** truncate(2) by path: through the open file if there is one; its commit is written back. */
 export async function truncatePath(ctx: FsContext, path: string, size: number): Promise<void> {
-  const file = await ctx.files.acquire(path, () => ctx.meta.readEntry(path));
+  const file = await ctx.files.acquire(path, () => ctx.meta.readEntry(path), ctx.meta.linkAt(path));
   try {
     await file.seq.truncate(size);
   } finally {
