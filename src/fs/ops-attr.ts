@@ -1,6 +1,8 @@
 /** Attribute operations: getattr, chmod, chown, utimens, access, statfs. */
 import { statfs } from 'node:fs/promises';
 import type { FsContext } from './context.js';
+import type { OpenFile } from './open-files.js';
+import { E, fsError } from './errno.js';
 import { NAME_MAX } from '../vault/names.js';
 
 export interface FuseStat {
@@ -25,6 +27,8 @@ export interface FuseStat {
  * committed since, its metadata file's. A special node's type and rdev are its entry's.
  */
 export async function getattr(ctx: FsContext, path: string): Promise<FuseStat> {
+  const hidden = ctx.files.hidden(path);
+  if (hidden) return removedStat(hidden);
   const st = await ctx.meta.lstat(path);
   let size = st.size;
   let mtime = st.mtimeMs;
@@ -69,6 +73,22 @@ export async function getattr(ctx: FsContext, path: string): Promise<FuseStat> {
   };
 }
 
+/** fgetattr: the open file of handle `fh`, wherever it is now, or removed. */
+export async function getattrOpen(ctx: FsContext, fh: number): Promise<FuseStat> {
+  const file = ctx.files.handle(fh);
+  if (!file) throw fsError(E.EBADF);
+  return file.path ? getattr(ctx, file.path) : removedStat(file);
+}
+
+/**
+ * A file removed while open: its attributes when it was removed, its content now. nlink 1, which libfuse
+ * shows as 0 for a file it hid (every file removed while the kernel has it open).
+ */
+function removedStat(file: OpenFile): FuseStat {
+  const last = file.removed ?? { mode: 0o100600, uid: 0, gid: 0, size: 0, nlink: 1, ino: 0, dev: 0, rdev: 0, blksize: 4096, blocks: 0, atime: 0, mtime: 0, ctime: 0 };
+  return { ...last, nlink: 1, size: file.seq.size, blocks: Math.ceil(file.seq.storedBytes / 512) };
+}
+
 /**
  * An attribute change of an open file runs under the file's lock, as its commits do: a commit rewrites the
  * metadata file with the attributes it read, and must not undo a change made meanwhile.
@@ -86,8 +106,8 @@ export async function setOwner(ctx: FsContext, path: string, uid: number, gid: n
   await underFileLock(ctx, path, () => ctx.meta.setOwner(path, uid, gid));
 }
 
-/** A time from utimens: ms since the epoch, 'now', or 'omit' (leave it as it is). */
-export type TimeSpec = number | 'now' | 'omit';
+/** A time from utimens: ns since the epoch (exact, negative before 1970), 'now', or 'omit' (leave it as it is). */
+export type TimeSpec = bigint | 'now' | 'omit';
 
 export function setTimes(ctx: FsContext, path: string, atime: TimeSpec, mtime: TimeSpec): Promise<void> {
   return underFileLock(ctx, path, () => setTimesNow(ctx, path, atime, mtime));
@@ -97,7 +117,7 @@ async function setTimesNow(ctx: FsContext, path: string, atime: TimeSpec, mtime:
   const st = await ctx.meta.lstat(path);
   const open = st.isFile() ? ctx.files.get(path) : undefined;
   const now = Date.now();
-  const resolve = (t: TimeSpec, current: number): number => (t === 'now' ? now : t === 'omit' ? current : t);
+  const resolve = (t: TimeSpec, current: number): number => (t === 'now' ? now : t === 'omit' ? current : Number(t) / 1e6);
   const a = resolve(atime, st.atimeMs);
   const m = resolve(mtime, open?.times?.mtime ?? st.mtimeMs);
   // An uncommitted file gets its times again when its commit rewrites the metadata file.

@@ -1,7 +1,8 @@
 /** Namespace operations on the metadata tree: readdir, mkdir, rmdir, unlink, rename, link, symlinks, mknod, fsyncdir. */
 import { constants } from 'node:fs';
 import type { FsContext } from './context.js';
-import type { OpenFile } from './open-files.js';
+import { type OpenFile, isHiddenName } from './open-files.js';
+import { getattr } from './ops-attr.js';
 import { E, fsError } from './errno.js';
 import type { MetaEntry } from '../vault/meta-entry.js';
 import { dirname } from 'node:path';
@@ -31,11 +32,35 @@ export async function removeDir(ctx: FsContext, path: string): Promise<void> {
  */
 export function removeFile(ctx: FsContext, path: string): Promise<void> {
   return ctx.namespace.run(async () => {
-    const { entry, link, lastName } = await nameBeingRemoved(ctx, path);
-    await ctx.meta.removeNode(path);
-    forgetDetached(ctx, ctx.files.detach(path, link, lastName));
-    if (entry) ctx.reclaim?.removed(entry, dirname(ctx.meta.diskPath(path)));
+    // libfuse removing the hidden name of a file removed while open: it is only in memory.
+    if (ctx.files.unhide(path)) return;
+    await removeLocked(ctx, path);
   });
+}
+
+/**
+ * Remove a file or symlink from the vault (namespace lock held); its open file, if it had one (a hard-linked
+ * file with names left goes on committing to its record).
+ */
+async function removeLocked(ctx: FsContext, path: string): Promise<OpenFile | undefined> {
+  const { entry, link, lastName } = await nameBeingRemoved(ctx, path);
+  // What fstat keeps showing of a file removed while open.
+  const shown = ctx.files.get(path) ? await getattr(ctx, path) : undefined;
+  await ctx.meta.removeNode(path);
+  const file = ctx.files.detach(path, link, lastName);
+  if (file) file.removed = shown;
+  if (lastName) forgetDetached(ctx, file);
+  if (entry) ctx.reclaim?.removed(entry, dirname(ctx.meta.diskPath(path)));
+  return file;
+}
+
+/**
+ * libfuse hiding a file that is removed (or renamed over) while the kernel has it open: the file leaves the
+ * vault now and lives on in memory under its hidden name until its last close (open-files.ts isHiddenName).
+ */
+async function hide(ctx: FsContext, path: string, hiddenName: string): Promise<void> {
+  const file = await removeLocked(ctx, path);
+  if (file) ctx.files.hide(hiddenName, file);
 }
 
 /** A file removed while registered but not open (its commit had failed) will never be committed: let it go. */
@@ -60,11 +85,15 @@ export async function abandonFile(ctx: FsContext, file: OpenFile): Promise<void>
 export function rename(ctx: FsContext, from: string, to: string): Promise<void> {
   checkNewName(to);
   return ctx.namespace.run(async () => {
+    if (isHiddenName(to) && (ctx.files.get(from)?.handles ?? 0) > 0) return hide(ctx, from, to);
     const { entry: replaced, link, lastName } = from === to ? { lastName: false } : await nameBeingRemoved(ctx, to, from);
     await ctx.meta.renameNode(from, to);
     ctx.meta.forgetTree(from);
     ctx.meta.forget(to);
-    forgetDetached(ctx, ctx.files.detach(to, link, lastName));
+    if (from !== to) {
+      const detached = ctx.files.detach(to, link, lastName);
+      if (lastName) forgetDetached(ctx, detached);
+    }
     ctx.files.rename(from, to);
     if (replaced) ctx.reclaim?.removed(replaced, dirname(ctx.meta.diskPath(to)));
   });

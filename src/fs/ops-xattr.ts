@@ -3,9 +3,11 @@
  * in the file's entry (sealed with it in a sealed vault) or a hard-linked file's record, kept by commits.
  * Directories and symlinks have none (native-notes/hard-links.md says why): they list none, a get is
  * ENODATA, a set is EOPNOTSUPP.
+ * The binding's contract (native-notes/fuse-native-patch.md): getxattr resolves to the value (a missing
+ * attribute is ENODATA), listxattr to the names; the size probe and ERANGE are the binding's.
  */
 import type { FsContext } from './context.js';
-import { type Xattrs, getXattr as getOne, listXattrs, removeXattr as removeOne, setXattr as setOne } from '../vault/xattrs.js';
+import { type Xattrs, getXattr as getOne, listXattrs as listAll, removeXattr as removeOne, setXattr as setOne } from '../vault/xattrs.js';
 import { posixError } from '../vault/posix-error.js';
 import { underFileLock } from './ops-attr.js';
 
@@ -20,8 +22,8 @@ export async function getXattr(ctx: FsContext, path: string, name: string): Prom
   return getOne((await xattrsOf(ctx, path)).xattrs, name);
 }
 
-export async function listXattr(ctx: FsContext, path: string): Promise<string[]> {
-  return listXattrs((await xattrsOf(ctx, path)).xattrs);
+export async function listXattrs(ctx: FsContext, path: string): Promise<string[]> {
+  return listAll((await xattrsOf(ctx, path)).xattrs);
 }
 
 /**
@@ -44,6 +46,7 @@ function change(ctx: FsContext, path: string, apply: (xattrs: Xattrs | undefined
   return underFileLock(ctx, path, run);
 }
 
+/** flags: XATTR_CREATE (1) or XATTR_REPLACE (2), or 0. */
 export function setXattr(ctx: FsContext, path: string, name: string, value: Buffer, flags: number): Promise<void> {
   return change(ctx, path, (xattrs) => setOne(xattrs, name, value, flags));
 }
