@@ -86,7 +86,8 @@ export function rename(ctx: FsContext, from: string, to: string): Promise<void> 
   checkNewName(to);
   return ctx.namespace.run(async () => {
     if (isHiddenName(to) && (ctx.files.get(from)?.handles ?? 0) > 0) return hide(ctx, from, to);
-    const { entry: replaced, link, lastName } = from === to ? { lastName: false } : await nameBeingRemoved(ctx, to, from);
+    const { entry: replaced, link, lastName, same } = from === to ? { lastName: false } : await nameBeingRemoved(ctx, to, from);
+    if (same) return; // two names of one file: rename(2) does nothing
     await ctx.meta.renameNode(from, to);
     ctx.meta.forgetTree(from);
     ctx.meta.forget(to);
@@ -105,12 +106,12 @@ export function rename(ctx: FsContext, from: string, to: string): Promise<void> 
  * name of a regular file, its committed entry (its chunks lose a reference; undefined for other nodes and
  * for an entry that cannot be read: its chunks then stay).
  */
-async function nameBeingRemoved(ctx: FsContext, path: string, from?: string): Promise<{ entry?: MetaEntry; link?: number; lastName: boolean }> {
+async function nameBeingRemoved(ctx: FsContext, path: string, from?: string): Promise<{ entry?: MetaEntry; link?: number; lastName: boolean; same?: boolean }> {
   const st = await ctx.meta.lstat(path).catch(() => undefined);
   if (!st?.isFile()) return { lastName: true };
   const link = ctx.meta.linkAt(path);
   const same = from !== undefined && (await ctx.meta.lstat(from).catch(() => undefined))?.ino === st.ino;
-  if (link !== undefined && (st.nlink > 1 || same)) return { link, lastName: false };
+  if (link !== undefined && (st.nlink > 1 || same)) return { link, lastName: false, same };
   if (!ctx.reclaim) return { link, lastName: true };
   const open = ctx.files.get(path) ?? (link !== undefined ? ctx.files.byRecord(link) : undefined);
   if (open) return { entry: open.seq.committedEntry, link, lastName: true };

@@ -1,7 +1,7 @@
 /** File content operations: create, open, read, write, flush, fsync, release, truncate, fallocate. */
 import { E, fsError } from './errno.js';
 import { BLOCK } from './file-content.js';
-import { type FsContext, commitFile } from './context.js';
+import { type FsContext, commitFile, reachable } from './context.js';
 import { EMPTY_ENTRY } from '../vault/meta-entry.js';
 import { abandonFile, makeNode } from './ops-dir.js';
 import type { OpenFile } from './open-files.js';
@@ -59,7 +59,7 @@ export async function release(ctx: FsContext, fh: number): Promise<void> {
   const closed = ctx.files.closeHandle(fh);
   if (!closed) return;
   // The last handle of a file removed while open: its content goes with it.
-  if (!closed.path) {
+  if (!reachable(closed)) {
     if (closed.handles === 0) await abandonFile(ctx, closed);
     return;
   }
@@ -79,9 +79,9 @@ export async function truncatePath(ctx: FsContext, path: string, size: number): 
     await file.seq.truncate(size);
   } finally {
     ctx.files.unref(file);
-    if (!file.path && file.handles === 0) await abandonFile(ctx, file); // removed meanwhile
+    if (!reachable(file) && file.handles === 0) await abandonFile(ctx, file); // removed meanwhile
   }
-  if (file.path && file.seq.isDirty) await ctx.writeback.enqueue(file);
+  if (reachable(file) && file.seq.isDirty) await ctx.writeback.enqueue(file);
 }
 
 /** fallocate(2)'s mode bits (linux/falloc.h). */
