@@ -140,12 +140,15 @@ export class MetaTree {
     return join(this.linksDir, recordName(ino));
   }
 
-  /** The hard-link record a name is a stub for; undefined for any other node (read from the entry, cached). */
+  /**
+   * The hard-link record a name is a stub for; undefined for any other node, and for no node (read from the
+   * entry, cached).
+   */
   linkAt(path: string): number | undefined {
     let raw = this.entries.get(path);
     if (!raw) {
-      const st = lstatSync(this.diskPath(path));
-      if (!st.isFile() || st.size > 256) return undefined; // a stub is a few dozen bytes
+      const st = lstatSync(this.diskPath(path), { throwIfNoEntry: false });
+      if (!st?.isFile() || st.size > 256) return undefined; // a stub is a few dozen bytes
       raw = decodeStoredEntry(this.readStored(path), this.opener(path));
       this.entries.set(path, raw);
     }
