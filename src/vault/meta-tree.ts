@@ -620,7 +620,10 @@ export class MetaTree {
   private async makeRecord(path: string, disk: string, st: Stats, entry: MetaEntry, ino: () => Promise<number>): Promise<void> {
     const number = entry.node?.ino ?? (await ino());
     const record = withNode(entry, { ...entry.node, ino: number });
-    mkdirInsideSync(this.linksDir, this.linksArea);
+    if (!lstatSync(this.linksDir, { throwIfNoEntry: false })) {
+      mkdirInsideSync(this.linksDir, this.linksArea);
+      await fsyncDir(dirname(this.linksDir)); // links/ itself durable before a record in it counts
+    }
     const recordTemp = await this.writeTemp(this.codec.sealEntry(encodeEntry(record), recordPlace(number)), { mode: 0o600 });
     renameInside(recordTemp, this.tmpArea, this.recordPath(number), this.linksArea);
     await fsyncDir(this.linksDir);

@@ -18,8 +18,11 @@ export const XATTR_SIZE_MAX = 64 * 1024;
  */
 export const XATTR_TOTAL_MAX = 256 * 1024;
 
-/** system.* holds only POSIX ACLs (stored as plain values: the mount does not enforce them). */
-const SYSTEM_NAMES = ['system.posix_acl_access', 'system.posix_acl_default'];
+/**
+ * No system.* names, POSIX ACLs included: setting an access ACL changes the mode, and without FUSE_POSIX_ACL
+ * (libfuse 2 cannot ask for it) the kernel keeps showing the old mode for the attribute timeout. cp -a sets
+ * modes that way when it can; refused, it falls back to chmod, as on a filesystem without ACLs.
+ */
 const NAMESPACES = ['user.', 'trusted.', 'security.'];
 
 export type Xattrs = Map<string, Buffer>;
@@ -27,7 +30,6 @@ export type Xattrs = Map<string, Buffer>;
 function checkName(name: string): void {
   const bytes = Buffer.byteLength(name);
   if (bytes === 0 || bytes > XATTR_NAME_MAX) throw posixError('ERANGE', 'xattr name length');
-  if (SYSTEM_NAMES.includes(name)) return;
   if (!NAMESPACES.some((ns) => name.startsWith(ns) && name.length > ns.length)) throw posixError('EOPNOTSUPP', 'xattr namespace');
 }
 
@@ -66,3 +68,4 @@ export function removeXattr(xattrs: Xattrs | undefined, name: string): Xattrs | 
   next.delete(name);
   return next.size > 0 ? next : undefined;
 }
+
