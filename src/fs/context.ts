@@ -33,7 +33,8 @@ export const reachable = (file: OpenFile): boolean => file.path !== '' || file.l
  * given now to an entry that had none (written by an older sefs, or created and lost to a power loss).
  */
 async function nodeFor(ctx: FsContext, file: OpenFile): Promise<NodeInfo> {
-  const current: MetaEntry | undefined = await (file.link !== undefined ? ctx.meta.recordEntry(file.link) : ctx.meta.readEntry(file.path)).catch(() => undefined);
+  // The facts carry the node fields without decoding a large (compressed) DataMap.
+  const current: { node?: NodeInfo } | undefined = await (file.path ? ctx.meta.readFacts(file.path) : ctx.meta.recordEntry(file.link!)).catch(() => undefined);
   const node = { ...current?.node };
   node.ino ??= await ctx.inodes.allocate();
   return node;

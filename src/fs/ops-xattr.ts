@@ -15,7 +15,8 @@ import { underFileLock } from './ops-attr.js';
 async function xattrsOf(ctx: FsContext, path: string): Promise<{ xattrs?: Xattrs; file: boolean }> {
   const st = await ctx.meta.lstat(path);
   if (!st.isFile()) return { file: false };
-  return { xattrs: (await ctx.meta.readEntry(path)).node?.xattrs, file: true };
+  // The facts carry the node fields without decoding a large (compressed) DataMap: ls -l asks every file.
+  return { xattrs: (await ctx.meta.readFacts(path)).node?.xattrs, file: true };
 }
 
 export async function getXattr(ctx: FsContext, path: string, name: string): Promise<Buffer> {
