@@ -165,7 +165,14 @@ export class MetaTree {
     const key = `#${ino}`;
     let entry = this.entries.get(key);
     if (!entry) {
-      const stored = readBoundedSync(this.recordPath(ino), this.linksArea, MAX_STORED_ENTRY, { noAtime: true });
+      let stored: Buffer;
+      try {
+        stored = readBoundedSync(this.recordPath(ino), this.linksArea, MAX_STORED_ENTRY, { noAtime: true });
+      } catch (err) {
+        // A stub whose record is gone is damage (fsck names it), not a missing name.
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw posixError('EIO', `hard-link record ${recordName(ino)} is missing`);
+        throw err;
+      }
       entry = decodeStoredEntry(stored, { openEntry: (b) => this.codec.openEntry(b, recordPlace(ino)) });
       this.entries.set(key, entry);
     }
