@@ -3,6 +3,7 @@
  * files, space reclamation and the retry of failed commits, wired together as the operations (ops-*.ts)
  * expect them. mount.ts puts FUSE in front of it; tests drive the operations directly to force races.
  */
+import { InodeNumbers } from '../vault/inode-numbers.js';
 import { DiskStore } from '../store/disk-store.js';
 import { FaultPlan } from '../store/fault-plan.js';
 import { WorkerPool } from '../lib/pool.js';
@@ -86,7 +87,8 @@ export async function openSession(root: string, config: VaultConfig, options: Se
       ctx.reclaim?.released();
     }
   };
-  const ctx: FsContext = { root, meta, files, log, namespace: new Mutex(), writeback: new Writeback(writeBack, log, () => budget.over) };
+  const inodes = new InodeNumbers(paths.inodes);
+  const ctx: FsContext = { root, meta, files, log, namespace: new Mutex(), writeback: new Writeback(writeBack, log, () => budget.over), inodes };
   files.persistFor = (file) => persistFor(ctx, file);
   // Read-only: nothing is committed or removed, so nothing is ever reclaimed either.
   ctx.reclaim = options.readOnly ? undefined : await startReclaiming(meta, store, files, log, options.sweepDelayMs);
@@ -128,11 +130,14 @@ export async function openSession(root: string, config: VaultConfig, options: Se
  * anything is served. A vault with unreadable entries gets no reclamation (their chunks are unknown).
  */
 async function startReclaiming(meta: MetaTree, store: DiskStore, files: OpenFiles, log: Logger, delayMs?: number): Promise<Reclaimer | undefined> {
-  const { refs, damaged } = ChunkReferences.build(meta.metaDir, meta.codec);
+  const { refs, damaged, named } = ChunkReferences.build(meta.metaDir, meta.codec);
   if (damaged.length > 0) {
     log(`space is not reclaimed while ${damaged.length} metadata entries cannot be read (first: ${meta.logName(damaged[0]!)}); run sefs fsck`);
     return undefined;
   }
+  // Records no name reaches (a crash after a last unlink): their chunks go with the sweep below.
+  const orphans = meta.removeOrphanRecords(named);
+  if (orphans > 0) log(`removed ${orphans} hard-link records no name reaches (left by a crash)`);
   const reclaimer = new Reclaimer(refs, store, () => files.sequencers(), log, (dir) => meta.syncDir(dir), () => chunkFiles(store), delayMs);
   let swept = 0;
   for (const chunk of chunkFiles(store)) {
