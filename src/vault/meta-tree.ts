@@ -109,7 +109,8 @@ export class MetaTree {
 
   /** Ids of a sealed vault's directories by visible path (meta-dir.ts), read on first use. */
   private readonly dirIds = new LRUCache<string, Uint8Array>({ max: 50_000 });
-  private readonly dirSyncs = new DirSyncs((dir) => fsyncDirInside(dir, this.metaArea));
+  /** fsyncs of directories of meta/ and links/ (a commit of a linked file syncs links/), each in its own area. */
+  private readonly dirSyncs = new DirSyncs((dir) => fsyncDirInside(dir, dir === this.linksDir ? this.linksArea : this.metaArea));
   /** Entry reads started by prefetchFacts, by visible path. */
   private readonly prefetching = new Map<string, Promise<void>>();
   /** Bumped by every change of an entry or a name: a prefetch that began before one keeps nothing. */
