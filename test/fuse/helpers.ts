@@ -149,29 +149,31 @@ export class TestMount {
    * `vaultMb`: the vault lives on a tmpfs of that size (a real full disk for the tests that need one);
    * `env`: the daemon's extra environment (SEFS_FAULT_PLAN...).
    */
-  static async create(name: string, options: { vaultMb?: number; env?: Record<string, string> } = {}): Promise<TestMount> {
+  static async create(name: string, options: { vaultMb?: number; env?: Record<string, string>; initArgs?: string[]; mountArgs?: string[] } = {}): Promise<TestMount> {
     requireFuse();
     const dir = await mkdtemp(join(tmpdir(), `sefs-fuse-${name}-`));
     const m = new TestMount(dir);
     m.env = options.env ?? {};
+    m.mountArgs = options.mountArgs ?? [];
     await mkdir(m.work);
     if (options.vaultMb) {
       await mkdir(m.vault);
       await run('mount', ['-t', 'tmpfs', '-o', `size=${options.vaultMb}m`, 'tmpfs', m.vault]);
       m.vaultFs = true;
     }
-    await run(process.execPath, [CLI, 'init', m.vault]);
+    await run(process.execPath, [CLI, 'init', m.vault, ...(options.initArgs ?? [])]);
     await m.mount();
     return m;
   }
 
   private env: Record<string, string> = {};
+  private mountArgs: string[] = [];
   private vaultFs = false;
 
   /** Mount with `sefs mount` (daemon mode); it returns once the mount is live. */
   async mount(): Promise<void> {
     live.add(this);
-    const { stdout } = await run(process.execPath, [CLI, 'mount', this.vault, this.mnt], { timeoutMs: 60_000, env: this.env });
+    const { stdout } = await run(process.execPath, [CLI, 'mount', this.vault, this.mnt, ...this.mountArgs], { timeoutMs: 60_000, env: this.env });
     const pid = /daemon pid (\d+)/.exec(stdout);
     if (!pid) throw new Error(`sefs mount printed no daemon pid: ${stdout}`);
     this.pid = Number(pid[1]);
