@@ -347,10 +347,14 @@ export class CachedStore implements ChunkStore {
     }
   }
 
-  /** Hold a writer while chunks waiting for upload alone fill the cache; fail once uploads stall. */
+  /**
+   * Hold a writer while chunks waiting for upload alone fill the cache; fail once no upload has succeeded for
+   * STALL_MS since it began waiting (each writer waits that long before it fails).
+   */
   private async waitForRoom(): Promise<void> {
+    const since = Date.now();
     while (this.pendingBytes > this.options.capacityBytes && !this.closed) {
-      const stalled = Date.now() - Math.max(this.lastProgress, this.waitStart());
+      const stalled = Date.now() - Math.max(this.lastProgress, since);
       if (stalled >= STALL_MS) {
         throw new S3Error(`the chunk cache is full of chunks waiting for upload and uploads made no progress for ${Math.round(STALL_MS / 1000)} s${this.lastError ? ` (${this.lastError})` : ''}`);
       }
@@ -366,15 +370,7 @@ export class CachedStore implements ChunkStore {
     }
   }
 
-  /** When writers began waiting (a stall is measured from then, or from the last upload, whichever is later). */
-  private waitingSince: number | undefined;
-  private waitStart(): number {
-    if (this.pendingBytes <= this.options.capacityBytes) this.waitingSince = undefined;
-    return (this.waitingSince ??= Date.now());
-  }
-
   private wake(): void {
-    if (this.pendingBytes <= this.options.capacityBytes) this.waitingSince = undefined;
     for (const wake of [...this.roomWaiters]) wake();
     if (this.queue.size === 0 && this.uploading.size === 0) for (const done of [...this.idleWaiters]) done();
   }
