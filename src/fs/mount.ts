@@ -131,6 +131,7 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
       if (await isMountedAt(mnt)) await forceUnmountAt(mnt).catch(() => {});
       // An S3 vault: the chunks not yet in the bucket go up before the daemon ends (sefs umount shows this).
       await session.drainUploads((chunks, bytes) => writeUploadStatus(root, chunks, bytes));
+      await writeUploadStatus(root, 0, 0);
       await session.close();
       await unlock();
     })());

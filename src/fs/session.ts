@@ -146,7 +146,7 @@ export async function openSession(root: string, config: VaultConfig, options: Se
 async function openBucket(local: DiskStore, config: VaultConfig, options: SessionOptions): Promise<CachedStore> {
   const remote = new S3Store(config.s3!);
   await remote.check();
-  const cached = new CachedStore(local, remote, { capacityBytes: (options.diskCacheMb ?? DEFAULT_DISK_CACHE_MB) * 1024 * 1024, log: options.log });
+  const cached = new CachedStore(local, remote, { capacityBytes: (options.diskCacheMb ?? DEFAULT_DISK_CACHE_MB) * 1024 * 1024, log: options.log, readOnly: options.readOnly });
   cached.load(chunkFiles(local));
   return cached;
 }

@@ -9,9 +9,10 @@ import { writeFileAtomic } from '../lib/atomic-file.js';
 
 const statusPath = (vault: string): string => join(vault, 'uploads.json');
 
+/** Never rejects: the status is a courtesy to `sefs umount`, not part of the vault. */
 export async function writeUploadStatus(vault: string, chunks: number, bytes: number): Promise<void> {
-  if (chunks === 0) await rm(statusPath(vault), { force: true });
-  else await writeFileAtomic(statusPath(vault), Buffer.from(JSON.stringify({ chunks, bytes })), 0o600).catch(() => {});
+  const path = statusPath(vault);
+  await (chunks === 0 ? rm(path, { force: true }) : writeFileAtomic(path, Buffer.from(JSON.stringify({ chunks, bytes })), 0o600)).catch(() => {});
 }
 
 export async function readUploadStatus(vault: string): Promise<{ chunks: number; bytes: number } | undefined> {

@@ -34,6 +34,8 @@ interface Entry {
 
 export interface CachedStoreOptions {
   capacityBytes: number;
+  /** A read-only mount writes nothing into the vault: chunks read from the bucket are not cached. */
+  readOnly?: boolean;
   log: (line: string) => void;
 }
 
@@ -114,7 +116,7 @@ export class CachedStore implements ChunkStore {
   /** Keep a chunk fetched from the bucket in the cache, marked as uploaded. */
   private async fill(name: Buffer, bytes: Buffer): Promise<void> {
     const hex = name.toString('hex');
-    if (this.entries.has(hex) || this.removing.has(hex) || this.closed) return;
+    if (this.entries.has(hex) || this.removing.has(hex) || this.closed || this.options.readOnly) return;
     await this.fills.put(name, bytes);
     await chmod(this.local.pathOf(hex), UPLOADED_MODE);
     if (!this.entries.has(hex)) this.record(hex, bytes.length, true);
