@@ -54,6 +54,8 @@ export class CachedStore implements ChunkStore {
   private pendingBytes = 0;
   private readonly queue = new Set<string>();
   private readonly uploading = new Map<string, Promise<void>>();
+  /** Uploaded chunks whose files were still temp files (batched, not placed) when their upload finished. */
+  private readonly unmarked = new Set<string>();
   private readonly removing = new Map<string, Promise<void>>();
   /** Where fetched chunks are written: no fsync (the bucket has them), placed at once. */
   private readonly fills: DiskStore;
@@ -145,10 +147,11 @@ export class CachedStore implements ChunkStore {
   /** A chunk written to the cache: queue its upload, then hold the writer while the cache is full of uploads. */
   private async added(hex: string, size: number): Promise<void> {
     const known = this.entries.get(hex);
-    // Rewritten over a chunk already in the bucket: nothing to upload (the file's mark comes back at the next
-    // mount's upload, a 412).
-    if (known?.uploaded) this.touch(hex);
-    else if (!known) this.record(hex, size, false);
+    // Written again over a chunk already in the bucket: nothing to upload; the new file is marked once placed.
+    if (known?.uploaded) {
+      this.touch(hex);
+      this.unmarked.add(hex);
+    } else if (!known) this.record(hex, size, false);
     this.pump();
     await this.evict();
     await this.waitForRoom();
@@ -190,8 +193,12 @@ export class CachedStore implements ChunkStore {
     return work;
   }
 
-  sync(names?: Iterable<Buffer>): Promise<void> {
-    return this.local.sync(names);
+  async sync(names?: Iterable<Buffer>): Promise<void> {
+    const list = names ? [...names] : undefined;
+    await this.local.sync(list);
+    // Uploaded before they were placed: their files exist now.
+    const placed = list ? list.map((n) => n.toString('hex')).filter((hex) => this.unmarked.has(hex)) : [...this.unmarked];
+    if (placed.length > 0) await this.mark(placed).catch((err: Error) => this.options.log(`marking uploaded chunks: ${err.message}`));
   }
 
   /** Every chunk, in the bucket or only in the cache so far. */
@@ -236,6 +243,8 @@ export class CachedStore implements ChunkStore {
         this.idleWaiters.add(done);
       });
     }
+    // Every chunk placed, so every uploaded one gets its mark before the daemon ends.
+    await this.sync().catch((err: Error) => this.options.log(`placing chunks at unmount: ${err.message}`));
     onProgress?.(this.progress());
   }
 
@@ -256,6 +265,7 @@ export class CachedStore implements ChunkStore {
   }
 
   private forget(hex: string): void {
+    this.unmarked.delete(hex);
     const e = this.entries.get(hex);
     if (!e) return;
     this.entries.delete(hex);
@@ -295,10 +305,13 @@ export class CachedStore implements ChunkStore {
     }
   }
 
+  /**
+   * Upload a chunk from the cache (a batched chunk from its temp file: uploads never wait for the placement's
+   * fsyncs) and mark its file. A chunk not yet placed is marked once a sync places it (sync, drain); until
+   * then a crash costs its upload again (a 412), never the chunk.
+   */
   private async upload(hex: string): Promise<void> {
     const name = Buffer.from(hex, 'hex');
-    // A batched chunk is placed (and fsynced) first, so the file marked below is the chunk's own.
-    await this.local.sync([name]);
     let bytes: Buffer;
     try {
       bytes = await this.local.get(name);
@@ -307,14 +320,28 @@ export class CachedStore implements ChunkStore {
       throw err;
     }
     await this.remote.put(name, bytes);
-    await chmod(this.local.pathOf(hex), UPLOADED_MODE).catch(() => {}); // gone: reclaimed meanwhile
     const e = this.entries.get(hex);
     if (e && !e.uploaded) {
       e.uploaded = true;
       this.pendingBytes -= e.size;
     }
     this.lastProgress = Date.now();
+    await this.mark([hex]);
     await this.evict();
+  }
+
+  /** Mark uploaded chunks' files read-only; those still temp files wait for a sync to place them. */
+  private async mark(hexes: Iterable<string>): Promise<void> {
+    for (const hex of hexes) {
+      try {
+        await chmod(this.local.pathOf(hex), UPLOADED_MODE);
+        this.unmarked.delete(hex);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        if (this.entries.has(hex)) this.unmarked.add(hex);
+        else this.unmarked.delete(hex); // reclaimed or evicted meanwhile
+      }
+    }
   }
 
   /** A failed upload goes back to the queue; uploads pause, with backoff, then resume by themselves. */
