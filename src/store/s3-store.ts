@@ -123,8 +123,33 @@ export interface S3Object {
   mtimeMs: number;
 }
 
+/**
+ * Requests in flight, at most S3_CONCURRENCY (the agent's sockets) for the whole process: a request queued in
+ * the HTTP agent for a socket would spend its connect timeout waiting there and fail for nothing.
+ */
+class Slots {
+  private free: number;
+  private readonly waiters: (() => void)[] = [];
+  constructor(size: number) {
+    this.free = size;
+  }
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    while (this.free === 0) await new Promise<void>((wake) => this.waiters.push(wake));
+    this.free--;
+    try {
+      return await task();
+    } finally {
+      this.free++;
+      this.waiters.shift()?.();
+    }
+  }
+}
+const slots = new Slots(S3_CONCURRENCY);
+
 export class S3Store implements ChunkStore {
   private readonly s3 = client();
+  /** `send`, within the process's request slots. */
+  private readonly request = ((command: Parameters<S3Client['send']>[0]) => slots.run(() => this.s3.send(command))) as S3Client['send'];
 
   constructor(readonly loc: S3Location) {}
 
@@ -136,7 +161,8 @@ export class S3Store implements ChunkStore {
     return this.loc.prefix + (typeof name === 'string' ? name : name.toString('hex'));
   }
 
-  private async send<T>(what: string, run: () => Promise<T>): Promise<T> {
+  /** Run a request, its failure told as one line about `what`. */
+  private async described<T>(what: string, run: () => Promise<T>): Promise<T> {
     try {
       return await run();
     } catch (err) {
@@ -148,12 +174,12 @@ export class S3Store implements ChunkStore {
   async ensureBucket(): Promise<boolean> {
     const Bucket = this.loc.bucket;
     try {
-      await this.s3.send(new HeadBucketCommand({ Bucket }));
+      await this.request(new HeadBucketCommand({ Bucket }));
       return false;
     } catch (err) {
       if (statusOf(err) !== 404 && (err as SdkError).name !== 'NotFound' && (err as SdkError).name !== 'NoSuchBucket') throw describeS3(err, 'checking the bucket', this.loc);
     }
-    await this.send('creating the bucket', () => this.s3.send(new CreateBucketCommand({ Bucket }))).catch((err: S3Error) => {
+    await this.described('creating the bucket', () => this.request(new CreateBucketCommand({ Bucket }))).catch((err: S3Error) => {
       if (!/BucketAlreadyOwnedByYou/.test(err.message)) throw err;
     });
     return true;
@@ -161,15 +187,18 @@ export class S3Store implements ChunkStore {
 
   /** Fails with a one-line error when the bucket cannot be reached (mount, stats, gc check this first). */
   async check(): Promise<void> {
-    await this.send('checking the bucket', () => this.s3.send(new HeadBucketCommand({ Bucket: this.loc.bucket })));
+    await this.described('checking the bucket', () => this.request(new HeadBucketCommand({ Bucket: this.loc.bucket })));
   }
 
   async get(name: Buffer): Promise<Buffer> {
     const Key = this.keyOf(name);
     try {
-      const out = await this.s3.send(new GetObjectCommand({ Bucket: this.loc.bucket, Key }));
-      if ((out.ContentLength ?? 0) > MAX_CHUNK_FILE) throw new S3Error(`S3 object ${Key} is ${out.ContentLength} bytes: too large for a chunk`);
-      return Buffer.from(await out.Body!.transformToByteArray());
+      // The slot covers the body too: its socket is busy until the body is read.
+      return await slots.run(async () => {
+        const out = await this.s3.send(new GetObjectCommand({ Bucket: this.loc.bucket, Key }));
+        if ((out.ContentLength ?? 0) > MAX_CHUNK_FILE) throw new S3Error(`S3 object ${Key} is ${out.ContentLength} bytes: too large for a chunk`);
+        return Buffer.from(await out.Body!.transformToByteArray());
+      });
     } catch (err) {
       if (err instanceof S3Error) throw err;
       if ((err as SdkError).name === 'NoSuchKey' || statusOf(err) === 404) throw ChunkNotFound.of(name);
@@ -179,7 +208,7 @@ export class S3Store implements ChunkStore {
 
   async put(name: Buffer, content: Buffer): Promise<void> {
     try {
-      await this.s3.send(new PutObjectCommand({ Bucket: this.loc.bucket, Key: this.keyOf(name), Body: content, IfNoneMatch: '*' }));
+      await this.request(new PutObjectCommand({ Bucket: this.loc.bucket, Key: this.keyOf(name), Body: content, IfNoneMatch: '*' }));
     } catch (err) {
       // Already there: the same bytes (the key is their hash). 409: a concurrent conditional put of it.
       if (statusOf(err) === 412 || statusOf(err) === 409) return;
@@ -189,7 +218,7 @@ export class S3Store implements ChunkStore {
 
   async has(name: Buffer): Promise<boolean> {
     try {
-      await this.s3.send(new HeadObjectCommand({ Bucket: this.loc.bucket, Key: this.keyOf(name) }));
+      await this.request(new HeadObjectCommand({ Bucket: this.loc.bucket, Key: this.keyOf(name) }));
       return true;
     } catch (err) {
       if (statusOf(err) === 404 || (err as SdkError).name === 'NotFound') return false;
@@ -198,7 +227,7 @@ export class S3Store implements ChunkStore {
   }
 
   async delete(name: Buffer): Promise<void> {
-    await this.send(`deleting chunk ${name.toString('hex')}`, () => this.s3.send(new DeleteObjectCommand({ Bucket: this.loc.bucket, Key: this.keyOf(name) })));
+    await this.described(`deleting chunk ${name.toString('hex')}`, () => this.request(new DeleteObjectCommand({ Bucket: this.loc.bucket, Key: this.keyOf(name) })));
   }
 
   /** Delete many chunks with DeleteObjects, a thousand keys a request (a missing key counts as deleted). */
@@ -206,8 +235,8 @@ export class S3Store implements ChunkStore {
     const all = hexes;
     for (let i = 0; i < all.length; i += DELETE_BATCH) {
       const batch = all.slice(i, i + DELETE_BATCH);
-      const out = await this.send('deleting chunks', () =>
-        this.s3.send(new DeleteObjectsCommand({ Bucket: this.loc.bucket, Delete: { Objects: batch.map((hex) => ({ Key: this.keyOf(hex) })), Quiet: true } })),
+      const out = await this.described('deleting chunks', () =>
+        this.request(new DeleteObjectsCommand({ Bucket: this.loc.bucket, Delete: { Objects: batch.map((hex) => ({ Key: this.keyOf(hex) })), Quiet: true } })),
       );
       const errors = out.Errors ?? [];
       if (errors.length > 0) throw new S3Error(`S3 deleting chunks: ${errors.length} of ${batch.length} failed (first: ${errors[0]!.Key}: ${errors[0]!.Code} ${errors[0]!.Message ?? ''})`);
@@ -220,8 +249,8 @@ export class S3Store implements ChunkStore {
   async *objects(): AsyncGenerator<S3Object> {
     let ContinuationToken: string | undefined;
     do {
-      const page = await this.send('listing chunks', () =>
-        this.s3.send(new ListObjectsV2Command({ Bucket: this.loc.bucket, Prefix: this.loc.prefix, ContinuationToken, MaxKeys: 1000 })),
+      const page = await this.described('listing chunks', () =>
+        this.request(new ListObjectsV2Command({ Bucket: this.loc.bucket, Prefix: this.loc.prefix, ContinuationToken, MaxKeys: 1000 })),
       );
       for (const o of page.Contents ?? []) {
         const hex = o.Key!.slice(this.loc.prefix.length);
