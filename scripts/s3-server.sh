@@ -9,6 +9,9 @@
 #   bash scripts/s3-server.sh stop           stop every daemon by its pid file (the data stays)
 #   bash scripts/s3-server.sh stop-gateway   stop radosgw only (the tests' "server gone" case); start brings it back
 #   bash scripts/s3-server.sh env            print the AWS_* settings for the running server (exit 1 if it is not)
+#   bash scripts/s3-server.sh ensure         for the tests: nothing if a server answers, else start (marking it
+#                                           as started by them); serialised with flock between test files
+#   bash scripts/s3-server.sh stop-if-started  for the end of a test run: stop it if `ensure` started it
 #   bash scripts/s3-server.sh reset          stop, then remove $S3_BASE
 # Env: S3_BASE (default $TMPDIR/sefs-rgw), S3_PORT (17480), OSD_SIZE_GB (20, sparse), OSD_MEMORY_TARGET (1 GiB).
 set -euo pipefail
@@ -199,9 +202,22 @@ CONFEOF
 
 case "${1:-}" in
   start) start ;;
+  ensure)
+    mkdir -p "$BASE"
+    exec 9>"$BASE.lock"
+    flock 9
+    if ! { [ -f "$BASE/credentials.env" ] && s3_ok; } 2>/dev/null; then
+      start
+      touch "$BASE/started-by-tests"
+    fi ;;
+  stop-if-started)
+    if [ -f "$BASE/started-by-tests" ]; then
+      for n in client.rgw.a osd.0 mgr.x mon.a; do stop_daemon "$n"; done
+      rm -f "$BASE/started-by-tests"
+    fi ;;
   stop) for n in client.rgw.a osd.0 mgr.x mon.a; do stop_daemon "$n"; done ;;
   stop-gateway) stop_daemon client.rgw.a ;;
   env) print_env ;;
   reset) for n in client.rgw.a osd.0 mgr.x mon.a; do stop_daemon "$n"; done; rm -rf "$BASE" ;;
-  *) echo "usage: bash scripts/s3-server.sh start|stop|stop-gateway|env|reset" >&2; exit 2 ;;
+  *) echo "usage: bash scripts/s3-server.sh start|stop|stop-gateway|env|ensure|stop-if-started|reset" >&2; exit 2 ;;
 esac

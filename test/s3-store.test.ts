@@ -1,5 +1,6 @@
 /**
- * S3Store against the real Ceph radosgw (scripts/s3-server.sh; fails loudly when it is not running):
+ * S3Store against the real Ceph radosgw (scripts/s3-server.sh, started when none answers; fails loudly when it
+ * cannot be):
  * conditional create, missing chunks, listing past a page, batched deletes, one-line errors.
  */
 import { randomBytes } from 'node:crypto';
@@ -7,7 +8,7 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { ChunkNotFound } from '../src/core/errors.js';
 import { sha3 } from '../src/core/hash.js';
 import { S3Error, S3Store, parseS3Url } from '../src/store/s3-store.js';
-import { TEST_BUCKET, freshPrefix, requireS3 } from './helpers/s3.js';
+import { S3_START_TIMEOUT_MS, TEST_BUCKET, freshPrefix, requireS3 } from './helpers/s3.js';
 
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
 
@@ -21,7 +22,7 @@ beforeAll(async () => {
   requireS3();
   store = new S3Store({ bucket: TEST_BUCKET, prefix: `${freshPrefix('store')}/` });
   await store.ensureBucket();
-});
+}, S3_START_TIMEOUT_MS);
 
 describe('S3Store', () => {
   it('parses s3:// addresses', () => {

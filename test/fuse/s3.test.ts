@@ -1,6 +1,6 @@
 /**
- * A vault with its chunks in an S3 bucket, against a real Ceph radosgw (scripts/s3-server.sh; .ci/run starts
- * it), through the mount and the CLI. Files > 256 KiB are used where chunks must reach the store: smaller
+ * A vault with its chunks in an S3 bucket, against a real Ceph radosgw (scripts/s3-server.sh, started by
+ * test/helpers/s3.ts when none answers), through the mount and the CLI. Files > 256 KiB are used where chunks must reach the store: smaller
  * ones are packed into their entries (native-notes/small-files.md).
  */
 import { open, readFile, rm, writeFile } from 'node:fs/promises';
@@ -10,7 +10,7 @@ import { KiB, MiB, TestMount, disposeAll, fuseSuite, makeTree, prng, run, seeded
 import { randomBytes } from 'node:crypto';
 import { sha3 } from '../../src/core/hash.js';
 import { S3Store } from '../../src/store/s3-store.js';
-import { TEST_BUCKET, bucketUsage, clearPrefix, freshPrefix, requireS3, s3Server } from '../helpers/s3.js';
+import { S3_START_TIMEOUT_MS, TEST_BUCKET, bucketUsage, clearPrefix, freshPrefix, requireS3, s3Server } from '../helpers/s3.js';
 
 fuseSuite();
 
@@ -48,7 +48,7 @@ const emptyCache = (m: TestMount): Promise<unknown> => sh(`rm -rf '${m.vault}/ch
 
 beforeAll(() => {
   requireS3();
-});
+}, S3_START_TIMEOUT_MS);
 
 afterEach(async () => {
   // A test that stopped the gateway brings it back even when it failed.

@@ -1,7 +1,9 @@
 /**
- * The real S3 server of the S3 tests (Ceph radosgw, scripts/s3-server.sh): found through `s3-server.sh env`,
- * whose AWS_* settings go into this process's environment (and so into every sefs the tests run). A server
- * that is not answering fails the tests loudly: start it with `bash scripts/s3-server.sh start` (.ci/run does).
+ * The real S3 server of the S3 tests (Ceph radosgw, scripts/s3-server.sh): `s3-server.sh ensure` starts it when
+ * none answers (as root; the packages come from scripts/setup.sh, or are installed then), and the run's global
+ * teardown (test/global-setup.ts) stops it if the tests started it. Its AWS_* settings (`env`) go into this
+ * process's environment, and so into every sefs the tests run. A server that cannot be started fails the
+ * tests loudly, with the script's own error.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -12,9 +14,13 @@ import { ROOT } from './build.js';
 const SCRIPT = join(ROOT, 'scripts/s3-server.sh');
 export const TEST_BUCKET = 'sefs-tests';
 
+/** How long a beforeAll calling requireS3 may take: a first start installs and bootstraps Ceph (about 1-2 min). */
+export const S3_START_TIMEOUT_MS = 600_000;
+
 export function requireS3(): void {
   let out: string;
   try {
+    execFileSync('bash', [SCRIPT, 'ensure'], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'], timeout: S3_START_TIMEOUT_MS - 10_000 });
     out = execFileSync('bash', [SCRIPT, 'env'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
     throw new Error(`The S3 tests need the Ceph radosgw of scripts/s3-server.sh: ${(err as { stderr?: string }).stderr?.trim() || (err as Error).message}`);
