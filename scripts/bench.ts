@@ -317,6 +317,24 @@ function writeText(file: string, size: number, seed: number): void {
   fs.closeSync(fd);
 }
 
+/**
+ * A source tree like a project's or /usr/share/doc: `count` text files of 60 B to 256 KiB (log-normal, median
+ * about 2 KiB), 100 per directory, cut from the text sample; then a tarball of it and a git repository of it.
+ */
+function writeTree(dir: string, count: number, sample: string, seed: number): void {
+  const text = fs.readFileSync(sample);
+  const rand = prng(seed);
+  const unit = () => (rand() + 1) / 4294967297;
+  for (let i = 0; i < count; i++) {
+    const sub = path.join(dir, `d${String(Math.floor(i / 100)).padStart(3, '0')}`);
+    if (i % 100 === 0) fs.mkdirSync(sub, { recursive: true });
+    const normal = Math.sqrt(-2 * Math.log(unit())) * Math.cos(2 * Math.PI * unit());
+    const len = Math.max(60, Math.min(256 * 1024, Math.round(2048 * Math.exp(1.5 * normal))));
+    const off = rand() % (text.length - len);
+    fs.writeFileSync(path.join(sub, `f${String(i).padStart(5, '0')}.txt`), text.subarray(off, off + len));
+  }
+}
+
 function writeRandom(file: string, size: number): void {
   const fd = fs.openSync(file, 'w');
   const buf = Buffer.allocUnsafe(MiB);
@@ -602,6 +620,12 @@ function caseDefs(o: Options): CaseDef[] {
     { id: 'small_ls', label: `${o.files} files: ls -lR (cold)`, unit: 's', better: 'lo', group: 'small' },
     { id: 'small_read', label: `${o.files} files: read all`, unit: 's', better: 'lo', group: 'small' },
     { id: 'small_rm', label: `${o.files} files: rm -rf`, unit: 's', better: 'lo', group: 'small' },
+    { id: 'tools_untar', label: `tar xf of ${o.files} files (60 B-256 KiB)`, unit: 's', better: 'lo', group: 'tools' },
+    { id: 'tools_untar_sync', label: `  then sync`, unit: 's', better: 'lo', group: 'tools' },
+    { id: 'tools_read', label: `  read all (cold)`, unit: 's', better: 'lo', group: 'tools' },
+    { id: 'tools_rm', label: `  rm -rf`, unit: 's', better: 'lo', group: 'tools' },
+    { id: 'tools_git_clone', label: `git clone (${o.files} files, local)`, unit: 's', better: 'lo', group: 'tools' },
+    { id: 'tools_npm_ci', label: `npm ci of sefs (offline, no scripts)`, unit: 's', better: 'lo', group: 'tools' },
   ];
 }
 
@@ -631,7 +655,7 @@ let OPTS: Options;
 function parseArgs(argv: string[]): Options {
   const o: Options = {
     scratch: '', only: ['plain', 'gocryptfs', 'sefs-fast', 'sefs-compat'], sizeMb: 1024, reads: 2000, writes: 200,
-    files: 5000, seed: 42, stepTimeoutS: 0, out: path.join(REPO, 'bench-results'), cases: ['seq', 'randread', 'dedup', 'randwrite', 'small'],
+    files: 5000, seed: 42, stepTimeoutS: 0, out: path.join(REPO, 'bench-results'), cases: ['seq', 'randread', 'dedup', 'randwrite', 'small', 'tools'],
   };
   for (let i = 0; i < argv.length; i++) {
     const [k, inline] = argv[i].split(/=(.*)/s, 2);
@@ -660,7 +684,25 @@ function parseArgs(argv: string[]): Options {
   return o;
 }
 
-async function runTarget(t: Target, o: Options, src: { random: string; text: string; sample: string }, defs: CaseDef[]): Promise<void> {
+interface Sources { random: string; text: string; sample: string; tree: string; tarball: string; repo: string; npmProject: string }
+
+/** The everyday-tool cases' sources, outside every target: a tree and its tarball, a git repository, this project's lock file. */
+function prepareTools(src: Sources, o: Options): void {
+  const g0 = Date.now();
+  writeTree(src.tree, o.files, src.sample, o.seed + 11);
+  mustRun('tar', ['-cf', src.tarball, '-C', src.tree, '.'], { timeoutS: 300 });
+  fs.mkdirSync(src.repo);
+  const git = (...args: string[]) => mustRun('git', ['-C', src.repo, '-c', 'user.name=bench', '-c', 'user.email=bench@localhost', ...args], { timeoutS: 600, quietStdout: true });
+  git('init', '-q');
+  fs.cpSync(src.tree, src.repo, { recursive: true });
+  git('add', '-A');
+  git('commit', '-q', '-m', 'tree');
+  fs.mkdirSync(src.npmProject);
+  for (const f of ['package.json', 'package-lock.json']) fs.copyFileSync(path.join(REPO, f), path.join(src.npmProject, f));
+  log(`generated the tools' tree (${o.files} files), tarball and git repository in ${((Date.now() - g0) / 1000).toFixed(1)} s`);
+}
+
+async function runTarget(t: Target, o: Options, src: Sources, defs: CaseDef[]): Promise<void> {
   const size = o.sizeMb * MiB;
   const T = o.stepTimeoutS;
   const isCompat = t.name === 'sefs-compat';
@@ -811,6 +853,53 @@ async function runTarget(t: Target, o: Options, src: { random: string; text: str
         log(`${t.name} small: ls ${fmt(results.small_ls?.[t.name], "s")} s, read ${fmt(results.small_read?.[t.name], "s")} s, rm ${(r.ms / 1000).toFixed(2)} s`);
       });
     }
+
+    // --- everyday tools: tar xf of a source tree (then sync, a cold read of all, rm -rf), git clone, npm ci
+    if (has('tools')) {
+      const untarred = path.join(t.dataDir, 'untar');
+      await step(['tools_untar', 'tools_untar_sync'], () => {
+        fs.mkdirSync(untarred);
+        const r = run('tar', ['-xf', src.tarball, '-C', untarred], { timeoutS: T });
+        if (r.code !== 0) throw new Error(`tar exited ${r.code}: ${lastLines(r.stderr, 2)}`);
+        put('tools_untar', t.name, r.ms / 1000);
+        const s = run('sync', [], { timeoutS: 300 });
+        put('tools_untar_sync', t.name, s.ms / 1000);
+        log(`${t.name} untar: ${(r.ms / 1000).toFixed(2)} s, then sync ${(s.ms / 1000).toFixed(2)} s`);
+      });
+      await step(['tools_read'], async () => {
+        await t.cold();
+        const r = worker('smallread', { dir: untarred }, T);
+        if (r.files !== o.files) throw new Error(`read back ${r.files} files, expected ${o.files}`);
+        put('tools_read', t.name, r.ms / 1000, r);
+        const d = run('diff', ['-r', '-q', src.tree, untarred], { timeoutS: T });
+        if (d.code !== 0) throw new Error(`the untarred tree differs from its source: ${lastLines(d.stdout + d.stderr, 2)}`);
+      });
+      await step(['tools_rm'], () => {
+        const r = run('rm', ['-rf', untarred], { timeoutS: T });
+        if (r.code !== 0) throw new Error(`rm exited ${r.code}: ${lastLines(r.stderr, 2)}`);
+        put('tools_rm', t.name, r.ms / 1000);
+      });
+      await step(['tools_git_clone'], () => {
+        const clone = path.join(t.dataDir, 'clone');
+        const r = run('git', ['clone', '-q', '--no-local', src.repo, clone], { timeoutS: T });
+        if (r.code !== 0) throw new Error(`git clone exited ${r.code}: ${lastLines(r.stderr, 2)}`);
+        put('tools_git_clone', t.name, r.ms / 1000);
+        const st = run('git', ['-C', clone, 'status', '--porcelain'], { timeoutS: T });
+        if (st.code !== 0 || st.stdout.trim()) throw new Error(`the clone is not clean: ${lastLines(st.stdout + st.stderr, 2)}`);
+        log(`${t.name} git clone: ${(r.ms / 1000).toFixed(2)} s`);
+        fs.rmSync(clone, { recursive: true, force: true });
+      });
+      await step(['tools_npm_ci'], () => {
+        const project = path.join(t.dataDir, 'npm');
+        fs.cpSync(src.npmProject, project, { recursive: true });
+        // From the machine's npm cache (scripts/setup.sh filled it): what is timed is the files written.
+        const r = run('npm', ['ci', '--prefix', project, '--offline', '--ignore-scripts', '--no-audit', '--no-fund'], { timeoutS: T, quietStdout: true });
+        if (r.code !== 0) throw new Error(`npm ci exited ${r.code}: ${lastLines(r.stderr, 2)}`);
+        put('tools_npm_ci', t.name, r.ms / 1000);
+        log(`${t.name} npm ci: ${(r.ms / 1000).toFixed(2)} s`);
+        fs.rmSync(project, { recursive: true, force: true });
+      });
+    }
   } catch (e) {
     const msg = (e as Error).message;
     for (const d of wanted) if (results[d.id]?.[t.name] === undefined) put(d.id, t.name, `skipped: ${msg}`);
@@ -880,7 +969,10 @@ async function main(): Promise<void> {
   log(`scratch ${o.scratch}; targets ${o.only.join(', ')}; size ${o.sizeMb} MiB; cases ${o.cases.join(',')}`);
   const srcDir = path.join(o.scratch, 'src');
   fs.mkdirSync(srcDir, { recursive: true });
-  const src = { random: path.join(srcDir, 'random.bin'), text: path.join(srcDir, 'text.txt'), sample: path.join(srcDir, 'sample.txt') };
+  const src: Sources = {
+    random: path.join(srcDir, 'random.bin'), text: path.join(srcDir, 'text.txt'), sample: path.join(srcDir, 'sample.txt'),
+    tree: path.join(srcDir, 'tree'), tarball: path.join(srcDir, 'tree.tar'), repo: path.join(srcDir, 'repo'), npmProject: path.join(srcDir, 'npm'),
+  };
   const order = ['plain', 'gocryptfs', 'sefs-fast', 'sefs-compat'].filter((t) => o.only.includes(t));
   // The sources of the local targets (the S3 case makes its own).
   if (order.length > 0) {
@@ -891,6 +983,7 @@ async function main(): Promise<void> {
     writeText(src.text, size, o.seed);
     writeText(src.sample, 4 * MiB, o.seed + 7);
     log(`generated ${o.sizeMb} MiB text in ${((Date.now() - g0) / 1000).toFixed(1)} s`);
+    if (o.cases.includes('tools')) prepareTools(src, o);
   }
   // The S3 case (--only s3, or with the others): needs scripts/s3-server.sh's server; its own table.
   let s3: S3BenchResult | string | undefined;

@@ -1,6 +1,6 @@
 /**
  * The native addon of the hot loops (src/core/native, built by scripts/build-native.mjs): four-way SHA3-256,
- * the pad XOR and four-stream AES-128-CBC encryption, with SIMD and AES-NI. Optional: without it (not built, or SEFS_NATIVE=0) the same results come from
+ * the pad XOR and four-stream AES-128-CBC encryption, with SIMD and AES-NI; and exact file times (file-times.ts). Optional: without it (not built, or SEFS_NATIVE=0) the same results come from
  * OpenSSL and JavaScript, more slowly.
  */
 import { createRequire } from 'node:module';
@@ -13,6 +13,10 @@ export interface NativeAddon {
   aesCbcEncryptMany?(buffers: Uint8Array[], keys: Uint8Array[], ivs: Uint8Array[]): void;
   /** The kernel picked for this CPU: 'avx512vl', 'avx2' or 'generic'. */
   kernel: string;
+  /** utimensat(2) with times in ns (bigint); 0 or a negative errno. */
+  setTimes(path: string, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): number;
+  /** futimens(2) with times in ns (bigint); 0 or a negative errno. */
+  setFdTimes(fd: number, atimeNs: bigint, mtimeNs: bigint): number;
 }
 
 /** Whether the addon is in use, and why not (sefs --version prints it). */

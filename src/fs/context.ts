@@ -6,6 +6,7 @@ import type { Reclaimer } from './reclaim.js';
 import type { Persist } from './sequencer.js';
 import type { Mutex } from './mutex.js';
 import type { Writeback } from './writeback.js';
+import { msToNs } from '../vault/file-times.js';
 
 export interface FsContext {
   root: string;
@@ -23,7 +24,8 @@ export interface FsContext {
 /**
  * How an open file's commit persists its new entry, keeping the metadata file's mode and owner (the commit
  * runs under the file's lock, as chmod/chown/utimens of an open file do, so none of them is undone).
- * Times: an explicit utimens while dirty wins, otherwise atime and mtime are now.
+ * Times: an explicit utimens while dirty wins; otherwise the mtime is the moment of the last change (what stat
+ * showed while the change was uncommitted) and the atime stays (writing is no access).
  * The entry is written while the chunks it names are synced, then put in place under the namespace lock at
  * the file's path of that moment (a rename or unlink meanwhile moved or removed it), and `placed` records
  * the commit there, before any other namespace change can see the file.
@@ -31,13 +33,12 @@ export interface FsContext {
 export function persistFor(ctx: FsContext, file: OpenFile): Persist {
   return async (entry, chunksDurable, placed) => {
     if (!file.path) return false; // removed while open: nothing to persist
-    const st = await ctx.meta.lstat(file.path).catch(() => undefined);
+    const st = await ctx.meta.lstatNs(file.path).catch(() => undefined);
     const attrs = {
-      mode: st?.mode ?? 0o100644,
-      uid: st?.uid,
-      gid: st?.gid,
-      // Without explicit times the new metadata file's own (now) are right for changed content.
-      ...(file.times ?? {}),
+      mode: st ? Number(st.mode) : 0o100644,
+      uid: st ? Number(st.uid) : undefined,
+      gid: st ? Number(st.gid) : undefined,
+      ...(file.times ?? { atime: st?.atimeNs, mtime: msToNs(file.seq.modifiedAt) }),
     };
     const staged = await ctx.meta.stageEntry(entry, attrs, true, file.path);
     try {

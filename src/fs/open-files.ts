@@ -6,21 +6,36 @@
  * changes here, served and retried, instead of losing them.
  */
 import type { MetaEntry } from '../vault/meta-entry.js';
+import type { FuseStat } from './ops-attr.js';
 import { type Persist, Sequencer, type SequencerDeps } from './sequencer.js';
 
 export interface OpenFile {
   path: string;
   seq: Sequencer;
   handles: number;
-  /** Times set by utimens while the file had uncommitted changes: applied by the commit (ms). */
-  times?: { atime: number; mtime: number };
+  /** Times set by utimens while the file had uncommitted changes: applied by the commit (ns). */
+  times?: { atime: bigint; mtime: bigint };
+  /** Removed while open: its attributes at that moment (what fstat shows of it). */
+  removed?: FuseStat;
+  /** The name libfuse gave it when it was removed while open (hide). */
+  hiddenAs?: string;
 }
+
+/**
+ * libfuse (without hard_remove) keeps a file removed while the kernel has it open by renaming it to
+ * `.fuse_hidden` + 16 hex digits in its directory, and removes that name after the last close. sefs removes the
+ * file from the vault at that rename instead and answers for the hidden name from memory: the directory is
+ * empty for rmdir, no leftover can outlive a crash, and fstat of the file still works (native-notes/fuse-native-patch.md).
+ */
+export const isHiddenName = (path: string): boolean => /\/\.fuse_hidden[0-9a-f]{16}$/.test(path);
 
 export class OpenFiles {
   private readonly byPath = new Map<string, OpenFile>();
   private readonly byHandle = new Map<number, OpenFile>();
   /** Every file from its first open until it is retired or let go (what holds chunks). */
   private readonly live = new Set<OpenFile>();
+  /** Files removed while open, by their hidden name (isHiddenName). */
+  private readonly hiddenNames = new Map<string, OpenFile>();
   private nextHandle = 1;
   /** Bumped by every unlink and rename: an open that loaded an entry meanwhile loads it again. */
   private generation = 0;
@@ -49,7 +64,28 @@ export class OpenFiles {
   /** A file nothing reaches any more (removed, and its last handle closed) is gone for good. */
   forget(file: OpenFile): void {
     if (this.byPath.get(file.path) === file) this.byPath.delete(file.path);
+    if (file.hiddenAs !== undefined) this.unhide(file.hiddenAs);
     this.live.delete(file);
+  }
+
+  /** A removed file that libfuse now names `name` (isHiddenName). */
+  hide(name: string, file: OpenFile): void {
+    this.hiddenNames.set(name, file);
+    file.hiddenAs = name;
+  }
+
+  hidden(path: string): OpenFile | undefined {
+    return this.hiddenNames.size === 0 ? undefined : this.hiddenNames.get(path);
+  }
+
+  /** Drop a hidden name (libfuse removes it after the last close); the file if there was one. */
+  unhide(name: string): OpenFile | undefined {
+    const file = this.hiddenNames.get(name);
+    if (file) {
+      this.hiddenNames.delete(name);
+      file.hiddenAs = undefined;
+    }
+    return file;
   }
 
   /** A new handle on `path`, sharing the file's Sequencer when it is already open. */

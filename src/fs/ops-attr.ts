@@ -1,7 +1,10 @@
 /** Attribute operations: getattr, chmod, chown, utimens, access, statfs. */
 import { statfs } from 'node:fs/promises';
 import type { FsContext } from './context.js';
+import type { OpenFile } from './open-files.js';
+import { E, fsError } from './errno.js';
 import { NAME_MAX } from '../vault/names.js';
+import { msToNs, nowNs } from '../vault/file-times.js';
 
 export interface FuseStat {
   mode: number;
@@ -14,43 +17,88 @@ export interface FuseStat {
   rdev: number;
   blksize: number;
   blocks: number;
-  atime: number;
-  mtime: number;
-  ctime: number;
+  /** ns since the epoch (the binding passes them on exactly). */
+  atime: bigint;
+  mtime: bigint;
+  ctime: bigint;
+}
+
+/**
+ * The mtime an open file shows: times set by utimens while it had uncommitted changes, else the moment of its
+ * last change when it has some; undefined: the stored one.
+ */
+function openMtime(file: OpenFile): bigint | undefined {
+  if (file.times) return file.times.mtime;
+  return file.seq.isDirty ? msToNs(file.seq.modifiedAt) : undefined;
 }
 
 export async function getattr(ctx: FsContext, path: string): Promise<FuseStat> {
-  const st = await ctx.meta.lstat(path);
-  let size = st.size;
-  let mtime = st.mtimeMs;
+  const hidden = ctx.files.hidden(path);
+  if (hidden) return removedStat(hidden);
+  const st = await ctx.meta.lstatNs(path);
+  let size = Number(st.size);
+  let mtime = st.mtimeNs;
+  let ctime = st.isDirectory() ? ctx.meta.shownDirCtime(path, st) : st.ctimeNs;
   let stored = size;
   if (st.isFile()) {
     const open = ctx.files.get(path);
     if (open) {
       size = open.seq.size;
       stored = open.seq.storedBytes;
-      if (open.times) mtime = open.times.mtime;
-      else if (open.seq.isDirty) mtime = open.seq.modifiedAt;
+      // A change not yet committed is a change of the file now (its ctime too, as the kernel must see at once).
+      const changed = openMtime(open);
+      if (changed !== undefined) {
+        mtime = changed;
+        if (open.seq.isDirty && msToNs(open.seq.modifiedAt) > ctime) ctime = msToNs(open.seq.modifiedAt);
+      }
     } else {
       ({ size, storedBytes: stored } = await ctx.meta.readFacts(path));
     }
   }
   return {
-    mode: st.mode,
-    uid: st.uid,
-    gid: st.gid,
+    mode: Number(st.mode),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
     size,
-    nlink: st.nlink,
-    ino: st.ino,
-    dev: st.dev,
+    nlink: Number(st.nlink),
+    ino: Number(st.ino),
+    dev: Number(st.dev),
     rdev: 0,
     blksize: 4096,
     // What is really stored, so du of a sparse file is small: holes count nothing.
     blocks: Math.ceil(stored / 512),
-    atime: st.atimeMs,
+    atime: st.atimeNs,
     mtime,
-    ctime: st.isDirectory() ? ctx.meta.shownDirCtime(path, st) : st.ctimeMs,
+    ctime,
   };
+}
+
+/** fgetattr: the open file of handle `fh`, wherever it is now, or removed. */
+export async function getattrOpen(ctx: FsContext, fh: number): Promise<FuseStat> {
+  const file = ctx.files.handle(fh);
+  if (!file) throw fsError(E.EBADF);
+  return file.path ? getattr(ctx, file.path) : removedStat(file);
+}
+
+/**
+ * A file removed while open: its attributes when it was removed, its content now. nlink 1, which libfuse
+ * shows as 0 for a file it hid (every file removed while the kernel has it open).
+ */
+function removedStat(file: OpenFile): FuseStat {
+  const last = file.removed ?? { mode: 0o100600, uid: 0, gid: 0, size: 0, nlink: 1, ino: 0, dev: 0, rdev: 0, blksize: 4096, blocks: 0, atime: 0n, mtime: 0n, ctime: 0n };
+  return { ...last, nlink: 1, size: file.seq.size, blocks: Math.ceil(file.seq.storedBytes / 512) };
+}
+
+/**
+ * fchmod, fchown and futimens of a file removed while open reach us by its hidden name (libfuse has no other):
+ * they change what fstat shows of it. False when `path` is no such name.
+ */
+function changeRemoved(ctx: FsContext, path: string, change: (st: FuseStat) => Partial<FuseStat>): boolean {
+  const file = ctx.files.hidden(path);
+  if (!file) return false;
+  const st = removedStat(file);
+  file.removed = { ...st, ...change(st), ctime: nowNs() };
+  return true;
 }
 
 /**
@@ -63,30 +111,36 @@ function underFileLock<T>(ctx: FsContext, path: string, fn: () => Promise<T>): P
 }
 
 export async function setMode(ctx: FsContext, path: string, mode: number): Promise<void> {
+  if (changeRemoved(ctx, path, (st) => ({ mode: (st.mode & ~0o7777) | (mode & 0o7777) }))) return;
   await underFileLock(ctx, path, () => ctx.meta.setMode(path, mode));
 }
 
 export async function setOwner(ctx: FsContext, path: string, uid: number, gid: number): Promise<void> {
+  // -1 leaves an id as it is (chown(2)); the kernel passes it on.
+  if (changeRemoved(ctx, path, (st) => ({ uid: uid === -1 || uid === 0xffffffff ? st.uid : uid, gid: gid === -1 || gid === 0xffffffff ? st.gid : gid }))) return;
   await underFileLock(ctx, path, () => ctx.meta.setOwner(path, uid, gid));
 }
 
-/** A time from utimens: ms since the epoch, 'now', or 'omit' (leave it as it is). */
-export type TimeSpec = number | 'now' | 'omit';
+/** A time from utimens: ns since the epoch (exact, negative before 1970), 'now', or 'omit' (leave it as it is). */
+export type TimeSpec = bigint | 'now' | 'omit';
 
-export function setTimes(ctx: FsContext, path: string, atime: TimeSpec, mtime: TimeSpec): Promise<void> {
-  return underFileLock(ctx, path, () => setTimesNow(ctx, path, atime, mtime));
+export async function setTimes(ctx: FsContext, path: string, atime: TimeSpec, mtime: TimeSpec): Promise<void> {
+  const now = nowNs();
+  if (changeRemoved(ctx, path, (st) => ({ atime: timeOf(atime, st.atime, now), mtime: timeOf(mtime, st.mtime, now) }))) return;
+  return underFileLock(ctx, path, () => setTimesNow(ctx, path, atime, mtime, now));
 }
 
-async function setTimesNow(ctx: FsContext, path: string, atime: TimeSpec, mtime: TimeSpec): Promise<void> {
-  const st = await ctx.meta.lstat(path);
+/** What a utimens time means, given the time it replaces and now. */
+const timeOf = (t: TimeSpec, current: bigint, now: bigint): bigint => (t === 'now' ? now : t === 'omit' ? current : t);
+
+async function setTimesNow(ctx: FsContext, path: string, atime: TimeSpec, mtime: TimeSpec, now: bigint): Promise<void> {
+  const st = await ctx.meta.lstatNs(path);
   const open = st.isFile() ? ctx.files.get(path) : undefined;
-  const now = Date.now();
-  const resolve = (t: TimeSpec, current: number): number => (t === 'now' ? now : t === 'omit' ? current : t);
-  const a = resolve(atime, st.atimeMs);
-  const m = resolve(mtime, open?.times?.mtime ?? st.mtimeMs);
+  const a = timeOf(atime, st.atimeNs, now);
+  const m = timeOf(mtime, (open && openMtime(open)) ?? st.mtimeNs, now);
   // An uncommitted file gets its times again when its commit rewrites the metadata file.
   if (open?.seq.isDirty) open.times = { atime: a, mtime: m };
-  await ctx.meta.setTimes(path, a / 1000, m / 1000);
+  await ctx.meta.setTimes(path, a, m);
 }
 
 export async function access(ctx: FsContext, path: string): Promise<void> {

@@ -1,9 +1,12 @@
 /** Namespace operations on the metadata tree: readdir, mkdir, rmdir, unlink, rename, symlinks, mknod, fsyncdir. */
 import { constants } from 'node:fs';
 import type { FsContext } from './context.js';
-import type { OpenFile } from './open-files.js';
+import { type OpenFile, isHiddenName } from './open-files.js';
+import { getattr } from './ops-attr.js';
 import { E, fsError } from './errno.js';
 import type { MetaEntry } from '../vault/meta-entry.js';
+import type { Owner } from '../vault/meta-tree.js';
+import type { FuseCaller } from './fuse-binding.js';
 import { dirname } from 'node:path';
 import { checkNewName } from '../vault/names.js';
 
@@ -14,9 +17,19 @@ export async function list(ctx: FsContext, path: string): Promise<string[]> {
   return ['.', '..', ...names];
 }
 
-export async function makeDir(ctx: FsContext, path: string, mode: number): Promise<void> {
+/**
+ * Who a node made for `caller` belongs to. A daemon running as root gives it to the caller (with allow_other,
+ * any user of the machine); any other daemon cannot give files away, so everything made through its mount
+ * is the mounting user's, whoever asked (as gocryptfs does), and undefined says so.
+ */
+const DAEMON_IS_ROOT = process.getuid?.() === 0;
+export function ownerFor(caller: FuseCaller | undefined): Owner | undefined {
+  return DAEMON_IS_ROOT && caller ? { uid: caller.uid, gid: caller.gid } : undefined;
+}
+
+export async function makeDir(ctx: FsContext, path: string, mode: number, caller?: FuseCaller): Promise<void> {
   checkNewName(path);
-  await ctx.meta.makeDir(path, mode);
+  await ctx.meta.makeDir(path, mode, ownerFor(caller));
 }
 
 export async function removeDir(ctx: FsContext, path: string): Promise<void> {
@@ -30,11 +43,32 @@ export async function removeDir(ctx: FsContext, path: string): Promise<void> {
  */
 export function removeFile(ctx: FsContext, path: string): Promise<void> {
   return ctx.namespace.run(async () => {
-    const entry = await entryBeingReplaced(ctx, path);
-    await ctx.meta.removeNode(path);
-    forgetDetached(ctx, ctx.files.detach(path));
-    if (entry) ctx.reclaim?.removed(entry, dirname(ctx.meta.diskPath(path)));
+    // libfuse removing the hidden name of a file removed while open: it is only in memory.
+    if (ctx.files.unhide(path)) return;
+    await removeLocked(ctx, path);
   });
+}
+
+/** Remove a file or symlink from the vault (namespace lock held); its open file, if it had one. */
+async function removeLocked(ctx: FsContext, path: string): Promise<OpenFile | undefined> {
+  const entry = await entryBeingReplaced(ctx, path);
+  // What fstat keeps showing of a file removed while open.
+  const shown = ctx.files.get(path) ? await getattr(ctx, path) : undefined;
+  await ctx.meta.removeNode(path);
+  const file = ctx.files.detach(path);
+  if (file) file.removed = shown;
+  forgetDetached(ctx, file);
+  if (entry) ctx.reclaim?.removed(entry, dirname(ctx.meta.diskPath(path)));
+  return file;
+}
+
+/**
+ * libfuse hiding a file that is removed (or renamed over) while the kernel has it open: the file leaves the
+ * vault now and lives on in memory under its hidden name until its last close (open-files.ts isHiddenName).
+ */
+async function hide(ctx: FsContext, path: string, hiddenName: string): Promise<void> {
+  const file = await removeLocked(ctx, path);
+  if (file) ctx.files.hide(hiddenName, file);
 }
 
 /** A file removed while registered but not open (its commit had failed) will never be committed: let it go. */
@@ -59,6 +93,7 @@ export async function abandonFile(ctx: FsContext, file: OpenFile): Promise<void>
 export function rename(ctx: FsContext, from: string, to: string): Promise<void> {
   checkNewName(to);
   return ctx.namespace.run(async () => {
+    if (isHiddenName(to) && (ctx.files.get(from)?.handles ?? 0) > 0) return hide(ctx, from, to);
     const replaced = from === to ? undefined : await entryBeingReplaced(ctx, to);
     await ctx.meta.renameNode(from, to);
     ctx.meta.forgetTree(from);
@@ -91,9 +126,9 @@ export async function syncDir(ctx: FsContext, path: string): Promise<void> {
   await ctx.meta.syncDir(ctx.meta.diskPath(path));
 }
 
-export async function makeSymlink(ctx: FsContext, target: string, path: string): Promise<void> {
+export async function makeSymlink(ctx: FsContext, target: string, path: string, caller?: FuseCaller): Promise<void> {
   checkNewName(path);
-  await ctx.meta.makeSymlink(target, path);
+  await ctx.meta.makeSymlink(target, path, ownerFor(caller));
 }
 
 export async function readSymlink(ctx: FsContext, path: string): Promise<string> {
@@ -101,8 +136,8 @@ export async function readSymlink(ctx: FsContext, path: string): Promise<string>
 }
 
 /** Regular files only: device nodes, FIFOs and sockets have no place in an encrypted vault. */
-export async function makeNode(ctx: FsContext, path: string, mode: number): Promise<void> {
+export async function makeNode(ctx: FsContext, path: string, mode: number, caller?: FuseCaller): Promise<void> {
   if ((mode & constants.S_IFMT) !== constants.S_IFREG) throw fsError(E.EPERM);
   checkNewName(path);
-  await ctx.meta.createEmpty(path, { mode });
+  await ctx.meta.createEmpty(path, { mode }, ownerFor(caller));
 }

@@ -1,9 +1,10 @@
-/** File content operations: create, open, read, write, flush, fsync, release, truncate. */
+/** File content operations: create, open, read, write, flush, fsync, release, truncate, fallocate. */
 import { E, fsError } from './errno.js';
 import { type FsContext, commitFile } from './context.js';
 import { EMPTY_ENTRY } from '../vault/meta-entry.js';
 import { abandonFile, makeNode } from './ops-dir.js';
 import type { OpenFile } from './open-files.js';
+import type { FuseCaller } from './fuse-binding.js';
 
 function fileOf(ctx: FsContext, fh: number): OpenFile {
   const file = ctx.files.handle(fh);
@@ -11,8 +12,8 @@ function fileOf(ctx: FsContext, fh: number): OpenFile {
   return file;
 }
 
-export async function create(ctx: FsContext, path: string, mode: number): Promise<number> {
-  await makeNode(ctx, path, mode);
+export async function create(ctx: FsContext, path: string, mode: number, caller?: FuseCaller): Promise<number> {
+  await makeNode(ctx, path, mode, caller);
   return ctx.files.open(path, async () => EMPTY_ENTRY);
 }
 
@@ -81,4 +82,20 @@ export async function truncatePath(ctx: FsContext, path: string, size: number): 
     if (!file.path && file.handles === 0) await abandonFile(ctx, file); // removed meanwhile
   }
   if (file.path && file.seq.isDirty) await ctx.writeback.enqueue(file);
+}
+
+/** fallocate(2)'s mode bits (linux/falloc.h). */
+export const FALLOC_FL_KEEP_SIZE = 0x01;
+
+/**
+ * fallocate: the default mode makes the file at least offset+length long (the new part reads as zeros, as a
+ * hole does: stored chunks are written when data is), KEEP_SIZE alone changes nothing the file shows; every
+ * other mode (punching holes, zeroing ranges) is not supported.
+ */
+export async function allocate(ctx: FsContext, fh: number, mode: number, offset: number, length: number): Promise<void> {
+  if (offset < 0 || length <= 0) throw fsError(E.EINVAL);
+  const file = fileOf(ctx, fh);
+  if (mode === FALLOC_FL_KEEP_SIZE) return;
+  if (mode !== 0) throw fsError(E.EOPNOTSUPP);
+  await file.seq.extendTo(offset + length);
 }

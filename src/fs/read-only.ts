@@ -11,7 +11,7 @@ import { E } from './errno.js';
 import type { FuseOps } from './fuse-binding.js';
 
 /** The operations that change the tree, its files or their attributes. */
-const CHANGING = ['chmod', 'chown', 'utimens', 'mkdir', 'rmdir', 'unlink', 'rename', 'symlink', 'mknod', 'link', 'create', 'write', 'truncate', 'ftruncate', 'setxattr', 'removexattr'];
+const CHANGING = ['chmod', 'chown', 'utimens', 'mkdir', 'rmdir', 'unlink', 'rename', 'symlink', 'mknod', 'link', 'create', 'write', 'truncate', 'ftruncate', 'fallocate', 'setxattr', 'removexattr'];
 
 type Cb = (code: number, value?: unknown) => void;
 

@@ -195,6 +195,17 @@ export class Sequencer {
     });
   }
 
+  /** Make the file at least `minSize` long (fallocate): the new part reads as zeros. */
+  extendTo(minSize: number): Promise<void> {
+    return this.lock.run(async () => {
+      if (minSize > MAX_FILE_SIZE) throw posixError('EFBIG', `files are limited to ${MAX_FILE_SIZE} bytes`);
+      this.stager.throwError();
+      if (minSize <= this.content.size) return;
+      await this.content.truncate(minSize);
+      this.changed();
+    });
+  }
+
   private changed(): void {
     this.dirty = true;
     this.modifiedAt = Date.now();

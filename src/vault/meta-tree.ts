@@ -10,8 +10,8 @@
  * (native-notes/small-files.md). fsync blocks for milliseconds and stays in the pool.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, constants as fsc, fchmodSync, lchownSync, lutimesSync, fchownSync, fsync, futimesSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, rmdirSync, type Stats, statSync, symlinkSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
-import { chmod, chown, lchown, lutimes, readdir, unlink, utimes } from 'node:fs/promises';
+import { type BigIntStats, chmodSync, chownSync, closeSync, constants as fsc, fchmodSync, fstatSync, lchownSync, fchownSync, fsync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, rmdirSync, type Stats, statSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
+import { chmod, chown, lchown, readdir, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { basename, dirname, join } from 'node:path';
 import { LRUCache } from 'lru-cache';
@@ -22,14 +22,16 @@ import { DIR_ID_FILE, NO_DIR_ID, createDirId, isHousekeeping, isLongForm, readDi
 import { type EntryFacts, type EntryOpener, MAX_STORED_ENTRY, type MetaEntry, decodeStoredEntry, decodeStoredFacts, encodeEntry, neverWritten, storedBytesOf } from './meta-entry.js';
 import { areaOf, atName, atNameSync, atNode, atNodeSync, createExclusiveSync, readBounded, readBoundedSync, renameInside } from './safe-fs.js';
 import { posixError } from './posix-error.js';
+import { nowNs, setFdTimesNs, setTimesNs } from './file-times.js';
 
 export interface EntryAttrs {
   mode: number;
+  /** Owner; a gid of -1 keeps the one the node got (a setgid directory's). */
   uid?: number;
   gid?: number;
-  /** ms since the epoch; mtime defaults to now. */
-  atime?: number;
-  mtime?: number;
+  /** ns since the epoch (exact); now when absent and the other is given. */
+  atime?: bigint;
+  mtime?: bigint;
 }
 
 /** The visible parent directory of a visible path ("/a/b" -> "/a", "/b" -> "/"). */
@@ -41,6 +43,21 @@ function parentOf(path: string): string {
 /** prefetchFacts: names of one directory read ahead at most, and entry reads at once. */
 const PREFETCH_MAX = 4096;
 const PREFETCH_CONCURRENCY = 8;
+
+/** Who a new node belongs to (the caller of the mount, when the daemon may give files away: ownerFor). */
+export interface Owner {
+  uid: number;
+  gid: number;
+}
+
+/**
+ * The mount root's own mode and owner live on an empty file beside meta/ (meta/ itself stays 0700, the
+ * vault's privacy); until chmod or chown of the root creates it, the root shows ROOT_DEFAULT_MODE and
+ * meta/'s owner.
+ */
+export const ROOT_NODE_FILE = 'root-node';
+const ROOT_DEFAULT_MODE = 0o755;
+const S_ISGID = 0o2000;
 
 /** Read once: the umask applies to the temp file's mode, and our own ids need no chown. */
 const PROCESS_UMASK = process.umask();
@@ -64,11 +81,15 @@ export class MetaTree {
   private readonly metaArea: string;
   private readonly tmpArea: string;
 
+  /** The root's mode and owner (ROOT_NODE_FILE): a file beside meta/. */
+  private readonly rootNode: string;
+
   constructor(
     readonly metaDir: string,
     readonly tmpDir: string,
     readonly codec: MetaCodec,
   ) {
+    this.rootNode = join(dirname(metaDir), ROOT_NODE_FILE);
     this.metaArea = areaOf(metaDir);
     this.tmpArea = areaOf(tmpDir);
   }
@@ -81,10 +102,10 @@ export class MetaTree {
   /** Bumped by every change of an entry or a name: a prefetch that began before one keeps nothing. */
   private changes = 0;
   /**
-   * By visible directory path: host ctimes moved only by commits' renames, and the ctime to show instead
+   * By visible directory path: host ctimes (ns) moved only by commits' renames, and the ctime to show instead
    * (shownDirCtime). A directory renamed since has another ctime, so a record left under its old path is inert.
    */
-  private readonly dirCtimes = new LRUCache<string, { after: number; shown: number }>({ max: 10_000 });
+  private readonly dirCtimes = new LRUCache<string, { after: bigint; shown: bigint }>({ max: 10_000 });
 
   /** The meta/ path of a visible path ("/a/b"). */
   diskPath(path: string): string {
@@ -128,7 +149,68 @@ export class MetaTree {
    * to the mount's user, but every call that reads, lists or changes anything is checked.
    */
   lstat(path: string): Promise<Stats> {
-    return attempt(() => lstatSync(this.diskPath(path)));
+    return attempt(() => (path === '/' ? this.rootStat() : lstatSync(this.diskPath(path))));
+  }
+
+  /** lstat with times in ns (what getattr shows). */
+  lstatNs(path: string): Promise<BigIntStats> {
+    return attempt(() => (path === '/' ? this.rootStatNs() : lstatSync(this.diskPath(path), { bigint: true })));
+  }
+
+  /** meta/ as the mount root: its type, size, links and times, with the root's own mode and owner. */
+  private rootStat(): Stats {
+    const st = lstatSync(this.metaDir);
+    const own = this.rootOwnStat();
+    st.mode = (st.mode & ~0o7777) | (own ? Number(own.mode) & 0o7777 : ROOT_DEFAULT_MODE);
+    if (own) {
+      st.uid = Number(own.uid);
+      st.gid = Number(own.gid);
+    }
+    return st;
+  }
+
+  private rootStatNs(): BigIntStats {
+    const st = lstatSync(this.metaDir, { bigint: true });
+    const own = this.rootOwnStat();
+    st.mode = (st.mode & ~0o7777n) | (own ? own.mode & 0o7777n : BigInt(ROOT_DEFAULT_MODE));
+    if (own) {
+      st.uid = own.uid;
+      st.gid = own.gid;
+      // A chmod or chown of the root is a change of the root (its ctime), as are changes of its entries.
+      if (own.ctimeNs > st.ctimeNs) st.ctimeNs = own.ctimeNs;
+    }
+    return st;
+  }
+
+  private rootOwnStat(): BigIntStats | undefined {
+    try {
+      const st = lstatSync(this.rootNode, { bigint: true });
+      return st.isFile() ? st : undefined;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Change the root's own mode or owner on ROOT_NODE_FILE (made on first use, starting as what the root
+   * showed; never followed if a link). Its mode is a directory's: a chown does not clear setgid there.
+   */
+  private changeRoot(change: (fd: number) => void, keepMode = false): void {
+    const fresh = this.rootOwnStat() === undefined;
+    const fd = openSync(this.rootNode, fsc.O_RDONLY | fsc.O_CREAT | fsc.O_NOFOLLOW, 0o600);
+    try {
+      if (fresh) {
+        const st = lstatSync(this.metaDir);
+        if (st.uid !== OWN_UID || st.gid !== OWN_GID) fchownSync(fd, st.uid, st.gid);
+        fchmodSync(fd, ROOT_DEFAULT_MODE);
+      }
+      const mode = fstatSync(fd).mode & 0o7777;
+      change(fd);
+      if (keepMode && (fstatSync(fd).mode & 0o7777) !== mode) fchmodSync(fd, mode);
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /** How a log line names a visible path: as stored in a sealed vault (no plaintext), quoted in a plain one. */
@@ -142,6 +224,7 @@ export class MetaTree {
   }
 
   async setMode(path: string, mode: number): Promise<void> {
+    if (path === '/') return this.changeRoot((fd) => fchmodSync(fd, mode & 0o7777));
     // A symlink's mode means nothing (the kernel never asks for it): refusing one keeps chmod off its target.
     await atNode(this.diskPath(path), this.metaArea, ['file', 'dir'], (self) => chmod(self, mode));
   }
@@ -153,12 +236,28 @@ export class MetaTree {
   }
 
   setOwner(path: string, uid: number, gid: number): Promise<void> {
+    if (path === '/') return attempt(() => this.changeRoot((fd) => fchownSync(fd, uid, gid), true));
     return this.onNode(path, (p) => chown(p, uid, gid), (p) => lchown(p, uid, gid));
   }
 
-  /** Times in seconds since the epoch. */
-  setTimes(path: string, atime: number, mtime: number): Promise<void> {
-    return this.onNode(path, (p) => utimes(p, atime, mtime), (p) => lutimes(p, atime, mtime));
+  /**
+   * The owner to give a new node at `path`: `owner`, but in a directory with the setgid bit the group is the
+   * directory's (which the node already has on the host: gid -1 keeps it), as a kernel filesystem does.
+   */
+  private ownerAt(path: string, owner: Owner | undefined): Owner | undefined {
+    if (!owner || (owner.uid === OWN_UID && owner.gid === OWN_GID)) return undefined;
+    const parent = parentOf(path);
+    const setgid = ((parent === '/' ? lstatSync(this.metaDir) : lstatSync(this.diskPath(parent))).mode & S_ISGID) !== 0;
+    return { uid: owner.uid, gid: setgid ? -1 : owner.gid };
+  }
+
+  /** Times in ns since the epoch, exact (file-times.ts). */
+  setTimes(path: string, atime: bigint, mtime: bigint): Promise<void> {
+    return this.onNode(
+      path,
+      async (p) => setTimesNs(p, atime, mtime),
+      async (p) => setTimesNs(p, atime, mtime, true),
+    );
   }
 
   /**
@@ -244,17 +343,38 @@ export class MetaTree {
     return names;
   }
 
-  async makeDir(path: string, mode: number): Promise<void> {
+  /**
+   * mkdir with exactly `mode` (the kernel has applied the caller's umask; the daemon's must not apply again),
+   * owned by `owner` (ownerAt).
+   */
+  async makeDir(path: string, mode: number, owner?: Owner): Promise<void> {
     const disk = this.diskPath(path);
     const wanted = mode & 0o7777;
-    if (!this.codec.sealed) return attempt(() => this.atSync(path, (p) => void mkdirSync(p, wanted)));
+    const ids = this.ownerAt(path, owner);
+    // The host adds the setgid bit under a setgid directory; a chmod keeps it.
+    const finish = (self: string): void => {
+      if (ids) chownSync(self, ids.uid, ids.gid);
+      const now = statSync(self).mode & 0o7777;
+      const target = wanted | (now & S_ISGID);
+      if (now !== target) chmodSync(self, target);
+    };
+    if (!this.codec.sealed) {
+      await attempt(() => this.atSync(path, (p) => void mkdirSync(p, wanted)));
+      try {
+        if (ids || (wanted & ~PROCESS_UMASK) !== wanted || wanted & 0o7000) atNodeSync(disk, this.metaArea, ['dir'], finish);
+      } catch (err) {
+        this.atSync(path, (p) => rmdirSync(p));
+        throw err;
+      }
+      return;
+    }
     await this.writeLongName(path, disk);
     // Owner rwx while its id is written (a daemon that is not root could not write into a 0500 directory).
     this.atSync(path, (p) => mkdirSync(p, wanted | 0o700));
     try {
       atNodeSync(disk, this.metaArea, ['dir'], (self) => createDirId(self));
       await fsyncDir(disk);
-      if ((wanted & 0o700) !== 0o700) atNodeSync(disk, this.metaArea, ['dir'], (self) => chmodSync(self, wanted & ~PROCESS_UMASK));
+      atNodeSync(disk, this.metaArea, ['dir'], finish);
     } catch (err) {
       this.atSync(path, (p) => rmSync(p, { recursive: true, force: true }));
       throw err;
@@ -290,11 +410,20 @@ export class MetaTree {
     }
   }
 
-  async makeSymlink(target: string, path: string): Promise<void> {
+  async makeSymlink(target: string, path: string, owner?: Owner): Promise<void> {
     const disk = this.diskPath(path);
     await this.writeLongName(path, disk);
     const stored = this.codec.sealLink(target, this.placeOf(path));
-    this.atSync(path, (p) => symlinkSync(stored, p));
+    const ids = this.ownerAt(path, owner);
+    this.atSync(path, (p) => {
+      symlinkSync(stored, p);
+      try {
+        if (ids) lchownSync(p, ids.uid, ids.gid);
+      } catch (err) {
+        unlinkSync(p);
+        throw err;
+      }
+    });
   }
 
   async readSymlink(path: string): Promise<string> {
@@ -321,7 +450,7 @@ export class MetaTree {
     const dst = this.diskPath(to);
     const renameChecked = (): void => renameInside(src, this.metaArea, dst, this.metaArea);
     if (!this.codec.sealed || from === to) return renameChecked();
-    const st = this.atSync(from, (p) => lstatSync(p));
+    const st = this.atSync(from, (p) => lstatSync(p, { bigint: true }));
     await this.writeLongName(to, dst);
     if (st.isDirectory()) {
       let target: Stats | undefined;
@@ -336,7 +465,7 @@ export class MetaTree {
     await this.removeLongName(src);
   }
 
-  private async moveResealed(from: string, to: string, src: string, dst: string, st: Stats, renameChecked: () => void): Promise<void> {
+  private async moveResealed(from: string, to: string, src: string, dst: string, st: BigIntStats, renameChecked: () => void): Promise<void> {
     if (!st.isFile() && !st.isSymbolicLink()) return renameChecked();
     const temp = join(this.tmpDir, `move-${randomBytes(8).toString('hex')}`);
     const inTmp = <T>(fn: (p: string) => T): T => atNameSync(temp, this.tmpArea, fn);
@@ -345,14 +474,15 @@ export class MetaTree {
         const target = this.codec.openLink(this.atSync(from, (p) => readlinkSync(p)), this.placeOf(from));
         const sealed = this.codec.sealLink(target, this.placeOf(to));
         inTmp((p) => symlinkSync(sealed, p));
-        if (st.uid !== OWN_UID || st.gid !== OWN_GID) inTmp((p) => lchownSync(p, st.uid, st.gid));
-        inTmp((p) => lutimesSync(p, st.atime, st.mtime));
+        if (Number(st.uid) !== OWN_UID || Number(st.gid) !== OWN_GID) inTmp((p) => lchownSync(p, Number(st.uid), Number(st.gid)));
+        inTmp((p) => setTimesNs(p, st.atimeNs, st.mtimeNs, true));
       } else {
         const stored = readBoundedSync(src, this.metaArea, MAX_STORED_ENTRY, { noAtime: true });
         const bytes = neverWritten(stored) ? stored : this.codec.sealEntry(this.codec.openEntry(stored, this.placeOf(from)), this.placeOf(to));
-        const fd = createExclusiveSync(temp, this.tmpArea, st.mode & 0o7777);
+        const mode = Number(st.mode);
+        const fd = createExclusiveSync(temp, this.tmpArea, mode & 0o7777);
         try {
-          await fillEntryFile(fd, bytes, { mode: st.mode, uid: st.uid, gid: st.gid, atime: st.atimeMs, mtime: st.mtimeMs }, true);
+          await fillEntryFile(fd, bytes, { mode, uid: Number(st.uid), gid: Number(st.gid), atime: st.atimeNs, mtime: st.mtimeNs }, true);
         } finally {
           closeSync(fd);
         }
@@ -439,8 +569,10 @@ export class MetaTree {
    * A new empty file: a zero-length metadata file made in place (it reads as empty: decodeStoredEntry), so a
    * create costs one open and no temp file; EEXIST if the name is taken.
    */
-  async createEmpty(path: string, attrs: EntryAttrs): Promise<void> {
+  async createEmpty(path: string, attrs: EntryAttrs, owner?: Owner): Promise<void> {
     const disk = this.diskPath(path);
+    const ids = this.ownerAt(path, owner);
+    if (ids) attrs = { ...attrs, ...ids };
     await this.writeLongName(path, disk);
     const fd = await attempt(() => this.atSync(path, (p) => createExclusiveSync(p, this.metaArea, attrs.mode & 0o7777)));
     try {
@@ -457,16 +589,16 @@ export class MetaTree {
    * in it are written back would say "file changed as we read it". So the ctime before the commit is shown
    * for as long as nothing else has changed the directory (its host ctime is still the one the commit left).
    */
-  shownDirCtime(path: string, st: Stats): number {
+  shownDirCtime(path: string, st: BigIntStats): bigint {
     const kept = this.dirCtimes.get(path);
-    return kept && kept.after === st.ctimeMs ? kept.shown : st.ctimeMs;
+    return kept && kept.after === st.ctimeNs ? kept.shown : st.ctimeNs;
   }
 
-  private keepDirCtime(dir: string, before: Stats, after: Stats): void {
+  private keepDirCtime(dir: string, before: BigIntStats, after: BigIntStats): void {
     const kept = this.dirCtimes.get(dir);
     // Commits in a row keep the ctime from before the first of them.
-    const shown = kept && kept.after === before.ctimeMs ? kept.shown : before.ctimeMs;
-    this.dirCtimes.set(dir, { after: after.ctimeMs, shown });
+    const shown = kept && kept.after === before.ctimeNs ? kept.shown : before.ctimeNs;
+    this.dirCtimes.set(dir, { after: after.ctimeNs, shown });
   }
 
   /** fsync a directory of meta/ (coalesced with the other callers syncing it now: dir-syncs.ts). */
@@ -530,14 +662,17 @@ async function fillEntryFile(fd: number, bytes: Uint8Array, attrs: EntryAttrs, d
   if (durable) await fsyncFd(fd);
 }
 
-/** A new metadata file's mode (past the umask), owner and times; each call only when it changes something. */
+/**
+ * A new metadata file's owner, mode (past the umask) and times; each call only when it changes something.
+ * The owner first: a chown clears the setuid and setgid bits.
+ */
 function setAttrs(fd: number, attrs: EntryAttrs): void {
   const mode = attrs.mode & 0o7777;
-  if ((mode & ~PROCESS_UMASK) !== mode || mode & 0o7000) fchmodSync(fd, mode);
   if (attrs.uid !== undefined && attrs.gid !== undefined && (attrs.uid !== OWN_UID || attrs.gid !== OWN_GID)) fchownSync(fd, attrs.uid, attrs.gid);
+  if ((mode & ~PROCESS_UMASK) !== mode || mode & 0o7000) fchmodSync(fd, mode);
   if (attrs.atime !== undefined || attrs.mtime !== undefined) {
-    const now = Date.now();
-    futimesSync(fd, (attrs.atime ?? now) / 1000, (attrs.mtime ?? now) / 1000);
+    const now = nowNs();
+    setFdTimesNs(fd, attrs.atime ?? now, attrs.mtime ?? now);
   }
 }
 
@@ -552,12 +687,12 @@ const fsyncFd = promisify(fsync);
  * directory's mtime moves only when its entries change (rsync and tar set directory times, then files are
  * written back). Synchronous, so no other operation of the mount runs in between.
  */
-function renameOver(temp: string, target: string): { before: Stats; after: Stats } {
+function renameOver(temp: string, target: string): { before: BigIntStats; after: BigIntStats } {
   const dir = dirname(target); // a pinned directory's /proc/self/fd path (safe-fs.ts): followed to it, never beyond
-  const before = statSync(dir);
+  const before = statSync(dir, { bigint: true });
   renameSync(temp, target);
-  utimesSync(dir, before.atimeMs / 1000, before.mtimeMs / 1000);
-  return { before, after: statSync(dir) };
+  setTimesNs(dir, before.atimeNs, before.mtimeNs);
+  return { before, after: statSync(dir, { bigint: true }) };
 }
 
 /** A synchronous call as a promise: its error a rejection, as the async fs calls it replaces. */

@@ -147,7 +147,8 @@ export class TestMount {
 
   /**
    * `vaultMb`: the vault lives on a tmpfs of that size (a real full disk for the tests that need one);
-   * `env`: the daemon's extra environment (SEFS_FAULT_PLAN...).
+   * `env`: the daemon's extra environment (SEFS_FAULT_PLAN...); `mountArgs`: more arguments of every `sefs mount`
+   * (--allow-other, --disk-cache-mb); `initArgs`: more arguments of its `sefs init` (--chunks s3://...).
    */
   static async create(name: string, options: { vaultMb?: number; env?: Record<string, string>; initArgs?: string[]; mountArgs?: string[] } = {}): Promise<TestMount> {
     requireFuse();

@@ -390,13 +390,9 @@ describe('unlink of an open file', () => {
     expect(await readdir(dir)).toEqual(['victim']);
   });
 
-  // KNOWN LIMITATION (native-notes/mount.md; not what a kernel filesystem does): libfuse's high-level API, without
-  // the hard_remove option, renames an unlinked open file to .fuse_hidden* until it is closed, so the name shows
-  // in readdir, the directory cannot be removed (rm -rf fails with ENOTEMPTY), and a crash leaves the file in
-  // the vault. hard_remove alone breaks reads through the handle (libfuse then passes no path; fuse-native would
-  // need to set flag_nullpath_ok). `it.fails` passes while the limitation stands and fails once it is lifted:
-  // then make it `it`.
-  it.fails('leaves no visible name behind, so the directory can be removed while the file is open', async () => {
+  // libfuse renames an unlinked open file to .fuse_hidden*; sefs takes that rename as the unlink and keeps the
+  // file in memory under that name (open-files.ts isHiddenName), so nothing shows and the directory can go.
+  it('leaves no visible name behind, so the directory can be removed while the file is open', async () => {
     const dir = m.at('unlink-hidden');
     await mkdir(dir);
     await writeFile(join(dir, 'open-file'), seededBytes(100 * KiB, 603));

@@ -1,0 +1,38 @@
+/**
+ * Setting a file's times to the nanosecond. The metadata tree keeps each visible node's times as its meta/
+ * node's own, so a time set through the mount must land there exactly: Node's utimes family takes seconds as a
+ * double (about 0.1 µs near now, `touch -d ….123456789` read back as `….123456955`), so the native addon's
+ * utimensat/futimens do it (src/core/native/file-times.c). Without the addon (not built, SEFS_NATIVE=0) the
+ * double is used: times are then right to about a microsecond.
+ */
+import { futimesSync, lutimesSync, utimesSync } from 'node:fs';
+import { constants } from 'node:os';
+import { native } from '../core/native.js';
+import { type ErrnoCode, posixError } from './posix-error.js';
+
+/** Node's seconds, for the fallback. */
+const seconds = (ns: bigint): number => Number(ns) / 1e9;
+
+function check(result: number, what: string): void {
+  if (result === 0) return;
+  const code = (Object.keys(constants.errno) as ErrnoCode[]).find((c) => constants.errno[c] === -result) ?? 'EIO';
+  throw posixError(code, `${what}: ${code}`);
+}
+
+/** utimensat: the node at `path` (a symlink itself with `noFollow`). */
+export function setTimesNs(path: string, atime: bigint, mtime: bigint, noFollow = false): void {
+  if (native) return check(native.setTimes(path, atime, mtime, noFollow), 'utimensat');
+  (noFollow ? lutimesSync : utimesSync)(path, seconds(atime), seconds(mtime));
+}
+
+/** futimens. */
+export function setFdTimesNs(fd: number, atime: bigint, mtime: bigint): void {
+  if (native) return check(native.setFdTimes(fd, atime, mtime), 'futimens');
+  futimesSync(fd, seconds(atime), seconds(mtime));
+}
+
+/** A time in ms (Date.now) as ns. */
+export const msToNs = (ms: number): bigint => BigInt(Math.round(ms)) * 1_000_000n;
+
+/** Now, in ns since the epoch (the clock's ms: what Date.now gives). */
+export const nowNs = (): bigint => msToNs(Date.now());
