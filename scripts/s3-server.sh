@@ -207,7 +207,8 @@ case "${1:-}" in
     exec 9>"$BASE.lock"
     flock 9
     if ! { [ -f "$BASE/credentials.env" ] && s3_ok; } 2>/dev/null; then
-      start
+      # fd 9 closed for the daemons: one that inherited it would hold the lock for as long as it runs.
+      start 9>&-
       touch "$BASE/started-by-tests"
     fi ;;
   stop-if-started)
