@@ -204,7 +204,7 @@ case "${1:-}" in
   start) start ;;
   ensure)
     mkdir -p "$BASE"
-    exec 9>"$BASE.lock"
+    exec 9>"$BASE/ensure.lock"
     flock 9
     if ! { [ -f "$BASE/credentials.env" ] && s3_ok; } 2>/dev/null; then
       # fd 9 closed for the daemons: one that inherited it would hold the lock for as long as it runs.
