@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, ensureBuiltCli } from './helpers/build.js';
+import { FUSE_PATCH_LEVEL } from '../src/fs/fuse-binding.js';
 import { seededBytes } from './helpers/inputs.js';
 
 let dir: string;
@@ -179,9 +180,9 @@ describe('sefs --version', () => {
     expect(r.code).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^sefs \d+\.\d+\.\d+$/);
-    expect(lines[1]).toBe('formats: vault 2, metadata entry 1, DataMap 1 (self_encryption 0.30-0.34, SHA3-256)');
+    expect(lines[1]).toBe('formats: vault 2, metadata entry 2, DataMap 1 (self_encryption 0.30-0.34, SHA3-256)');
     expect(lines[2]).toMatch(/^native addon: in use \(kernel (generic|avx2|avx512vl)(, AES-NI)?\)$/);
-    expect(lines[3]).toBe('FUSE binding: fuse-native, sefs patch level 1');
+    expect(lines[3]).toBe(`FUSE binding: fuse-native, sefs patch level ${FUSE_PATCH_LEVEL}`);
     const off = spawnSync(process.execPath, [CLI, '--version'], { encoding: 'utf8', env: { ...process.env, SEFS_NATIVE: '0' } });
     expect(off.stdout.split('\n')[2]).toBe('native addon: off (SEFS_NATIVE=0)');
   });

@@ -7,6 +7,9 @@ import type { Persist } from './sequencer.js';
 import type { Mutex } from './mutex.js';
 import type { Writeback } from './writeback.js';
 import { msToNs } from '../vault/file-times.js';
+import type { InodeNumbers } from '../vault/inode-numbers.js';
+import { withNode } from '../vault/meta-entry.js';
+import type { NodeInfo } from '../vault/node-info.js';
 
 export interface FsContext {
   root: string;
@@ -19,6 +22,23 @@ export interface FsContext {
   namespace: Mutex;
   /** Commits of closed files, queued (writeback.ts). */
   writeback: Writeback;
+  /** Where new files' inode numbers come from (vault/inode-numbers.ts). */
+  inodes: InodeNumbers;
+}
+
+/** Whether an open file still has somewhere to commit to: a name, or (a hard-linked file) its record. */
+export const reachable = (file: OpenFile): boolean => file.path !== '' || file.link !== undefined;
+
+/**
+ * The node fields a commit keeps: those of the entry it replaces (xattrs, type), with an inode number
+ * given now to an entry that had none (written by an older sefs, or created and lost to a power loss).
+ */
+async function nodeFor(ctx: FsContext, file: OpenFile): Promise<NodeInfo> {
+  // The facts carry the node fields without decoding a large (compressed) DataMap.
+  const current: { node?: NodeInfo } | undefined = await (file.path ? ctx.meta.readFacts(file.path) : ctx.meta.recordEntry(file.link!)).catch(() => undefined);
+  const node = { ...current?.node };
+  node.ino ??= await ctx.inodes.allocate();
+  return node;
 }
 
 /**
@@ -32,15 +52,15 @@ export interface FsContext {
  */
 export function persistFor(ctx: FsContext, file: OpenFile): Persist {
   return async (entry, chunksDurable, placed) => {
-    if (!file.path) return false; // removed while open: nothing to persist
-    const st = await ctx.meta.lstatNs(file.path).catch(() => undefined);
+    if (!reachable(file)) return false; // removed while open: nothing to persist
+    const st = file.path ? await ctx.meta.lstatNs(file.path).catch(() => undefined) : undefined;
     const attrs = {
       mode: st ? Number(st.mode) : 0o100644,
       uid: st ? Number(st.uid) : undefined,
       gid: st ? Number(st.gid) : undefined,
       ...(file.times ?? { atime: st?.atimeNs, mtime: msToNs(file.seq.modifiedAt) }),
     };
-    const staged = await ctx.meta.stageEntry(entry, attrs, true, file.path);
+    const staged = await ctx.meta.stageEntry(withNode(entry, await nodeFor(ctx, file)), attrs, true, file.path || undefined);
     try {
       await chunksDurable;
     } catch (err) {
@@ -48,9 +68,12 @@ export function persistFor(ctx: FsContext, file: OpenFile): Persist {
       throw err;
     }
     const dir = await ctx.namespace.run(async () => {
-      if (!file.path) return undefined;
-      const where = await staged.placeAt(file.path);
-      placed(where);
+      if (!reachable(file)) return undefined;
+      const where = await staged.placeAt(file.path, file.link).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT' && !file.path) return undefined; // the record's last name went meanwhile
+        throw err;
+      });
+      if (where !== undefined) placed(where);
       return where;
     });
     if (dir === undefined) {
@@ -68,6 +91,6 @@ export function persistFor(ctx: FsContext, file: OpenFile): Persist {
  * Whether there was anything to commit.
  */
 export async function commitFile(ctx: FsContext, file: OpenFile): Promise<boolean> {
-  if (!file.path) return false;
+  if (!reachable(file)) return false;
   return file.seq.commit(persistFor(ctx, file));
 }

@@ -66,12 +66,9 @@ export function buildOps(ctx: FsContext, trace?: OpTrace): FuseOps {
     rename: status('rename', (from: string, to: string) => dir.rename(ctx, from, to)),
     symlink: status('symlink', (target: string, path: string, caller: FuseCaller) => dir.makeSymlink(ctx, target, path, caller)),
     readlink: value('readlink', (path: string) => dir.readSymlink(ctx, path)),
-    mknod: status('mknod', (path: string, mode: number, _rdev: number, caller: FuseCaller) => dir.makeNode(ctx, path, mode, caller)),
+    mknod: status('mknod', (path: string, mode: number, rdev: number, caller: FuseCaller) => dir.makeNode(ctx, path, mode, rdev, caller)),
     fsyncdir: status('fsyncdir', (path: string | null) => dir.syncDir(ctx, named(path))),
-    // Hard links cannot share a metadata file that is replaced by rename on every commit.
-    link: status('link', async (_from: string, _to: string) => {
-      throw fsError(E.EPERM);
-    }),
+    link: status('link', (from: string, to: string) => dir.link(ctx, from, to)),
 
     create: value('create', (path: string, mode: number, caller: FuseCaller) => file.create(ctx, path, mode, caller)),
     open: value('open', (path: string, _flags: number) => file.open(ctx, path)),

@@ -15,6 +15,8 @@ export interface OpenFile {
   handles: number;
   /** Times set by utimens while the file had uncommitted changes: applied by the commit (ns). */
   times?: { atime: bigint; mtime: bigint };
+  /** The hard-link record of a file with several names (hard-links.ts): opens by any name share this file. */
+  link?: number;
   /** Removed while open: its attributes at that moment (what fstat shows of it). */
   removed?: FuseStat;
   /** The name libfuse gave it when it was removed while open (hide). */
@@ -32,6 +34,7 @@ export const isHiddenName = (path: string): boolean => /\/\.fuse_hidden[0-9a-f]{
 export class OpenFiles {
   private readonly byPath = new Map<string, OpenFile>();
   private readonly byHandle = new Map<number, OpenFile>();
+  private readonly byLink = new Map<number, OpenFile>();
   /** Every file from its first open until it is retired or let go (what holds chunks). */
   private readonly live = new Set<OpenFile>();
   /** Files removed while open, by their hidden name (isHiddenName). */
@@ -64,6 +67,7 @@ export class OpenFiles {
   /** A file nothing reaches any more (removed, and its last handle closed) is gone for good. */
   forget(file: OpenFile): void {
     if (this.byPath.get(file.path) === file) this.byPath.delete(file.path);
+    if (file.link !== undefined && this.byLink.get(file.link) === file) this.byLink.delete(file.link);
     if (file.hiddenAs !== undefined) this.unhide(file.hiddenAs);
     this.live.delete(file);
   }
@@ -89,8 +93,8 @@ export class OpenFiles {
   }
 
   /** A new handle on `path`, sharing the file's Sequencer when it is already open. */
-  open(path: string, entry: () => Promise<MetaEntry>): Promise<number> {
-    return this.acquire(path, entry).then((file) => {
+  open(path: string, entry: () => Promise<MetaEntry>, link?: number): Promise<number> {
+    return this.acquire(path, entry, link).then((file) => {
       const fh = this.nextHandle++;
       if (this.nextHandle > 0x7fffffff) this.nextHandle = 1;
       this.byHandle.set(fh, file);
@@ -99,8 +103,8 @@ export class OpenFiles {
   }
 
   /** The open file for `path`, opening it (without a handle) if needed; pair with `unref`. */
-  async acquire(path: string, entry: () => Promise<MetaEntry>): Promise<OpenFile> {
-    let file = this.byPath.get(path);
+  async acquire(path: string, entry: () => Promise<MetaEntry>, link?: number): Promise<OpenFile> {
+    let file = this.byPath.get(path) ?? this.linked(link);
     if (!file) {
       // An unlink or rename that lands while the entry loads may have replaced it: load again.
       let loaded: MetaEntry;
@@ -108,16 +112,32 @@ export class OpenFiles {
         seen = this.generation;
         loaded = await entry();
       }
-      file = this.byPath.get(path); // another open may have won the race
+      file = this.byPath.get(path) ?? this.linked(link); // another open may have won the race
       if (!file) {
-        file = { path, seq: new Sequencer(loaded!, this.deps), handles: 0 };
+        file = { path, seq: new Sequencer(loaded!, this.deps), handles: 0, link };
         file.seq.persist = this.persistFor?.(file);
         this.byPath.set(path, file);
+        if (link !== undefined) this.byLink.set(link, file);
         this.live.add(file);
       }
     }
     file.handles++;
     return file;
+  }
+
+  /** The open file of hard-link record `link`, by whichever name it was opened. */
+  byRecord(link: number): OpenFile | undefined {
+    return this.byLink.get(link);
+  }
+
+  private linked(link: number | undefined): OpenFile | undefined {
+    return link === undefined ? undefined : this.byRecord(link);
+  }
+
+  /** A file open by one name got another (link): opens by the other names share it from now on. */
+  linkedAs(file: OpenFile, link: number): void {
+    file.link = link;
+    this.byLink.set(link, file);
   }
 
   /** Drop a handle; returns its file (still registered: see `retire`). */
@@ -137,7 +157,7 @@ export class OpenFiles {
 
   /** Forget a file nobody has open once it has nothing left to commit. */
   retire(file: OpenFile): void {
-    if (file.handles > 0 || file.seq.isDirty || !file.path) return;
+    if (file.handles > 0 || file.seq.isDirty || (!file.path && file.link === undefined)) return;
     this.forget(file);
   }
 
@@ -160,12 +180,24 @@ export class OpenFiles {
     for (const file of moved) this.byPath.set(file.path, file);
   }
 
-  /** Forget a path that was removed (its open handles keep their content until released). */
-  detach(path: string): OpenFile | undefined {
+  /**
+   * Forget a path that was removed (its open handles keep their content until released); its open file. A
+   * linked file with names left (`lastName` false) still commits to its record; one whose last name went has
+   * nowhere to.
+   */
+  detach(path: string, link?: number, lastName = true): OpenFile | undefined {
     this.generation++;
-    const file = this.byPath.get(path);
+    let file = this.byPath.get(path);
     if (file) {
       this.byPath.delete(path);
+      file.path = '';
+    }
+    if (!lastName) return file;
+    file ??= this.linked(link);
+    if (file?.link !== undefined) {
+      this.byLink.delete(file.link);
+      file.link = undefined;
+      if (this.byPath.get(file.path) === file) this.byPath.delete(file.path);
       file.path = '';
     }
     return file;

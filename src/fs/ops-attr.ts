@@ -32,6 +32,11 @@ function openMtime(file: OpenFile): bigint | undefined {
   return file.seq.isDirty ? msToNs(file.seq.modifiedAt) : undefined;
 }
 
+/**
+ * A directory or symlink shows its meta/ twin's host inode number (a rename keeps it); a file or special
+ * node the number stored in its entry (vault/inode-numbers.ts), or, written by an older sefs and never
+ * committed since, its metadata file's. A special node's type and rdev are its entry's.
+ */
 export async function getattr(ctx: FsContext, path: string): Promise<FuseStat> {
   const hidden = ctx.files.hidden(path);
   if (hidden) return removedStat(hidden);
@@ -40,8 +45,21 @@ export async function getattr(ctx: FsContext, path: string): Promise<FuseStat> {
   let mtime = st.mtimeNs;
   let ctime = st.isDirectory() ? ctx.meta.shownDirCtime(path, st) : st.ctimeNs;
   let stored = size;
+  let mode = Number(st.mode);
+  let ino = Number(st.ino);
+  let rdev = 0;
   if (st.isFile()) {
-    const open = ctx.files.get(path);
+    const facts = await ctx.meta.readFacts(path);
+    ({ size, storedBytes: stored } = facts);
+    const node = facts.node;
+    if (node?.ino !== undefined) ino = node.ino;
+    if (node?.type !== undefined) {
+      mode = node.type | (mode & 0o7777);
+      rdev = node.rdev ?? 0;
+    }
+    // A hard-linked file may be open by another of its names.
+    const link = ctx.meta.linkAt(path);
+    const open = ctx.files.get(path) ?? (link === undefined ? undefined : ctx.files.byRecord(link));
     if (open) {
       size = open.seq.size;
       stored = open.seq.storedBytes;
@@ -51,19 +69,17 @@ export async function getattr(ctx: FsContext, path: string): Promise<FuseStat> {
         mtime = changed;
         if (open.seq.isDirty && msToNs(open.seq.modifiedAt) > ctime) ctime = msToNs(open.seq.modifiedAt);
       }
-    } else {
-      ({ size, storedBytes: stored } = await ctx.meta.readFacts(path));
     }
   }
   return {
-    mode: Number(st.mode),
+    mode,
     uid: Number(st.uid),
     gid: Number(st.gid),
     size,
     nlink: Number(st.nlink),
-    ino: Number(st.ino),
+    ino,
     dev: Number(st.dev),
-    rdev: 0,
+    rdev,
     blksize: 4096,
     // What is really stored, so du of a sparse file is small: holes count nothing.
     blocks: Math.ceil(stored / 512),
@@ -105,7 +121,7 @@ function changeRemoved(ctx: FsContext, path: string, change: (st: FuseStat) => P
  * An attribute change of an open file runs under the file's lock, as its commits do: a commit rewrites the
  * metadata file with the attributes it read, and must not undo a change made meanwhile.
  */
-function underFileLock<T>(ctx: FsContext, path: string, fn: () => Promise<T>): Promise<T> {
+export function underFileLock<T>(ctx: FsContext, path: string, fn: () => Promise<T>): Promise<T> {
   const open = ctx.files.get(path);
   return open ? open.seq.exclusive(fn) : fn();
 }

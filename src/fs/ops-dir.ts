@@ -1,4 +1,4 @@
-/** Namespace operations on the metadata tree: readdir, mkdir, rmdir, unlink, rename, symlinks, mknod, fsyncdir. */
+/** Namespace operations on the metadata tree: readdir, mkdir, rmdir, unlink, rename, link, symlinks, mknod, fsyncdir. */
 import { constants } from 'node:fs';
 import type { FsContext } from './context.js';
 import { type OpenFile, isHiddenName } from './open-files.js';
@@ -9,6 +9,7 @@ import type { Owner } from '../vault/meta-tree.js';
 import type { FuseCaller } from './fuse-binding.js';
 import { dirname } from 'node:path';
 import { checkNewName } from '../vault/names.js';
+import { SPECIAL_TYPES } from '../vault/node-info.js';
 
 /** A directory's names, with '.' and '..' as a kernel filesystem lists them (ls -a, find, some archivers). */
 export async function list(ctx: FsContext, path: string): Promise<string[]> {
@@ -49,15 +50,18 @@ export function removeFile(ctx: FsContext, path: string): Promise<void> {
   });
 }
 
-/** Remove a file or symlink from the vault (namespace lock held); its open file, if it had one. */
+/**
+ * Remove a file or symlink from the vault (namespace lock held); its open file, if it had one (a hard-linked
+ * file with names left goes on committing to its record).
+ */
 async function removeLocked(ctx: FsContext, path: string): Promise<OpenFile | undefined> {
-  const entry = await entryBeingReplaced(ctx, path);
+  const { entry, link, lastName } = await nameBeingRemoved(ctx, path);
   // What fstat keeps showing of a file removed while open.
   const shown = ctx.files.get(path) ? await getattr(ctx, path) : undefined;
   await ctx.meta.removeNode(path);
-  const file = ctx.files.detach(path);
+  const file = ctx.files.detach(path, link, lastName);
   if (file) file.removed = shown;
-  forgetDetached(ctx, file);
+  if (lastName) forgetDetached(ctx, file);
   if (entry) ctx.reclaim?.removed(entry, dirname(ctx.meta.diskPath(path)));
   return file;
 }
@@ -94,27 +98,50 @@ export function rename(ctx: FsContext, from: string, to: string): Promise<void> 
   checkNewName(to);
   return ctx.namespace.run(async () => {
     if (isHiddenName(to) && (ctx.files.get(from)?.handles ?? 0) > 0) return hide(ctx, from, to);
-    const replaced = from === to ? undefined : await entryBeingReplaced(ctx, to);
+    const { entry: replaced, link, lastName, same } = from === to ? { lastName: false } : await nameBeingRemoved(ctx, to, from);
+    if (same) return; // two names of one file: rename(2) does nothing
     await ctx.meta.renameNode(from, to);
     ctx.meta.forgetTree(from);
     ctx.meta.forget(to);
-    forgetDetached(ctx, ctx.files.detach(to));
+    if (from !== to) {
+      const detached = ctx.files.detach(to, link, lastName);
+      if (lastName) forgetDetached(ctx, detached);
+    }
     ctx.files.rename(from, to);
     if (replaced) ctx.reclaim?.removed(replaced, dirname(ctx.meta.diskPath(to)));
   });
 }
 
 /**
- * The committed entry of the regular file at `path` that an unlink or rename is about to remove (its chunks
- * lose a reference); undefined for other nodes, and for an entry that cannot be read (its chunks then stay).
+ * What an unlink of `path` (or a rename from `from` onto it) removes: whether it is the node's last name (a
+ * hard-linked file keeps its content while another name is left), its hard-link record, and, for the last
+ * name of a regular file, its committed entry (its chunks lose a reference; undefined for other nodes and
+ * for an entry that cannot be read: its chunks then stay).
  */
-async function entryBeingReplaced(ctx: FsContext, path: string): Promise<MetaEntry | undefined> {
-  if (!ctx.reclaim) return undefined;
-  const open = ctx.files.get(path);
-  if (open) return open.seq.committedEntry;
+async function nameBeingRemoved(ctx: FsContext, path: string, from?: string): Promise<{ entry?: MetaEntry; link?: number; lastName: boolean; same?: boolean }> {
   const st = await ctx.meta.lstat(path).catch(() => undefined);
-  if (!st?.isFile()) return undefined;
-  return ctx.meta.readEntry(path).catch(() => undefined);
+  if (!st?.isFile()) return { lastName: true };
+  const link = ctx.meta.linkAt(path);
+  const same = from !== undefined && (await ctx.meta.lstat(from).catch(() => undefined))?.ino === st.ino;
+  if (link !== undefined && (st.nlink > 1 || same)) return { link, lastName: false, same };
+  if (!ctx.reclaim) return { link, lastName: true };
+  const open = ctx.files.get(path) ?? (link !== undefined ? ctx.files.byRecord(link) : undefined);
+  if (open) return { entry: open.seq.committedEntry, link, lastName: true };
+  return { entry: await ctx.meta.readEntry(path).catch(() => undefined), link, lastName: true };
+}
+
+/**
+ * link(2): under the namespace lock, as a commit's placing is. A file open by `from` commits to the shared
+ * record from now on, and opens by the new name share it.
+ */
+export function link(ctx: FsContext, from: string, to: string): Promise<void> {
+  checkNewName(to);
+  return ctx.namespace.run(async () => {
+    await ctx.meta.link(from, to, () => ctx.inodes.allocate());
+    const record = ctx.meta.linkAt(from);
+    const open = ctx.files.get(from);
+    if (open && record !== undefined && open.link === undefined) ctx.files.linkedAs(open, record);
+  });
 }
 
 /**
@@ -135,9 +162,16 @@ export async function readSymlink(ctx: FsContext, path: string): Promise<string>
   return ctx.meta.readSymlink(path);
 }
 
-/** Regular files only: device nodes, FIFOs and sockets have no place in an encrypted vault. */
-export async function makeNode(ctx: FsContext, path: string, mode: number, caller?: FuseCaller): Promise<void> {
-  if ((mode & constants.S_IFMT) !== constants.S_IFREG) throw fsError(E.EPERM);
+/**
+ * A regular file, or a FIFO, socket or device stored as an entry (type and rdev in its node fields, never a
+ * real device node in the vault: threat-model.md); the kernel serves FIFOs and devices itself.
+ */
+export async function makeNode(ctx: FsContext, path: string, mode: number, rdev = 0, caller?: FuseCaller): Promise<void> {
+  const type = mode & constants.S_IFMT;
+  if (type !== constants.S_IFREG && type !== 0 && !SPECIAL_TYPES.includes(type)) throw fsError(E.EINVAL);
   checkNewName(path);
-  await ctx.meta.createEmpty(path, { mode }, ownerFor(caller));
+  const ino = await ctx.inodes.allocate();
+  const special = SPECIAL_TYPES.includes(type);
+  const node = special ? { ino, type, rdev: type === constants.S_IFCHR || type === constants.S_IFBLK ? rdev : 0 } : { ino };
+  await ctx.meta.createEmpty(path, { mode }, node, ownerFor(caller));
 }

@@ -1,6 +1,7 @@
 /** File content operations: create, open, read, write, flush, fsync, release, truncate, fallocate. */
 import { E, fsError } from './errno.js';
-import { type FsContext, commitFile } from './context.js';
+import { BLOCK } from './file-content.js';
+import { type FsContext, commitFile, reachable } from './context.js';
 import { EMPTY_ENTRY } from '../vault/meta-entry.js';
 import { abandonFile, makeNode } from './ops-dir.js';
 import type { OpenFile } from './open-files.js';
@@ -13,14 +14,14 @@ function fileOf(ctx: FsContext, fh: number): OpenFile {
 }
 
 export async function create(ctx: FsContext, path: string, mode: number, caller?: FuseCaller): Promise<number> {
-  await makeNode(ctx, path, mode, caller);
+  await makeNode(ctx, path, mode, 0, caller);
   return ctx.files.open(path, async () => EMPTY_ENTRY);
 }
 
 // The kernel sends directories OPENDIR, not OPEN, and refuses truncate(2) of a directory itself: open and
 // truncatePath see regular files only (a missing one is ENOENT from readEntry).
 export async function open(ctx: FsContext, path: string): Promise<number> {
-  return ctx.files.open(path, () => ctx.meta.readEntry(path));
+  return ctx.files.open(path, () => ctx.meta.readEntry(path), ctx.meta.linkAt(path));
 }
 
 export async function read(ctx: FsContext, fh: number, into: Buffer, length: number, position: number): Promise<number> {
@@ -59,7 +60,7 @@ export async function release(ctx: FsContext, fh: number): Promise<void> {
   const closed = ctx.files.closeHandle(fh);
   if (!closed) return;
   // The last handle of a file removed while open: its content goes with it.
-  if (!closed.path) {
+  if (!reachable(closed)) {
     if (closed.handles === 0) await abandonFile(ctx, closed);
     return;
   }
@@ -74,28 +75,56 @@ export async function truncateOpen(ctx: FsContext, fh: number, size: number): Pr
 
 /** truncate(2) by path: through the open file if there is one; its commit is written back. */
 export async function truncatePath(ctx: FsContext, path: string, size: number): Promise<void> {
-  const file = await ctx.files.acquire(path, () => ctx.meta.readEntry(path));
+  const file = await ctx.files.acquire(path, () => ctx.meta.readEntry(path), ctx.meta.linkAt(path));
   try {
     await file.seq.truncate(size);
   } finally {
     ctx.files.unref(file);
-    if (!file.path && file.handles === 0) await abandonFile(ctx, file); // removed meanwhile
+    if (!reachable(file) && file.handles === 0) await abandonFile(ctx, file); // removed meanwhile
   }
-  if (file.path && file.seq.isDirty) await ctx.writeback.enqueue(file);
+  if (reachable(file) && file.seq.isDirty) await ctx.writeback.enqueue(file);
 }
 
 /** fallocate(2)'s mode bits (linux/falloc.h). */
 export const FALLOC_FL_KEEP_SIZE = 0x01;
+export const FALLOC_FL_PUNCH_HOLE = 0x02;
+export const FALLOC_FL_ZERO_RANGE = 0x10;
+
+const ZEROS = Buffer.alloc(BLOCK);
 
 /**
- * fallocate: the default mode makes the file at least offset+length long (the new part reads as zeros, as a
- * hole does: stored chunks are written when data is), KEEP_SIZE alone changes nothing the file shows; every
- * other mode (punching holes, zeroing ranges) is not supported.
+ * fallocate(2) on an open file, as far as the Sequencer can express it (native-notes/hard-links.md has the
+ * table): a sefs file has no preallocated blocks, and a run of zeros is stored as a hole (a chunk of zeros
+ * costs no store space), so
+ *   mode 0                        extends the size to offset + length (the new bytes are a hole);
+ *   KEEP_SIZE                     changes nothing (there is nothing to reserve);
+ *   PUNCH_HOLE | KEEP_SIZE        writes zeros over the range inside the file (they become holes);
+ *   ZERO_RANGE [| KEEP_SIZE]      zeros over the range, growing the file unless KEEP_SIZE;
+ *   anything else (COLLAPSE_RANGE, INSERT_RANGE, UNSHARE_RANGE, PUNCH_HOLE alone) is EOPNOTSUPP.
+ * Space is never short at allocation time (nothing is reserved): a later write can still fail with ENOSPC.
+ * The changes are the open file's, committed as its writes are (at close or fsync).
  */
 export async function allocate(ctx: FsContext, fh: number, mode: number, offset: number, length: number): Promise<void> {
   if (offset < 0 || length <= 0) throw fsError(E.EINVAL);
-  const file = fileOf(ctx, fh);
-  if (mode === FALLOC_FL_KEEP_SIZE) return;
-  if (mode !== 0) throw fsError(E.EOPNOTSUPP);
-  await file.seq.extendTo(offset + length);
+  const seq = fileOf(ctx, fh).seq;
+  const end = offset + length;
+  const keepSize = (mode & FALLOC_FL_KEEP_SIZE) !== 0;
+  const kind = mode & ~FALLOC_FL_KEEP_SIZE;
+  if (kind === 0) {
+    if (!keepSize) await seq.extendTo(end);
+  } else if (kind === FALLOC_FL_PUNCH_HOLE && keepSize) {
+    await writeZeros(seq, offset, Math.min(end, seq.size));
+  } else if (kind === FALLOC_FL_ZERO_RANGE) {
+    await writeZeros(seq, offset, Math.min(end, seq.size));
+    if (!keepSize) await seq.extendTo(end);
+  } else throw fsError(E.EOPNOTSUPP);
+}
+
+/** Zeros over [from, to), a block at a time (the Sequencer stores whole blocks of zeros as holes). */
+async function writeZeros(seq: { write(offset: number, data: Buffer): Promise<void> }, from: number, to: number): Promise<void> {
+  for (let at = from; at < to; ) {
+    const next = Math.min(to, (Math.floor(at / BLOCK) + 1) * BLOCK);
+    await seq.write(at, ZEROS.subarray(0, next - at));
+    at = next;
+  }
 }

@@ -3,6 +3,7 @@
  * files, space reclamation and the retry of failed commits, wired together as the operations (ops-*.ts)
  * expect them. mount.ts puts FUSE in front of it; tests drive the operations directly to force races.
  */
+import { InodeNumbers } from '../vault/inode-numbers.js';
 import { DiskStore } from '../store/disk-store.js';
 import { CachedStore, DEFAULT_DISK_CACHE_MB } from '../store/cached-store.js';
 import type { ChunkStore } from '../store/chunk-store.js';
@@ -95,7 +96,8 @@ export async function openSession(root: string, config: VaultConfig, options: Se
       ctx.reclaim?.released();
     }
   };
-  const ctx: FsContext = { root, meta, files, log, namespace: new Mutex(), writeback: new Writeback(writeBack, log, () => budget.over) };
+  const inodes = new InodeNumbers(paths.inodes);
+  const ctx: FsContext = { root, meta, files, log, namespace: new Mutex(), writeback: new Writeback(writeBack, log, () => budget.over), inodes };
   files.persistFor = (file) => persistFor(ctx, file);
   // Read-only: nothing is committed or removed, so nothing is ever reclaimed either.
   ctx.reclaim = options.readOnly ? undefined : await startReclaiming(meta, store, local, files, log, options.sweepDelayMs);
@@ -156,11 +158,14 @@ async function openBucket(local: DiskStore, config: VaultConfig, options: Sessio
  * Chunks listed for a full sweep are the store's (the bucket's, for an S3 vault).
  */
 async function startReclaiming(meta: MetaTree, store: ChunkStore, local: DiskStore, files: OpenFiles, log: Logger, delayMs?: number): Promise<Reclaimer | undefined> {
-  const { refs, damaged } = ChunkReferences.build(meta.metaDir, meta.codec);
+  const { refs, damaged, named } = ChunkReferences.build(meta.metaDir, meta.codec);
   if (damaged.length > 0) {
     log(`space is not reclaimed while ${damaged.length} metadata entries cannot be read (first: ${meta.logName(damaged[0]!)}); run sefs fsck`);
     return undefined;
   }
+  // Records no name reaches (a crash after a last unlink): their chunks go with the sweep below.
+  const orphans = meta.removeOrphanRecords(named);
+  if (orphans > 0) log(`removed ${orphans} hard-link records no name reaches (left by a crash)`);
   const list = store instanceof CachedStore ? () => store.list() : () => chunkFiles(local);
   const reclaimer = new Reclaimer(refs, store, () => files.sequencers(), log, list, delayMs);
   // What a crash left in the cache unnamed (the bucket's leftovers wait for sefs gc: listing it costs requests).

@@ -38,6 +38,9 @@ export const vaultPaths = (root: string) => ({
   chunks: join(root, 'chunks'),
   meta: join(root, 'meta'),
   tmp: join(root, 'tmp'),
+  /** Hard-link records (hard-links.ts) and the inode numbers reserved so far (inode-numbers.ts). */
+  links: join(root, 'links'),
+  inodes: join(root, 'inodes'),
   pid: join(root, 'sefs.pid'),
   log: join(root, 'sefs.log'),
 });

@@ -12,7 +12,7 @@ import { type PoolOptions, withPool } from '../lib/parallel.js';
 import { TaskWindow } from '../lib/window.js';
 import type { ChunkRef } from '../core/chunk-ref.js';
 import { entryChunkRef } from './meta-entry.js';
-import { type OpenedVault, walkMeta } from './walk.js';
+import { type OpenedVault, type VaultNode, stubOf, walkMeta, walkRecords } from './walk.js';
 import { MAX_CHUNK_FILE } from '../store/disk-store.js';
 import { UnsafeVaultNode, readBoundedSync } from './safe-fs.js';
 
@@ -69,10 +69,21 @@ export async function fsck(vault: OpenedVault, options: FsckOptions = {}): Promi
   const paths: string[] = [];
   const uses = new Map<string, ChunkUse>();
   let total = 0;
-  for (const node of walkMeta(vault.paths.meta, vault.codec)) {
+  const stubs = new Map<number, string>();
+  const records = new Set<number>();
+  function* nodes(): Generator<VaultNode> {
+    yield* walkMeta(vault.paths.meta, vault.codec);
+    for (const record of walkRecords(vault.paths.meta, vault.codec)) {
+      records.add(record.ino);
+      yield record;
+    }
+  }
+  for (const node of nodes()) {
+    const link = stubOf(node);
+    if (link !== undefined) stubs.set(link, node.path);
     if (node.kind === 'dir') report.directories++;
     else if (node.kind === 'symlink') report.symlinks++;
-    else if (node.kind === 'file') report.files++;
+    else if (node.kind === 'file' && !node.path.startsWith('links/')) report.files++; // a record is its names' content
     if (node.error) report.damaged.push({ path: node.path, entryError: node.error, chunks: [] });
     if (node.entry?.kind !== 'map') continue;
     const file = paths.push(node.path) - 1;
@@ -87,6 +98,10 @@ export async function fsck(vault: OpenedVault, options: FsckOptions = {}): Promi
       }
       use.users.push([file, i]);
     });
+  }
+
+  for (const [link, path] of stubs) {
+    if (!records.has(link)) report.damaged.push({ path, entryError: `hard-link record ${link.toString(16)} is missing`, chunks: [] });
   }
 
   const problems = new Map<string, { problem: ChunkProblem; message: string }>();

@@ -1,7 +1,10 @@
 /**
  * The content of a regular file's metadata file: its logical size and either its bytes inline
  * (files under 3 bytes cannot be self-encrypted) or its root DataMap in the reference serialisation.
- *   "SEFS" | u8 format version | u8 kind | u64 LE size | payload | SHA3-256 of all before
+ *   version 1: "SEFS" | u8 1 | u8 kind | u64 LE size | payload | SHA3-256 of all before
+ *   version 2: "SEFS" | u8 2 | u8 kind | u64 LE size | u32 LE n | n bytes of node fields | payload | SHA3-256
+ * Version 2 is written only for an entry with node fields (node-info.ts: inode number, special node type and
+ * rdev, extended attributes, hard-link stub); one without is written as version 1, byte for byte as before.
  * kind 0: inline bytes; kind 1: the DataMap; kind 2 (maps over 64 KiB, files of about 800 MiB and more):
  * u64 LE bytes not in holes, then the DataMap compressed with brotli (a 1 TiB sparse file's million equal
  * hole chunks take a few KiB instead of 80 MiB, so a stat of it reads a small file);
@@ -16,6 +19,7 @@ import { InvalidDataMap } from '../core/errors.js';
 import { sha3 } from '../core/hash.js';
 import { zeroSrc } from '../core/zeros.js';
 import { brotliCompressSync, brotliDecompressSync, constants as zc } from 'node:zlib';
+import { type NodeInfo, decodeNode, encodeNode, hasNodeFields } from './node-info.js';
 
 /** How a stored entry is opened: the codec, bound to the entry's place (meta-tree.ts). */
 export interface EntryOpener {
@@ -23,7 +27,8 @@ export interface EntryOpener {
 }
 
 const MAGIC = Buffer.from('SEFS');
-export const META_FORMAT_VERSION = 1;
+/** The newest entry version written (1 is still written for entries without node fields, and read). */
+export const META_FORMAT_VERSION = 2;
 const HEADER_SIZE = 14;
 const CHECKSUM_SIZE = 32;
 
@@ -31,7 +36,10 @@ const CHECKSUM_SIZE = 32;
  * A map entry's chunks are in the chunk store, or, `packed`, inside the entry itself (stored bytes by chunk
  * index): packed chunks are not in the store and no space reclamation counts them.
  */
-export type MetaEntry = { kind: 'inline'; size: number; data: Buffer } | { kind: 'map'; size: number; dataMap: DataMap; packed?: Buffer[] };
+export type MetaEntry = ({ kind: 'inline'; size: number; data: Buffer } | { kind: 'map'; size: number; dataMap: DataMap; packed?: Buffer[] }) & {
+  /** What the entry says of its node besides content (node-info.ts); absent in version-1 entries. */
+  node?: NodeInfo;
+};
 
 /** Files up to this size keep their encrypted chunks inside their entry (see native-notes/small-files.md). */
 export const PACK_LIMIT = 256 * 1024;
@@ -49,14 +57,23 @@ const MAX_SERIALIZED_MAP = 10 + 80 * (2 ** 20 + 1) + 9;
 export const MAX_STORED_ENTRY = MAX_SERIALIZED_MAP + 1024 * 1024;
 
 export function encodeEntry(entry: MetaEntry): Buffer {
-  if (entry.kind === 'inline') return frameEntry(0, entry.size, entry.data);
+  const node = hasNodeFields(entry.node) ? encodeNode(entry.node!) : undefined;
+  if (entry.kind === 'inline') return frameEntry(0, entry.size, entry.data, node);
   const map = serializeDataMap(entry.dataMap);
-  if (entry.packed) return frameEntry(3, entry.size, Buffer.concat([u32(map.length), map, ...entry.packed.flatMap((c) => [u32(c.length), c])]));
-  if (map.length <= COMPRESS_OVER) return frameEntry(1, entry.size, map);
+  if (entry.packed) return frameEntry(3, entry.size, Buffer.concat([u32(map.length), map, ...entry.packed.flatMap((c) => [u32(c.length), c])]), node);
+  if (map.length <= COMPRESS_OVER) return frameEntry(1, entry.size, map, node);
   const head = Buffer.alloc(8);
   head.writeBigUInt64LE(BigInt(storedBytesOf(entry)));
   const packed = brotliCompressSync(map, { params: { [zc.BROTLI_PARAM_QUALITY]: 1, [zc.BROTLI_PARAM_SIZE_HINT]: map.length } });
-  return frameEntry(2, entry.size, Buffer.concat([head, packed]));
+  return frameEntry(2, entry.size, Buffer.concat([head, packed]), node);
+}
+
+/** The same content with other node fields (a commit keeps the node of the entry it replaces). */
+export function withNode(entry: MetaEntry, node: NodeInfo | undefined): MetaEntry {
+  if (entry.node === node) return entry;
+  const copy = { ...entry, node };
+  if (!node) delete copy.node;
+  return copy;
 }
 
 function u32(n: number): Buffer {
@@ -65,10 +82,11 @@ function u32(n: number): Buffer {
   return b;
 }
 
-/** What a stat needs of an entry: its size, and the bytes it holds outside holes (st_blocks). */
+/** What a stat needs of an entry: its size, the bytes it holds outside holes (st_blocks), its node fields. */
 export interface EntryFacts {
   size: number;
   storedBytes: number;
+  node?: NodeInfo;
 }
 
 const storedBytesMemo = new WeakMap<MetaEntry, number>();
@@ -88,14 +106,17 @@ export function storedBytesOf(entry: MetaEntry): number {
   return n;
 }
 
-/** Header + payload + checksum; exported for tests that need well-framed entries around damaged payloads. */
-export function frameEntry(kind: number, size: number, payload: Uint8Array): Buffer {
+/**
+ * Header + payload + checksum (version 2 with node fields, version 1 without); exported for tests that need
+ * well-framed entries around damaged payloads.
+ */
+export function frameEntry(kind: number, size: number, payload: Uint8Array, node?: Buffer): Buffer {
   const head = Buffer.alloc(HEADER_SIZE);
   MAGIC.copy(head, 0);
-  head.writeUInt8(META_FORMAT_VERSION, 4);
+  head.writeUInt8(node ? 2 : 1, 4);
   head.writeUInt8(kind, 5);
   head.writeBigUInt64LE(BigInt(size), 6);
-  const body = Buffer.concat([head, payload]);
+  const body = node ? Buffer.concat([head, u32(node.length), node, payload]) : Buffer.concat([head, payload]);
   return Buffer.concat([body, sha3(body)]);
 }
 
@@ -125,31 +146,44 @@ export function neverWritten(stored: Buffer): boolean {
  */
 export function decodeStoredFacts(stored: Buffer, codec: EntryOpener): EntryFacts & { entry?: MetaEntry } {
   if (neverWritten(stored)) return { size: 0, storedBytes: 0, entry: EMPTY_ENTRY };
-  const { kind, size, payload } = unframe(codec.openEntry(stored));
-  if (kind === 2 && payload.length >= 8) return { size, storedBytes: Math.min(size, Number(payload.readBigUInt64LE(0))) };
-  const entry = entryOf(kind, size, payload);
-  return { size, storedBytes: storedBytesOf(entry), entry };
+  const { kind, size, payload, node } = unframe(codec.openEntry(stored));
+  if (kind === 2 && payload.length >= 8) return { size, storedBytes: Math.min(size, Number(payload.readBigUInt64LE(0))), node };
+  const entry = entryOf(kind, size, payload, node);
+  return { size, storedBytes: storedBytesOf(entry), node, entry };
 }
 
-/** Check a metadata file's frame and checksum; its kind, size and payload. */
-function unframe(file: Buffer): { kind: number; size: number; payload: Buffer } {
+/** Check a metadata file's frame and checksum; its kind, size, node fields and payload. */
+function unframe(file: Buffer): { kind: number; size: number; payload: Buffer; node?: NodeInfo } {
   if (file.length < HEADER_SIZE + CHECKSUM_SIZE || !file.subarray(0, 4).equals(MAGIC)) throw new InvalidDataMap('not a sefs metadata file');
   const bytes = file.subarray(0, file.length - CHECKSUM_SIZE);
   if (!sha3(bytes).equals(file.subarray(file.length - CHECKSUM_SIZE))) throw new InvalidDataMap('metadata checksum mismatch (the entry is damaged)');
   const version = bytes.readUInt8(4);
-  if (version !== META_FORMAT_VERSION) throw new InvalidDataMap(`unknown metadata format version ${version}`);
+  if (version !== 1 && version !== 2) throw new InvalidDataMap(`unknown metadata format version ${version}`);
   const size64 = bytes.readBigUInt64LE(6);
   if (size64 > BigInt(Number.MAX_SAFE_INTEGER)) throw new InvalidDataMap('size out of range');
-  return { kind: bytes.readUInt8(5), size: Number(size64), payload: bytes.subarray(HEADER_SIZE) };
+  const kind = bytes.readUInt8(5);
+  const size = Number(size64);
+  if (version === 1) return { kind, size, payload: bytes.subarray(HEADER_SIZE) };
+  if (bytes.length < HEADER_SIZE + 4) throw new InvalidDataMap('entry node fields truncated');
+  const n = bytes.readUInt32LE(HEADER_SIZE);
+  const start = HEADER_SIZE + 4;
+  if (start + n > bytes.length) throw new InvalidDataMap('entry node fields truncated');
+  return { kind, size, node: decodeNode(bytes.subarray(start, start + n)), payload: bytes.subarray(start + n) };
 }
 
 /** Parse a metadata file; anything inconsistent is an InvalidDataMap naming what is wrong. */
 export function decodeEntry(file: Buffer): MetaEntry {
-  const { kind, size, payload } = unframe(file);
-  return entryOf(kind, size, payload);
+  const { kind, size, payload, node } = unframe(file);
+  return entryOf(kind, size, payload, node);
 }
 
-function entryOf(kind: number, size: number, payload: Buffer): MetaEntry {
+function entryOf(kind: number, size: number, payload: Buffer, node: NodeInfo | undefined): MetaEntry {
+  const entry = contentOf(kind, size, payload);
+  if (node) entry.node = node;
+  return entry;
+}
+
+function contentOf(kind: number, size: number, payload: Buffer): MetaEntry {
   if (kind === 0) {
     if (payload.length !== size || size >= 3) throw new InvalidDataMap(`inline entry of ${payload.length} bytes claims size ${size}`);
     return { kind: 'inline', size, data: Buffer.from(payload) };

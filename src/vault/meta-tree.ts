@@ -10,7 +10,7 @@
  * (native-notes/small-files.md). fsync blocks for milliseconds and stays in the pool.
  */
 import { randomBytes } from 'node:crypto';
-import { type BigIntStats, chmodSync, chownSync, closeSync, constants as fsc, fchmodSync, fstatSync, lchownSync, fchownSync, fsync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, rmdirSync, type Stats, statSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
+import { type BigIntStats, chmodSync, chownSync, closeSync, constants as fsc, fchmodSync, fstatSync, lchownSync, linkSync, fchownSync, fsync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, rmdirSync, type Stats, statSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { chmod, chown, lchown, readdir, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { basename, dirname, join } from 'node:path';
@@ -19,8 +19,10 @@ import { DirSyncs } from '../store/dir-syncs.js';
 import { fsyncDir } from '../store/disk-store.js';
 import type { MetaCodec, Place } from './meta-codec.js';
 import { DIR_ID_FILE, NO_DIR_ID, createDirId, isHousekeeping, isLongForm, readDirId, sealedNameOf, sideFileOf, storedFormOf } from './meta-dir.js';
-import { type EntryFacts, type EntryOpener, MAX_STORED_ENTRY, type MetaEntry, decodeStoredEntry, decodeStoredFacts, encodeEntry, neverWritten, storedBytesOf } from './meta-entry.js';
-import { areaOf, atName, atNameSync, atNode, atNodeSync, createExclusiveSync, readBounded, readBoundedSync, renameInside } from './safe-fs.js';
+import { type EntryFacts, type EntryOpener, MAX_STORED_ENTRY, type MetaEntry, decodeStoredEntry, decodeStoredFacts, encodeEntry, neverWritten, storedBytesOf, withNode } from './meta-entry.js';
+import { type LinkedCheck, areaOf, atName, atNameSync, atNode, atNodeSync, createExclusiveSync, mkdirInsideSync, readBounded, readBoundedSync, renameInside } from './safe-fs.js';
+import { STUB_PLACE, isStubFile, openAtPlace, recordIno, recordName, recordPlace, stubEntry } from './hard-links.js';
+import type { NodeInfo } from './node-info.js';
 import { posixError } from './posix-error.js';
 import { nowNs, setFdTimesNs, setTimesNs } from './file-times.js';
 
@@ -66,8 +68,11 @@ const OWN_GID = process.getgid?.() ?? 0;
 
 /** A file's next entry, written and waiting to be put in place. */
 export interface StagedEntry {
-  /** Rename it over `path`'s entry; returns the directory to fsync for the change to be durable. */
-  placeAt(path: string): Promise<string>;
+  /**
+   * Rename it over `path`'s entry, or its hard-link record `link` (found from `path` when not given; a linked
+   * file whose open name was removed has only its record); returns the directory to fsync for it to be durable.
+   */
+  placeAt(path: string, link?: number): Promise<string>;
   discard(): Promise<void>;
 }
 
@@ -77,9 +82,14 @@ export class MetaTree {
   /** Size and stored bytes by visible path (for stats: a stat never decodes a DataMap it does not need). */
   private readonly facts = new LRUCache<string, EntryFacts>({ max: 50_000 });
 
-  /** Where meta/ and tmp/ really are: nothing reached through them may lead elsewhere (safe-fs.ts). */
+  /** Where meta/, tmp/ and links/ really are: nothing reached through them may lead elsewhere (safe-fs.ts). */
   private readonly metaArea: string;
   private readonly tmpArea: string;
+  private readonly linksArea: string;
+  /** Hard-link records (hard-links.ts), beside meta/. */
+  readonly linksDir: string;
+  /** safe-fs lets a file with other names through only when it is one of our stubs. */
+  private readonly linkedOk: LinkedCheck;
 
   /** The root's mode and owner (ROOT_NODE_FILE): a file beside meta/. */
   private readonly rootNode: string;
@@ -92,6 +102,9 @@ export class MetaTree {
     this.rootNode = join(dirname(metaDir), ROOT_NODE_FILE);
     this.metaArea = areaOf(metaDir);
     this.tmpArea = areaOf(tmpDir);
+    this.linksDir = join(dirname(metaDir), 'links');
+    this.linksArea = areaOf(this.linksDir);
+    this.linkedOk = (self) => isStubFile(self, codec);
   }
 
   /** Ids of a sealed vault's directories by visible path (meta-dir.ts), read on first use. */
@@ -139,9 +152,52 @@ export class MetaTree {
     return { dir: this.dirIdAt(parent, this.diskPath(parent)), name };
   }
 
+  /** How the metadata file at `path` opens: sealed for its place, or a hard-link stub. */
   private opener(path: string): EntryOpener {
-    const place = this.placeOf(path);
-    return { openEntry: (bytes) => this.codec.openEntry(bytes, place) };
+    return openAtPlace(this.codec, this.placeOf(path));
+  }
+
+  private recordPath(ino: number): string {
+    return join(this.linksDir, recordName(ino));
+  }
+
+  /**
+   * The hard-link record a name is a stub for; undefined for any other node, and for no node (read from the
+   * entry, cached).
+   */
+  linkAt(path: string): number | undefined {
+    let raw = this.entries.get(path);
+    if (!raw) {
+      const st = lstatSync(this.diskPath(path), { throwIfNoEntry: false });
+      if (!st?.isFile() || st.size > 256) return undefined; // a stub is a few dozen bytes
+      raw = decodeStoredEntry(this.readStored(path), this.opener(path));
+      this.entries.set(path, raw);
+    }
+    return raw.node?.link;
+  }
+
+  /** A hard-link record's entry. */
+  async recordEntry(ino: number): Promise<MetaEntry> {
+    return this.readRecord(ino);
+  }
+
+  /** A hard-link record's entry (cached under "#<ino>": every name shares it). */
+  private readRecord(ino: number): MetaEntry {
+    const key = `#${ino}`;
+    let entry = this.entries.get(key);
+    if (!entry) {
+      let stored: Buffer;
+      try {
+        stored = readBoundedSync(this.recordPath(ino), this.linksArea, MAX_STORED_ENTRY, { noAtime: true });
+      } catch (err) {
+        // A stub whose record is gone is damage (fsck names it), not a missing name.
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw posixError('EIO', `hard-link record ${recordName(ino)} is missing`);
+        throw err;
+      }
+      entry = decodeStoredEntry(stored, { openEntry: (b) => this.codec.openEntry(b, recordPlace(ino)) });
+      this.entries.set(key, entry);
+    }
+    return entry;
   }
 
   /**
@@ -226,13 +282,13 @@ export class MetaTree {
   async setMode(path: string, mode: number): Promise<void> {
     if (path === '/') return this.changeRoot((fd) => fchmodSync(fd, mode & 0o7777));
     // A symlink's mode means nothing (the kernel never asks for it): refusing one keeps chmod off its target.
-    await atNode(this.diskPath(path), this.metaArea, ['file', 'dir'], (self) => chmod(self, mode));
+    await atNode(this.diskPath(path), this.metaArea, ['file', 'dir'], (self) => chmod(self, mode), this.linkedOk);
   }
 
   /** chown and utimes of a symlink change the link itself; of a file or directory, the pinned node. */
   private async onNode(path: string, direct: (self: string) => Promise<void>, link: (at: string) => Promise<void>): Promise<void> {
     if (path !== '/' && (await this.lstat(path)).isSymbolicLink()) return atName(this.diskPath(path), this.metaArea, link);
-    return atNode(this.diskPath(path), this.metaArea, ['file', 'dir'], direct);
+    return atNode(this.diskPath(path), this.metaArea, ['file', 'dir'], direct, this.linkedOk);
   }
 
   setOwner(path: string, uid: number, gid: number): Promise<void> {
@@ -296,11 +352,19 @@ export class MetaTree {
   async readFacts(path: string): Promise<EntryFacts> {
     const prefetch = this.prefetching.get(path);
     if (prefetch) await prefetch;
+    const facts = this.factsAt(path);
+    const link = facts.node?.link;
+    if (link === undefined) return facts;
+    const record = this.readRecord(link);
+    return { size: record.size, storedBytes: storedBytesOf(record), node: record.node };
+  }
+
+  private factsAt(path: string): EntryFacts {
     const known = this.facts.get(path);
     if (known) return known;
     const cached = this.entries.get(path);
     let facts: EntryFacts;
-    if (cached) facts = { size: cached.size, storedBytes: storedBytesOf(cached) };
+    if (cached) facts = { size: cached.size, storedBytes: storedBytesOf(cached), node: cached.node };
     else {
       const { entry, ...found } = decodeStoredFacts(this.readStored(path), this.opener(path));
       // Decoded anyway (all but compressed maps): kept, so the open that usually follows a stat reads nothing.
@@ -311,12 +375,14 @@ export class MetaTree {
     return facts;
   }
 
+  /** A file's entry: its own, or for a hard-link stub its record's. */
   async readEntry(path: string): Promise<MetaEntry> {
-    const cached = this.entries.get(path);
-    if (cached) return cached;
-    const entry = decodeStoredEntry(this.readStored(path), this.opener(path));
-    this.entries.set(path, entry);
-    return entry;
+    let entry = this.entries.get(path);
+    if (!entry) {
+      entry = decodeStoredEntry(this.readStored(path), this.opener(path));
+      this.entries.set(path, entry);
+    }
+    return entry.node?.link === undefined ? entry : this.readRecord(entry.node.link);
   }
 
   /**
@@ -430,12 +496,62 @@ export class MetaTree {
     return this.codec.openLink(this.atSync(path, (p) => readlinkSync(p)), this.placeOf(path));
   }
 
-  /** unlink of a file or symlink. */
+  /** unlink of a file or symlink (the last name of a linked file takes its record along). */
   async removeNode(path: string): Promise<void> {
     const disk = this.diskPath(path);
+    const link = this.linkAt(path);
+    const names = link === undefined ? 0 : lstatSync(disk).nlink;
     this.atSync(path, (p) => unlinkSync(p));
     await this.removeLongName(disk);
     this.forget(path);
+    if (link !== undefined && names <= 1) await this.dropRecord(link, dirname(disk));
+  }
+
+  /** The record of a linked file whose last name was removed from `dir`. */
+  private async dropRecord(link: number, dir: string): Promise<void> {
+    // The removal durable first: a stub must never outlive its record (a record left alone is an orphan,
+    // removed at the next mount: removeOrphanRecords).
+    await fsyncDir(dir);
+    atNameSync(this.recordPath(link), this.linksArea, (p) => rmSync(p, { force: true }));
+    this.entries.delete(`#${link}`);
+    this.changes++;
+  }
+
+  /** The record a rename onto `to` takes away: its last name, when that is another node than `from`'s. */
+  private recordReplaced(from: string, to: string): number | undefined {
+    let link: number | undefined;
+    try {
+      link = this.linkAt(to);
+    } catch {
+      return undefined;
+    }
+    if (link === undefined) return undefined;
+    const target = lstatSync(this.diskPath(to));
+    const source = lstatSync(this.diskPath(from));
+    return target.nlink <= 1 && target.ino !== source.ino ? link : undefined;
+  }
+
+  /** Remove the records no stub names (left by a crash between a last unlink and its record's removal). */
+  removeOrphanRecords(named: Set<number>): number {
+    let n = 0;
+    for (const ino of this.listRecords()) {
+      if (named.has(ino)) continue;
+      atNameSync(this.recordPath(ino), this.linksArea, (p) => rmSync(p, { force: true }));
+      n++;
+    }
+    return n;
+  }
+
+  /** The inode numbers of every record in links/. */
+  listRecords(): number[] {
+    let names: string[];
+    try {
+      names = atNodeSync(this.linksDir, this.linksArea, ['dir'], (self) => readdirSync(self));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    return names.map(recordIno).filter((n): n is number => n !== undefined);
   }
 
   /**
@@ -448,6 +564,12 @@ export class MetaTree {
   async renameNode(from: string, to: string): Promise<void> {
     const src = this.diskPath(from);
     const dst = this.diskPath(to);
+    const replaced = from === to ? undefined : this.recordReplaced(from, to);
+    await this.renameNodeOnly(from, to, src, dst);
+    if (replaced !== undefined) await this.dropRecord(replaced, dirname(dst));
+  }
+
+  private async renameNodeOnly(from: string, to: string, src: string, dst: string): Promise<void> {
     const renameChecked = (): void => renameInside(src, this.metaArea, dst, this.metaArea);
     if (!this.codec.sealed || from === to) return renameChecked();
     const st = this.atSync(from, (p) => lstatSync(p, { bigint: true }));
@@ -466,7 +588,9 @@ export class MetaTree {
   }
 
   private async moveResealed(from: string, to: string, src: string, dst: string, st: BigIntStats, renameChecked: () => void): Promise<void> {
+    // A stub is sealed for no place (and a copy would no longer share the node): moved as it is.
     if (!st.isFile() && !st.isSymbolicLink()) return renameChecked();
+    if (st.isFile() && this.linkAt(from) !== undefined) return renameChecked();
     const temp = join(this.tmpDir, `move-${randomBytes(8).toString('hex')}`);
     const inTmp = <T>(fn: (p: string) => T): T => atNameSync(temp, this.tmpArea, fn);
     try {
@@ -537,7 +661,8 @@ export class MetaTree {
     }
     closeSync(fd);
     return {
-      placeAt: async (path) => {
+      placeAt: async (path, link = path ? this.linkAt(path) : undefined) => {
+        if (link !== undefined) return this.placeRecord(temp, plain, entry, attrs, link, path);
         const target = this.diskPath(path);
         try {
           const place = this.placeOf(path);
@@ -566,21 +691,127 @@ export class MetaTree {
   }
 
   /**
+   * Put a staged entry in place as hard-link record `link` (sealed again for the record's place), then give
+   * the node (the stub every name shares) the commit's times. ENOENT once the record is gone (its last name
+   * was removed: nowhere to commit to).
+   */
+  private async placeRecord(temp: string, plain: Buffer, entry: MetaEntry, attrs: EntryAttrs, link: number, path: string): Promise<string> {
+    try {
+      readBoundedSync(this.recordPath(link), this.linksArea, MAX_STORED_ENTRY); // still there
+      if (this.codec.sealed) {
+        const again = atNameSync(temp, this.tmpArea, (p) => openSync(p, fsc.O_WRONLY | fsc.O_TRUNC | fsc.O_NOFOLLOW));
+        try {
+          await fillEntryFile(again, this.codec.sealEntry(plain, recordPlace(link)), { mode: attrs.mode }, true);
+        } finally {
+          closeSync(again);
+        }
+      }
+      renameInside(temp, this.tmpArea, this.recordPath(link), this.linksArea);
+    } catch (err) {
+      rmSync(temp, { force: true });
+      throw err;
+    }
+    this.changes++;
+    this.entries.set(`#${link}`, entry);
+    if (path) {
+      const now = nowNs();
+      await this.setTimes(path, attrs.atime ?? now, attrs.mtime ?? now).catch(() => {});
+    }
+    return this.linksDir;
+  }
+
+  /**
    * A new empty file: a zero-length metadata file made in place (it reads as empty: decodeStoredEntry), so a
    * create costs one open and no temp file; EEXIST if the name is taken.
    */
-  async createEmpty(path: string, attrs: EntryAttrs, owner?: Owner): Promise<void> {
+  async createEmpty(path: string, attrs: EntryAttrs, node?: NodeInfo, owner?: Owner): Promise<void> {
     const disk = this.diskPath(path);
     const ids = this.ownerAt(path, owner);
     if (ids) attrs = { ...attrs, ...ids };
     await this.writeLongName(path, disk);
     const fd = await attempt(() => this.atSync(path, (p) => createExclusiveSync(p, this.metaArea, attrs.mode & 0o7777)));
     try {
+      // Its node fields (inode number, type) unsynced, as the create itself: lost, it reads as empty (above).
+      if (node) writeAll(fd, this.codec.sealEntry(encodeEntry(withNode(EMPTY_ENTRY_NODE, node)), this.placeOf(path)));
       setAttrs(fd, attrs);
     } finally {
       closeSync(fd);
     }
     this.forget(path);
+  }
+
+  /**
+   * link(2): `to` becomes another name of file `from` (native-notes/hard-links.md). A file's first link moves
+   * its entry to a record in links/ (durable) and puts a stub in its place (durable); each further name is a
+   * host hard link of the stub. `ino` gives the inode number an entry without one gets.
+   */
+  async link(from: string, to: string, ino: () => Promise<number>): Promise<void> {
+    const src = this.diskPath(from);
+    const dst = this.diskPath(to);
+    const st = lstatSync(src, { bigint: true });
+    if (!st.isFile()) throw posixError('EPERM', 'only files have hard links here');
+    if (this.linkAt(from) === undefined) await this.makeRecord(from, src, st, await this.readEntry(from), ino);
+    await this.writeLongName(to, dst);
+    renameInside(src, this.metaArea, dst, this.metaArea, linkSync);
+    this.forget(to);
+  }
+
+  private async makeRecord(path: string, disk: string, st: BigIntStats, entry: MetaEntry, ino: () => Promise<number>): Promise<void> {
+    const number = entry.node?.ino ?? (await ino());
+    const record = withNode(entry, { ...entry.node, ino: number });
+    if (!lstatSync(this.linksDir, { throwIfNoEntry: false })) {
+      mkdirInsideSync(this.linksDir, this.linksArea);
+      await fsyncDir(dirname(this.linksDir)); // links/ itself durable before a record in it counts
+    }
+    const recordTemp = await this.writeTemp(this.codec.sealEntry(encodeEntry(record), recordPlace(number)), { mode: 0o600 });
+    renameInside(recordTemp, this.tmpArea, this.recordPath(number), this.linksArea);
+    await fsyncDir(this.linksDir);
+    // The stub keeps the file's own mode, owner and times: they are the node's from now on, for every name.
+    const attrs = { mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), atime: st.atimeNs, mtime: st.mtimeNs };
+    const stubTemp = await this.writeTemp(this.codec.sealEntry(encodeEntry(stubEntry(number)), STUB_PLACE), attrs);
+    const { before, after } = renameInside(stubTemp, this.tmpArea, disk, this.metaArea, renameOver);
+    this.keepDirCtime(parentOf(path), before, after);
+    await fsyncDir(dirname(disk));
+    this.entries.set(`#${number}`, record);
+    this.forget(path);
+  }
+
+  /** A new temp file in tmp/ holding `bytes`, with `attrs`, fsynced; its path. */
+  private async writeTemp(bytes: Uint8Array, attrs: EntryAttrs): Promise<string> {
+    const temp = join(this.tmpDir, `meta-${randomBytes(8).toString('hex')}`);
+    const fd = createExclusiveSync(temp, this.tmpArea, attrs.mode & 0o7777);
+    try {
+      await fillEntryFile(fd, bytes, attrs, true);
+    } catch (err) {
+      closeSync(fd);
+      rmSync(temp, { force: true });
+      throw err;
+    }
+    closeSync(fd);
+    return temp;
+  }
+
+  /**
+   * Rewrite a file's node fields (xattrs) around its committed content, durably: the entry at `path`, or a
+   * stub's record. The metadata file keeps its mode, owner and times; its ctime moves, as the change's should.
+   */
+  async updateNode(path: string, change: (node: NodeInfo) => NodeInfo): Promise<void> {
+    const entry = await this.readEntry(path);
+    const next = withNode(entry, change({ ...entry.node }));
+    const link = this.linkAt(path);
+    if (link !== undefined) {
+      const temp = await this.writeTemp(this.codec.sealEntry(encodeEntry(next), recordPlace(link)), { mode: 0o600 });
+      renameInside(temp, this.tmpArea, this.recordPath(link), this.linksArea);
+      this.entries.set(`#${link}`, next);
+      await fsyncDir(this.linksDir);
+      // The node's ctime is the stub's: touch it (times unchanged, ctime now).
+      const st = lstatSync(this.diskPath(path), { bigint: true });
+      await this.setTimes(path, st.atimeNs, st.mtimeNs);
+      return;
+    }
+    const st = lstatSync(this.diskPath(path), { bigint: true });
+    const staged = await this.stageEntry(next, { mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), atime: st.atimeNs, mtime: st.mtimeNs }, true, path);
+    await this.syncDir(await staged.placeAt(path));
   }
 
   /**
@@ -652,6 +883,9 @@ export class MetaTree {
     return n;
   }
 }
+
+/** An empty file's content, to carry node fields. */
+const EMPTY_ENTRY_NODE: MetaEntry = { kind: 'inline', size: 0, data: Buffer.alloc(0) };
 
 const samePlace = (a: Place, b: Place | undefined): boolean => b !== undefined && a.name === b.name && Buffer.from(a.dir).equals(b.dir);
 

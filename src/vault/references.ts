@@ -4,23 +4,33 @@
  * kept up to date by the mount as commits and removals replace entries. A chunk counts once per entry
  * naming it, however often the entry names it (a hole's chunk repeats).
  */
-import { walkMeta } from './walk.js';
+import { stubOf, walkMeta, walkRecords } from './walk.js';
 import type { MetaCodec } from './meta-codec.js';
 import { entryChunkNames } from './meta-entry.js';
 
 export class ChunkReferences {
   private readonly counts = new Map<string, number>();
 
-  /** Count every entry below `metaDir`; `damaged` lists entries that cannot be read (their chunks are unknown). */
-  static build(metaDir: string, codec: MetaCodec): { refs: ChunkReferences; damaged: string[] } {
+  /**
+   * Count every entry below `metaDir` and every hard-link record a stub names; `damaged` lists entries that
+   * cannot be read (their chunks are unknown), `named` the records some stub names (the others are orphans).
+   */
+  static build(metaDir: string, codec: MetaCodec): { refs: ChunkReferences; damaged: string[]; named: Set<number> } {
     const refs = new ChunkReferences();
     const damaged: string[] = [];
+    const named = new Set<number>();
     for (const node of walkMeta(metaDir, codec)) {
       if (node.kind !== 'file') continue;
       if (node.error || !node.entry) damaged.push(node.path);
+      else if (stubOf(node) !== undefined) named.add(stubOf(node)!);
       else refs.add(entryChunkNames(node.entry).keys());
     }
-    return { refs, damaged };
+    for (const record of walkRecords(metaDir, codec)) {
+      if (!named.has(record.ino)) continue;
+      if (record.error || !record.entry) damaged.push(record.path);
+      else refs.add(entryChunkNames(record.entry).keys());
+    }
+    return { refs, damaged, named };
   }
 
   count(hex: string): number {

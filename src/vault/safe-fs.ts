@@ -67,18 +67,24 @@ function checkInside(fd: number, path: string, area: string): void {
   if (real !== area && !real.startsWith(area + '/')) throw new UnsafeVaultNode(path, 'is reached through a symbolic link leading out of the vault');
 }
 
+/**
+ * Whether a regular file with other names may be used: only the vault's own hard-link stubs (their bytes say
+ * so: meta-tree.ts), never a planted link to a host file. Gets the pinned file's /proc path.
+ */
+export type LinkedCheck = (self: string) => boolean;
+
 /** Refuse a node whose type is not one of `kinds`; a regular file with other names could be a host file. */
-function checkKind(st: Stats, path: string, kinds: readonly Kind[]): void {
+function checkKind(st: Stats, fd: number, path: string, kinds: readonly Kind[], linked?: LinkedCheck): void {
   const kind = kindOf(st);
   if (kind === 'other' || !kinds.includes(kind)) throw new UnsafeVaultNode(path, `is ${KIND_NAMES[kind]} where ${kinds.map((k) => KIND_NAMES[k]).join(' or ')} belongs`);
-  if (kind === 'file' && st.nlink > 1) throw new UnsafeVaultNode(path, 'has other hard links');
+  if (kind === 'file' && st.nlink > 1 && !linked?.(procPath(fd))) throw new UnsafeVaultNode(path, 'has other hard links');
 }
 
 /** An O_PATH descriptor of `path` itself (not followed), checked; the caller closes it. */
-function pin(path: string, area: string, kinds: readonly Kind[]): number {
+function pin(path: string, area: string, kinds: readonly Kind[], linked?: LinkedCheck): number {
   const fd = openSync(path, O_PATH | NOFOLLOW);
   try {
-    checkKind(fstatSync(fd), path, kinds);
+    checkKind(fstatSync(fd), fd, path, kinds, linked);
     checkInside(fd, path, area);
     return fd;
   } catch (err) {
@@ -111,8 +117,8 @@ export function atNameSync<T>(path: string, area: string, fn: (at: string) => T)
 }
 
 /** Run `fn` on node `path` itself (a file or directory, not followed): chmod, chown, utimes or readdir of its /proc path. */
-export async function atNode<T>(path: string, area: string, kinds: readonly Kind[], fn: (self: string) => Promise<T>): Promise<T> {
-  const fd = pin(path, area, kinds);
+export async function atNode<T>(path: string, area: string, kinds: readonly Kind[], fn: (self: string) => Promise<T>, linked?: LinkedCheck): Promise<T> {
+  const fd = pin(path, area, kinds, linked);
   try {
     return await fn(procPath(fd));
   } finally {
@@ -120,8 +126,8 @@ export async function atNode<T>(path: string, area: string, kinds: readonly Kind
   }
 }
 
-export function atNodeSync<T>(path: string, area: string, kinds: readonly Kind[], fn: (self: string) => T): T {
-  const fd = pin(path, area, kinds);
+export function atNodeSync<T>(path: string, area: string, kinds: readonly Kind[], fn: (self: string) => T, linked?: LinkedCheck): T {
+  const fd = pin(path, area, kinds, linked);
   try {
     return fn(procPath(fd));
   } finally {
@@ -331,7 +337,7 @@ export function openAppendSync(path: string, area: string): number {
   }
   try {
     const st = fstatSync(fd);
-    checkKind(st, path, ['file']);
+    checkKind(st, fd, path, ['file']);
     checkInside(fd, path, area);
     if ((st.mode & 0o7777) !== 0o600) fchmodSync(fd, 0o600);
     return fd;

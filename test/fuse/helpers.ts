@@ -150,7 +150,7 @@ export class TestMount {
    * `env`: the daemon's extra environment (SEFS_FAULT_PLAN...); `mountArgs`: more arguments of every `sefs mount`
    * (--allow-other, --disk-cache-mb); `initArgs`: more arguments of its `sefs init` (--chunks s3://...).
    */
-  static async create(name: string, options: { vaultMb?: number; env?: Record<string, string>; initArgs?: string[]; mountArgs?: string[] } = {}): Promise<TestMount> {
+  static async create(name: string, options: { vaultMb?: number; env?: Record<string, string>; initArgs?: string[]; mountArgs?: string[]; sealed?: boolean } = {}): Promise<TestMount> {
     requireFuse();
     const dir = await mkdtemp(join(tmpdir(), `sefs-fuse-${name}-`));
     const m = new TestMount(dir);
@@ -162,19 +162,26 @@ export class TestMount {
       await run('mount', ['-t', 'tmpfs', '-o', `size=${options.vaultMb}m`, 'tmpfs', m.vault]);
       m.vaultFs = true;
     }
-    await run(process.execPath, [CLI, 'init', m.vault, ...(options.initArgs ?? [])]);
+    if (options.sealed) {
+      // A sealed vault, with a cheap KDF: the passphrase file is in the temp directory, beside the vault.
+      await writeFile(join(dir, 'pass'), 'correct horse battery staple');
+      m.unlock = ['--passphrase-file', join(dir, 'pass')];
+    }
+    await run(process.execPath, [CLI, 'init', m.vault, ...m.unlock, ...(options.sealed ? ['--scrypt-log-n', '10'] : []), ...(options.initArgs ?? [])]);
     await m.mount();
     return m;
   }
 
   private env: Record<string, string> = {};
   private mountArgs: string[] = [];
+  /** What `sefs mount` (and fsck) of a sealed vault need. */
+  unlock: string[] = [];
   private vaultFs = false;
 
   /** Mount with `sefs mount` (daemon mode); it returns once the mount is live. */
   async mount(): Promise<void> {
     live.add(this);
-    const { stdout } = await run(process.execPath, [CLI, 'mount', this.vault, this.mnt, ...this.mountArgs], { timeoutMs: 60_000, env: this.env });
+    const { stdout } = await run(process.execPath, [CLI, 'mount', this.vault, this.mnt, ...this.unlock, ...this.mountArgs], { timeoutMs: 60_000, env: this.env });
     const pid = /daemon pid (\d+)/.exec(stdout);
     if (!pid) throw new Error(`sefs mount printed no daemon pid: ${stdout}`);
     this.pid = Number(pid[1]);

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/build.js';
+import { FUSE_PATCH_LEVEL } from '../../src/fs/fuse-binding.js';
 import { fuseSuite, isMounted, requireFuse, run } from './helpers.js';
 
 fuseSuite();
@@ -35,7 +36,7 @@ describe('npm pack, npm install -g of the tarball, and the installed sefs', () =
     const tgz = (await readdir(dir)).filter((f) => /^sefs-.*\.tgz$/.test(f));
     expect(tgz).toHaveLength(1);
     const files = (await run('tar', ['tzf', join(dir, tgz[0]!)])).stdout.split('\n');
-    for (const f of ['scripts/patch-fuse-native.mjs', 'scripts/fuse-native.patch', 'scripts/build-native.mjs', 'src/core/native/sha3x4-addon.c', 'dist/cli/main.js']) {
+    for (const f of ['scripts/patch-fuse-native.mjs', 'scripts/fuse-native.patch', 'scripts/build-native.mjs', 'src/core/native/sha3x4-addon.c', 'src/core/native/file-times.c', 'src/core/native/file-times.h', 'dist/cli/main.js']) {
       expect(files).toContain(`package/${f}`);
     }
     expect(files.filter((f) => /\.node$|\.map$/.test(f))).toEqual([]);
@@ -57,7 +58,7 @@ describe('npm pack, npm install -g of the tarball, and the installed sefs', () =
     expect(v[1]).toMatch(/^formats: vault 2, /);
     // This machine has a C compiler (setup.sh installs one): the addon is built and in use.
     expect(v[2]).toMatch(/^native addon: in use \(kernel /);
-    expect(v[3]).toBe('FUSE binding: fuse-native, sefs patch level 1');
+    expect(v[3]).toBe(`FUSE binding: fuse-native, sefs patch level ${FUSE_PATCH_LEVEL}`);
   });
 
   it('the installed sefs inits a vault, mounts it, writes and reads a file, and unmounts', async () => {

@@ -1,7 +1,7 @@
 /**
  * File and namespace system calls on a real mount: pread at random offsets, pwrite, truncate, O_APPEND,
  * O_TRUNC, rename, unlink of an open file, the errors of mkdir/rmdir/unlink/open as a kernel filesystem
- * gives them, symlinks, chmod/utimes, and EPERM for hard links. Content is checked in the same handle,
+ * gives them, symlinks, chmod/utimes, and the errors of link(2). Content is checked in the same handle,
  * after reopening, and after a remount (then it comes from the vault, not the kernel's page cache).
  */
 import { constants as fsc } from 'node:fs';
@@ -517,10 +517,17 @@ describe('symlinks, modes, times, hard links', () => {
     expect(st.bavail).toBeLessThanOrEqual(st.blocks);
   });
 
-  it('a hard link fails with EPERM (documented: a metadata file is replaced on every commit) and creates nothing', async () => {
+  it('link(2) errors as a kernel filesystem gives them (hard links themselves: posix-nodes.test.ts)', async () => {
     await writeFile(m.at('link-src'), 'x');
-    expect(await codeOf(link(m.at('link-src'), m.at('link-dst')))).toBe('EPERM');
+    await writeFile(m.at('link-taken'), 'y');
+    await mkdir(m.at('link-dir'));
+    expect(await codeOf(link(m.at('link-src'), m.at('link-taken')))).toBe('EEXIST');
+    expect(await codeOf(link(m.at('link-missing'), m.at('link-dst')))).toBe('ENOENT');
+    expect(await codeOf(link(m.at('link-dir'), m.at('link-dst')))).toBe('EPERM');
     expect(await codeOf(stat(m.at('link-dst')))).toBe('ENOENT');
+    expect(await readFile(m.at('link-taken'), 'utf8')).toBe('y');
     await rm(m.at('link-src'));
+    await rm(m.at('link-taken'));
+    await rm(m.at('link-dir'), { recursive: true });
   });
 });

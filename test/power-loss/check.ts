@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { decrypt } from '../../src/lib/decrypt.js';
 import { decodeStoredEntry } from '../../src/vault/meta-entry.js';
+import { recordName } from '../../src/vault/hard-links.js';
 import { plainCodec } from '../../src/vault/meta-codec.js';
 
 /** A metadata file's entry as the mount and fsck read it (a zero-length file is an empty entry). */
@@ -113,12 +114,24 @@ export class StateReader {
     const id = state.lookup(`meta/${file}`);
     if (id === undefined) return { state: ABSENT };
     if (state.kind(id) !== 'file') return { state: 'error', error: `meta/${file} is a ${state.kind(id)}` };
-    const entryBytes = state.read(id);
+    let entryBytes = state.read(id);
     let entry;
     try {
       entry = decodeEntry(entryBytes);
     } catch (err) {
       return { state: 'error', error: `metadata entry: ${(err as Error).message}` };
+    }
+    // A hard-link stub: the content is its record's (native-notes/hard-links.md).
+    const link = entry.node?.link;
+    if (link !== undefined) {
+      const record = state.lookup(`links/${recordName(link)}`);
+      if (record === undefined) return { state: 'error', error: `metadata entry: hard-link record ${recordName(link)} is missing` };
+      entryBytes = state.read(record);
+      try {
+        entry = decodeEntry(entryBytes);
+      } catch (err) {
+        return { state: 'error', error: `metadata entry (hard-link record): ${(err as Error).message}` };
+      }
     }
     if (entry.kind === 'inline') return { state: sha256(entry.data), size: entry.size };
     // A packed entry (small files) holds its chunks: nothing to look up in chunks/.

@@ -11,7 +11,7 @@
 // being the sha256 of the file's bytes or "absent" ("dir" for a directory, named with a trailing "/"). `may`: what the file may hold while the step runs (with
 // the state before it); `done`: what it must hold once the step is done.
 import { createCipheriv, createHash } from 'node:crypto';
-import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, ftruncateSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -88,15 +88,32 @@ function writeWhole(name, data, { sync = true } = {}) {
   }, { lazy: !sync });
 }
 
+/** Other names of a hard-linked file, by name (they change with it). */
+const twins = new Map();
+const namesOf = (name) => [name, ...(twins.get(name) ?? [])];
+
 function append(name, extra) {
   const next = Buffer.concat([state.get(name), extra]);
-  step(`append ${extra.length} bytes to ${name}`, { [name]: [sha(next)] }, () => {
+  step(`append ${extra.length} bytes to ${name}`, Object.fromEntries(namesOf(name).map((n) => [n, [sha(next)]])), () => {
     const fd = openSync(p(name), 'a');
     writeSync(fd, extra);
     fsyncSync(fd);
     closeSync(fd);
-    state.set(name, next);
+    for (const n of namesOf(name)) state.set(n, next);
   });
+}
+
+/** link + fsync of the new name's directory: the old name keeps its content throughout. */
+function hardLink(from, to) {
+  const data = state.get(from);
+  const dir = to.includes('/') ? to.slice(0, to.lastIndexOf('/')) : '';
+  step(`link ${from} -> ${to} + fsync dir`, { [from]: [], [to]: [sha(data)] }, () => {
+    linkSync(p(from), p(to));
+    fsyncDir(p(dir));
+    state.set(to, data);
+  });
+  twins.set(from, [to]);
+  twins.set(to, [from]);
 }
 
 function patch(name, at, data) {
@@ -144,11 +161,15 @@ function editorSave(name, data) {
 
 function remove(name) {
   const dir = name.includes('/') ? name.slice(0, name.lastIndexOf('/')) : '';
-  step(`unlink ${name} + fsync dir`, { [name]: ['absent'] }, () => {
+  // Another name of it keeps the content, whatever the moment.
+  const others = Object.fromEntries((twins.get(name) ?? []).map((n) => [n, []]));
+  step(`unlink ${name} + fsync dir`, { [name]: ['absent'], ...others }, () => {
     unlinkSync(p(name));
     fsyncDir(p(dir));
     state.delete(name);
   });
+  for (const n of twins.get(name) ?? []) twins.delete(n);
+  twins.delete(name);
 }
 
 function move(from, to) {
@@ -190,6 +211,14 @@ if (WORKER !== undefined) {
     writeWhole('d/e', bytes(70 * KiB), { sync: false });
     writeWhole('tiny', bytes(1));
     remove('tiny');
+    // Hard links: the first link moves the entry to a record, a commit through the new name replaces the
+    // record, the first name goes, then the last (with the record).
+    hardLink('a', 'd/a2');
+    append('d/a2', bytes(8 * KiB));
+    remove('a');
+    append('d/a2', bytes(3 * KiB));
+    editorSave('a', bytes(30 * KiB));
+    remove('d/a2');
     // Idle long enough for the mount's reclaimer to sweep (1.5 s after the last change): its removals of
     // chunks the rewrites above dropped land in the log between steps.
     pause(2500);
