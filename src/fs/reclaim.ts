@@ -12,7 +12,6 @@
  * DiskStore.stillThere), so a sweep racing a dedup hit costs a rewrite, never the chunk.
  */
 import { dirname } from 'node:path';
-import { fsyncDir } from '../store/disk-store.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import { type MetaEntry, entryChunkNames } from '../vault/meta-entry.js';
 import type { ChunkReferences } from '../vault/references.js';
@@ -41,7 +40,7 @@ export interface FullSweep {
  * Make a removal in `dir` durable. A directory removed since (rm -r) is durable through the nearest one still
  * there: its own removal is an entry change in that ancestor.
  */
-async function fsyncRemoval(dir: string): Promise<void> {
+async function fsyncRemoval(dir: string, fsyncDir: (dir: string) => Promise<void>): Promise<void> {
   for (let at = dir; ; at = dirname(at)) {
     try {
       return await fsyncDir(at);
@@ -69,6 +68,8 @@ export class Reclaimer {
     private readonly store: ChunkStore,
     private readonly openFiles: () => Iterable<Sequencer>,
     private readonly log: Logger,
+    /** fsync of a directory of meta/ (the directories removals are in). */
+    private readonly fsyncDir: (dir: string) => Promise<void>,
     /** Every chunk of the store (a local one is listed synchronously: it runs in the daemon on request only). */
     private readonly listChunks: () => Iterable<{ hex: string; size: number }> | AsyncIterable<{ hex: string; size: number }>,
     private readonly delayMs = SWEEP_DELAY_MS,
@@ -139,7 +140,7 @@ export class Reclaimer {
       const due = [...this.candidates];
       const dirs = [...this.dirsToSync];
       this.dirsToSync.clear();
-      const synced = await Promise.allSettled(dirs.map(fsyncRemoval));
+      const synced = await Promise.allSettled(dirs.map((dir) => fsyncRemoval(dir, this.fsyncDir)));
       const failed = synced.flatMap((r, i) => (r.status === 'rejected' ? [{ dir: dirs[i]!, err: r.reason as Error }] : []));
       if (failed.length > 0) {
         for (const { dir } of failed) this.dirsToSync.add(dir);

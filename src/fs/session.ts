@@ -167,7 +167,7 @@ async function startReclaiming(meta: MetaTree, store: ChunkStore, local: DiskSto
   const orphans = meta.removeOrphanRecords(named);
   if (orphans > 0) log(`removed ${orphans} hard-link records no name reaches (left by a crash)`);
   const list = store instanceof CachedStore ? () => store.list() : () => chunkFiles(local);
-  const reclaimer = new Reclaimer(refs, store, () => files.sequencers(), log, list, delayMs);
+  const reclaimer = new Reclaimer(refs, store, () => files.sequencers(), log, (dir) => meta.syncDir(dir), list, delayMs);
   // What a crash left in the cache unnamed (the bucket's leftovers wait for sefs gc: listing it costs requests).
   const unnamed = [...chunkFiles(local)].filter((chunk) => !refs.has(chunk.hex)).map((chunk) => chunk.hex);
   if (store.deleteMany) await store.deleteMany(unnamed);

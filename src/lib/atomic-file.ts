@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { fsyncDir } from '../store/disk-store.js';
+import { fsyncDir } from '../vault/safe-fs.js';
 
 /** An error about the temp file, told about `path`: the temp name is ours, the caller never gave it. */
 function aboutTarget(err: unknown, temp: string, path: string): unknown {

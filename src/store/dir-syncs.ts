@@ -3,11 +3,13 @@
  * in it): when one is running, every caller arriving meanwhile shares the single one that follows it. A
  * batch of commits placing hundreds of entries in one directory then costs two or three fsyncs, not one each.
  */
-import { fsyncDir } from './disk-store.js';
+import { fsyncDir } from '../vault/safe-fs.js';
 
 export class DirSyncs {
   private readonly running = new Map<string, Promise<void>>();
   private readonly following = new Map<string, Promise<void>>();
+
+  constructor(private readonly fsync: (dir: string) => Promise<void> = fsyncDir) {}
 
   sync(dir: string): Promise<void> {
     const next = this.following.get(dir);
@@ -25,7 +27,7 @@ export class DirSyncs {
   }
 
   private start(dir: string): Promise<void> {
-    const work = fsyncDir(dir).finally(() => {
+    const work = this.fsync(dir).finally(() => {
       if (this.running.get(dir) === work) this.running.delete(dir);
     });
     this.running.set(dir, work);

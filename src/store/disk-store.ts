@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { MAX_CHUNK_SIZE } from '../core/constants.js';
 import { ChunkHashMismatch, ChunkNotFound } from '../core/errors.js';
 import { sha3 } from '../core/hash.js';
-import { areaOf, atName, atNode, atNodeSync, createExclusive, createExclusiveSync, mkdirInside, mkdirInsideSync, readBounded, sameBytesSync } from '../vault/safe-fs.js';
+import { areaOf, atName, atNode, atNodeSync, createExclusive, createExclusiveSync, fsyncDir, mkdirInside, mkdirInsideSync, readBounded, sameBytesSync } from '../vault/safe-fs.js';
 import type { ChunkStore } from './chunk-store.js';
 import type { FaultPlan } from './fault-plan.js';
 
@@ -418,12 +418,3 @@ async function listDir(dir: string, area: string): Promise<string[]> {
   }
 }
 
-/** fsync a directory so the renames inside it survive a crash. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}

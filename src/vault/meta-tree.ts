@@ -16,14 +16,14 @@ import { promisify } from 'node:util';
 import { basename, dirname, join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { DirSyncs } from '../store/dir-syncs.js';
-import { fsyncDir } from '../store/disk-store.js';
 import type { MetaCodec, Place } from './meta-codec.js';
 import { DIR_ID_FILE, NO_DIR_ID, createDirId, isHousekeeping, isLongForm, readDirId, sealedNameOf, sideFileOf, storedFormOf } from './meta-dir.js';
 import { type EntryFacts, type EntryOpener, MAX_STORED_ENTRY, type MetaEntry, decodeStoredEntry, decodeStoredFacts, encodeEntry, neverWritten, storedBytesOf, withNode } from './meta-entry.js';
-import { type LinkedCheck, areaOf, atName, atNameSync, atNode, atNodeSync, createExclusiveSync, mkdirInsideSync, readBounded, readBoundedSync, renameInside } from './safe-fs.js';
+import { type LinkedCheck, areaOf, atName, atNameSync, atNode, atNodeSync, createExclusiveSync, fsyncDir, fsyncDirInside, lstatInside, mkdirInsideSync, readBounded, readBoundedSync, renameInside, sameBytesSync } from './safe-fs.js';
 import { STUB_PLACE, isStubFile, openAtPlace, recordIno, recordName, recordPlace, stubEntry } from './hard-links.js';
 import type { NodeInfo } from './node-info.js';
 import { posixError } from './posix-error.js';
+import { NAME_MAX } from './names.js';
 import { nowNs, setFdTimesNs, setTimesNs } from './file-times.js';
 
 export interface EntryAttrs {
@@ -109,7 +109,8 @@ export class MetaTree {
 
   /** Ids of a sealed vault's directories by visible path (meta-dir.ts), read on first use. */
   private readonly dirIds = new LRUCache<string, Uint8Array>({ max: 50_000 });
-  private readonly dirSyncs = new DirSyncs();
+  /** fsyncs of directories of meta/ and links/ (a commit of a linked file syncs links/), each in its own area. */
+  private readonly dirSyncs = new DirSyncs((dir) => fsyncDirInside(dir, dir === this.linksDir ? this.linksArea : this.metaArea));
   /** Entry reads started by prefetchFacts, by visible path. */
   private readonly prefetching = new Map<string, Promise<void>>();
   /** Bumped by every change of an entry or a name: a prefetch that began before one keeps nothing. */
@@ -120,13 +121,15 @@ export class MetaTree {
    */
   private readonly dirCtimes = new LRUCache<string, { after: bigint; shown: bigint }>({ max: 10_000 });
 
-  /** The meta/ path of a visible path ("/a/b"). */
+  /** The meta/ path of a visible path ("/a/b"), below meta/'s real path (safe-fs walks a long one from there). */
   diskPath(path: string): string {
     const names = path.split('/').filter(Boolean);
-    if (!this.codec.sealed) return join(this.metaDir, ...names);
-    let disk = this.metaDir;
+    if (!this.codec.sealed) return join(this.metaArea, ...names);
+    let disk = this.metaArea;
     let visible = '';
     for (const name of names) {
+      // No such name can exist (the host would say so of a plain name; a sealed one is stored hashed).
+      if (name.length > NAME_MAX / 4 && Buffer.byteLength(name) > NAME_MAX) throw posixError('ENAMETOOLONG');
       disk = join(disk, storedFormOf(this.codec.encodeName(name, this.dirIdAt(visible || '/', disk))));
       visible += '/' + name;
     }
@@ -137,7 +140,8 @@ export class MetaTree {
   private dirIdAt(visible: string, disk: string): Uint8Array {
     let id = this.dirIds.get(visible);
     if (!id) {
-      id = readDirId(disk, true);
+      // Any kind: under a file, the lookup's ENOTDIR.
+      id = atNodeSync(disk, this.metaArea, ['dir', 'file', 'symlink'], (self) => readDirId(self, true));
       this.dirIds.set(visible, id);
     }
     return id;
@@ -165,10 +169,20 @@ export class MetaTree {
    * The hard-link record a name is a stub for; undefined for any other node, and for no node (read from the
    * entry, cached).
    */
+  /** lstat of `path`'s metadata node, undefined when there is none. */
+  private lstatIfPresent(path: string): Stats | undefined {
+    try {
+      return lstatInside(this.diskPath(path), this.metaArea);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
   linkAt(path: string): number | undefined {
     let raw = this.entries.get(path);
     if (!raw) {
-      const st = lstatSync(this.diskPath(path), { throwIfNoEntry: false });
+      const st = this.lstatIfPresent(path);
       if (!st?.isFile() || st.size > 256) return undefined; // a stub is a few dozen bytes
       raw = decodeStoredEntry(this.readStored(path), this.opener(path));
       this.entries.set(path, raw);
@@ -205,12 +219,12 @@ export class MetaTree {
    * to the mount's user, but every call that reads, lists or changes anything is checked.
    */
   lstat(path: string): Promise<Stats> {
-    return attempt(() => (path === '/' ? this.rootStat() : lstatSync(this.diskPath(path))));
+    return attempt(() => (path === '/' ? this.rootStat() : lstatInside(this.diskPath(path), this.metaArea)));
   }
 
   /** lstat with times in ns (what getattr shows). */
   lstatNs(path: string): Promise<BigIntStats> {
-    return attempt(() => (path === '/' ? this.rootStatNs() : lstatSync(this.diskPath(path), { bigint: true })));
+    return attempt(() => (path === '/' ? this.rootStatNs() : lstatInside(this.diskPath(path), this.metaArea, { bigint: true })));
   }
 
   /** meta/ as the mount root: its type, size, links and times, with the root's own mode and owner. */
@@ -269,9 +283,17 @@ export class MetaTree {
     }
   }
 
-  /** How a log line names a visible path: as stored in a sealed vault (no plaintext), quoted in a plain one. */
+  /**
+   * How a log line names a visible path: as stored in a sealed vault (no plaintext), quoted in a plain one.
+   * Never throws (it names the path of a failure): a sealed path that has no stored form is only counted.
+   */
   logName(path: string): string {
-    return this.codec.sealed ? JSON.stringify(`meta${this.diskPath(path).slice(this.metaDir.length)}`) : JSON.stringify(path);
+    if (!this.codec.sealed) return JSON.stringify(path);
+    try {
+      return JSON.stringify(`meta${this.diskPath(path).slice(this.metaArea.length)}`);
+    } catch {
+      return `(a path of ${path.split('/').filter(Boolean).length} names)`;
+    }
   }
 
   /** A name in its checked directory (safe-fs.ts), for one synchronous call on it. */
@@ -303,7 +325,7 @@ export class MetaTree {
   private ownerAt(path: string, owner: Owner | undefined): Owner | undefined {
     if (!owner || (owner.uid === OWN_UID && owner.gid === OWN_GID)) return undefined;
     const parent = parentOf(path);
-    const setgid = ((parent === '/' ? lstatSync(this.metaDir) : lstatSync(this.diskPath(parent))).mode & S_ISGID) !== 0;
+    const setgid = ((parent === '/' ? lstatSync(this.metaDir) : lstatInside(this.diskPath(parent), this.metaArea)).mode & S_ISGID) !== 0;
     return { uid: owner.uid, gid: setgid ? -1 : owner.gid };
   }
 
@@ -396,17 +418,21 @@ export class MetaTree {
   /** Visible names in a directory (a sealed name that does not decode there is hidden: fsck reports it). */
   async list(path: string): Promise<string[]> {
     const disk = this.diskPath(path);
-    const stored = await attempt(() => atNodeSync(disk, this.metaArea, ['dir'], (self) => readdirSync(self)));
-    if (!this.codec.sealed) return stored;
-    const id = this.dirIdAt(path === '' ? '/' : path, disk);
-    const names: string[] = [];
-    for (const s of stored) {
-      if (isHousekeeping(s)) continue;
-      const sealed = sealedNameOf(disk, s);
-      const name = sealed === undefined ? undefined : this.codec.decodeName(sealed, id);
-      if (name !== undefined) names.push(name);
-    }
-    return names;
+    return attempt(() =>
+      atNodeSync(disk, this.metaArea, ['dir'], (self) => {
+        const stored = readdirSync(self);
+        if (!this.codec.sealed) return stored;
+        const id = this.dirIdAt(path === '' ? '/' : path, disk);
+        const names: string[] = [];
+        for (const s of stored) {
+          if (isHousekeeping(s)) continue;
+          const sealed = sealedNameOf(self, s);
+          const name = sealed === undefined ? undefined : this.codec.decodeName(sealed, id);
+          if (name !== undefined) names.push(name);
+        }
+        return names;
+      }),
+    );
   }
 
   /**
@@ -439,7 +465,7 @@ export class MetaTree {
     this.atSync(path, (p) => mkdirSync(p, wanted | 0o700));
     try {
       atNodeSync(disk, this.metaArea, ['dir'], (self) => createDirId(self));
-      await fsyncDir(disk);
+      await fsyncDirInside(disk, this.metaArea);
       atNodeSync(disk, this.metaArea, ['dir'], finish);
     } catch (err) {
       this.atSync(path, (p) => rmSync(p, { recursive: true, force: true }));
@@ -500,7 +526,7 @@ export class MetaTree {
   async removeNode(path: string): Promise<void> {
     const disk = this.diskPath(path);
     const link = this.linkAt(path);
-    const names = link === undefined ? 0 : lstatSync(disk).nlink;
+    const names = link === undefined ? 0 : lstatInside(disk, this.metaArea).nlink;
     this.atSync(path, (p) => unlinkSync(p));
     await this.removeLongName(disk);
     this.forget(path);
@@ -511,7 +537,7 @@ export class MetaTree {
   private async dropRecord(link: number, dir: string): Promise<void> {
     // The removal durable first: a stub must never outlive its record (a record left alone is an orphan,
     // removed at the next mount: removeOrphanRecords).
-    await fsyncDir(dir);
+    await fsyncDirInside(dir, this.metaArea);
     atNameSync(this.recordPath(link), this.linksArea, (p) => rmSync(p, { force: true }));
     this.entries.delete(`#${link}`);
     this.changes++;
@@ -526,8 +552,8 @@ export class MetaTree {
       return undefined;
     }
     if (link === undefined) return undefined;
-    const target = lstatSync(this.diskPath(to));
-    const source = lstatSync(this.diskPath(from));
+    const target = lstatInside(this.diskPath(to), this.metaArea);
+    const source = lstatInside(this.diskPath(from), this.metaArea);
     return target.nlink <= 1 && target.ino !== source.ino ? link : undefined;
   }
 
@@ -624,16 +650,30 @@ export class MetaTree {
     const stored = basename(disk);
     if (!this.codec.sealed || !isLongForm(stored)) return;
     const { dir, name } = this.placeOf(path);
+    const bytes = Buffer.from(this.codec.encodeName(name, dir), 'latin1');
+    const side = join(dirname(disk), sideFileOf(stored));
+    // Names are sealed deterministically: the side file a node has (every commit of a file after its first) is
+    // kept, and so are its directory's times, which move only when its names change.
+    if (this.holds(side, bytes)) return;
     const temp = join(this.tmpDir, `name-${randomBytes(8).toString('hex')}`);
     const fd = createExclusiveSync(temp, this.tmpArea, 0o600);
     try {
-      writeAll(fd, Buffer.from(this.codec.encodeName(name, dir), 'latin1'));
+      writeAll(fd, bytes);
       await fsyncFd(fd);
     } finally {
       closeSync(fd);
     }
-    const side = join(dirname(disk), sideFileOf(stored));
     renameInside(temp, this.tmpArea, side, this.metaArea);
+  }
+
+  /** Whether the file at `disk` holds exactly `bytes` (a missing file holds nothing). */
+  private holds(disk: string, bytes: Uint8Array): boolean {
+    try {
+      return sameBytesSync(disk, this.metaArea, bytes, false);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
   }
 
   private async removeLongName(disk: string): Promise<void> {
@@ -748,7 +788,7 @@ export class MetaTree {
   async link(from: string, to: string, ino: () => Promise<number>): Promise<void> {
     const src = this.diskPath(from);
     const dst = this.diskPath(to);
-    const st = lstatSync(src, { bigint: true });
+    const st = lstatInside(src, this.metaArea, { bigint: true });
     if (!st.isFile()) throw posixError('EPERM', 'only files have hard links here');
     if (this.linkAt(from) === undefined) await this.makeRecord(from, src, st, await this.readEntry(from), ino);
     await this.writeLongName(to, dst);
@@ -771,7 +811,7 @@ export class MetaTree {
     const stubTemp = await this.writeTemp(this.codec.sealEntry(encodeEntry(stubEntry(number)), STUB_PLACE), attrs);
     const { before, after } = renameInside(stubTemp, this.tmpArea, disk, this.metaArea, renameOver);
     this.keepDirCtime(parentOf(path), before, after);
-    await fsyncDir(dirname(disk));
+    await fsyncDirInside(dirname(disk), this.metaArea);
     this.entries.set(`#${number}`, record);
     this.forget(path);
   }
@@ -805,11 +845,11 @@ export class MetaTree {
       this.entries.set(`#${link}`, next);
       await fsyncDir(this.linksDir);
       // The node's ctime is the stub's: touch it (times unchanged, ctime now).
-      const st = lstatSync(this.diskPath(path), { bigint: true });
+      const st = lstatInside(this.diskPath(path), this.metaArea, { bigint: true });
       await this.setTimes(path, st.atimeNs, st.mtimeNs);
       return;
     }
-    const st = lstatSync(this.diskPath(path), { bigint: true });
+    const st = lstatInside(this.diskPath(path), this.metaArea, { bigint: true });
     const staged = await this.stageEntry(next, { mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), atime: st.atimeNs, mtime: st.mtimeNs }, true, path);
     await this.syncDir(await staged.placeAt(path));
   }

@@ -11,11 +11,17 @@
  * rename, mkdir), so nothing is resolved again.
  *
  * An `area` is the real path of a vault directory (meta/, chunks/, tmp/ or the vault itself): areaOf().
+ *
+ * Paths of PATH_MAX bytes or more (a visible path near PATH_MAX below a vault's own long path) are walked from
+ * their area one name at a time, each opened through the previous one's descriptor without following it: the
+ * kernel accepts every step, and no link is followed on the way, so the node is inside without a check of its
+ * (too long to read back) real path.
  */
-import { closeSync, renameSync, constants as fsc, fchmodSync, fstatSync, futimesSync, mkdirSync, openSync, readSync, readlinkSync, realpathSync, unlinkSync, type Stats } from 'node:fs';
+import { closeSync, renameSync, constants as fsc, fchmodSync, fstatSync, futimesSync, lstatSync, mkdirSync, openSync, readSync, readlinkSync, realpathSync, unlinkSync, type BigIntStats, type Stats } from 'node:fs';
 import { type FileHandle, mkdir, open } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { SefsError } from '../core/errors.js';
+import { posixError } from './posix-error.js';
 
 /** Linux's O_PATH (Node does not export it): a descriptor that names a node without opening it for I/O. */
 const O_PATH = 0o10000000;
@@ -25,6 +31,13 @@ const NOFOLLOW = fsc.O_NOFOLLOW;
 const READ_FLAGS = fsc.O_RDONLY | fsc.O_NONBLOCK | NOFOLLOW;
 
 const procPath = (fd: number): string => `/proc/self/fd/${fd}`;
+
+/** The kernel refuses a path of PATH_MAX bytes (its terminating NUL included) or more: ENAMETOOLONG. */
+const PATH_MAX = 4096;
+const tooLong = (path: string): boolean => path.length >= PATH_MAX / 4 && Buffer.byteLength(path) >= PATH_MAX;
+
+/** A name opened in a pinned directory (the path atName gives): where that directory is, wherever that is. */
+const PINNED_NAME = /^\/proc\/self\/fd\/\d+\/[^/]+$/;
 
 /** Something in the vault that is not what the format allows there: EIO on that file, with a log line. */
 export class UnsafeVaultNode extends SefsError {
@@ -63,6 +76,8 @@ const KIND_NAMES: Record<Kind | 'other', string> = { file: 'a regular file', dir
 
 /** Refuse descriptor `fd` (opened from `path`) unless the kernel places it inside `area`. */
 function checkInside(fd: number, path: string, area: string): void {
+  // Opened without following, by name in a checked directory: nothing to check, and its real path may be too long to read.
+  if (PINNED_NAME.test(path)) return;
   const real = readlinkSync(procPath(fd));
   if (real !== area && !real.startsWith(area + '/')) throw new UnsafeVaultNode(path, 'is reached through a symbolic link leading out of the vault');
 }
@@ -82,6 +97,7 @@ function checkKind(st: Stats, fd: number, path: string, kinds: readonly Kind[], 
 
 /** An O_PATH descriptor of `path` itself (not followed), checked; the caller closes it. */
 function pin(path: string, area: string, kinds: readonly Kind[], linked?: LinkedCheck): number {
+  if (tooLong(path)) return pinWalking(path, area, kinds, linked);
   const fd = openSync(path, O_PATH | NOFOLLOW);
   try {
     checkKind(fstatSync(fd), fd, path, kinds, linked);
@@ -91,6 +107,61 @@ function pin(path: string, area: string, kinds: readonly Kind[], linked?: Linked
     closeSync(fd);
     throw err;
   }
+}
+
+/** pin() of a path too long for the kernel: walked from its area, one name at a time, never following one. */
+function pinWalking(path: string, area: string, kinds: readonly Kind[], linked?: LinkedCheck): number {
+  // Outside its area (or given by another name of it) it cannot be walked: what the kernel would say.
+  if (!path.startsWith(area + '/')) throw posixError('ENAMETOOLONG', `${path}: too long`);
+  const names = path.slice(area.length + 1).split('/').filter(Boolean);
+  if (names.some((n) => n === '.' || n === '..')) throw new UnsafeVaultNode(path, 'is not a plain path');
+  let fd = pin(area, area, ['dir']);
+  try {
+    names.forEach((name, i) => {
+      const next = openSync(`${procPath(fd)}/${name}`, O_PATH | NOFOLLOW | (i < names.length - 1 ? fsc.O_DIRECTORY : 0));
+      closeSync(fd);
+      fd = next;
+    });
+    checkKind(fstatSync(fd), fd, path, kinds, linked);
+    return fd;
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+}
+
+/**
+ * Run `fn` on `path`, or when it is too long for the kernel, on its name reached through its checked directory:
+ * for the calls that take a path as it is (a plain lstat, an open that checks what it opened).
+ */
+function reachable<T>(path: string, area: string, fn: (p: string) => T): T {
+  return tooLong(path) ? atNameSync(path, area, fn) : fn(path);
+}
+
+async function reachableAsync<T>(path: string, area: string, fn: (p: string) => Promise<T>): Promise<T> {
+  return tooLong(path) ? atName(path, area, fn) : fn(path);
+}
+
+/** lstat(2) of a vault path, however long (times in ns with `bigint`). Not checked: a stat acts on nothing. */
+export function lstatInside(path: string, area: string): Stats;
+export function lstatInside(path: string, area: string, options: { bigint: true }): BigIntStats;
+export function lstatInside(path: string, area: string, options?: { bigint: true }): Stats | BigIntStats {
+  return reachable(path, area, (p) => (options ? lstatSync(p, options) : lstatSync(p)));
+}
+
+/** fsync a directory so the renames inside it survive a crash. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** fsyncDir of a vault directory, however long its path. */
+export function fsyncDirInside(dir: string, area: string): Promise<void> {
+  return atNode(dir, area, ['dir'], (self) => fsyncDir(self));
 }
 
 /**
@@ -171,7 +242,11 @@ export interface ReadOptions {
  * A regular file's bytes, at most `max` of them (checked by fstat before anything is read), read without
  * following a link.
  */
-export async function readBounded(path: string, area: string, max: number, { noAtime = false, touch = false }: ReadOptions = {}): Promise<Buffer> {
+export async function readBounded(path: string, area: string, max: number, options: ReadOptions = {}): Promise<Buffer> {
+  return reachableAsync(path, area, (p) => readBoundedHere(p, area, max, options));
+}
+
+async function readBoundedHere(path: string, area: string, max: number, { noAtime = false, touch = false }: ReadOptions): Promise<Buffer> {
   let fh: FileHandle;
   try {
     fh = await open(path, READ_FLAGS | (noAtime ? fsc.O_NOATIME : 0)).catch((err: NodeJS.ErrnoException) => {
@@ -198,7 +273,11 @@ export async function readBounded(path: string, area: string, max: number, { noA
   }
 }
 
-export function readBoundedSync(path: string, area: string, max: number, { noAtime = false, touch = false }: ReadOptions = {}): Buffer {
+export function readBoundedSync(path: string, area: string, max: number, options: ReadOptions = {}): Buffer {
+  return reachable(path, area, (p) => readBoundedHereSync(p, area, max, options));
+}
+
+function readBoundedHereSync(path: string, area: string, max: number, { noAtime = false, touch = false }: ReadOptions): Buffer {
   let fd: number;
   try {
     try {
@@ -235,6 +314,10 @@ const SCRATCH = Buffer.allocUnsafe(256 * 1024);
  * files and files of another size are no match; a missing file is ENOENT.
  */
 export function sameBytesSync(path: string, area: string, content: Uint8Array, touch: boolean): boolean {
+  return reachable(path, area, (p) => sameBytesHereSync(p, area, content, touch));
+}
+
+function sameBytesHereSync(path: string, area: string, content: Uint8Array, touch: boolean): boolean {
   let fd: number;
   try {
     fd = openSync(path, READ_FLAGS);

@@ -15,7 +15,7 @@ import { S3Store } from '../store/s3-store.js';
 import type { MetaCodec } from './meta-codec.js';
 import { NO_DIR_ID, isHousekeeping, readDirId, sealedNameOf } from './meta-dir.js';
 import { MAX_STORED_ENTRY, type MetaEntry, decodeStoredEntry } from './meta-entry.js';
-import { UnsafeVaultNode, areaOf, inDirSync, readBoundedSync } from './safe-fs.js';
+import { UnsafeVaultNode, areaOf, atNodeSync, inDirSync, readBoundedSync } from './safe-fs.js';
 import { processAlive } from './process-alive.js';
 import { vaultCodec } from './seal.js';
 import { openAtPlace, recordIno, recordPlace } from './hard-links.js';
@@ -78,9 +78,9 @@ const reason = (err: unknown): string => (err as Error).message;
  * Run `fn` on directory `dir`'s names and a way to reach each of them through the checked directory
  * (safe-fs.ts: a planted link is never walked through); a directory removed meanwhile (a live mount) is empty.
  */
-function* inDir<T>(dir: string, area: string, fn: (names: string[], at: (name: string) => string) => Iterable<T>): Generator<T> {
+function* inDir<T>(dir: string, area: string, fn: (names: string[], at: (name: string) => string, self: string) => Iterable<T>): Generator<T> {
   try {
-    yield* inDirSync(dir, area, (at, self) => fn(readdirSync(self), at));
+    yield* inDirSync(dir, area, (at, self) => fn(readdirSync(self), at, self));
   } catch (err) {
     if (!gone(err)) throw err;
   }
@@ -96,10 +96,10 @@ interface DirToWalk {
 }
 
 /** A directory's id, read only (a walk writes nothing); damage is the reason, as a string. */
-function dirIdOf(disk: string, codec: MetaCodec): Uint8Array | string {
+function dirIdOf(disk: string, area: string, codec: MetaCodec): Uint8Array | string {
   if (!codec.sealed) return NO_DIR_ID;
   try {
-    return readDirId(disk, false);
+    return atNodeSync(disk, area, ['dir'], (self) => readDirId(self, false));
   } catch (err) {
     return reason(err);
   }
@@ -114,19 +114,20 @@ export function* walkMeta(metaDir: string, codec: MetaCodec, options: WalkOption
   const area = areaOf(metaDir);
   const top = lstatSync(metaDir);
   if (!top.isDirectory()) throw new UnsafeVaultNode(metaDir, 'is not a directory');
-  const rootId = dirIdOf(metaDir, codec);
-  const stack: DirToWalk[] = [{ disk: metaDir, path: '', stat: top, selected: !options.select, id: typeof rootId === 'string' ? undefined : rootId }];
+  const rootId = dirIdOf(area, area, codec);
+  // From meta/'s real path: a node's path may be too long for the kernel, and safe-fs walks those from there.
+  const stack: DirToWalk[] = [{ disk: area, path: '', stat: top, selected: !options.select, id: typeof rootId === 'string' ? undefined : rootId }];
   while (stack.length > 0) {
     const dir = stack.pop()!;
     const subdirs: DirToWalk[] = [];
-    yield* inDir(dir.disk, area, function* (names, at) {
+    yield* inDir(dir.disk, area, function* (names, at, self) {
       for (const stored of names.sort()) {
         if (codec.sealed && isHousekeeping(stored)) continue;
-        const read = readNode(dir, stored, at(stored), area, codec, select);
+        const read = readNode(dir, self, stored, at(stored), area, codec, select);
         if (!read) continue;
         const { node, selected } = read;
         if (node.kind === 'dir') {
-          const id = dirIdOf(node.disk, codec);
+          const id = dirIdOf(node.disk, area, codec);
           if (typeof id === 'string') node.error = node.error ? `${node.error}; ${id}` : id;
           subdirs.push({ disk: node.disk, path: node.path, stat: node.stat, selected, id: typeof id === 'string' ? undefined : id });
         } else if (!selected) continue;
@@ -137,9 +138,10 @@ export function* walkMeta(metaDir: string, codec: MetaCodec, options: WalkOption
   }
 }
 
-/** `via`: the node's path through its checked directory. */
+/** `self`: the directory through its descriptor; `via`: the node's path through it. */
 function readNode(
   dir: DirToWalk,
+  self: string,
   stored: string,
   via: string,
   area: string,
@@ -147,7 +149,7 @@ function readNode(
   select: NonNullable<WalkOptions['select']>,
 ): { node: VaultNode; selected: boolean } | undefined {
   const disk = join(dir.disk, stored);
-  const sealedName = codec.sealed ? sealedNameOf(dir.disk, stored) : stored;
+  const sealedName = codec.sealed ? sealedNameOf(self, stored) : stored;
   const name = sealedName === undefined || dir.id === undefined ? undefined : codec.decodeName(sealedName, dir.id);
   const node: VaultNode = { kind: 'other', path: `${dir.path}/${name ?? `?${stored}`}`, disk, stat: undefined as unknown as Stats };
   const errors: string[] = name === undefined ? [sealedName === undefined ? 'long name has no valid side file' : 'stored name does not decode in this directory (damaged, or moved here from another directory)'] : [];

@@ -128,7 +128,7 @@ export class TestMount {
   ) {}
 
   get vault(): string {
-    return join(this.dir, 'vault');
+    return this.vaultAt ?? join(this.dir, 'vault');
   }
   get mnt(): string {
     return join(this.dir, 'mnt');
@@ -148,12 +148,14 @@ export class TestMount {
   /**
    * `vaultMb`: the vault lives on a tmpfs of that size (a real full disk for the tests that need one);
    * `env`: the daemon's extra environment (SEFS_FAULT_PLAN...); `mountArgs`: more arguments of every `sefs mount`
-   * (--allow-other, --disk-cache-mb); `initArgs`: more arguments of its `sefs init` (--chunks s3://...).
+   * (--allow-other, --disk-cache-mb); `initArgs`: more arguments of its `sefs init` (--chunks s3://...); `sealed`:
+   * a sealed vault; `vault`: where the vault is made instead of in the temp directory (the caller removes it).
    */
-  static async create(name: string, options: { vaultMb?: number; env?: Record<string, string>; initArgs?: string[]; mountArgs?: string[]; sealed?: boolean } = {}): Promise<TestMount> {
+  static async create(name: string, options: { vaultMb?: number; env?: Record<string, string>; initArgs?: string[]; mountArgs?: string[]; sealed?: boolean; vault?: string } = {}): Promise<TestMount> {
     requireFuse();
     const dir = await mkdtemp(join(tmpdir(), `sefs-fuse-${name}-`));
     const m = new TestMount(dir);
+    m.vaultAt = options.vault;
     m.env = options.env ?? {};
     m.mountArgs = options.mountArgs ?? [];
     await mkdir(m.work);
@@ -177,6 +179,7 @@ export class TestMount {
   /** What `sefs mount` (and fsck) of a sealed vault need. */
   unlock: string[] = [];
   private vaultFs = false;
+  private vaultAt: string | undefined;
 
   /** Mount with `sefs mount` (daemon mode); it returns once the mount is live. */
   async mount(): Promise<void> {
