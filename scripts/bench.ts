@@ -15,6 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { prng as seededPrng } from '../test/helpers/inputs.js';
+import { type S3BenchResult, runS3Bench, s3Table } from './bench-s3.js';
 
 const SCRIPT = fileURLToPath(import.meta.url);
 const REPO = path.resolve(path.dirname(SCRIPT), '..');
@@ -676,7 +677,7 @@ function parseArgs(argv: string[]): Options {
     }
   }
   if (!o.scratch) throw new Error('--scratch DIR is required (scripts/bench passes it)');
-  for (const t of o.only) if (!['plain', 'gocryptfs', 'sefs-fast', 'sefs-compat'].includes(t)) throw new Error(`unknown target ${t}`);
+  for (const t of o.only) if (!['plain', 'gocryptfs', 'sefs-fast', 'sefs-compat', 's3'].includes(t)) throw new Error(`unknown target ${t}`);
   if (!(o.sizeMb >= 1)) throw new Error('--size-mb must be >= 1');
   // A 1 GiB step at ~1 MB/s still finishes; a hung daemon is given up on.
   if (!o.stepTimeoutS) o.stepTimeoutS = Math.max(300, Math.round(o.sizeMb * 1.2));
@@ -972,16 +973,25 @@ async function main(): Promise<void> {
     random: path.join(srcDir, 'random.bin'), text: path.join(srcDir, 'text.txt'), sample: path.join(srcDir, 'sample.txt'),
     tree: path.join(srcDir, 'tree'), tarball: path.join(srcDir, 'tree.tar'), repo: path.join(srcDir, 'repo'), npmProject: path.join(srcDir, 'npm'),
   };
-  let g0 = Date.now();
-  writeRandom(src.random, size);
-  log(`generated ${o.sizeMb} MiB random in ${((Date.now() - g0) / 1000).toFixed(1)} s`);
-  g0 = Date.now();
-  writeText(src.text, size, o.seed);
-  writeText(src.sample, 4 * MiB, o.seed + 7);
-  log(`generated ${o.sizeMb} MiB text in ${((Date.now() - g0) / 1000).toFixed(1)} s`);
-  if (o.cases.includes('tools')) prepareTools(src, o);
-
   const order = ['plain', 'gocryptfs', 'sefs-fast', 'sefs-compat'].filter((t) => o.only.includes(t));
+  // The sources of the local targets (the S3 case makes its own).
+  if (order.length > 0) {
+    let g0 = Date.now();
+    writeRandom(src.random, size);
+    log(`generated ${o.sizeMb} MiB random in ${((Date.now() - g0) / 1000).toFixed(1)} s`);
+    g0 = Date.now();
+    writeText(src.text, size, o.seed);
+    writeText(src.sample, 4 * MiB, o.seed + 7);
+    log(`generated ${o.sizeMb} MiB text in ${((Date.now() - g0) / 1000).toFixed(1)} s`);
+    if (o.cases.includes('tools')) prepareTools(src, o);
+  }
+  // The S3 case (--only s3, or with the others): needs scripts/s3-server.sh's server; its own table.
+  let s3: S3BenchResult | string | undefined;
+  if (o.only.includes('s3')) {
+    const s = Date.now();
+    s3 = await runS3Bench(o.scratch, o.sizeMb, Math.min(o.reads, 500), log).catch((e: Error) => `failed: ${e.message}`);
+    log(`== s3: done in ${((Date.now() - s) / 1000).toFixed(0)} s`);
+  }
   for (const name of order) {
     const root = path.join(o.scratch, name);
     const t = name === 'plain' ? new PlainTarget(name, root)
@@ -999,7 +1009,8 @@ async function main(): Promise<void> {
   const la = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
   process.stdout.write(`\nsefs bench: ${o.sizeMb} MiB files, ${m.cpus} CPUs, ${m.memMB} MB RAM, kernel ${m.kernel}, node ${m.node}, ${m.gocryptfs.split(';')[0]}, sefs ${m.sefsCommit}\n`);
   process.stdout.write(`load average at start ${la(loadStart)}, at end ${la(os.loadavg())} (other load skews every number)\n\n`);
-  process.stdout.write(`${out}\n\n${legend}\n`);
+  if (order.length > 0) process.stdout.write(`${out}\n\n${legend}\n`);
+  if (s3 !== undefined) process.stdout.write(`\n${typeof s3 === 'string' ? `S3: ${s3}` : s3Table(s3)}\n`);
   for (const r of Object.values(results)) {
     for (const [t, v] of Object.entries(r)) if (typeof v === 'string' && v.startsWith('unavailable')) notes.push(`${t}: ${v}`);
   }
@@ -1012,7 +1023,7 @@ async function main(): Promise<void> {
   const file = path.join(o.out, `bench-${stamp}.json`);
   const json = {
     date: new Date().toISOString(), totalSeconds: totalS, machine: { ...m, loadavgStart: loadStart },
-    options: { ...o, scratch: undefined }, cases: defs, results, details, notes: uniq, table: out,
+    options: { ...o, scratch: undefined }, cases: defs, results, details, notes: uniq, table: out, s3,
   };
   fs.writeFileSync(file, JSON.stringify(json, null, 2) + '\n');
   process.stdout.write(`JSON: ${path.relative(process.env.BENCH_START_DIR ?? process.cwd(), file)}\n`);

@@ -10,6 +10,8 @@
 #                    attr: setfattr/getfattr in test/fuse/posix-nodes.test.ts)
 #      native build  python3 make g++
 #      power-loss    gcc (cc: test/power-loss.test.ts compiles its LD_PRELOAD shim)
+#      S3 tests      ceph-mon ceph-mgr ceph-osd radosgw ceph-common uuid-runtime curl (a single-node Ceph
+#                    radosgw that scripts/s3-server.sh starts: the S3 tests start it when none answers)
 #    Without root it prints the exact apt-get command and exits 1.
 # 2. makes sure /dev/fuse exists and opens (mknod c 10 229 as root), else fails: FUSE unavailable.
 # 3. npm ci (npm install if there is no package-lock.json), skipped when node_modules already matches
@@ -24,7 +26,7 @@ say () { printf '[setup] %s\n' "$*"; }
 die () { printf '\n[setup] ERROR: %s\n\n' "$*" >&2; exit 1; }
 IS_ROOT=0; [ "$(id -u)" -eq 0 ] && IS_ROOT=1
 
-command -v apt-get >/dev/null || die "apt-get not found: this script targets Debian/Ubuntu. Install by hand: libfuse2 fuse gocryptfs rsync sqlite3 git time strace python3 make g++ gcc zsh attr (and Node >= 20 with npm)."
+command -v apt-get >/dev/null || die "apt-get not found: this script targets Debian/Ubuntu. Install by hand: libfuse2 fuse gocryptfs rsync sqlite3 git time strace python3 make g++ gcc zsh attr, and for the S3 tests ceph-mon ceph-mgr ceph-osd radosgw ceph-common uuid-runtime curl (and Node >= 20 with npm)."
 
 # --- 1. Debian packages ---------------------------------------------------------------------
 # (no `cmd | grep -q` here: with pipefail an early grep exit can turn into a false "missing")
@@ -36,7 +38,7 @@ want=()
 installed libfuse2 || installed libfuse2t64 || want+=(libfuse2)
 # fusermount (for unmount): package fuse; fuse3 also ships a fusermount and conflicts with fuse
 command -v fusermount >/dev/null || installed fuse || want+=(fuse)
-for p in gocryptfs rsync sqlite3 git time strace python3 make g++ gcc zsh attr; do installed "$p" || want+=("$p"); done
+for p in gocryptfs rsync sqlite3 git time strace python3 make g++ gcc zsh attr ceph-mon ceph-mgr ceph-osd radosgw ceph-common uuid-runtime curl; do installed "$p" || want+=("$p"); done
 
 if [ ${#want[@]} -gt 0 ]; then
   if [ $IS_ROOT -ne 1 ]; then
@@ -113,6 +115,7 @@ libfuse=$(ver libfuse2); [ "$libfuse" = - ] && libfuse="$(ver libfuse2t64) (libf
 say "summary:"
 say "  node $(node -v), npm $(npm -v 2>/dev/null)"
 say "  libfuse2 $libfuse; fusermount $(command -v fusermount || echo MISSING); /dev/fuse ok"
+say "  ceph (radosgw for the S3 tests: bash scripts/s3-server.sh start) $(ver radosgw)"
 say "  gocryptfs $(ver gocryptfs); rsync $(ver rsync); sqlite3 $(ver sqlite3); git $(ver git); time $(ver time)"
 say "  fuse-native: $(node scripts/patch-fuse-native.mjs --check 2>&1 | sed 's/^\[patch-fuse-native\] //' || true)"
 say "  native addon: $(node -e "try { console.log(require('./dist/native/sha3x4.node').kernel) } catch { console.log('MISSING: no C compiler or no node_api.h; sefs runs on OpenSSL, test/native.test.ts fails') }")"

@@ -9,6 +9,8 @@ import type { PassphraseValues } from './passphrase.js';
 
 export interface MountSettings {
   cacheMb?: number;
+  /** An S3 vault's local chunk cache (MiB). */
+  diskCacheMb?: number;
   threads?: number;
   readOnly: boolean;
   allowOther: boolean;
@@ -35,7 +37,7 @@ interface MountFlags extends PassphraseValues {
 }
 
 /** The settings of the flags, with `-o` options applied over them (the later of ro/rw wins). */
-export function mountSettings(values: MountFlags, numbers: { cacheMb?: number; threads?: number }): MountSettings {
+export function mountSettings(values: MountFlags, numbers: { cacheMb?: number; diskCacheMb?: number; threads?: number }): MountSettings {
   const s: MountSettings = {
     ...numbers,
     readOnly: values['read-only'] === true,
@@ -50,10 +52,11 @@ export function mountSettings(values: MountFlags, numbers: { cacheMb?: number; t
     else if (key === 'allow_other') s.allowOther = true;
     else if (key === 'passphrase_file' && value) s.passphrase['passphrase-file'] = value;
     else if (key === 'cache_mb' && value !== undefined) s.cacheMb = cacheMb(value, '-o cache_mb');
+    else if (key === 'disk_cache_mb' && value !== undefined) s.diskCacheMb = cacheMb(value, '-o disk_cache_mb');
     else if (key === 'threads' && value !== undefined) s.threads = threadCount(value);
     else if (TO_KERNEL.has(option)) s.kernelOptions.push(option);
     else if (!isGeneric(option)) {
-      throw new UsageError(`unknown mount option '${option}' (sefs takes allow_other, ro, rw, passphrase_file=F, cache_mb=N, threads=N and the generic options of mount(8))`);
+      throw new UsageError(`unknown mount option '${option}' (sefs takes allow_other, ro, rw, passphrase_file=F, cache_mb=N, disk_cache_mb=N, threads=N and the generic options of mount(8))`);
     }
   }
   return s;

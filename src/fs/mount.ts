@@ -18,6 +18,7 @@ import { VaultError, initVault, readPid, vaultPaths } from '../vault/config.js';
 import { assertNotSealed } from '../vault/seal.js';
 import { openAppendSync, vaultArea } from '../vault/safe-fs.js';
 import { logLine } from './errno.js';
+import { writeUploadStatus } from './upload-status.js';
 
 /** The session's options (session.ts; the log defaults to stderr), and how the kernel mounts it. */
 export type MountOptions = Partial<SessionOptions> & {
@@ -128,6 +129,9 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
       for (const line of trace?.report() ?? []) log(line);
       await new Promise<void>((res) => fuse.unmount(() => res()));
       if (await isMountedAt(mnt)) await forceUnmountAt(mnt).catch(() => {});
+      // An S3 vault: the chunks not yet in the bucket go up before the daemon ends (sefs umount shows this).
+      await session.drainUploads((chunks, bytes) => writeUploadStatus(root, chunks, bytes));
+      await writeUploadStatus(root, 0, 0);
       await session.close();
       await unlock();
     })());

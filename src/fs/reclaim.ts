@@ -70,8 +70,8 @@ export class Reclaimer {
     private readonly log: Logger,
     /** fsync of a directory of meta/ (the directories removals are in). */
     private readonly fsyncDir: (dir: string) => Promise<void>,
-    /** Every chunk file of the store (listed synchronously: it runs in the daemon on request only). */
-    private readonly listChunks: () => Iterable<{ hex: string; size: number }>,
+    /** Every chunk of the store (a local one is listed synchronously: it runs in the daemon on request only). */
+    private readonly listChunks: () => Iterable<{ hex: string; size: number }> | AsyncIterable<{ hex: string; size: number }>,
     private readonly delayMs = SWEEP_DELAY_MS,
   ) {}
 
@@ -147,7 +147,7 @@ export class Reclaimer {
         throw failed[0]!.err;
       }
       const open = [...this.openFiles()];
-      const removals: Promise<void>[] = [];
+      const decided: { hex: string; name: Buffer }[] = [];
       for (const [hex, proposal] of due) {
         const { name } = proposal;
         if (this.candidates.get(hex) !== proposal) continue; // proposed again meanwhile: the next sweep
@@ -158,17 +158,9 @@ export class Reclaimer {
         if (open.some((seq) => seq.holds(hex))) continue; // still held: the next sweep looks again
         // Decided and started in one turn of the event loop: a writer holding it from now on waits for it.
         this.candidates.delete(hex);
-        removals.push(
-          this.remove(name).then(
-            () => void this.removedChunks++,
-            (err: Error) => {
-              this.propose(hex, name);
-              throw err;
-            },
-          ),
-        );
+        decided.push({ hex, name });
       }
-      await Promise.all(removals);
+      await this.removeAll(decided);
       // Candidates still held by open files: look again a little later (a close also triggers a sweep).
       if (this.candidates.size > 0) this.schedule(HELD_RETRY_MS);
     } catch (err) {
@@ -185,7 +177,7 @@ export class Reclaimer {
     const report: FullSweep = { chunks: 0, referenced: 0, held: 0, heldBytes: 0, swept: 0, freedBytes: 0 };
     const open = [...this.openFiles()];
     const doomed: { name: Buffer; size: number }[] = [];
-    for (const chunk of this.listChunks()) {
+    for await (const chunk of this.listChunks()) {
       // A large store is listed in slices: FUSE requests are served in between.
       if (++report.chunks % 2000 === 0) await new Promise((r) => setImmediate(r));
       if (this.refs.has(chunk.hex)) report.referenced++;
@@ -196,15 +188,37 @@ export class Reclaimer {
     }
     // Named or held since the listing (a commit, or a writer that found one of them stored): spare it.
     const now = [...this.openFiles()];
-    const removals = doomed
-      .filter(({ name }) => !now.some((seq) => seq.holds(name.toString('hex'))) && !this.refs.has(name.toString('hex')))
-      .map(async ({ name, size }) => {
-        if (!dryRun) await this.remove(name);
-        report.swept++;
-        report.freedBytes += size;
-      });
-    await Promise.all(removals);
+    const gone = doomed.filter(({ name }) => !now.some((seq) => seq.holds(name.toString('hex'))) && !this.refs.has(name.toString('hex')));
+    for (const { size } of gone) {
+      report.swept++;
+      report.freedBytes += size;
+    }
+    if (dryRun) return report;
+    await this.removeAll(gone.map(({ name }) => ({ hex: name.toString('hex'), name })));
     return report;
+  }
+
+  /** Remove decided chunks: in batches where the store has them (S3's DeleteObjects), else one by one. */
+  private async removeAll(decided: { hex: string; name: Buffer }[]): Promise<void> {
+    if (decided.length === 0) return;
+    const failed = (err: Error, which: typeof decided): never => {
+      for (const { hex, name } of which) this.propose(hex, name);
+      throw err;
+    };
+    if (this.store.deleteMany) {
+      if (TRACE) for (const { hex } of decided) this.log(`reclaim: removing chunk ${hex}`);
+      await this.store.deleteMany(decided.map((d) => d.hex)).catch((err: Error) => failed(err, decided));
+      this.removedChunks += decided.length;
+      return;
+    }
+    await Promise.all(
+      decided.map((d) =>
+        this.remove(d.name).then(
+          () => void this.removedChunks++,
+          (err: Error) => failed(err, [d]),
+        ),
+      ),
+    );
   }
 
   private remove(name: Buffer): Promise<void> {

@@ -5,6 +5,9 @@
  */
 import { InodeNumbers } from '../vault/inode-numbers.js';
 import { DiskStore } from '../store/disk-store.js';
+import { CachedStore, DEFAULT_DISK_CACHE_MB } from '../store/cached-store.js';
+import type { ChunkStore } from '../store/chunk-store.js';
+import { S3Store } from '../store/s3-store.js';
 import { FaultPlan } from '../store/fault-plan.js';
 import { WorkerPool } from '../lib/pool.js';
 import type { VaultConfig } from '../vault/config.js';
@@ -27,6 +30,8 @@ const RETRY_COMMITS_MS = 5000;
 
 export interface SessionOptions {
   cacheMb?: number;
+  /** An S3 vault's local chunk cache, in MiB (default DEFAULT_DISK_CACHE_MB). */
+  diskCacheMb?: number;
   threads?: number;
   log: Logger;
   /** Metadata codec of a sealed vault (default: plain). */
@@ -45,6 +50,8 @@ export interface Session {
   ctx: FsContext;
   /** Commit every open file (unmount), and run the sweep that is due. */
   commitAll(): Promise<void>;
+  /** An S3 vault: wait for the upload queue (until it stalls: then it resumes at the next mount). */
+  drainUploads(onProgress?: (pendingChunks: number, pendingBytes: number) => void): Promise<void>;
   /** Stop the retry timer and the worker pool. */
   close(): Promise<void>;
 }
@@ -53,12 +60,14 @@ export async function openSession(root: string, config: VaultConfig, options: Se
   const { log } = options;
   const paths = vaultPaths(root);
   // The workers verify every chunk against its name as they decrypt it: no second hash here.
-  const store = new DiskStore(paths.chunks, { verify: false, batch: true, faults: FaultPlan.fromEnv() });
-  store.onBackgroundError = (err) => log(`writing chunks in the background: ${err.message} (the commits that need them will retry)`);
+  const local = new DiskStore(paths.chunks, { verify: false, batch: true, faults: FaultPlan.fromEnv() });
+  local.onBackgroundError = (err) => log(`writing chunks in the background: ${err.message} (the commits that need them will retry)`);
   const meta = new MetaTree(paths.meta, paths.tmp, options.codec ?? plainCodec);
-  const cleaned = options.readOnly ? 0 : (await meta.removeLeftovers()) + (await store.removeLeftovers());
-  store.primeDurableDirs();
+  const cleaned = options.readOnly ? 0 : (await meta.removeLeftovers()) + (await local.removeLeftovers());
+  local.primeDurableDirs();
   if (cleaned) log(`removed ${cleaned} temporary files left by an earlier crash`);
+  const cached = config.store === 's3' ? await openBucket(local, config, options) : undefined;
+  const store: ChunkStore = cached ?? local;
 
   const pool = new WorkerPool(options.threads);
   const cache = new ChunkCache(store, pool, (options.cacheMb ?? config.cacheMb) * 1024 * 1024);
@@ -91,7 +100,9 @@ export async function openSession(root: string, config: VaultConfig, options: Se
   const ctx: FsContext = { root, meta, files, log, namespace: new Mutex(), writeback: new Writeback(writeBack, log, () => budget.over), inodes };
   files.persistFor = (file) => persistFor(ctx, file);
   // Read-only: nothing is committed or removed, so nothing is ever reclaimed either.
-  ctx.reclaim = options.readOnly ? undefined : await startReclaiming(meta, store, files, log, options.sweepDelayMs);
+  ctx.reclaim = options.readOnly ? undefined : await startReclaiming(meta, store, local, files, log, options.sweepDelayMs);
+  // Uploads start once the startup sweep has removed what no file names (no use uploading it).
+  if (cached && !options.readOnly) cached.startUploads();
 
   // Files whose commit failed when they were closed keep their changes in memory: try again now and then.
   const retry = setInterval(() => {
@@ -118,8 +129,12 @@ export async function openSession(root: string, config: VaultConfig, options: Se
       }
       await ctx.reclaim?.close().catch((err: Error) => log(`reclaiming space at unmount: ${err.message}`));
     },
+    drainUploads: async (onProgress) => {
+      await cached?.drain((p) => onProgress?.(p.pendingChunks, p.pendingBytes));
+    },
     close: async () => {
       clearInterval(retry);
+      cached?.close();
       await pool.close();
     },
   };
@@ -129,7 +144,20 @@ export async function openSession(root: string, config: VaultConfig, options: Se
  * Count what every entry names, then remove the chunk files none names (what a crash left behind), before
  * anything is served. A vault with unreadable entries gets no reclamation (their chunks are unknown).
  */
-async function startReclaiming(meta: MetaTree, store: DiskStore, files: OpenFiles, log: Logger, delayMs?: number): Promise<Reclaimer | undefined> {
+/** An S3 vault's store: the bucket (checked now: a bad setting fails the mount in one line) behind the cache. */
+async function openBucket(local: DiskStore, config: VaultConfig, options: SessionOptions): Promise<CachedStore> {
+  const remote = new S3Store(config.s3!);
+  await remote.check();
+  const cached = new CachedStore(local, remote, { capacityBytes: (options.diskCacheMb ?? DEFAULT_DISK_CACHE_MB) * 1024 * 1024, log: options.log, readOnly: options.readOnly });
+  cached.load(chunkFiles(local));
+  return cached;
+}
+
+/**
+ * `store`: the vault's chunk store; `local`: its chunk files (the store itself, or an S3 vault's cache).
+ * Chunks listed for a full sweep are the store's (the bucket's, for an S3 vault).
+ */
+async function startReclaiming(meta: MetaTree, store: ChunkStore, local: DiskStore, files: OpenFiles, log: Logger, delayMs?: number): Promise<Reclaimer | undefined> {
   const { refs, damaged, named } = ChunkReferences.build(meta.metaDir, meta.codec);
   if (damaged.length > 0) {
     log(`space is not reclaimed while ${damaged.length} metadata entries cannot be read (first: ${meta.logName(damaged[0]!)}); run sefs fsck`);
@@ -138,13 +166,13 @@ async function startReclaiming(meta: MetaTree, store: DiskStore, files: OpenFile
   // Records no name reaches (a crash after a last unlink): their chunks go with the sweep below.
   const orphans = meta.removeOrphanRecords(named);
   if (orphans > 0) log(`removed ${orphans} hard-link records no name reaches (left by a crash)`);
-  const reclaimer = new Reclaimer(refs, store, () => files.sequencers(), log, (dir) => meta.syncDir(dir), () => chunkFiles(store), delayMs);
-  let swept = 0;
-  for (const chunk of chunkFiles(store)) {
-    if (refs.has(chunk.hex)) continue;
-    await store.delete(Buffer.from(chunk.hex, 'hex'));
-    swept++;
-  }
+  const list = store instanceof CachedStore ? () => store.list() : () => chunkFiles(local);
+  const reclaimer = new Reclaimer(refs, store, () => files.sequencers(), log, (dir) => meta.syncDir(dir), list, delayMs);
+  // What a crash left in the cache unnamed (the bucket's leftovers wait for sefs gc: listing it costs requests).
+  const unnamed = [...chunkFiles(local)].filter((chunk) => !refs.has(chunk.hex)).map((chunk) => chunk.hex);
+  if (store.deleteMany) await store.deleteMany(unnamed);
+  else for (const hex of unnamed) await store.delete(Buffer.from(hex, 'hex'));
+  const swept = unnamed.length;
   if (swept > 0) log(`removed ${swept} chunks no file names (left by a crash or an older sefs)`);
   return reclaimer;
 }

@@ -17,6 +17,8 @@ export interface ChunkStore {
    * chunks it names, so one chunk that cannot be written fails only the commits that need it), else every one.
    */
   sync(names?: Iterable<Buffer>): Promise<void>;
+  /** Remove many chunks at once (a store with batched deletes: S3's DeleteObjects). */
+  deleteMany?(hexes: string[]): Promise<void>;
   /** Every chunk name in the store. */
   names(): AsyncIterable<Buffer>;
   /**

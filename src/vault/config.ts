@@ -22,7 +22,10 @@ export interface VaultConfig {
   profile: Profile;
   /** Default size of the decrypted-chunk cache of a mount. */
   cacheMb: number;
-  store: 'disk';
+  /** Where chunks live: the vault's chunks/ directory, or an S3 bucket with chunks/ as its local cache. */
+  store: 'disk' | 's3';
+  /** store 's3': the bucket and key prefix (s3-store.ts); endpoint and credentials never come from here. */
+  s3?: { bucket: string; prefix: string };
   createdAt: string;
   /** Present in a sealed vault: how the passphrase unwraps the master key (seal-keys.ts). */
   seal?: Record<string, unknown>;
@@ -63,6 +66,7 @@ export async function readVaultConfig(root: string): Promise<VaultConfig> {
     throw new VaultError(`${vaultPaths(root).config} is not valid JSON`);
   }
   if (!READABLE_FORMATS.includes(config.format)) throw new VaultError(`vault format ${config.format} is not supported (this sefs reads ${READABLE_FORMATS.join(' and ')})`);
+  if (config.store === 's3' && (typeof config.s3?.bucket !== 'string' || typeof config.s3.prefix !== 'string')) throw new VaultError('sefs.json: store s3 without its bucket');
   if (!isProfile(config.profile)) throw new VaultError(`unknown profile ${String(config.profile)} in sefs.json`);
   return config;
 }
@@ -81,6 +85,8 @@ export async function readPid(root: string): Promise<number> {
 export interface InitOptions {
   profile?: Profile;
   cacheMb?: number;
+  /** Chunks in this bucket (`sefs init --chunks s3://...`). */
+  s3?: { bucket: string; prefix: string };
   /** A new sealed vault's seal section, and how to sign its settings (seal.ts createSeal). */
   seal?: { params: object; sign(config: object): string };
 }
@@ -109,7 +115,8 @@ export async function initVault(root: string, options: InitOptions = {}): Promis
     format: VAULT_FORMAT,
     profile: options.profile ?? 'fast',
     cacheMb: options.cacheMb ?? 128,
-    store: 'disk',
+    store: options.s3 ? 's3' : 'disk',
+    ...(options.s3 ? { s3: options.s3 } : {}),
     createdAt: new Date().toISOString(),
     ...(options.seal ? { seal: options.seal.params as Record<string, unknown> } : {}),
   };

@@ -4,7 +4,8 @@
  * DataMap's src hash. A chunk shared by many files is checked once. Damage is reported per visible path.
  * Reads only: it can run on a vault that is mounted.
  */
-import { ChunkDecryptFailed, ChunkHashMismatch } from '../core/errors.js';
+import { ChunkDecryptFailed, ChunkHashMismatch, ChunkNotFound } from '../core/errors.js';
+import { S3Error } from '../store/s3-store.js';
 import { sha3 } from '../core/hash.js';
 import { type ChunkCrypto, inlineCrypto, windowFor } from '../lib/crypto.js';
 import { type PoolOptions, withPool } from '../lib/parallel.js';
@@ -141,6 +142,16 @@ export async function fsck(vault: OpenedVault, options: FsckOptions = {}): Promi
   return report;
 }
 
+/** A chunk file, or in an S3 vault the cached copy or else the bucket's object. */
+async function readStored(vault: OpenedVault, hex: string, ref: ChunkRef): Promise<Buffer> {
+  try {
+    return readBoundedSync(vault.store.pathOf(hex), vault.store.area, MAX_CHUNK_FILE);
+  } catch (err) {
+    if (!vault.remote || (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    return vault.remote.get(ref.dst);
+  }
+}
+
 async function checkChunk(
   vault: OpenedVault,
   hex: string,
@@ -152,8 +163,10 @@ async function checkChunk(
   try {
     // A packed entry holds its chunks; others are read synchronously (see walk.ts), and a link, FIFO or
     // oversized file is not a chunk (safe-fs.ts).
-    stored = ref.stored ?? readBoundedSync(vault.store.pathOf(hex), vault.store.area, MAX_CHUNK_FILE);
+    stored = ref.stored ?? (await readStored(vault, hex, ref));
   } catch (err) {
+    if (err instanceof ChunkNotFound) return { bytes: 0, problem: { problem: 'missing', message: `chunk is missing from ${vault.remote!.url}` } };
+    if (err instanceof S3Error) throw err; // the bucket cannot be read at all: not damage of this file
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return { bytes: 0, problem: { problem: 'missing', message: 'chunk file is missing' } };
     if (err instanceof UnsafeVaultNode) return { bytes: 0, problem: { problem: 'unreadable', message: `chunk file cannot be read: ${err.message}` } };

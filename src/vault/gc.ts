@@ -10,10 +10,12 @@
  *     ctime of what it moves and the mtime of both directories) until a pass finds nothing new;
  *   - chunk directories are never removed (a mount creates a chunk's directory only once).
  * An entry that cannot be read may name chunks we cannot see: gc then deletes nothing.
+ * An S3 vault's chunks are its bucket's objects under its prefix and its cache's files: both are swept (the
+ * bucket's with batched DeleteObjects); an object's age is its upload time.
  */
-import { lstatSync, unlinkSync } from 'node:fs';
+import { existsSync, lstatSync, unlinkSync } from 'node:fs';
 import { SefsError } from '../core/errors.js';
-import { type OpenedVault, census, chunkFiles } from './walk.js';
+import { type OpenedVault, census, vaultChunks } from './walk.js';
 import { atNameSync } from './safe-fs.js';
 
 export interface GcOptions {
@@ -68,10 +70,15 @@ export async function collectGarbage(vault: OpenedVault, options: GcOptions = {}
   // Candidates: unreferenced and older than the grace period (measured from the start of the mark).
   const cutoff = started - graceMs;
   const candidates = new Map<string, number>();
-  for (const chunk of chunkFiles(vault.store)) {
+  /** An S3 vault's candidates in its bucket (deleted there in batches). */
+  const inBucket = new Set<string>();
+  for await (const chunk of vaultChunks(vault)) {
     report.chunks++;
     if (marked.has(chunk.hex)) report.referenced++;
-    else if (chunk.mtimeMs < cutoff) candidates.set(chunk.hex, chunk.size);
+    else if (chunk.mtimeMs < cutoff) {
+      candidates.set(chunk.hex, chunk.size);
+      if (chunk.inBucket) inBucket.add(chunk.hex);
+    }
     else {
       report.youngChunks++;
       report.youngBytes += chunk.size;
@@ -101,10 +108,17 @@ export async function collectGarbage(vault: OpenedVault, options: GcOptions = {}
     since = passStart;
   }
 
-  // Sweep (synchronous calls, as the walk: see vault-walk.ts).
+  // Sweep (synchronous calls, as the walk: see vault-walk.ts); an S3 vault's bucket objects after their files.
+  const bucketDoomed: string[] = [];
   for (const [hex, size] of candidates) {
     const path = vault.store.pathOf(hex);
     try {
+      if (!existsSync(path) && inBucket.has(hex)) {
+        bucketDoomed.push(hex);
+        report.sweptChunks++;
+        report.freedBytes += size;
+        continue;
+      }
       // Through the checked chunk directory: a link planted in the fan-out never leads the sweep elsewhere.
       const st = atNameSync(path, vault.store.area, (p) => lstatSync(p));
       if (st.mtimeMs >= cutoff) {
@@ -113,12 +127,14 @@ export async function collectGarbage(vault: OpenedVault, options: GcOptions = {}
         continue;
       }
       if (!dryRun) atNameSync(path, vault.store.area, (p) => unlinkSync(p));
+      if (inBucket.has(hex)) bucketDoomed.push(hex);
       report.sweptChunks++;
       report.freedBytes += st.size;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // else gone already (another gc)
     }
   }
+  if (!dryRun && bucketDoomed.length > 0) await vault.remote!.deleteMany(bucketDoomed);
   report.seconds = (Date.now() - started) / 1000;
   return report;
 }

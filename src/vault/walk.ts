@@ -11,6 +11,7 @@
 import { type Stats, lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { DiskStore } from '../store/disk-store.js';
+import { S3Store } from '../store/s3-store.js';
 import type { MetaCodec } from './meta-codec.js';
 import { NO_DIR_ID, isHousekeeping, readDirId, sealedNameOf } from './meta-dir.js';
 import { MAX_STORED_ENTRY, type MetaEntry, decodeStoredEntry } from './meta-entry.js';
@@ -25,7 +26,10 @@ export interface OpenedVault {
   config: VaultConfig;
   paths: ReturnType<typeof vaultPaths>;
   codec: MetaCodec;
+  /** The chunk files (an S3 vault's local cache). */
   store: DiskStore;
+  /** An S3 vault's bucket. */
+  remote?: S3Store;
 }
 
 /** Open an existing vault for reading; a sealed one needs its passphrase (checked here). */
@@ -34,7 +38,8 @@ export async function openVault(vault: string, passphrase?: Uint8Array): Promise
   const config = await readVaultConfig(root);
   const codec = await vaultCodec(config, passphrase, root);
   const paths = vaultPaths(root);
-  return { root, config, paths, codec, store: new DiskStore(paths.chunks, { verify: false, fsync: false }) };
+  const remote = config.store === 's3' ? new S3Store(config.s3!) : undefined;
+  return { root, config, paths, codec, store: new DiskStore(paths.chunks, { verify: false, fsync: false }), ...(remote ? { remote } : {}) };
 }
 
 /** The pid of the process serving the vault, when one is alive. */
@@ -258,6 +263,8 @@ export interface ChunkFile {
   /** Stored bytes. */
   size: number;
   mtimeMs: number;
+  /** Permission bits (an S3 vault's cache marks uploaded chunks read-only: cached-store.ts). */
+  mode: number;
 }
 
 const CHUNK_NAME = /^[0-9a-f]{64}$/;
@@ -273,7 +280,7 @@ export function* chunkFiles(store: DiskStore): Generator<ChunkFile> {
           if (!CHUNK_NAME.test(hex)) continue;
           try {
             const st = lstatSync(at(hex));
-            yield { hex, size: st.size, mtimeMs: st.mtimeMs };
+            yield { hex, size: st.size, mtimeMs: st.mtimeMs, mode: st.mode & 0o7777 };
           } catch (err) {
             if (!gone(err)) throw err; // else removed meanwhile (another gc)
           }
@@ -281,4 +288,30 @@ export function* chunkFiles(store: DiskStore): Generator<ChunkFile> {
       });
     }
   }
+}
+
+export interface VaultChunk extends ChunkFile {
+  /** A chunk file in chunks/ (an S3 vault's cache). */
+  local: boolean;
+  /** An object in an S3 vault's bucket. */
+  inBucket: boolean;
+}
+
+/**
+ * Every chunk of the vault: its chunk files, and for an S3 vault the bucket's objects as well (one record per
+ * chunk; the latest time of its copies, so a chunk written again lately counts as young).
+ */
+export async function* vaultChunks(vault: OpenedVault): AsyncGenerator<VaultChunk> {
+  if (!vault.remote) {
+    for (const f of chunkFiles(vault.store)) yield { ...f, local: true, inBucket: false };
+    return;
+  }
+  const local = new Map<string, ChunkFile>();
+  for (const f of chunkFiles(vault.store)) local.set(f.hex, f);
+  for await (const o of vault.remote.objects()) {
+    const f = local.get(o.hex);
+    local.delete(o.hex);
+    yield { hex: o.hex, size: o.size, mtimeMs: Math.max(o.mtimeMs, f?.mtimeMs ?? 0), mode: f?.mode ?? 0o400, local: f !== undefined, inBucket: true };
+  }
+  for (const f of local.values()) yield { ...f, local: true, inBucket: false };
 }

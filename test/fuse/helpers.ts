@@ -148,10 +148,10 @@ export class TestMount {
   /**
    * `vaultMb`: the vault lives on a tmpfs of that size (a real full disk for the tests that need one);
    * `env`: the daemon's extra environment (SEFS_FAULT_PLAN...); `mountArgs`: more arguments of every `sefs mount`
-   * (--allow-other); `sealed`: a sealed vault; `vault`: where the vault is made instead of in the temp directory
-   * (the caller removes it).
+   * (--allow-other, --disk-cache-mb); `initArgs`: more arguments of its `sefs init` (--chunks s3://...); `sealed`:
+   * a sealed vault; `vault`: where the vault is made instead of in the temp directory (the caller removes it).
    */
-  static async create(name: string, options: { vaultMb?: number; env?: Record<string, string>; mountArgs?: string[]; sealed?: boolean; vault?: string } = {}): Promise<TestMount> {
+  static async create(name: string, options: { vaultMb?: number; env?: Record<string, string>; initArgs?: string[]; mountArgs?: string[]; sealed?: boolean; vault?: string } = {}): Promise<TestMount> {
     requireFuse();
     const dir = await mkdtemp(join(tmpdir(), `sefs-fuse-${name}-`));
     const m = new TestMount(dir);
@@ -169,7 +169,7 @@ export class TestMount {
       await writeFile(join(dir, 'pass'), 'correct horse battery staple');
       m.unlock = ['--passphrase-file', join(dir, 'pass')];
     }
-    await run(process.execPath, [CLI, 'init', m.vault, ...m.unlock, ...(options.sealed ? ['--scrypt-log-n', '10'] : [])]);
+    await run(process.execPath, [CLI, 'init', m.vault, ...m.unlock, ...(options.sealed ? ['--scrypt-log-n', '10'] : []), ...(options.initArgs ?? [])]);
     await m.mount();
     return m;
   }

@@ -16,7 +16,7 @@ export const usage = `usage: sefs cat DATAMAP --store DIR [--offset N] [--length
 Writes the file DATAMAP describes to stdout, or LENGTH bytes from OFFSET: only the chunks
 covering the range are fetched and decrypted. A range running past the end stops at the end.
 
-  --store DIR     chunk store directory
+  --store DIR     chunk store directory, or s3://BUCKET[/PREFIX] (AWS SDK settings: sefs init)
   --offset N      first byte (default 0)
   --length N      number of bytes (default: to the end of the file)`;
 

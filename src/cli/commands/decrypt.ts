@@ -12,7 +12,7 @@ export const usage = `usage: sefs decrypt DATAMAP --store DIR --out FILE
 Decrypts the file DATAMAP describes from the chunk store DIR into FILE. Every chunk is verified
 against its hashes; FILE appears only once it is complete (written to a temp file, then renamed).
 
-  --store DIR    chunk store directory
+  --store DIR    chunk store directory, or s3://BUCKET[/PREFIX] (AWS SDK settings: sefs init)
   --out FILE     where to write the decrypted file (replaced if it exists)`;
 
 export const options = {

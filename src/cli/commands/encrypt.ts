@@ -16,7 +16,8 @@ export const usage = `usage: sefs encrypt FILE --store DIR [--datamap OUT] [--js
 Self-encrypts FILE, streaming, into the chunk store DIR (created if missing) and writes
 its DataMap, the key to the content, in the reference crate's form (shrunk as it shrinks it).
 
-  --store DIR      chunk store directory (chunks under DIR/ab/cd/<hash>)
+  --store DIR      chunk store directory (chunks under DIR/ab/cd/<hash>), or s3://BUCKET[/PREFIX]
+                   (endpoint and keys from the AWS SDK settings: see sefs init)
   --datamap OUT    where to write the DataMap (default: FILE.datamap)
   --json           print the file's root DataMap as JSON:
                    {file_size, child, chunks: [{index, dst, src, size}]}, hashes in hex

@@ -26,13 +26,16 @@ import { checkDirectory } from '../vault.js';
 import { type MountSettings, allowOtherRefusal, mountSettings } from '../mount-options.js';
 
 export const summary = 'mount a vault as a normal directory';
-export const usage = `usage: sefs mount VAULT MOUNTPOINT [--cache-mb N] [--threads N] [--read-only] [--allow-other]
+export const usage = `usage: sefs mount VAULT MOUNTPOINT [--cache-mb N] [--disk-cache-mb N] [--threads N] [--read-only] [--allow-other]
                   [--foreground] [--passphrase-file F | --passphrase-fd N] [-o OPTIONS]
 
 Serves VAULT at MOUNTPOINT (both created when missing). Every file written there is self-encrypted
 into VAULT/chunks; VAULT/meta holds the DataMaps. Ctrl-C or SIGTERM commits open files and unmounts;
 so does 'sefs umount MOUNTPOINT' (or umount/fusermount -u).
   --cache-mb N    decrypted-chunk cache size, 1 to 1048576 (default from sefs.json, 128)
+  --disk-cache-mb N  a vault with chunks in S3 (sefs init --chunks): its local chunk cache in
+                  VAULT/chunks, LRU, 1 to 1048576 (default 1024); new chunks upload from it in the
+                  background, and writers wait while those not yet uploaded fill it
   --threads N     crypto worker threads, 1 to 256 (default: one per core)
   --read-only     mount read-only: every change is refused with EROFS
   --allow-other   let other users see the files (as a user other than root this needs
@@ -40,19 +43,20 @@ so does 'sefs umount MOUNTPOINT' (or umount/fusermount -u).
   --foreground    stay in the foreground (default: run as a daemon logging to VAULT/sefs.log)
 ${passphraseUsage}
   -o OPTIONS      mount options as fstab gives them (type fuse.sefs, through mount.fuse):
-                  allow_other, ro, rw, passphrase_file=F, cache_mb=N, threads=N; noexec, noatime,
+                  allow_other, ro, rw, passphrase_file=F, cache_mb=N, disk_cache_mb=N, threads=N; noexec, noatime,
                   sync and dirsync go to the kernel; the generic ones mount passes (defaults, dev,
                   suid, nofail, _netdev, noauto, user, x-systemd.*, ...) are accepted and change nothing
 `;
 
 export const options = {
   'cache-mb': { type: 'string', help: 'decrypted-chunk cache size (MiB)' },
+  'disk-cache-mb': { type: 'string', help: "an S3 vault's local chunk cache size (MiB)" },
   threads: { type: 'string', help: 'crypto worker threads (1 to 256)' },
   'read-only': { type: 'boolean', help: 'mount read-only (EROFS on every change)' },
   'allow-other': { type: 'boolean', help: 'let other users see the files' },
   foreground: { type: 'boolean', help: 'stay in the foreground instead of running as a daemon' },
   ...passphraseOptions,
-  o: { type: 'string', short: 'o', multiple: true, help: 'mount options as fstab gives them', complete: ['allow_other', 'ro', 'rw', 'passphrase_file=', 'cache_mb=', 'threads=', 'noexec', 'noatime'] },
+  o: { type: 'string', short: 'o', multiple: true, help: 'mount options as fstab gives them', complete: ['allow_other', 'ro', 'rw', 'passphrase_file=', 'cache_mb=', 'disk_cache_mb=', 'threads=', 'noexec', 'noatime'] },
 } as const satisfies OptionTable;
 export const operands = [
   { name: 'VAULT', complete: 'dir' },
@@ -60,7 +64,7 @@ export const operands = [
 ] as const;
 
 export async function run({ values, operands: [vault, mnt] }: Parsed<typeof options>): Promise<number> {
-  const settings = mountSettings(values, { cacheMb: cacheMb(values['cache-mb']), threads: threadCount(values.threads) });
+  const settings = mountSettings(values, { cacheMb: cacheMb(values['cache-mb']), diskCacheMb: cacheMb(values['disk-cache-mb'], '--disk-cache-mb'), threads: threadCount(values.threads) });
   await checkDirectory(vault!, 'a vault directory', true);
   await checkDirectory(mnt!, 'a directory', true);
   const refusal = settings.allowOther ? await allowOtherRefusal() : undefined;
@@ -82,7 +86,7 @@ export async function run({ values, operands: [vault, mnt] }: Parsed<typeof opti
   // Where `sefs umount` will find this mount: refused now, before mounting, if another user could steer it.
   await privateRegistry();
   if (!values.foreground) return daemonize(vault!, mnt!, settings, passphrase);
-  const { cacheMb: cache, threads, readOnly, allowOther, kernelOptions } = settings;
+  const { cacheMb: cache, diskCacheMb, threads, readOnly, allowOther, kernelOptions } = settings;
 
   // A rejection nobody handled is a bug, but the mount must outlive it (a dead daemon leaves a dead mount):
   // it is logged loudly (the tests fail on such a line) instead of ending the process.
@@ -96,7 +100,7 @@ export async function run({ values, operands: [vault, mnt] }: Parsed<typeof opti
   let serveGc: (() => void) | undefined;
   let gcAsked = false;
   process.on(GC_SIGNAL, () => (serveGc ? serveGc() : (gcAsked = true)));
-  const mounted = await mountVault(vault!, mnt!, { cacheMb: cache, threads, codec, readOnly, allowOther, kernelOptions });
+  const mounted = await mountVault(vault!, mnt!, { cacheMb: cache, diskCacheMb, threads, codec, readOnly, allowOther, kernelOptions });
   serveGc = () => {
     const started = Date.now();
     readGcRequest(mounted.vault)
@@ -156,6 +160,7 @@ async function daemonize(vault: string, mnt: string, settings: MountSettings, pa
   const main = fileURLToPath(new URL('../main.js', import.meta.url));
   const flags = [
     ...(settings.cacheMb ? ['--cache-mb', String(settings.cacheMb)] : []),
+    ...(settings.diskCacheMb ? ['--disk-cache-mb', String(settings.diskCacheMb)] : []),
     ...(settings.threads ? ['--threads', String(settings.threads)] : []),
     ...(settings.readOnly ? ['--read-only'] : []),
     ...(settings.allowOther ? ['--allow-other'] : []),

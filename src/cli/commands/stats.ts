@@ -9,7 +9,8 @@ export const usage = `usage: sefs stats VAULT [--json] [--passphrase-file F | --
 
 What VAULT holds (files, directories, logical bytes) and what it stores (chunk files), the dedup ratio
 (logical bytes over distinct chunk bytes), the bytes of chunks no file names (sefs gc removes them),
-and whether its metadata is sealed.
+and whether its metadata is sealed. A vault with its chunks in S3: the bucket's objects and bytes, the
+local cache and the chunks not yet uploaded.
   --json  print the figures as JSON
 ${passphraseUsage}
 `;
@@ -40,6 +41,19 @@ export async function run({ values, operands: [path] }: Parsed<typeof options>):
       unreferenced_bytes: s.unreferencedBytes,
       missing_chunks: s.missingChunks,
       damaged_entries: s.damagedEntries,
+      ...(s.s3
+        ? {
+            s3: {
+              url: s.s3.url,
+              bucket_objects: s.s3.bucketObjects,
+              bucket_bytes: s.s3.bucketBytes,
+              cache_chunks: s.s3.cacheChunks,
+              cache_bytes: s.s3.cacheBytes,
+              pending_uploads: s.s3.pendingUploads,
+              pending_bytes: s.s3.pendingBytes,
+            },
+          }
+        : {}),
     });
     return;
   }
@@ -55,6 +69,10 @@ export async function run({ values, operands: [path] }: Parsed<typeof options>):
     ['stored', `${formatBytes(s.storedBytes)} in ${s.storedChunks} chunks`],
     ['unreferenced', `${formatBytes(s.unreferencedBytes)} in ${s.unreferencedChunks} chunks (sefs gc removes them once older than its grace period)`],
   ];
+  if (s.s3) {
+    lines.push(['bucket', `${s.s3.url}: ${formatBytes(s.s3.bucketBytes)} in ${s.s3.bucketObjects} objects`]);
+    lines.push(['local cache', `${formatBytes(s.s3.cacheBytes)} in ${s.s3.cacheChunks} chunks, ${s.s3.pendingUploads} not yet uploaded (${formatBytes(s.s3.pendingBytes)})`]);
+  }
   if (s.missingChunks || s.damagedEntries) lines.push(['DAMAGE', `${s.missingChunks} missing chunks, ${s.damagedEntries} unreadable entries: run sefs fsck`]);
   for (const [k, v] of lines) process.stdout.write(`${k!.padEnd(13)}${v}\n`);
 }
