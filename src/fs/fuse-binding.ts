@@ -11,7 +11,7 @@ import { SefsError } from '../core/errors.js';
 export type FuseOps = Record<string, (...args: any[]) => void>;
 
 /**
- * The process whose request an op answers (libfuse's fuse_get_context, patch level 2): the callback of every
+ * The process whose request an op answers (libfuse's fuse_get_context, patch level 2 and later): the callback of every
  * op but init carries it as `cb.context`. umask is the caller's, for information: the kernel has already
  * applied it to the mode an op receives.
  */
@@ -36,7 +36,7 @@ export interface FuseClass {
 }
 
 /** The patch level our code is written against: PATCH_LEVEL of scripts/patch-fuse-native.mjs. */
-export const FUSE_PATCH_LEVEL = 2;
+export const FUSE_PATCH_LEVEL = 3;
 
 // The script's absolute path: in an installed package there is no checkout to cd into.
 const PATCH_SCRIPT = fileURLToPath(new URL('../../scripts/patch-fuse-native.mjs', import.meta.url));

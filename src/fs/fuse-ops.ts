@@ -13,7 +13,7 @@ import * as xattr from './ops-xattr.js';
 
 type Cb = ((code: number, value?: unknown) => void) & { context?: FuseCaller };
 
-/** Who asks when the binding does not say (it always does at patch level 2): the daemon itself. */
+/** Who asks when the binding does not say (it always does since patch level 2): the daemon itself. */
 const DAEMON: FuseCaller = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, pid: process.pid, umask: 0 };
 
 /**

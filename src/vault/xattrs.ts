@@ -25,6 +25,12 @@ export const XATTR_TOTAL_MAX = 256 * 1024;
  */
 const NAMESPACES = ['user.', 'trusted.', 'security.'];
 
+/**
+ * Never stored: file capabilities. The mount is nosuid, where they do nothing, and the kernel asks for this one
+ * before every write(2): the patched binding answers ENODATA for it without a hop to the JS thread.
+ */
+export const UNSTORED_XATTR = 'security.capability';
+
 export type Xattrs = Map<string, Buffer>;
 
 function checkName(name: string): void {
@@ -38,6 +44,7 @@ const sizeOf = (xattrs: Xattrs): number => [...xattrs].reduce((n, [k, v]) => n +
 /** setxattr(2): a new map, the old one untouched. */
 export function setXattr(xattrs: Xattrs | undefined, name: string, value: Buffer, flags: number): Xattrs {
   checkName(name);
+  if (name === UNSTORED_XATTR) throw posixError('EOPNOTSUPP', 'file capabilities (the mount is nosuid)');
   if (value.length > XATTR_SIZE_MAX) throw posixError('E2BIG');
   const exists = xattrs?.has(name) ?? false;
   if (flags & XATTR_CREATE && exists) throw posixError('EEXIST');

@@ -223,6 +223,9 @@ describe('extended attributes', () => {
     await sh(`mkdir ${m.at('d')}`);
     expect((await run('getfattr', ['--absolute-names', '-d', m.at('d')])).stdout).toBe('');
     await expect(sh(`setfattr -n user.x -v 1 ${m.at('d')}`)).rejects.toThrow(/Operation not supported/);
+    // File capabilities are never stored (nosuid mount); the binding answers their get without the JS thread.
+    await expect(sh(`setfattr -n security.capability -v 0x01 ${m.at('h')}`)).rejects.toThrow(/Operation not supported/);
+    await expect(sh(`getfattr -n security.capability ${m.at('h')}`)).rejects.toThrow(/No such attribute/);
     await fsckClean(m);
   });
 });
