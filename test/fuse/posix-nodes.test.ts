@@ -224,7 +224,9 @@ describe('extended attributes', () => {
     expect((await run('getfattr', ['--absolute-names', '-d', m.at('d')])).stdout).toBe('');
     await expect(sh(`setfattr -n user.x -v 1 ${m.at('d')}`)).rejects.toThrow(/Operation not supported/);
     // File capabilities are never stored (nosuid mount); the binding answers their get without the JS thread.
-    await expect(sh(`setfattr -n security.capability -v 0x01 ${m.at('h')}`)).rejects.toThrow(/Operation not supported/);
+    // A well-formed value (vfs_cap_data revision 2, cap_net_raw effective): the kernel refuses a malformed one itself.
+    const capNetRaw = '0x0100000200200000000000000000000000000000';
+    await expect(sh(`setfattr -n security.capability -v ${capNetRaw} ${m.at('h')}`)).rejects.toThrow(/Operation not supported/);
     await expect(sh(`getfattr -n security.capability ${m.at('h')}`)).rejects.toThrow(/No such attribute/);
     await fsckClean(m);
   });
