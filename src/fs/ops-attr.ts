@@ -58,8 +58,7 @@ export async function getattr(ctx: FsContext, path: string): Promise<FuseStat> {
       rdev = node.rdev ?? 0;
     }
     // A hard-linked file may be open by another of its names.
-    const link = ctx.meta.linkAt(path);
-    const open = ctx.files.get(path) ?? (link === undefined ? undefined : ctx.files.byRecord(link));
+    const open = ctx.files.get(path) ?? (facts.link === undefined ? undefined : ctx.files.byRecord(facts.link));
     if (open) {
       size = open.seq.size;
       stored = open.seq.storedBytes;

@@ -21,7 +21,9 @@ export async function create(ctx: FsContext, path: string, mode: number, caller?
 // The kernel sends directories OPENDIR, not OPEN, and refuses truncate(2) of a directory itself: open and
 // truncatePath see regular files only (a missing one is ENOENT from readEntry).
 export async function open(ctx: FsContext, path: string): Promise<number> {
-  return ctx.files.open(path, () => ctx.meta.readEntry(path), ctx.meta.linkAt(path));
+  // The facts name a hard-linked file's record (it may be open by another name); reading them keeps the entry.
+  const { link } = await ctx.meta.readFacts(path);
+  return ctx.files.open(path, () => ctx.meta.readEntry(path), link);
 }
 
 export async function read(ctx: FsContext, fh: number, into: Buffer, length: number, position: number): Promise<number> {

@@ -107,6 +107,7 @@ export async function openSession(root: string, config: VaultConfig, options: Se
   // Files whose commit failed when they were closed keep their changes in memory: try again now and then.
   const retry = setInterval(() => {
     for (const file of files.unsaved()) {
+      if (ctx.writeback.has(file)) continue; // closed a moment ago: its write-back batch commits it
       commitFile(ctx, file).then(
         (committed) => {
           if (committed) log(`commit of ${file.path ? meta.logName(file.path) : '(removed file)'} succeeded on retry`);
@@ -128,6 +129,7 @@ export async function openSession(root: string, config: VaultConfig, options: Se
         await commitFile(ctx, file).catch((err: Error) => log(`commit of ${meta.logName(file.path)} at unmount failed, its unsaved changes are lost: ${err.message}`));
       }
       await ctx.reclaim?.close().catch((err: Error) => log(`reclaiming space at unmount: ${err.message}`));
+      meta.dropSpares();
     },
     drainUploads: async (onProgress) => {
       await cached?.drain((p) => onProgress?.(p.pendingChunks, p.pendingBytes));

@@ -46,6 +46,11 @@ export class Writeback {
     while (this.queue.length > MAX_QUEUED) await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
   }
 
+  /** Whether `file`'s commit is queued (the session's retries leave it to its batch). */
+  has(file: OpenFile): boolean {
+    return this.queued.has(file);
+  }
+
   /** Files queued or being committed. */
   get pending(): number {
     return this.queue.length + (this.batch ? 1 : 0);

@@ -6,18 +6,11 @@
  * double is used: times are then right to about a microsecond.
  */
 import { futimesSync, lutimesSync, utimesSync } from 'node:fs';
-import { constants } from 'node:os';
 import { native } from '../core/native.js';
-import { type ErrnoCode, posixError } from './posix-error.js';
+import { checkErrno as check } from './posix-error.js';
 
 /** Node's seconds, for the fallback. */
 const seconds = (ns: bigint): number => Number(ns) / 1e9;
-
-function check(result: number, what: string): void {
-  if (result === 0) return;
-  const code = (Object.keys(constants.errno) as ErrnoCode[]).find((c) => constants.errno[c] === -result) ?? 'EIO';
-  throw posixError(code, `${what}: ${code}`);
-}
 
 /** utimensat: the node at `path` (a symlink itself with `noFollow`). */
 export function setTimesNs(path: string, atime: bigint, mtime: bigint, noFollow = false): void {

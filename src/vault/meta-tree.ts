@@ -10,7 +10,7 @@
  * (native-notes/small-files.md). fsync blocks for milliseconds and stays in the pool.
  */
 import { randomBytes } from 'node:crypto';
-import { type BigIntStats, chmodSync, chownSync, closeSync, constants as fsc, fchmodSync, fstatSync, lchownSync, linkSync, fchownSync, fsync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, rmdirSync, type Stats, statSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
+import { type BigIntStats, chmodSync, chownSync, closeSync, constants as fsc, fchmodSync, fstatSync, ftruncateSync, lchownSync, linkSync, fchownSync, fsync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, rmdirSync, type Stats, statSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { chmod, chown, lchown, readdir, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { basename, dirname, join } from 'node:path';
@@ -19,7 +19,8 @@ import { DirSyncs } from '../store/dir-syncs.js';
 import type { MetaCodec, Place } from './meta-codec.js';
 import { DIR_ID_FILE, NO_DIR_ID, createDirId, isHousekeeping, isLongForm, readDirId, sealedNameOf, sideFileOf, storedFormOf } from './meta-dir.js';
 import { type EntryFacts, type EntryOpener, MAX_STORED_ENTRY, type MetaEntry, decodeStoredEntry, decodeStoredFacts, encodeEntry, neverWritten, storedBytesOf, withNode } from './meta-entry.js';
-import { type LinkedCheck, areaOf, atName, atNameSync, atNode, atNodeSync, createExclusiveSync, fsyncDir, fsyncDirInside, lstatInside, mkdirInsideSync, readBounded, readBoundedSync, renameInside, sameBytesSync } from './safe-fs.js';
+import { type LinkedCheck, areaOf, atName, atNameSync, atNode, atNodeSync, createExclusiveSync, fsyncDir, fsyncDirInside, lstatInside, mkdirInsideSync, openRewriteSync, readBounded, readBoundedSync, renameInside, sameBytesSync } from './safe-fs.js';
+import { SpareEntries } from './spare-entries.js';
 import { STUB_PLACE, isStubFile, openAtPlace, recordIno, recordName, recordPlace, stubEntry } from './hard-links.js';
 import type { NodeInfo } from './node-info.js';
 import { posixError } from './posix-error.js';
@@ -93,6 +94,8 @@ export class MetaTree {
 
   /** The root's mode and owner (ROOT_NODE_FILE): a file beside meta/. */
   private readonly rootNode: string;
+  /** Inodes of replaced entries, reused by later commits (spare-entries.ts). */
+  private readonly spares: SpareEntries;
 
   constructor(
     readonly metaDir: string,
@@ -105,6 +108,7 @@ export class MetaTree {
     this.linksDir = join(dirname(metaDir), 'links');
     this.linksArea = areaOf(this.linksDir);
     this.linkedOk = (self) => isStubFile(self, codec);
+    this.spares = new SpareEntries(this.tmpArea);
   }
 
   /** Ids of a sealed vault's directories by visible path (meta-dir.ts), read on first use. */
@@ -370,15 +374,18 @@ export class MetaTree {
     for (let i = 0; i < Math.min(PREFETCH_CONCURRENCY, paths.length); i++) void worker();
   }
 
-  /** What a stat needs of a file's entry. */
-  async readFacts(path: string): Promise<EntryFacts> {
+  /**
+   * What a stat needs of a file's entry: for a hard-link stub, its record's, and `link` names the record (so a
+   * stat or open needs no second look at the stub).
+   */
+  async readFacts(path: string): Promise<EntryFacts & { link?: number }> {
     const prefetch = this.prefetching.get(path);
     if (prefetch) await prefetch;
     const facts = this.factsAt(path);
     const link = facts.node?.link;
     if (link === undefined) return facts;
     const record = this.readRecord(link);
-    return { size: record.size, storedBytes: storedBytesOf(record), node: record.node };
+    return { size: record.size, storedBytes: storedBytesOf(record), node: record.node, link };
   }
 
   private factsAt(path: string): EntryFacts {
@@ -686,14 +693,12 @@ export class MetaTree {
    * writes it while its chunks are synced, and places it once they are, under the mount's namespace lock.
    */
   async stageEntry(entry: MetaEntry, attrs: EntryAttrs, durable: boolean, path?: string): Promise<StagedEntry> {
-    const temp = join(this.tmpDir, `meta-${randomBytes(8).toString('hex')}`);
-    const mode = attrs.mode & 0o7777;
     const plain = encodeEntry(entry);
     // A sealed entry is bound to its place: sealed for `path` now, again at placeAt if it is placed elsewhere.
     const sealedFor = this.codec.sealed && path !== undefined ? this.placeOf(path) : undefined;
-    const fd = createExclusiveSync(temp, this.tmpArea, mode);
+    const { temp, fd, was } = this.openTemp(attrs.mode & 0o7777);
     try {
-      await fillEntryFile(fd, sealedFor ? this.codec.sealEntry(plain, sealedFor) : this.codec.sealEntry(plain, this.placeOf('/')), attrs, durable);
+      await fillEntryFile(fd, sealedFor ? this.codec.sealEntry(plain, sealedFor) : this.codec.sealEntry(plain, this.placeOf('/')), attrs, durable, was);
     } catch (err) {
       closeSync(fd);
       rmSync(temp, { force: true });
@@ -715,8 +720,9 @@ export class MetaTree {
             }
           }
           await this.writeLongName(path, target);
-          const { before, after } = renameInside(temp, this.tmpArea, target, this.metaArea, renameOver);
+          const { before, after, result: exchanged } = renameInside(temp, this.tmpArea, target, this.metaArea, (a, b) => keepingDirTimes(b, () => this.spares.replace(a, b)));
           this.keepDirCtime(parentOf(path), before, after);
+          if (exchanged) this.spares.replacedIn(dirname(target), temp); // the replaced entry's inode, for a later commit
         } catch (err) {
           rmSync(temp, { force: true });
           throw err;
@@ -726,8 +732,31 @@ export class MetaTree {
         this.facts.delete(path);
         return dirname(target);
       },
-      discard: async () => rmSync(temp, { force: true }),
+      discard: async () => this.spares.keep(temp),
     };
+  }
+
+  /**
+   * Where a commit writes its entry: a spare inode (`was`: what it held, for fillEntryFile to make its attributes
+   * exact), or a new temp file when there is none.
+   */
+  private openTemp(mode: number): { temp: string; fd: number; was?: Stats } {
+    const spare = this.spares.take();
+    if (spare) {
+      try {
+        const { fd, st } = openRewriteSync(spare, this.tmpArea);
+        return { temp: spare, fd, was: st };
+      } catch {
+        rmSync(spare, { force: true }); // not what it was: a new file instead
+      }
+    }
+    const temp = join(this.tmpDir, `meta-${randomBytes(8).toString('hex')}`);
+    return { temp, fd: createExclusiveSync(temp, this.tmpArea, mode) };
+  }
+
+  /** Remove the spare inodes (unmount): old entries do not outlive the mount. */
+  dropSpares(): void {
+    this.spares.clear();
   }
 
   /**
@@ -770,14 +799,18 @@ export class MetaTree {
     if (ids) attrs = { ...attrs, ...ids };
     await this.writeLongName(path, disk);
     const fd = await attempt(() => this.atSync(path, (p) => createExclusiveSync(p, this.metaArea, attrs.mode & 0o7777)));
+    const entry = node ? withNode(EMPTY_ENTRY_NODE, node) : EMPTY_ENTRY_NODE;
     try {
       // Its node fields (inode number, type) unsynced, as the create itself: lost, it reads as empty (above).
-      if (node) writeAll(fd, this.codec.sealEntry(encodeEntry(withNode(EMPTY_ENTRY_NODE, node)), this.placeOf(path)));
+      if (node) writeAll(fd, this.codec.sealEntry(encodeEntry(entry), this.placeOf(path)));
       setAttrs(fd, attrs);
     } finally {
       closeSync(fd);
     }
     this.forget(path);
+    // What was just written is what the stat and open that follow a create would read back.
+    this.entries.set(path, entry);
+    this.facts.set(path, { size: 0, storedBytes: 0, node: entry.node });
   }
 
   /**
@@ -872,9 +905,19 @@ export class MetaTree {
     this.dirCtimes.set(dir, { after: after.ctimeNs, shown });
   }
 
-  /** fsync a directory of meta/ (coalesced with the other callers syncing it now: dir-syncs.ts). */
-  syncDir(dir: string): Promise<void> {
-    return this.dirSyncs.sync(dir);
+  /**
+   * fsync a directory of meta/ (coalesced with the other callers syncing it now: dir-syncs.ts); the entries
+   * replaced in it before the sync become spares after it.
+   */
+  async syncDir(dir: string): Promise<void> {
+    const replaced = this.spares.syncing(dir);
+    try {
+      await this.dirSyncs.sync(dir);
+    } catch (err) {
+      for (const path of replaced) this.spares.replacedIn(dir, path); // not durable yet: a later sync decides
+      throw err;
+    }
+    for (const path of replaced) this.spares.keep(path);
   }
 
   /** Forget the cached entry (or directory id) of `path` (after unlink, rmdir, or a rename onto it). */
@@ -929,10 +972,16 @@ const EMPTY_ENTRY_NODE: MetaEntry = { kind: 'inline', size: 0, data: Buffer.allo
 
 const samePlace = (a: Place, b: Place | undefined): boolean => b !== undefined && a.name === b.name && Buffer.from(a.dir).equals(b.dir);
 
-/** Write an entry file's bytes and give it its attributes (mode, owner, times), fsynced when `durable`. */
-async function fillEntryFile(fd: number, bytes: Uint8Array, attrs: EntryAttrs, durable: boolean): Promise<void> {
+/**
+ * Write an entry file's bytes and give it its attributes (mode, owner, times), fsynced when `durable`; `was`:
+ * the file is a spare inode (spare-entries.ts) holding an old entry with these attributes, written over.
+ */
+async function fillEntryFile(fd: number, bytes: Uint8Array, attrs: EntryAttrs, durable: boolean, was?: Stats): Promise<void> {
   writeAll(fd, bytes);
-  setAttrs(fd, attrs);
+  if (was) {
+    if (was.size > bytes.length) ftruncateSync(fd, bytes.length);
+    resetAttrs(fd, attrs, was);
+  } else setAttrs(fd, attrs);
   if (durable) await fsyncFd(fd);
 }
 
@@ -950,6 +999,21 @@ function setAttrs(fd: number, attrs: EntryAttrs): void {
   }
 }
 
+/**
+ * A reused inode's owner, mode and times made exactly `attrs` (an absent owner is the daemon's, absent times are
+ * now), as a new file would have them. After a chown the mode is set again: a chown clears setuid and setgid.
+ */
+function resetAttrs(fd: number, attrs: EntryAttrs, was: Stats): void {
+  const uid = attrs.uid ?? OWN_UID;
+  const gid = attrs.gid === undefined || attrs.gid === -1 ? OWN_GID : attrs.gid;
+  const mode = attrs.mode & 0o7777;
+  const chowned = was.uid !== uid || was.gid !== gid;
+  if (chowned) fchownSync(fd, uid, gid);
+  if (chowned || (was.mode & 0o7777) !== mode) fchmodSync(fd, mode);
+  const now = nowNs();
+  setFdTimesNs(fd, attrs.atime ?? now, attrs.mtime ?? now);
+}
+
 function writeAll(fd: number, bytes: Uint8Array): void {
   for (let n = 0; n < bytes.length; ) n += writeSync(fd, bytes, n, bytes.length - n);
 }
@@ -962,11 +1026,16 @@ const fsyncFd = promisify(fsync);
  * written back). Synchronous, so no other operation of the mount runs in between.
  */
 function renameOver(temp: string, target: string): { before: BigIntStats; after: BigIntStats } {
+  return keepingDirTimes(target, () => renameSync(temp, target));
+}
+
+/** Run `change` (a rename or exchange onto `target`), putting the times of `target`'s directory back. */
+function keepingDirTimes<T>(target: string, change: () => T): { before: BigIntStats; after: BigIntStats; result: T } {
   const dir = dirname(target); // a pinned directory's /proc/self/fd path (safe-fs.ts): followed to it, never beyond
   const before = statSync(dir, { bigint: true });
-  renameSync(temp, target);
+  const result = change();
   setTimesNs(dir, before.atimeNs, before.mtimeNs);
-  return { before, after: statSync(dir, { bigint: true }) };
+  return { before, after: statSync(dir, { bigint: true }), result };
 }
 
 /** A synchronous call as a promise: its error a rejection, as the async fs calls it replaces. */

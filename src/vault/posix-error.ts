@@ -18,3 +18,10 @@ export class PosixError extends Error {
 }
 
 export const posixError = (code: ErrnoCode, message = ''): PosixError => new PosixError(code, message);
+
+/** A native call's result (0, or a negative errno) as a thrown PosixError naming `what`. */
+export function checkErrno(result: number, what: string): void {
+  if (result === 0) return;
+  const code = (Object.keys(constants.errno) as ErrnoCode[]).find((c) => constants.errno[c] === -result) ?? 'EIO';
+  throw posixError(code, `${what}: ${code}`);
+}

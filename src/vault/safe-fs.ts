@@ -365,6 +365,33 @@ export function createExclusiveSync(path: string, area: string, mode: number): n
   }
 }
 
+/**
+ * Open an existing regular file with no other names for writing over (never through a link), inside `area`;
+ * the descriptor and what it was (its owner and mode, for the caller to make them what it needs).
+ */
+export function openRewriteSync(path: string, area: string): { fd: number; st: Stats } {
+  return openFileSync(path, area, fsc.O_WRONLY | fsc.O_NONBLOCK);
+}
+
+/** open(2) of a regular file with no other names inside `area` (never through a link), with its fstat. */
+function openFileSync(path: string, area: string, flags: number, mode?: number): { fd: number; st: Stats } {
+  let fd: number;
+  try {
+    fd = openSync(path, flags | NOFOLLOW, mode);
+  } catch (err) {
+    noLink(err, path);
+  }
+  try {
+    const st = fstatSync(fd);
+    checkKind(st, fd, path, ['file']);
+    checkInside(fd, path, area);
+    return { fd, st };
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+}
+
 export async function createExclusive(path: string, area: string, mode: number): Promise<FileHandle> {
   const fh = await open(path, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | NOFOLLOW, mode);
   try {
@@ -411,17 +438,9 @@ export function mkdirInsideSync(dir: string, area: string, mode = 0o700): void {
  * names, made private (0600) if it was not.
  */
 export function openAppendSync(path: string, area: string): number {
-  let fd: number;
+  // Read and write: the caller may read back what others appended (positional reads ignore O_APPEND).
+  const { fd, st } = openFileSync(path, area, fsc.O_RDWR | fsc.O_APPEND | fsc.O_CREAT | fsc.O_NONBLOCK, 0o600);
   try {
-    // Read and write: the caller may read back what others appended (positional reads ignore O_APPEND).
-    fd = openSync(path, fsc.O_RDWR | fsc.O_APPEND | fsc.O_CREAT | fsc.O_NONBLOCK | NOFOLLOW, 0o600);
-  } catch (err) {
-    noLink(err, path);
-  }
-  try {
-    const st = fstatSync(fd);
-    checkKind(st, fd, path, ['file']);
-    checkInside(fd, path, area);
     if ((st.mode & 0o7777) !== 0o600) fchmodSync(fd, 0o600);
     return fd;
   } catch (err) {

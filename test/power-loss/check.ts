@@ -13,7 +13,7 @@ import { plainCodec } from '../../src/vault/meta-codec.js';
 /** A metadata file's entry as the mount and fsck read it (a zero-length file is an empty entry). */
 const decodeEntry = (stored: Buffer) => decodeStoredEntry(stored, { openEntry: (b) => plainCodec.openEntry(b, { dir: new Uint8Array(0), name: '' }) });
 import { OP, OP_NAME, type OpRecord } from './oplog.js';
-import type { CrashState, History } from './model.js';
+import { type CrashState, type History, namedBy } from './model.js';
 
 export const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 export const ABSENT = 'absent';
@@ -247,8 +247,7 @@ function lastNaming(state: CrashState, path: string): { j: number; text: string 
     h.events.forEach((e, j) => {
       if (e.seq >= state.spec.cut || e.kind !== 'ns') return;
       const op = e.ns!;
-      const hit = op.t === 'rename' ? (op.dstDir === dir && op.dstName === name) || (op.srcDir === dir && op.srcName === name) : op.dir === dir && op.name === name;
-      if (hit) last = j;
+      if (namedBy(op, dir!, name) !== null) last = j;
     });
     if (last >= 0 && state.fates[last] === 'dropped') {
       const e = h.events[last]!;
@@ -274,8 +273,7 @@ function droppedNamings(state: CrashState, path: string): string[] {
     h.events.forEach((e, j) => {
       if (e.seq >= state.spec.cut || e.kind !== 'ns') return;
       const op = e.ns!;
-      const hit = op.t === 'rename' ? (op.dstDir === dir && op.dstName === name) || (op.srcDir === dir && op.srcName === name) : op.dir === dir && op.name === name;
-      if (hit) last = j;
+      if (namedBy(op, dir!, name) !== null) last = j;
     });
     if (last < 0) {
       dir = state.lookup(path.split('/').slice(0, path.split('/').indexOf(name) + 1).join('/'));
@@ -287,11 +285,12 @@ function droppedNamings(state: CrashState, path: string): string[] {
     // the same chunk name may still provide it).
     const kind = e.rec.type === OP.MKDIR ? 'mkdir' : e.rec.type === OP.RENAME ? 'rename' : e.rec.type === OP.UNLINK ? 'unlink' : e.rec.type === OP.OPEN ? 'create' : OP_NAME[e.rec.type]!;
     if (state.fates[last] === 'dropped' && state.entryIn(dir, name) === undefined) out.push(`${kind} in ${h.where(e.syncDir!)} not durable`);
-    else if (state.fates[last] !== 'dropped' && (op.t === 'remove' || (op.t === 'rename' && op.srcDir === dir && op.srcName === name))) {
+    // Follow the real tree: the inode this operation put under the name (none if it removed it).
+    const left = namedBy(op, dir, name) ?? undefined;
+    if (state.fates[last] !== 'dropped' && left === undefined) {
       out.push(`removed by the daemon (${kind} in ${h.where(e.syncDir!)}) while an entry in the state still names it`);
     }
-    // Follow the real tree: the inode this operation put under the name (none if it removed it).
-    dir = op.t === 'remove' || (op.t === 'rename' && op.srcDir === dir && op.srcName === name) ? undefined : op.inode;
+    dir = left;
   }
   return out;
 }

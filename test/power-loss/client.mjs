@@ -159,6 +159,24 @@ function editorSave(name, data) {
   });
 }
 
+/**
+ * Many small files written and closed without fsync, each with its own bytes: their write-back commits run as a
+ * batch, many at once, and each writes its entry into the inode of an entry another commit replaced
+ * (src/vault/spare-entries.ts), which must not happen before that replacement is durable.
+ */
+function closeMany(dir, count) {
+  const next = Array.from({ length: count }, (_, i) => [`${dir}/f${i}`, bytes(700 + 97 * i)]);
+  const files = Object.fromEntries(next.map(([name, data]) => [name, [sha(Buffer.alloc(0)), sha(data)]]));
+  step(`write ${count} small files in ${dir} (close only)`, files, () => {
+    for (const [name, data] of next) {
+      const fd = openSync(p(name), 'w');
+      writeSync(fd, data);
+      closeSync(fd);
+      state.set(name, data);
+    }
+  }, { lazy: true });
+}
+
 function remove(name) {
   const dir = name.includes('/') ? name.slice(0, name.lastIndexOf('/')) : '';
   // Another name of it keeps the content, whatever the moment.
@@ -200,6 +218,13 @@ if (WORKER !== undefined) {
   writeWhole('big', bytes(5 * MiB + 12345)); // blocks staged by the workers while it is written
   writeWhole('tiny', bytes(2), { sync: false }); // inline entry, written back after the close
   writeWhole('d/e', bytes(300 * KiB));
+  step('mkdir s + fsync dir', { 's/': ['dir'] }, () => {
+    mkdirSync(p('s'));
+    fsyncDir(p(''));
+    dirs.add('s/');
+  });
+  closeMany('s', 48);
+  closeMany('s', 48); // rewritten while the first batch may still be written back
   for (let round = 0; round < ROUNDS; round++) {
     writeWhole('a', bytes(200 * KiB + round));
     append('big', bytes(1536 * KiB));

@@ -59,7 +59,23 @@ interface Inode {
 export type NsOp =
   | { t: 'add'; dir: number; name: string; inode: number }
   | { t: 'remove'; dir: number; name: string; inode: number }
-  | { t: 'rename'; srcDir: number; srcName: string; dstDir: number; dstName: string; inode: number };
+  /** `swapped`: an exchange (renameat2 RENAME_EXCHANGE): the source name gets the inode the destination had. */
+  | { t: 'rename'; srcDir: number; srcName: string; dstDir: number; dstName: string; inode: number; swapped?: number };
+
+/** renameat2's flags the model knows. */
+const RENAME_NOREPLACE = 1;
+const RENAME_EXCHANGE = 2;
+
+/**
+ * What `op` leaves under `name` in directory `dir`: the inode it puts there, undefined when it removes the name,
+ * null when it does not touch that name.
+ */
+export function namedBy(op: NsOp, dir: number, name: string): number | undefined | null {
+  if (op.t !== 'rename') return op.dir === dir && op.name === name ? (op.t === 'add' ? op.inode : undefined) : null;
+  if (op.dstDir === dir && op.dstName === name) return op.inode;
+  if (op.srcDir === dir && op.srcName === name) return op.swapped;
+  return null;
+}
 
 /** One state-changing operation of the log, resolved to inodes. */
 export interface Event {
@@ -236,15 +252,22 @@ export class History {
           break;
         }
         case OP.RENAME: {
-          if (r.flags & ~1) throw diverged(r, `renameat2 flags ${r.flags} are not modelled`);
+          if (r.flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE) || r.flags === (RENAME_NOREPLACE | RENAME_EXCHANGE)) throw diverged(r, `renameat2 flags ${r.flags} are not modelled`);
           const src = this.resolveParent(real, rel(r.path));
           const dst = this.resolveParent(real, rel(r.path2));
           const id = real.get(src.dir)!.get(src.name);
           if (id === undefined) throw diverged(r, 'rename of a missing name');
-          real.get(src.dir)!.delete(src.name);
+          let swapped: number | undefined;
+          if (r.flags & RENAME_EXCHANGE) {
+            swapped = real.get(dst.dir)!.get(dst.name);
+            if (swapped === undefined) throw diverged(r, 'exchange with a missing name');
+            real.get(src.dir)!.set(src.name, swapped);
+            this.pathOf.set(swapped, rel(r.path));
+          } else real.get(src.dir)!.delete(src.name);
           real.get(dst.dir)!.set(dst.name, id);
           this.pathOf.set(id, rel(r.path2));
-          push({ kind: 'ns', ns: { t: 'rename', srcDir: src.dir, srcName: src.name, dstDir: dst.dir, dstName: dst.name, inode: id }, syncDir: dst.dir });
+          // Durable with its destination's directory, as a rename (the source side of an exchange is tmp/'s).
+          push({ kind: 'ns', ns: { t: 'rename', srcDir: src.dir, srcName: src.name, dstDir: dst.dir, dstName: dst.name, inode: id, swapped }, syncDir: dst.dir });
           break;
         }
         case OP.CLOSE:
@@ -347,7 +370,8 @@ export class History {
       else if (op.t === 'remove') dirOf(op.dir).delete(op.name);
       else {
         const src = dirOf(op.srcDir);
-        if (src.get(op.srcName) === op.inode) src.delete(op.srcName);
+        if (op.swapped !== undefined) src.set(op.srcName, op.swapped);
+        else if (src.get(op.srcName) === op.inode) src.delete(op.srcName);
         dirOf(op.dstDir).set(op.dstName, op.inode);
       }
     }
@@ -469,8 +493,7 @@ export class CrashState {
       h.events.forEach((e, j) => {
         if (e.seq >= this.spec.cut || e.kind !== 'ns') return;
         const op = e.ns!;
-        const hit = op.t === 'rename' ? (op.dstDir === dir && op.dstName === name) || (op.srcDir === dir && op.srcName === name) : op.dir === dir && op.name === name;
-        if (hit) touching.push(j);
+        if (namedBy(op, dir, name) !== null) touching.push(j);
       });
       id = this.ns.get(dir)?.get(name);
       const shown = touching.slice(-3).map((j) => `${describe(h.events[j]!.rec, h.root)} [${this.fateText(j)}]`);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "file-times.h"
+#include "rename-exchange.h"
 
 typedef void kernel_fn(const uint8_t *const *msg, const size_t *len, size_t n, uint8_t *out);
 typedef void xor_fn(uint8_t *target, const uint8_t *source, size_t n, const uint8_t *pad, size_t phase);
@@ -221,5 +222,6 @@ NAPI_MODULE_INIT() {
   if (napi_create_string_utf8(env, kernel_name, NAPI_AUTO_LENGTH, &name) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "kernel", name) != napi_ok) return NULL;
   if (!register_file_times(env, exports)) return NULL;
+  if (!register_rename_exchange(env, exports)) return NULL;
   return exports;
 }
