@@ -11,7 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { type BigIntStats, chmodSync, chownSync, closeSync, constants as fsc, fchmodSync, fstatSync, ftruncateSync, lchownSync, linkSync, fchownSync, fsync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, rmdirSync, type Stats, statSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
-import { chmod, chown, lchown, readdir, unlink } from 'node:fs/promises';
+import { readdir, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { basename, dirname, join } from 'node:path';
 import { LRUCache } from 'lru-cache';
@@ -308,18 +308,21 @@ export class MetaTree {
   async setMode(path: string, mode: number): Promise<void> {
     if (path === '/') return this.changeRoot((fd) => fchmodSync(fd, mode & 0o7777));
     // A symlink's mode means nothing (the kernel never asks for it): refusing one keeps chmod off its target.
-    await atNode(this.diskPath(path), this.metaArea, ['file', 'dir'], (self) => chmod(self, mode), this.linkedOk);
+    atNodeSync(this.diskPath(path), this.metaArea, ['file', 'dir'], (self) => chmodSync(self, mode), this.linkedOk);
   }
 
-  /** chown and utimes of a symlink change the link itself; of a file or directory, the pinned node. */
-  private async onNode(path: string, direct: (self: string) => Promise<void>, link: (at: string) => Promise<void>): Promise<void> {
-    if (path !== '/' && (await this.lstat(path)).isSymbolicLink()) return atName(this.diskPath(path), this.metaArea, link);
-    return atNode(this.diskPath(path), this.metaArea, ['file', 'dir'], direct, this.linkedOk);
+  /**
+   * chown and utimes of a symlink change the link itself; of a file or directory, the pinned node. Synchronous
+   * calls, as the other metadata calls (tar and rsync set owner, mode and times of every file they write).
+   */
+  private async onNode(path: string, direct: (self: string) => void, link: (at: string) => void): Promise<void> {
+    if (path !== '/' && (await this.lstat(path)).isSymbolicLink()) return atNameSync(this.diskPath(path), this.metaArea, link);
+    return atNodeSync(this.diskPath(path), this.metaArea, ['file', 'dir'], direct, this.linkedOk);
   }
 
   setOwner(path: string, uid: number, gid: number): Promise<void> {
     if (path === '/') return attempt(() => this.changeRoot((fd) => fchownSync(fd, uid, gid), true));
-    return this.onNode(path, (p) => chown(p, uid, gid), (p) => lchown(p, uid, gid));
+    return this.onNode(path, (p) => chownSync(p, uid, gid), (p) => lchownSync(p, uid, gid));
   }
 
   /**
@@ -337,8 +340,8 @@ export class MetaTree {
   setTimes(path: string, atime: bigint, mtime: bigint): Promise<void> {
     return this.onNode(
       path,
-      async (p) => setTimesNs(p, atime, mtime),
-      async (p) => setTimesNs(p, atime, mtime, true),
+      (p) => setTimesNs(p, atime, mtime),
+      (p) => setTimesNs(p, atime, mtime, true),
     );
   }
 
