@@ -70,7 +70,7 @@ export class ChunkCache {
     if (todo.length === 0 || todo.length < Math.min(atLeast, refs.length)) return;
     for (let at = 0; at < todo.length; at += this.readAhead.group) {
       const group = todo.slice(at, at + this.readAhead.group);
-      this.loadMany(group).forEach((pending, i) => {
+      this.loadMany(group, true).forEach((pending, i) => {
         pending.catch(() => {});
         this.inFlight.set(group[i]!.dst.toString('hex'), pending);
       });
@@ -78,8 +78,8 @@ export class ChunkCache {
   }
 
   /** Fetch, verify and decrypt chunks as batches in the worker pool; each promise settles on its own. */
-  private loadMany(refs: ChunkRef[]): Promise<Buffer>[] {
-    return this.decryptMany(refs).map((decrypted, i) => {
+  private loadMany(refs: ChunkRef[], readAhead = false): Promise<Buffer>[] {
+    return this.decryptMany(refs, readAhead).map((decrypted, i) => {
       const key = refs[i]!.dst.toString('hex');
       return decrypted
         .then((plain) => {
@@ -95,11 +95,11 @@ export class ChunkCache {
    * (one SHA3 pass per byte instead of two). The store is read here, on the FUSE thread's event loop (the
    * workers are the busy side); the bytes read are moved to the workers, not copied.
    */
-  private decryptMany(refs: ChunkRef[]): Promise<Buffer>[] {
+  private decryptMany(refs: ChunkRef[], readAhead: boolean): Promise<Buffer>[] {
     // A small file's packed chunks are decrypted here: a few tens of microseconds each, less than the round
     // trip to a worker thread (two thread switches) that was most of a small file's cold read.
     if (refs.every((r) => r.stored && r.stored.length <= DECRYPT_HERE_MAX)) return refs.map((r) => decryptHere(r));
-    const fetched = Promise.allSettled(refs.map((r) => r.stored ?? this.store.get(r.dst)));
+    const fetched = Promise.allSettled(refs.map((r) => r.stored ?? this.store.get(r.dst, readAhead ? { readAhead } : undefined)));
     const decrypted = fetched.then((results) => {
       const ready = refs.flatMap((ref, i) => (results[i]!.status === 'fulfilled' ? [{ ...ref, stored: results[i]!.value as Buffer, i }] : []));
       const plains = this.pool.decryptMany(ready, 'src');

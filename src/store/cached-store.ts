@@ -10,11 +10,12 @@
  *   - writers wait while the chunks not yet uploaded alone fill the cache, and fail (EIO) once uploads
  *     have made no progress for SEFS_S3_STALL_MS (default 60 s): a stopped server is an error or a wait,
  *     never a hang, and the queue resumes by itself when the server returns.
- * Reads try the cache, then the bucket (the fetched chunk is cached as uploaded).
+ * Reads try the cache, then the bucket (the fetched chunk is cached as uploaded, in the background; not when
+ * fetched ahead of a sequential reader: streaming a large file would only flush the cache).
  */
 import { chmod, stat } from 'node:fs/promises';
 import { ChunkNotFound } from '../core/errors.js';
-import type { ChunkStore, ReadAhead } from './chunk-store.js';
+import type { ChunkStore, GetOptions, ReadAhead } from './chunk-store.js';
 import { DiskStore } from './disk-store.js';
 import { S3Error, type S3Store } from './s3-store.js';
 import { UploadBytes } from './upload-bytes.js';
@@ -113,7 +114,8 @@ export class CachedStore implements ChunkStore {
     return { pendingChunks: this.queue.size + this.uploading.size, pendingBytes: this.pendingBytes, cachedChunks: this.entries.size, cachedBytes: this.cachedBytes, lastError: this.lastError };
   }
 
-  async get(name: Buffer): Promise<Buffer> {
+  /** From the cache, else the bucket: kept in the cache unless fetched ahead of a sequential reader (GetOptions). */
+  async get(name: Buffer, options?: GetOptions): Promise<Buffer> {
     const hex = name.toString('hex');
     if (this.entries.has(hex)) {
       try {
@@ -126,7 +128,7 @@ export class CachedStore implements ChunkStore {
       }
     }
     const bytes = await this.remote.get(name);
-    this.fillLater(name, bytes);
+    if (!options?.readAhead) this.fillLater(name, bytes);
     return bytes;
   }
 

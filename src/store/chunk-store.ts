@@ -7,12 +7,20 @@ export interface ReadAhead {
   group: number;
 }
 
+export interface GetOptions {
+  /**
+   * Fetched ahead of a sequential reader: a cache in front of a remote store does not keep it (a stream
+   * larger than the cache would only push out what is worth keeping, at the cost of a file write per chunk).
+   */
+  readAhead?: boolean;
+}
+
 export interface ChunkStore {
   /**
    * The chunk's bytes; throws ChunkNotFound when there is none. The buffer is the caller's: a store must not
    * keep or reuse it (the mount moves it to a worker thread).
    */
-  get(name: Buffer): Promise<Buffer>;
+  get(name: Buffer, options?: GetOptions): Promise<Buffer>;
   /** Store a chunk under its name (a no-op when it is already there). */
   put(name: Buffer, content: Buffer): Promise<void>;
   has(name: Buffer): Promise<boolean>;
