@@ -78,7 +78,8 @@ export class CachedStore implements ChunkStore {
   readonly wantsContent = true;
   /**
    * Sequential readers fetch further ahead, in groups of four (one four-way SHA3 pass each) decrypted as soon
-   * as their GETs are in: one GET of 1 MiB takes about 10 ms, so 16 ahead in batches of 8 kept too few in flight.
+   * as their GETs are in (a local store's 16 in batches of 8 waited for each batch's slowest GET, about 10 ms
+   * apiece, and kept too few in flight).
    */
   readonly readAhead: ReadAhead = { chunks: 24, group: 4 };
   /** Fetched chunks being written to the cache (fillLater). */
