@@ -152,7 +152,9 @@ def seen(name):
     return '%s:%d:%o:%d:%d' % (name, st.st_nlink, st.st_mode & 0o7777, st.st_size, st.st_mtime_ns)
 out = []
 with open('a', 'w') as f: f.write('x')
+os.lstat('a')
 os.link('a', 'b')
+out.append(seen('a'))
 os.link('a', 'c')
 out.append(seen('c'))
 os.unlink('b')
@@ -175,7 +177,8 @@ out.append(seen('e'))
 print(' '.join(out))
 `;
     const seen = (await run('python3', ['-c', py, m.mnt])).stdout.trim().split(' ');
-    const [made, unlinked, linked, chmodded, touched, written, renamedOver] = seen.map((l) => l.split(':'));
+    const [source, made, unlinked, linked, chmodded, touched, written, renamedOver] = seen.map((l) => l.split(':'));
+    expect(source!.slice(0, 2)).toEqual(['a', '2']); // the source of a link
     expect(made!.slice(0, 3)).toEqual(['c', '3', '644']);
     expect(unlinked![1]).toBe('2');
     expect(linked![1]).toBe('3');
