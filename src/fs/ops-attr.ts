@@ -58,8 +58,7 @@ export async function getattr(ctx: FsContext, path: string): Promise<FuseStat> {
       rdev = node.rdev ?? 0;
     }
     // A hard-linked file may be open by another of its names.
-    const link = ctx.meta.linkAt(path);
-    const open = ctx.files.get(path) ?? (link === undefined ? undefined : ctx.files.byRecord(link));
+    const open = openByAnyName(ctx, path);
     if (open) {
       size = open.seq.size;
       stored = open.seq.storedBytes;
@@ -117,12 +116,15 @@ function changeRemoved(ctx: FsContext, path: string, change: (st: FuseStat) => P
   return true;
 }
 
+/** The open file of `path`, also when it was opened by another of its names (a hard link). */
+const openByAnyName = (ctx: FsContext, path: string): OpenFile | undefined => ctx.files.ofName(path, ctx.meta.linkAt(path));
+
 /**
  * An attribute change of an open file runs under the file's lock, as its commits do: a commit rewrites the
  * metadata file with the attributes it read, and must not undo a change made meanwhile.
  */
 export function underFileLock<T>(ctx: FsContext, path: string, fn: () => Promise<T>): Promise<T> {
-  const open = ctx.files.get(path);
+  const open = openByAnyName(ctx, path);
   return open ? open.seq.exclusive(fn) : fn();
 }
 
@@ -151,7 +153,7 @@ const timeOf = (t: TimeSpec, current: bigint, now: bigint): bigint => (t === 'no
 
 async function setTimesNow(ctx: FsContext, path: string, atime: TimeSpec, mtime: TimeSpec, now: bigint): Promise<void> {
   const st = await ctx.meta.lstatNs(path);
-  const open = st.isFile() ? ctx.files.get(path) : undefined;
+  const open = st.isFile() ? openByAnyName(ctx, path) : undefined;
   const a = timeOf(atime, st.atimeNs, now);
   const m = timeOf(mtime, (open && openMtime(open)) ?? st.mtimeNs, now);
   // An uncommitted file gets its times again when its commit rewrites the metadata file.

@@ -125,7 +125,7 @@ async function nameBeingRemoved(ctx: FsContext, path: string, from?: string): Pr
   const same = from !== undefined && (await ctx.meta.lstat(from).catch(() => undefined))?.ino === st.ino;
   if (link !== undefined && (st.nlink > 1 || same)) return { link, lastName: false, same };
   if (!ctx.reclaim) return { link, lastName: true };
-  const open = ctx.files.get(path) ?? (link !== undefined ? ctx.files.byRecord(link) : undefined);
+  const open = ctx.files.ofName(path, link);
   if (open) return { entry: open.seq.committedEntry, link, lastName: true };
   return { entry: await ctx.meta.readEntry(path).catch(() => undefined), link, lastName: true };
 }

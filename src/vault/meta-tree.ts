@@ -190,6 +190,26 @@ export class MetaTree {
     return raw.node?.link;
   }
 
+  /**
+   * Told the inode number of a file with several names after each change to it (mode, owner, times, xattrs,
+   * content, a name added, removed or moved): the kernel keeps each name's attributes apart, and only a
+   * change made through one name refreshes that one (mount.ts has the kernel drop the others').
+   */
+  onLinkedChange?: (ino: number) => void;
+
+  private linkedChanged(link: number | undefined): void {
+    if (link !== undefined) this.onLinkedChange?.(link);
+  }
+
+  /** linkAt for a name that may be gone or unreadable (what a rename or unlink is about to change). */
+  private linkIfAny(path: string): number | undefined {
+    try {
+      return this.linkAt(path);
+    } catch {
+      return undefined;
+    }
+  }
+
   /** A hard-link record's entry. */
   async recordEntry(ino: number): Promise<MetaEntry> {
     return this.readRecord(ino);
@@ -305,12 +325,14 @@ export class MetaTree {
     if (path === '/') return this.changeRoot((fd) => fchmodSync(fd, mode & 0o7777));
     // A symlink's mode means nothing (the kernel never asks for it): refusing one keeps chmod off its target.
     await atNode(this.diskPath(path), this.metaArea, ['file', 'dir'], (self) => chmod(self, mode), this.linkedOk);
+    this.linkedChanged(this.linkIfAny(path));
   }
 
   /** chown and utimes of a symlink change the link itself; of a file or directory, the pinned node. */
   private async onNode(path: string, direct: (self: string) => Promise<void>, link: (at: string) => Promise<void>): Promise<void> {
     if (path !== '/' && (await this.lstat(path)).isSymbolicLink()) return atName(this.diskPath(path), this.metaArea, link);
-    return atNode(this.diskPath(path), this.metaArea, ['file', 'dir'], direct, this.linkedOk);
+    await atNode(this.diskPath(path), this.metaArea, ['file', 'dir'], direct, this.linkedOk);
+    this.linkedChanged(this.linkIfAny(path));
   }
 
   setOwner(path: string, uid: number, gid: number): Promise<void> {
@@ -531,6 +553,7 @@ export class MetaTree {
     await this.removeLongName(disk);
     this.forget(path);
     if (link !== undefined && names <= 1) await this.dropRecord(link, dirname(disk));
+    else this.linkedChanged(link);
   }
 
   /** The record of a linked file whose last name was removed from `dir`. */
@@ -591,8 +614,13 @@ export class MetaTree {
     const src = this.diskPath(from);
     const dst = this.diskPath(to);
     const replaced = from === to ? undefined : this.recordReplaced(from, to);
+    // A moved name changes its node's ctime; a name renamed over takes one link from its node.
+    const moved = this.linkIfAny(from);
+    const over = from === to ? undefined : this.linkIfAny(to);
     await this.renameNodeOnly(from, to, src, dst);
     if (replaced !== undefined) await this.dropRecord(replaced, dirname(dst));
+    this.linkedChanged(moved);
+    if (over !== replaced && over !== moved) this.linkedChanged(over);
   }
 
   private async renameNodeOnly(from: string, to: string, src: string, dst: string): Promise<void> {
@@ -757,6 +785,7 @@ export class MetaTree {
       const now = nowNs();
       await this.setTimes(path, attrs.atime ?? now, attrs.mtime ?? now).catch(() => {});
     }
+    this.linkedChanged(link); // its size and blocks (setTimes told it too when there was a name to set them on)
     return this.linksDir;
   }
 
@@ -794,6 +823,7 @@ export class MetaTree {
     await this.writeLongName(to, dst);
     renameInside(src, this.metaArea, dst, this.metaArea, linkSync);
     this.forget(to);
+    this.linkedChanged(this.linkIfAny(from));
   }
 
   private async makeRecord(path: string, disk: string, st: BigIntStats, entry: MetaEntry, ino: () => Promise<number>): Promise<void> {
