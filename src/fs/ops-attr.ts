@@ -33,7 +33,8 @@ function openMtime(file: OpenFile): bigint | undefined {
 }
 
 /**
- * A directory or symlink shows its meta/ twin's host inode number (a rename keeps it); a file or special
+ * A directory or symlink shows its meta/ twin's host inode number (a rename keeps it; a sealed symlink keeps
+ * its own in its sealed target, meta-tree.ts makeSymlink); a file or special
  * node the number stored in its entry (vault/inode-numbers.ts), or, written by an older sefs and never
  * committed since, its metadata file's. A special node's type and rdev are its entry's.
  */
@@ -46,7 +47,7 @@ export async function getattr(ctx: FsContext, path: string): Promise<FuseStat> {
   let ctime = st.isDirectory() ? ctx.meta.shownDirCtime(path, st) : st.ctimeNs;
   let stored = size;
   let mode = Number(st.mode);
-  let ino = Number(st.ino);
+  let ino = st.isSymbolicLink() ? ctx.meta.symlinkIno(path, st) : Number(st.ino);
   let rdev = 0;
   if (st.isFile()) {
     const facts = await ctx.meta.readFacts(path);

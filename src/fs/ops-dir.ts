@@ -155,7 +155,7 @@ export async function syncDir(ctx: FsContext, path: string): Promise<void> {
 
 export async function makeSymlink(ctx: FsContext, target: string, path: string, caller?: FuseCaller): Promise<void> {
   checkNewName(path);
-  await ctx.meta.makeSymlink(target, path, ownerFor(caller));
+  await ctx.meta.makeSymlink(target, path, ownerFor(caller), () => ctx.inodes.allocate());
 }
 
 export async function readSymlink(ctx: FsContext, path: string): Promise<string> {

@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import { basename, dirname, join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { DirSyncs } from '../store/dir-syncs.js';
-import type { MetaCodec, Place } from './meta-codec.js';
+import type { LinkNode, MetaCodec, Place } from './meta-codec.js';
 import { DIR_ID_FILE, NO_DIR_ID, createDirId, isHousekeeping, isLongForm, readDirId, sealedNameOf, sideFileOf, storedFormOf } from './meta-dir.js';
 import { type EntryFacts, type EntryOpener, MAX_STORED_ENTRY, type MetaEntry, decodeStoredEntry, decodeStoredFacts, encodeEntry, neverWritten, storedBytesOf, withNode } from './meta-entry.js';
 import { type LinkedCheck, areaOf, atName, atNameSync, atNode, atNodeSync, createExclusiveSync, fsyncDir, fsyncDirInside, lstatInside, mkdirInsideSync, readBounded, readBoundedSync, renameInside, sameBytesSync } from './safe-fs.js';
@@ -524,10 +524,15 @@ export class MetaTree {
     }
   }
 
-  async makeSymlink(target: string, path: string, owner?: Owner): Promise<void> {
+  /**
+   * A symlink. Sealed, it keeps an inode number of the vault's (`allocateIno`) in its sealed target: its
+   * host symlink is made anew by every rename (moveResealed), so the host's number would not stay.
+   */
+  async makeSymlink(target: string, path: string, owner: Owner | undefined, allocateIno: () => Promise<number>): Promise<void> {
     const disk = this.diskPath(path);
     await this.writeLongName(path, disk);
-    const stored = this.codec.sealLink(target, this.placeOf(path));
+    const ino = this.codec.sealed ? await allocateIno() : undefined;
+    const stored = this.codec.sealLink(target, this.placeOf(path), ino);
     const ids = this.ownerAt(path, owner);
     this.atSync(path, (p) => {
       symlinkSync(stored, p);
@@ -541,6 +546,15 @@ export class MetaTree {
   }
 
   async readSymlink(path: string): Promise<string> {
+    return this.symlinkNode(path).target;
+  }
+
+  /** The inode number a symlink shows: its sealed one, else its host symlink's (which a host rename keeps). */
+  symlinkIno(path: string, st: BigIntStats): number {
+    return (this.codec.sealed ? this.symlinkNode(path).ino : undefined) ?? Number(st.ino);
+  }
+
+  private symlinkNode(path: string): LinkNode {
     return this.codec.openLink(this.atSync(path, (p) => readlinkSync(p)), this.placeOf(path));
   }
 
@@ -649,8 +663,8 @@ export class MetaTree {
     const inTmp = <T>(fn: (p: string) => T): T => atNameSync(temp, this.tmpArea, fn);
     try {
       if (st.isSymbolicLink()) {
-        const target = this.codec.openLink(this.atSync(from, (p) => readlinkSync(p)), this.placeOf(from));
-        const sealed = this.codec.sealLink(target, this.placeOf(to));
+        const { target, ino } = this.symlinkNode(from);
+        const sealed = this.codec.sealLink(target, this.placeOf(to), ino);
         inTmp((p) => symlinkSync(sealed, p));
         if (Number(st.uid) !== OWN_UID || Number(st.gid) !== OWN_GID) inTmp((p) => lchownSync(p, Number(st.uid), Number(st.gid)));
         inTmp((p) => setTimesNs(p, st.atimeNs, st.mtimeNs, true));
