@@ -132,4 +132,46 @@ describe('Sequencer', () => {
     });
     expect((await contentOf(entry, store)).equals(data)).toBe(true);
   }, 120_000);
+
+  it("reads ahead as far as the store asks (ChunkStore.readAhead), in groups that each decrypt on their own", async () => {
+    // A store behind a network: every fetch waits until released, so what is in flight can be counted.
+    class SlowStore extends MemoryStore {
+      readonly readAhead = { chunks: 12, group: 4 };
+      readonly asked: string[] = [];
+      readonly waiting: (() => void)[] = [];
+      override async get(name: Buffer): Promise<Buffer> {
+        if (this.gated) {
+          this.asked.push(name.toString('hex'));
+          await new Promise<void>((go) => this.waiting.push(go));
+        }
+        return super.get(name);
+      }
+      gated = false;
+    }
+    const store = new SlowStore();
+    const cache = new ChunkCache(store, pool, 64 * MiB);
+    const deps = { store, pool, cache, profile: 'fast' as const, memBudgetBlocks: 4 };
+    const data = seededBytes(24 * MiB, 9);
+    const writer = new Sequencer(EMPTY_ENTRY, deps);
+    await writer.write(0, data);
+    let entry: MetaEntry = EMPTY_ENTRY;
+    await writer.commit(async (e) => {
+      entry = e;
+    });
+    store.gated = true;
+    const reader = new Sequencer(entry, { ...deps, cache: new ChunkCache(store, pool, 64 * MiB) });
+    const first = reader.readInto(0, Buffer.alloc(128 * 1024));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(store.asked.length).toBe(1); // the chunk read
+    store.waiting.shift()!();
+    expect((await first).equals(data.subarray(0, 128 * 1024))).toBe(true);
+    await new Promise((r) => setTimeout(r, 50));
+    // A window of 12 chunks from the one being read (a local store's is 16): the 11 after it.
+    expect(store.asked.length).toBe(12);
+    // The first group's fetches alone let its chunks decrypt: chunk 1 reads while the other groups still wait.
+    for (let i = 0; i < 4; i++) store.waiting.shift()!();
+    const second = await reader.readInto(MiB, Buffer.alloc(128 * 1024));
+    expect(second.equals(data.subarray(MiB, MiB + 128 * 1024))).toBe(true);
+    for (const go of store.waiting.splice(0)) go();
+  }, 120_000);
 });

@@ -27,11 +27,11 @@ export class ChunkWriter {
     const { store } = this;
     if (store.localRoot !== undefined && store.adopt) {
       const adopt = store.adopt.bind(store);
-      return this.pool.storeMany(chunks, this.profile, store.localRoot).map((p, i) =>
-        p.then(async ({ name, temp }) => {
+      return this.pool.storeMany(chunks, this.profile, store.localRoot, store.wantsContent).map((p, i) =>
+        p.then(async ({ name, temp, content }) => {
           this.stored.add(name.toString('hex'));
           if (temp !== undefined || (await store.stillThere?.(name)) !== false) {
-            await adopt(name, temp);
+            await adopt(name, temp, content);
             return name;
           }
           return this.viaPut(chunks[i]!);

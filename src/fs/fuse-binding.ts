@@ -25,6 +25,12 @@ export interface FuseCaller {
 export interface FuseInstance {
   mount(cb: (err: Error | null) => void): void;
   unmount(cb: (err: Error | null) => void): void;
+  /**
+   * Patch level 4: the kernel drops the attributes it holds for every name of inode `ino` (the mount uses
+   * use_ino), so the next stat of each asks the daemon. The binding knows only names it saw with nlink > 1
+   * (files with several names). Returns how many kernel nodes were told; 0 when not mounted.
+   */
+  invalidateIno(ino: number): number;
 }
 
 export interface FuseClass {
@@ -36,7 +42,7 @@ export interface FuseClass {
 }
 
 /** The patch level our code is written against: PATCH_LEVEL of scripts/patch-fuse-native.mjs. */
-export const FUSE_PATCH_LEVEL = 3;
+export const FUSE_PATCH_LEVEL = 4;
 
 // The script's absolute path: in an installed package there is no checkout to cd into.
 const PATCH_SCRIPT = fileURLToPath(new URL('../../scripts/patch-fuse-native.mjs', import.meta.url));

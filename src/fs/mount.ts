@@ -112,6 +112,8 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
     entryTimeout: ATTR_TIMEOUT_S,
     extraOptions: kernelOptions.join(','),
   });
+  // The other names of a file changed through one show the change at once, not after the attribute timeout.
+  ctx.meta.onLinkedChange = (ino) => fuse.invalidateIno(ino);
   try {
     await mountWith(fuse);
   } catch (err) {

@@ -125,6 +125,11 @@ export class OpenFiles {
     return file;
   }
 
+  /** The open file `path` reaches: opened by that name, or by another name of its hard-link record `link`. */
+  ofName(path: string, link: number | undefined): OpenFile | undefined {
+    return this.byPath.get(path) ?? this.linked(link);
+  }
+
   /** The open file of hard-link record `link`, by whichever name it was opened. */
   byRecord(link: number): OpenFile | undefined {
     return this.byLink.get(link);

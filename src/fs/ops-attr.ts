@@ -33,7 +33,8 @@ function openMtime(file: OpenFile): bigint | undefined {
 }
 
 /**
- * A directory or symlink shows its meta/ twin's host inode number (a rename keeps it); a file or special
+ * A directory or symlink shows its meta/ twin's host inode number (a rename keeps it; a sealed symlink keeps
+ * its own in its sealed target, meta-tree.ts makeSymlink); a file or special
  * node the number stored in its entry (vault/inode-numbers.ts), or, written by an older sefs and never
  * committed since, its metadata file's. A special node's type and rdev are its entry's.
  */
@@ -46,7 +47,7 @@ export async function getattr(ctx: FsContext, path: string): Promise<FuseStat> {
   let ctime = st.isDirectory() ? ctx.meta.shownDirCtime(path, st) : st.ctimeNs;
   let stored = size;
   let mode = Number(st.mode);
-  let ino = Number(st.ino);
+  let ino = st.isSymbolicLink() ? ctx.meta.symlinkIno(path, st) : Number(st.ino);
   let rdev = 0;
   if (st.isFile()) {
     const facts = await ctx.meta.readFacts(path);
@@ -58,7 +59,7 @@ export async function getattr(ctx: FsContext, path: string): Promise<FuseStat> {
       rdev = node.rdev ?? 0;
     }
     // A hard-linked file may be open by another of its names.
-    const open = ctx.files.get(path) ?? (facts.link === undefined ? undefined : ctx.files.byRecord(facts.link));
+    const open = ctx.files.ofName(path, facts.link);
     if (open) {
       size = open.seq.size;
       stored = open.seq.storedBytes;
@@ -116,12 +117,15 @@ function changeRemoved(ctx: FsContext, path: string, change: (st: FuseStat) => P
   return true;
 }
 
+/** The open file of `path`, also when it was opened by another of its names (a hard link). */
+const openByAnyName = (ctx: FsContext, path: string): OpenFile | undefined => ctx.files.ofName(path, ctx.meta.linkAt(path));
+
 /**
  * An attribute change of an open file runs under the file's lock, as its commits do: a commit rewrites the
  * metadata file with the attributes it read, and must not undo a change made meanwhile.
  */
 export function underFileLock<T>(ctx: FsContext, path: string, fn: () => Promise<T>): Promise<T> {
-  const open = ctx.files.get(path);
+  const open = openByAnyName(ctx, path);
   return open ? open.seq.exclusive(fn) : fn();
 }
 
@@ -150,7 +154,7 @@ const timeOf = (t: TimeSpec, current: bigint, now: bigint): bigint => (t === 'no
 
 async function setTimesNow(ctx: FsContext, path: string, atime: TimeSpec, mtime: TimeSpec, now: bigint): Promise<void> {
   const st = await ctx.meta.lstatNs(path);
-  const open = st.isFile() ? ctx.files.get(path) : undefined;
+  const open = st.isFile() ? openByAnyName(ctx, path) : undefined;
   const a = timeOf(atime, st.atimeNs, now);
   const m = timeOf(mtime, (open && openMtime(open)) ?? st.mtimeNs, now);
   // An uncommitted file gets its times again when its commit rewrites the metadata file.

@@ -125,7 +125,7 @@ async function nameBeingRemoved(ctx: FsContext, path: string, from?: string): Pr
   const same = from !== undefined && (await ctx.meta.lstat(from).catch(() => undefined))?.ino === st.ino;
   if (link !== undefined && (st.nlink > 1 || same)) return { link, lastName: false, same };
   if (!ctx.reclaim) return { link, lastName: true };
-  const open = ctx.files.get(path) ?? (link !== undefined ? ctx.files.byRecord(link) : undefined);
+  const open = ctx.files.ofName(path, link);
   if (open) return { entry: open.seq.committedEntry, link, lastName: true };
   return { entry: await ctx.meta.readEntry(path).catch(() => undefined), link, lastName: true };
 }
@@ -155,7 +155,7 @@ export async function syncDir(ctx: FsContext, path: string): Promise<void> {
 
 export async function makeSymlink(ctx: FsContext, target: string, path: string, caller?: FuseCaller): Promise<void> {
   checkNewName(path);
-  await ctx.meta.makeSymlink(target, path, ownerFor(caller));
+  await ctx.meta.makeSymlink(target, path, ownerFor(caller), () => ctx.inodes.allocate());
 }
 
 export async function readSymlink(ctx: FsContext, path: string): Promise<string> {

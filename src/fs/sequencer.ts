@@ -29,10 +29,7 @@ import { chunksCovering } from '../core/layout.js';
  * small object per MiB, written data about 300 bytes per MiB), so this bounds the daemon's memory per file.
  */
 export const MAX_FILE_SIZE = 2 ** 40;
-/** Chunks decrypted ahead of a sequential reader, and how far from the last read still counts as sequential. */
-const READ_AHEAD_CHUNKS = 16;
-/** Read-ahead starts once this many chunks of its window are missing: they are decrypted as batches. */
-const READ_AHEAD_GROUP = 8;
+/** How far from the last read still counts as sequential (the window itself is the chunk cache's readAhead). */
 const READ_AHEAD_SLACK = 1024 * 1024;
 
 /** What a commit changed, for the space reclamation of the mount (src/fs/reclaim.ts). */
@@ -165,7 +162,9 @@ export class Sequencer {
     // The window only moves once per chunk (eight 128 KiB reads): skip the reads that would ask again.
     if (!next || (this.readAheadFrom.base === base && this.readAheadFrom.chunk === next.first)) return;
     this.readAheadFrom = { base, chunk: next.first };
-    this.deps.cache.prefetch(this.content.committedRefs(next.first, READ_AHEAD_CHUNKS), READ_AHEAD_GROUP);
+    // Read-ahead starts once a group's worth of its window is missing: those are decrypted as batches.
+    const { chunks, group } = this.deps.cache.readAhead;
+    this.deps.cache.prefetch(this.content.committedRefs(next.first, chunks), group);
   }
 
   // ---- writes ---------------------------------------------------------------------------------

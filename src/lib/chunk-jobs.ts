@@ -22,14 +22,16 @@ export type Job =
       profile: Profile;
       /** Write the chunk into this local store (ChunkStore.localRoot) instead of returning its bytes. */
       storeRoot?: string;
+      /** With storeRoot: return a newly written chunk's bytes too (a store that uploads them: ChunkStore.wantsContent). */
+      keepContent?: boolean;
     }
   | { kind: 'decrypt'; data: Uint8Array; own: Uint8Array; n1: Uint8Array; n2: Uint8Array; dst: Uint8Array; size: number; checks?: ChunkChecks };
 
 export type JobResult =
   | { hash: Buffer }
   | { name: Buffer; content: Buffer }
-  /** An encrypted chunk written by the worker: its temp file, or none when the store had it already. */
-  | { name: Buffer; temp?: string }
+  /** An encrypted chunk written by the worker: its temp file, or none when the store had it already (and its bytes, if asked). */
+  | { name: Buffer; temp?: string; content?: Buffer }
   | { plain: Buffer };
 
 /** What a job still needs after its non-hash work: the inputs to hash, and how to finish with their digests. */
@@ -80,7 +82,8 @@ function start(job: Job, encrypted: Buffer | undefined): Pending {
         toHash: [content],
         finish: ([name]) => {
           const temp = writeChunkTempSync(root, name!, content);
-          return temp === undefined ? { name: name! } : { name: name!, temp };
+          if (temp === undefined) return { name: name! };
+          return job.keepContent ? { name: name!, temp, content } : { name: name!, temp };
         },
       };
     }

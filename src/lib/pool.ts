@@ -161,15 +161,16 @@ export class WorkerPool {
 
   /**
    * encryptMany, and the worker writes each chunk into the local store at `storeRoot` (ChunkStore.localRoot):
-   * one promise per chunk, with its name and the temp file to adopt (none when the store had the chunk).
+   * one promise per chunk, with its name and the temp file to adopt (none when the store had the chunk), and
+   * with `keepContent` a new chunk's bytes (moved back, not copied).
    */
-  storeMany(list: EncryptRequest[], profile: Profile, storeRoot: string): Promise<{ name: Buffer; temp?: string }>[] {
-    return this.encryptBatch(list, profile, storeRoot) as Promise<{ name: Buffer; temp?: string }>[];
+  storeMany(list: EncryptRequest[], profile: Profile, storeRoot: string, keepContent = false): Promise<{ name: Buffer; temp?: string; content?: Buffer }>[] {
+    return this.encryptBatch(list, profile, storeRoot, keepContent) as Promise<{ name: Buffer; temp?: string; content?: Buffer }>[];
   }
 
-  private encryptBatch(list: EncryptRequest[], profile: Profile, storeRoot: string | undefined): Promise<JobResult>[] {
+  private encryptBatch(list: EncryptRequest[], profile: Profile, storeRoot: string | undefined, keepContent = false): Promise<JobResult>[] {
     const transfer: ArrayBuffer[] = [];
-    const jobs = list.map((c): Job => ({ kind: 'encrypt', data: forTransfer(c.data, transfer), own: c.own, n1: c.n1, n2: c.n2, profile, storeRoot }));
+    const jobs = list.map((c): Job => ({ kind: 'encrypt', data: forTransfer(c.data, transfer), own: c.own, n1: c.n1, n2: c.n2, profile, storeRoot, keepContent }));
     return this.runBatch(jobs, transfer);
   }
 

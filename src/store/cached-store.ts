@@ -10,21 +10,27 @@
  *   - writers wait while the chunks not yet uploaded alone fill the cache, and fail (EIO) once uploads
  *     have made no progress for SEFS_S3_STALL_MS (default 60 s): a stopped server is an error or a wait,
  *     never a hang, and the queue resumes by itself when the server returns.
- * Reads try the cache, then the bucket (the fetched chunk is cached as uploaded).
+ * Reads try the cache, then the bucket (the fetched chunk is cached as uploaded, in the background; not when
+ * fetched ahead of a sequential reader: streaming a large file would only flush the cache).
  */
 import { chmod, stat } from 'node:fs/promises';
 import { ChunkNotFound } from '../core/errors.js';
-import type { ChunkStore } from './chunk-store.js';
+import type { ChunkStore, GetOptions, ReadAhead } from './chunk-store.js';
 import { DiskStore } from './disk-store.js';
 import { S3Error, type S3Store } from './s3-store.js';
+import { UploadBytes } from './upload-bytes.js';
 
 export const DEFAULT_DISK_CACHE_MB = 1024;
 /** Uploads in flight at most. */
 const UPLOADS = 16;
+/** Encrypted bytes of queued chunks kept in memory for their upload (UploadBytes): the uploads in flight and as many queued. */
+const UPLOAD_BYTES = 2 * UPLOADS * 1024 * 1024;
 const UPLOADED_MODE = 0o400;
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 5_000;
 const STALL_MS = Number(process.env.SEFS_S3_STALL_MS) || 60_000;
+/** Chunks fetched from the bucket being written to the cache at once; more are not cached (the bucket has them). */
+const FILLS = 16;
 
 interface Entry {
   size: number;
@@ -67,6 +73,17 @@ export class CachedStore implements ChunkStore {
   private readonly idleWaiters = new Set<() => void>();
   private closed = false;
   private uploadsOn = false;
+  private readonly outgoing = new UploadBytes(UPLOAD_BYTES);
+  /** Workers hand back new chunks' bytes (ChunkStore.wantsContent): most uploads need not read the cache. */
+  readonly wantsContent = true;
+  /**
+   * Sequential readers fetch further ahead, in groups of four (one four-way SHA3 pass each) decrypted as soon
+   * as their GETs are in (a local store's 16 in batches of 8 waited for each batch's slowest GET, about 10 ms
+   * apiece, and kept too few in flight).
+   */
+  readonly readAhead: ReadAhead = { chunks: 24, group: 4 };
+  /** Fetched chunks being written to the cache (fillLater). */
+  private readonly filling = new Set<Promise<void>>();
 
   constructor(
     readonly local: DiskStore,
@@ -98,7 +115,8 @@ export class CachedStore implements ChunkStore {
     return { pendingChunks: this.queue.size + this.uploading.size, pendingBytes: this.pendingBytes, cachedChunks: this.entries.size, cachedBytes: this.cachedBytes, lastError: this.lastError };
   }
 
-  async get(name: Buffer): Promise<Buffer> {
+  /** From the cache, else the bucket: kept in the cache unless fetched ahead of a sequential reader (GetOptions). */
+  async get(name: Buffer, options?: GetOptions): Promise<Buffer> {
     const hex = name.toString('hex');
     if (this.entries.has(hex)) {
       try {
@@ -111,14 +129,27 @@ export class CachedStore implements ChunkStore {
       }
     }
     const bytes = await this.remote.get(name);
-    await this.fill(name, bytes).catch((err: Error) => this.options.log(`caching chunk ${hex}: ${err.message}`));
+    if (!options?.readAhead) this.fillLater(name, bytes);
     return bytes;
+  }
+
+  /**
+   * Keep a copy of a chunk fetched from the bucket in the cache, in the background: the reader decrypts
+   * meanwhile (the caller moves `bytes` to a worker thread, hence the copy). At most FILLS at once.
+   */
+  private fillLater(name: Buffer, bytes: Buffer): void {
+    const hex = name.toString('hex');
+    if (this.entries.has(hex) || this.removing.has(hex) || this.closed || this.options.readOnly || this.filling.size >= FILLS) return;
+    const work = this.fill(name, Buffer.from(bytes))
+      .catch((err: Error) => this.options.log(`caching chunk ${hex}: ${err.message}`))
+      .finally(() => this.filling.delete(work));
+    this.filling.add(work);
   }
 
   /** Keep a chunk fetched from the bucket in the cache, marked as uploaded. */
   private async fill(name: Buffer, bytes: Buffer): Promise<void> {
     const hex = name.toString('hex');
-    if (this.entries.has(hex) || this.removing.has(hex) || this.closed || this.options.readOnly) return;
+    if (this.entries.has(hex) || this.removing.has(hex) || this.closed) return;
     await this.fills.put(name, bytes);
     await chmod(this.local.pathOf(hex), UPLOADED_MODE);
     if (!this.entries.has(hex)) this.record(hex, bytes.length, true);
@@ -132,15 +163,16 @@ export class CachedStore implements ChunkStore {
     await this.added(hex, content.length);
   }
 
-  async adopt(name: Buffer, temp: string | undefined): Promise<void> {
+  async adopt(name: Buffer, temp: string | undefined, content?: Buffer): Promise<void> {
     const hex = name.toString('hex');
     if (temp === undefined) {
       this.touch(hex);
       return;
     }
     await this.removing.get(hex);
-    const { size } = await stat(temp);
+    const size = content?.length ?? (await stat(temp)).size;
     await this.local.adopt(name, temp);
+    if (!this.entries.get(hex)?.uploaded) this.outgoing.offer(hex, content);
     await this.added(hex, size);
   }
 
@@ -226,6 +258,7 @@ export class CachedStore implements ChunkStore {
    * SEFS_S3_STALL_MS (then the queue waits on disk for the next mount); `onProgress` is called meanwhile.
    */
   async drain(onProgress?: (p: UploadProgress) => void): Promise<void> {
+    await Promise.all(this.filling);
     const started = Date.now();
     while (this.queue.size > 0 || this.uploading.size > 0) {
       if (this.lastError && Date.now() - Math.max(started, this.lastProgress) >= STALL_MS) {
@@ -266,6 +299,7 @@ export class CachedStore implements ChunkStore {
 
   private forget(hex: string): void {
     this.unmarked.delete(hex);
+    this.outgoing.drop(hex);
     const e = this.entries.get(hex);
     if (!e) return;
     this.entries.delete(hex);
@@ -314,7 +348,7 @@ export class CachedStore implements ChunkStore {
     const name = Buffer.from(hex, 'hex');
     let bytes: Buffer;
     try {
-      bytes = await this.local.get(name);
+      bytes = this.outgoing.take(hex) ?? (await this.local.get(name));
     } catch (err) {
       if (err instanceof ChunkNotFound) return this.forget(hex); // removed (reclaimed) meanwhile
       throw err;

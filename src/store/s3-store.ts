@@ -117,6 +117,33 @@ export function describeS3(err: unknown, what: string, loc: S3Location): S3Error
   return new S3Error(`S3 ${what}: ${text}`.replace(/\s*\n\s*/g, ' '));
 }
 
+/**
+ * A response body read into one buffer of its announced length: the SDK's transformToByteArray gathers the
+ * socket's pieces and concatenates them (a copy), and Buffer.from of its result copied once more. Without a
+ * length (not sent by S3 servers for a GET, but allowed) the pieces are concatenated once.
+ */
+async function readBody(body: AsyncIterable<Uint8Array>, length: number | undefined, key: string): Promise<Buffer> {
+  if (length === undefined) {
+    const pieces: Uint8Array[] = [];
+    let size = 0;
+    for await (const piece of body) {
+      size += piece.length;
+      if (size > MAX_CHUNK_FILE) throw new S3Error(`S3 object ${key} is over ${MAX_CHUNK_FILE} bytes: too large for a chunk`);
+      pieces.push(piece);
+    }
+    return Buffer.concat(pieces, size);
+  }
+  const out = Buffer.allocUnsafe(length);
+  let at = 0;
+  for await (const piece of body) {
+    if (at + piece.length > length) throw new S3Error(`S3 object ${key}: more bytes than its length (${length})`);
+    out.set(piece, at);
+    at += piece.length;
+  }
+  if (at !== length) throw new S3Error(`S3 object ${key}: ${at} of ${length} bytes received`);
+  return out;
+}
+
 export interface S3Object {
   hex: string;
   size: number;
@@ -197,7 +224,7 @@ export class S3Store implements ChunkStore {
       return await slots.run(async () => {
         const out = await this.s3.send(new GetObjectCommand({ Bucket: this.loc.bucket, Key }));
         if ((out.ContentLength ?? 0) > MAX_CHUNK_FILE) throw new S3Error(`S3 object ${Key} is ${out.ContentLength} bytes: too large for a chunk`);
-        return Buffer.from(await out.Body!.transformToByteArray());
+        return await readBody(out.Body as unknown as AsyncIterable<Uint8Array>, out.ContentLength, Key);
       });
     } catch (err) {
       if (err instanceof S3Error) throw err;

@@ -18,8 +18,15 @@ export interface MetaCodec {
   decodeName(sealed: string, dir: Uint8Array): string | undefined;
   sealEntry(bytes: Buffer, place: Place): Buffer;
   openEntry(bytes: Buffer, place: Place): Buffer;
-  sealLink(target: string, place: Place): string;
-  openLink(stored: string, place: Place): string;
+  /** A symlink target sealed for its place; a sealed vault also keeps `ino` in it (a sealed rename makes a new host symlink). */
+  sealLink(target: string, place: Place, ino?: number): string;
+  openLink(stored: string, place: Place): LinkNode;
+}
+
+/** What a stored symlink holds: its target, and in a sealed vault the inode number it shows (none before sefs 0.6). */
+export interface LinkNode {
+  target: string;
+  ino?: number;
 }
 
 export const plainCodec: MetaCodec = {
@@ -29,5 +36,5 @@ export const plainCodec: MetaCodec = {
   sealEntry: (bytes) => bytes,
   openEntry: (bytes) => bytes,
   sealLink: (target) => target,
-  openLink: (stored) => stored,
+  openLink: (stored) => ({ target: stored }),
 };

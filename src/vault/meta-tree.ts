@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import { basename, dirname, join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { DirSyncs } from '../store/dir-syncs.js';
-import type { MetaCodec, Place } from './meta-codec.js';
+import type { LinkNode, MetaCodec, Place } from './meta-codec.js';
 import { DIR_ID_FILE, NO_DIR_ID, createDirId, isHousekeeping, isLongForm, readDirId, sealedNameOf, sideFileOf, storedFormOf } from './meta-dir.js';
 import { type EntryFacts, type EntryOpener, MAX_STORED_ENTRY, type MetaEntry, decodeStoredEntry, decodeStoredFacts, encodeEntry, neverWritten, storedBytesOf, withNode } from './meta-entry.js';
 import { type LinkedCheck, areaOf, atName, atNameSync, atNode, atNodeSync, createExclusiveSync, fsyncDir, fsyncDirInside, lstatInside, mkdirInsideSync, openRewriteSync, readBounded, readBoundedSync, renameInside, sameBytesSync } from './safe-fs.js';
@@ -194,6 +194,26 @@ export class MetaTree {
     return raw.node?.link;
   }
 
+  /**
+   * Told the inode number of a file with several names after each change to it (mode, owner, times, xattrs,
+   * content, a name added, removed or moved): the kernel keeps each name's attributes apart, and only a
+   * change made through one name refreshes that one (mount.ts has the kernel drop the others').
+   */
+  onLinkedChange?: (ino: number) => void;
+
+  private linkedChanged(link: number | undefined): void {
+    if (link !== undefined) this.onLinkedChange?.(link);
+  }
+
+  /** linkAt for a name that may be gone or unreadable (what a rename or unlink is about to change). */
+  private linkIfAny(path: string): number | undefined {
+    try {
+      return this.linkAt(path);
+    } catch {
+      return undefined;
+    }
+  }
+
   /** A hard-link record's entry. */
   async recordEntry(ino: number): Promise<MetaEntry> {
     return this.readRecord(ino);
@@ -309,6 +329,7 @@ export class MetaTree {
     if (path === '/') return this.changeRoot((fd) => fchmodSync(fd, mode & 0o7777));
     // A symlink's mode means nothing (the kernel never asks for it): refusing one keeps chmod off its target.
     atNodeSync(this.diskPath(path), this.metaArea, ['file', 'dir'], (self) => chmodSync(self, mode), this.linkedOk);
+    this.linkedChanged(this.linkIfAny(path));
   }
 
   /**
@@ -317,7 +338,8 @@ export class MetaTree {
    */
   private async onNode(path: string, direct: (self: string) => void, link: (at: string) => void): Promise<void> {
     if (path !== '/' && (await this.lstat(path)).isSymbolicLink()) return atNameSync(this.diskPath(path), this.metaArea, link);
-    return atNodeSync(this.diskPath(path), this.metaArea, ['file', 'dir'], direct, this.linkedOk);
+    atNodeSync(this.diskPath(path), this.metaArea, ['file', 'dir'], direct, this.linkedOk);
+    this.linkedChanged(this.linkIfAny(path));
   }
 
   setOwner(path: string, uid: number, gid: number): Promise<void> {
@@ -512,10 +534,15 @@ export class MetaTree {
     }
   }
 
-  async makeSymlink(target: string, path: string, owner?: Owner): Promise<void> {
+  /**
+   * A symlink. Sealed, it keeps an inode number of the vault's (`allocateIno`) in its sealed target: its
+   * host symlink is made anew by every rename (moveResealed), so the host's number would not stay.
+   */
+  async makeSymlink(target: string, path: string, owner: Owner | undefined, allocateIno: () => Promise<number>): Promise<void> {
     const disk = this.diskPath(path);
     await this.writeLongName(path, disk);
-    const stored = this.codec.sealLink(target, this.placeOf(path));
+    const ino = this.codec.sealed ? await allocateIno() : undefined;
+    const stored = this.codec.sealLink(target, this.placeOf(path), ino);
     const ids = this.ownerAt(path, owner);
     this.atSync(path, (p) => {
       symlinkSync(stored, p);
@@ -529,6 +556,15 @@ export class MetaTree {
   }
 
   async readSymlink(path: string): Promise<string> {
+    return this.symlinkNode(path).target;
+  }
+
+  /** The inode number a symlink shows: its sealed one, else its host symlink's (which a host rename keeps). */
+  symlinkIno(path: string, st: BigIntStats): number {
+    return (this.codec.sealed ? this.symlinkNode(path).ino : undefined) ?? Number(st.ino);
+  }
+
+  private symlinkNode(path: string): LinkNode {
     return this.codec.openLink(this.atSync(path, (p) => readlinkSync(p)), this.placeOf(path));
   }
 
@@ -541,6 +577,7 @@ export class MetaTree {
     await this.removeLongName(disk);
     this.forget(path);
     if (link !== undefined && names <= 1) await this.dropRecord(link, dirname(disk));
+    else this.linkedChanged(link);
   }
 
   /** The record of a linked file whose last name was removed from `dir`. */
@@ -601,8 +638,13 @@ export class MetaTree {
     const src = this.diskPath(from);
     const dst = this.diskPath(to);
     const replaced = from === to ? undefined : this.recordReplaced(from, to);
+    // A moved name changes its node's ctime; a name renamed over takes one link from its node.
+    const moved = this.linkIfAny(from);
+    const over = from === to ? undefined : this.linkIfAny(to);
     await this.renameNodeOnly(from, to, src, dst);
     if (replaced !== undefined) await this.dropRecord(replaced, dirname(dst));
+    this.linkedChanged(moved);
+    if (over !== replaced && over !== moved) this.linkedChanged(over);
   }
 
   private async renameNodeOnly(from: string, to: string, src: string, dst: string): Promise<void> {
@@ -631,8 +673,8 @@ export class MetaTree {
     const inTmp = <T>(fn: (p: string) => T): T => atNameSync(temp, this.tmpArea, fn);
     try {
       if (st.isSymbolicLink()) {
-        const target = this.codec.openLink(this.atSync(from, (p) => readlinkSync(p)), this.placeOf(from));
-        const sealed = this.codec.sealLink(target, this.placeOf(to));
+        const { target, ino } = this.symlinkNode(from);
+        const sealed = this.codec.sealLink(target, this.placeOf(to), ino);
         inTmp((p) => symlinkSync(sealed, p));
         if (Number(st.uid) !== OWN_UID || Number(st.gid) !== OWN_GID) inTmp((p) => lchownSync(p, Number(st.uid), Number(st.gid)));
         inTmp((p) => setTimesNs(p, st.atimeNs, st.mtimeNs, true));
@@ -789,6 +831,7 @@ export class MetaTree {
       const now = nowNs();
       await this.setTimes(path, attrs.atime ?? now, attrs.mtime ?? now).catch(() => {});
     }
+    this.linkedChanged(link); // its size and blocks (setTimes told it too when there was a name to set them on)
     return this.linksDir;
   }
 
@@ -830,6 +873,7 @@ export class MetaTree {
     await this.writeLongName(to, dst);
     renameInside(src, this.metaArea, dst, this.metaArea, linkSync);
     this.forget(to);
+    this.linkedChanged(this.linkIfAny(from));
   }
 
   private async makeRecord(path: string, disk: string, st: BigIntStats, entry: MetaEntry, ino: () => Promise<number>): Promise<void> {

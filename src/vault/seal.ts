@@ -19,7 +19,7 @@ import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidDataMap } from '../core/errors.js';
 import { DEFAULT_SCRYPT, type ScryptCost } from './kdf.js';
-import { type MetaCodec, type Place, plainCodec } from './meta-codec.js';
+import { type LinkNode, type MetaCodec, type Place, plainCodec } from './meta-codec.js';
 import { DIR_ID_FILE, DIR_ID_BYTES } from './meta-dir.js';
 import {
   SealError,
@@ -45,6 +45,11 @@ const TAG = 16;
 const NAME_AD = Buffer.from('sefs name v2');
 const LINK_AD = Buffer.from('sefs link v2');
 const ENTRY_AD = Buffer.from('sefs entry v2');
+/**
+ * A sealed symlink's text is its target, then NUL and its inode number: no target holds a NUL, and a sefs
+ * that predates the number hands the kernel a C string that ends at the NUL, the right target.
+ */
+const LINK_INO_MARK = '\0';
 /** Sealed names and targets are base64url of an AES-SIV output (16-byte tag + text). */
 const SEALED_RE = /^[A-Za-z0-9_-]{22,}$/;
 const CACHE_MAX = 50_000;
@@ -100,14 +105,19 @@ class SealedCodec implements MetaCodec {
     }
   }
 
-  sealLink(target: string, place: Place): string {
-    return this.sivEncode(target, LINK_AD, place.dir, Buffer.from(place.name, 'utf8'));
+  sealLink(target: string, place: Place, ino?: number): string {
+    const text = ino === undefined ? target : `${target}${LINK_INO_MARK}${ino}`;
+    return this.sivEncode(text, LINK_AD, place.dir, Buffer.from(place.name, 'utf8'));
   }
 
-  openLink(stored: string, place: Place): string {
-    const target = this.sivDecode(stored, LINK_AD, place.dir, Buffer.from(place.name, 'utf8'));
-    if (target === undefined) throw new InvalidDataMap('sealed symlink target does not authenticate here (damaged, or moved from another name or directory)');
-    return target;
+  openLink(stored: string, place: Place): LinkNode {
+    const text = this.sivDecode(stored, LINK_AD, place.dir, Buffer.from(place.name, 'utf8'));
+    if (text === undefined) throw new InvalidDataMap('sealed symlink target does not authenticate here (damaged, or moved from another name or directory)');
+    const mark = text.indexOf(LINK_INO_MARK);
+    if (mark < 0) return { target: text };
+    const ino = Number(text.slice(mark + 1));
+    if (!Number.isSafeInteger(ino)) throw new InvalidDataMap('sealed symlink carries a damaged inode number');
+    return { target: text.slice(0, mark), ino };
   }
 
   private sivEncode(text: string, ...ad: Uint8Array[]): string {

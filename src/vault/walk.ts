@@ -176,7 +176,7 @@ function readNode(
       if (selected) {
         const target = readlinkSync(via);
         try {
-          node.target = codec.openLink(target, place);
+          node.target = codec.openLink(target, place).target;
         } catch (err) {
           errors.push(`symlink target: ${reason(err)}`);
         }

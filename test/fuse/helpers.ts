@@ -258,6 +258,11 @@ export class TestMount {
   }
 
   /** The daemon's peak resident memory so far (MiB): VmHWM of /proc/PID/status. */
+  /** Start the daemon's peak RSS (VmHWM) afresh, so a test measures its own peak, not an earlier test's. */
+  async resetPeakRss(): Promise<void> {
+    await writeFile(`/proc/${this.pid}/clear_refs`, '5');
+  }
+
   async peakRssMb(): Promise<number> {
     const status = await readFile(`/proc/${this.pid}/status`, 'utf8');
     return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;

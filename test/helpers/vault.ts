@@ -13,6 +13,7 @@ import { MIN_ENCRYPTABLE_BYTES } from '../../src/core/constants.js';
 import type { MetaCodec } from '../../src/vault/meta-codec.js';
 import type { MetaEntry } from '../../src/vault/meta-entry.js';
 import { MetaTree } from '../../src/vault/meta-tree.js';
+import { InodeNumbers } from '../../src/vault/inode-numbers.js';
 import { vaultPaths } from '../../src/vault/config.js';
 import { DiskStore } from '../../src/store/disk-store.js';
 import { CLI } from './build.js';
@@ -23,12 +24,14 @@ export type Node = Buffer | { symlink: string };
 
 export class VaultBuilder {
   readonly meta: MetaTree;
+  private readonly inodes: InodeNumbers;
   readonly store: DiskStore;
   private readonly dirs = new Set<string>();
 
   constructor(root: string, codec: MetaCodec) {
     const paths = vaultPaths(root);
     this.meta = new MetaTree(paths.meta, paths.tmp, codec);
+    this.inodes = new InodeNumbers(paths.inodes);
     this.store = new DiskStore(paths.chunks, { fsync: false });
   }
 
@@ -36,7 +39,7 @@ export class VaultBuilder {
   async add(path: string, node: Node): Promise<string[]> {
     await this.dir(dirname(path));
     if (!Buffer.isBuffer(node)) {
-      await this.meta.makeSymlink(node.symlink, path);
+      await this.meta.makeSymlink(node.symlink, path, undefined, () => this.inodes.allocate());
       return [];
     }
     let entry: MetaEntry;
