@@ -42,7 +42,7 @@ export interface FuseClass {
 }
 
 /** The patch level our code is written against: PATCH_LEVEL of scripts/patch-fuse-native.mjs. */
-export const FUSE_PATCH_LEVEL = 4;
+export const FUSE_PATCH_LEVEL = 5;
 
 // The script's absolute path: in an installed package there is no checkout to cd into.
 const PATCH_SCRIPT = fileURLToPath(new URL('../../scripts/patch-fuse-native.mjs', import.meta.url));

@@ -26,10 +26,14 @@ export const XATTR_TOTAL_MAX = 256 * 1024;
 const NAMESPACES = ['user.', 'trusted.', 'security.'];
 
 /**
- * Never stored: file capabilities. The mount is nosuid, where they do nothing, and the kernel asks for this one
- * before every write(2): the patched binding answers ENODATA for it without a hop to the JS thread.
+ * Never stored, and why. The kernel asks for security.capability before every write(2), and ls -l asks for
+ * security.selinux of every name: the patched binding answers ENODATA for both without a hop to the JS thread
+ * (fuse-native patch level 5), so a stored value could never be read back.
  */
-export const UNSTORED_XATTR = 'security.capability';
+export const UNSTORED_XATTRS: ReadonlyMap<string, string> = new Map([
+  ['security.capability', 'file capabilities (the mount is nosuid, where they do nothing)'],
+  ['security.selinux', 'SELinux labels (a FUSE mount is labelled by policy, not by its xattrs)'],
+]);
 
 export type Xattrs = Map<string, Buffer>;
 
@@ -44,7 +48,8 @@ const sizeOf = (xattrs: Xattrs): number => [...xattrs].reduce((n, [k, v]) => n +
 /** setxattr(2): a new map, the old one untouched. */
 export function setXattr(xattrs: Xattrs | undefined, name: string, value: Buffer, flags: number): Xattrs {
   checkName(name);
-  if (name === UNSTORED_XATTR) throw posixError('EOPNOTSUPP', 'file capabilities (the mount is nosuid)');
+  const unstored = UNSTORED_XATTRS.get(name);
+  if (unstored) throw posixError('EOPNOTSUPP', unstored);
   if (value.length > XATTR_SIZE_MAX) throw posixError('E2BIG');
   const exists = xattrs?.has(name) ?? false;
   if (flags & XATTR_CREATE && exists) throw posixError('EEXIST');

@@ -277,6 +277,8 @@ describe('extended attributes', () => {
     const capNetRaw = '0x0100000200200000000000000000000000000000';
     await expect(sh(`setfattr -n security.capability -v ${capNetRaw} ${m.at('h')}`)).rejects.toThrow(/Operation not supported/);
     await expect(sh(`getfattr -n security.capability ${m.at('h')}`)).rejects.toThrow(/No such attribute/);
+    await expect(sh(`setfattr -n security.selinux -v system_u:object_r:user_home_t:s0 ${m.at('h')}`)).rejects.toThrow(/Operation not supported/);
+    await expect(sh(`getfattr -n security.selinux ${m.at('h')}`)).rejects.toThrow(/No such attribute/);
     await fsckClean(m);
   });
 });
