@@ -7,13 +7,16 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createCipheriv, createHash } from 'node:crypto';
+import { brotliCompressSync, brotliDecompressSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { keysFromHashes } from '../src/core/keys.js';
-import { encryptChunk, encryptChunks, xorInto, xorIntoPortable } from '../src/core/chunk.js';
+import { encryptChunk, encryptChunks, openChunk, openChunkInPlace, xorInto, xorIntoPortable } from '../src/core/chunk.js';
+import { copyBytes } from '../src/core/copy-bytes.js';
+import { storeAsBrotliParts } from '../src/core/raw-brotli.js';
 import { native } from '../src/core/native.js';
 import { ChunkDecryptFailed, ChunkHashMismatch } from '../src/core/errors.js';
 import { sha3Backend, sha3Many } from '../src/core/sha3-many.js';
-import { runJobs } from '../src/lib/chunk-jobs.js';
+import { runJobs, useSlab } from '../src/lib/chunk-jobs.js';
 import { prng, seededBytes, textLike } from './helpers/inputs.js';
 
 const openssl = (b: Uint8Array) => createHash('sha3-256').update(b).digest();
@@ -139,6 +142,134 @@ describe('four-stream AES-128-CBC', () => {
       const batch = encryptChunks(plains, keys, profile);
       plains.forEach((p, i) => expect(batch[i]!.equals(encryptChunk(p, keys[i]!, profile)), `${profile} chunk ${i}`).toBe(true));
     }
+  });
+});
+
+describe('AES-128-CBC decryption in place', () => {
+  it('decrypts like OpenSSL at every whole-block length around its eight-block stride', () => {
+    const decrypt = native?.aesCbcDecrypt;
+    expect(decrypt, 'the addon offers AES on this CPU').toBeDefined();
+    for (const blocks of [0, 1, 2, 7, 8, 9, 15, 16, 17, 100, 65_536 + 3]) {
+      const plain = seededBytes(16 * blocks, blocks);
+      const key = seededBytes(16, 100 + blocks);
+      const iv = seededBytes(16, 200 + blocks);
+      const buf = createCipheriv('aes-128-cbc', key, iv).setAutoPadding(false).update(plain);
+      decrypt!(buf, key, iv);
+      expect(buf.equals(plain), `${blocks} blocks`).toBe(true);
+    }
+    expect(() => decrypt!(Buffer.alloc(17), Buffer.alloc(16), Buffer.alloc(16))).toThrow(RangeError);
+  });
+});
+
+describe('brotliDecodeInto', () => {
+  it('decodes into the given buffer, and refuses streams that do not fit or are not brotli', () => {
+    const decode = native?.brotliDecodeInto;
+    expect(decode, "Node's brotli decoder is found").toBeDefined();
+    const plain = textLike(300_000, 3);
+    const stream = brotliCompressSync(plain);
+    const out = Buffer.alloc(plain.length);
+    expect(decode!(stream, out)).toBe(plain.length);
+    expect(out.equals(plain)).toBe(true);
+    expect(decode!(stream, Buffer.alloc(plain.length - 1))).toBe(-1);
+    expect(decode!(seededBytes(1000, 4), out)).toBe(-1);
+  });
+});
+
+describe('copyBytes', () => {
+  it('copies as Buffer.copy does, out of shared memory too, clamped the same way', () => {
+    const shared = Buffer.from(new SharedArrayBuffer(100_000));
+    seededBytes(100_000, 5).copy(shared);
+    for (const [at, from, to, targetLength] of [
+      [0, 0, 100_000, 100_000],
+      [7, 3, 90_001, 100_000],
+      [50_000, 0, 100_000, 60_000],
+      [0, 99_000, 200_000, 5000],
+      [10, 20, 30, 100],
+    ] as const) {
+      const a = Buffer.alloc(targetLength, 1);
+      const b = Buffer.alloc(targetLength, 1);
+      expect(copyBytes(shared, a, at, from, to)).toBe(shared.copy(b, at, from, to));
+      expect(a.equals(b), `${at} ${from} ${to}`).toBe(true);
+    }
+  });
+});
+
+/** A brotli stream of uncompressed meta-blocks, one per piece (each at most 64 KiB). */
+function rawStream(pieces: Uint8Array[]): Buffer {
+  const bytes: number[] = [];
+  const out: Uint8Array[] = [];
+  let acc = 0;
+  let used = 0;
+  const put = (value: number, bits: number) => {
+    for (let i = 0; i < bits; i++) {
+      acc |= ((value >>> i) & 1) << used;
+      if (++used === 8) (bytes.push(acc), (acc = 0), (used = 0));
+    }
+  };
+  const align = () => used > 0 && (bytes.push(acc), (acc = 0), (used = 0));
+  put(1, 1); // WBITS 22
+  put(5, 3);
+  for (const piece of pieces) {
+    put(0, 1); // ISLAST
+    put(0, 2); // four nibbles
+    put(piece.length - 1, 16);
+    put(1, 1); // ISUNCOMPRESSED
+    align();
+    out.push(Buffer.from(bytes.splice(0)), piece);
+  }
+  put(1, 1); // ISLAST, ISLASTEMPTY
+  put(1, 1);
+  align();
+  out.push(Buffer.from(bytes));
+  return Buffer.concat(out);
+}
+
+describe('chunks opened in place', () => {
+  const SLOT = 1.25 * 1024 * 1024;
+  const keys = keysFromHashes(seededBytes(32, 1), seededBytes(32, 2), seededBytes(32, 3));
+  const name = Buffer.alloc(32);
+  const inSlot = (stored: Uint8Array) => {
+    const slot = Buffer.alloc(SLOT);
+    slot.set(stored);
+    return slot;
+  };
+
+  it('give openChunk\'s plaintext for raw, multi-block raw and compressed chunks, as views of the slot', () => {
+    const scratch = Buffer.alloc(SLOT);
+    const raw = seededBytes(1 << 20, 6);
+    const text = textLike(1 << 20, 7);
+    for (const stored of [encryptChunk(raw, keys, 'fast'), encryptChunk(text, keys, 'fast'), encryptChunk(text, keys, 'compat')]) {
+      const slot = inSlot(stored);
+      const plain = openChunkInPlace(slot, stored.length, keys, name, 1 << 20, scratch);
+      expect(plain.buffer).toBe(slot.buffer);
+      expect(plain.equals(openChunk(stored, keys, name, 1 << 20))).toBe(true);
+    }
+    // A raw stream of several meta-blocks (another encoder's): joined at the front of the slot.
+    const stream = rawStream([raw.subarray(0, 1000), raw.subarray(1000, 66_536)]);
+    expect(brotliDecompressSync(stream).equals(raw.subarray(0, 66_536))).toBe(true);
+    const cipher = createCipheriv('aes-128-cbc', keys.key, keys.iv);
+    const stored = Buffer.concat([cipher.update(stream), cipher.final()]);
+    xorInto(stored, 0, stored, keys.pad);
+    const plain = openChunkInPlace(inSlot(stored), stored.length, keys, name, 66_536, scratch);
+    expect(plain.equals(raw.subarray(0, 66_536))).toBe(true);
+  });
+
+  it('fail as openChunk does on damaged bytes, and through a slab job with the right error', () => {
+    const plain = seededBytes(600_000, 8);
+    const [own, n1, n2] = [openssl(plain), seededBytes(32, 2), seededBytes(32, 3)];
+    const stored = encryptChunk(plain, keysFromHashes(own, n1, n2), 'fast');
+    const damaged = Buffer.from(stored);
+    damaged[300_000] ^= 1;
+    const slab = new SharedArrayBuffer(2 * SLOT);
+    useSlab(99, slab, SLOT);
+    Buffer.from(slab).set(damaged, 0);
+    Buffer.from(slab).set(stored, SLOT);
+    const job = (at: number) => ({ kind: 'decryptSlot' as const, slab: 99, at, length: stored.length, own, n1, n2, dst: name, size: plain.length });
+    const [bad, good, outside] = runJobs([job(0), job(SLOT), job(2 * SLOT)]);
+    expect(bad).toSatisfy((e) => e instanceof ChunkHashMismatch || e instanceof ChunkDecryptFailed);
+    const { plainAt, plainLength } = good as { plainAt: number; plainLength: number };
+    expect(Buffer.from(slab, plainAt, plainLength).equals(plain)).toBe(true);
+    expect(outside).toBeInstanceOf(Error);
   });
 });
 

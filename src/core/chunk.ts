@@ -2,7 +2,8 @@
  * One chunk's transformation: plaintext -> brotli -> AES-128-CBC-PKCS7 -> XOR pad, and back.
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
-import { compressParts, decompress, type Profile } from './compression.js';
+import { compressParts, decompress, decompressInto, type Profile } from './compression.js';
+import { readStoredBrotli } from './raw-brotli.js';
 import { ChunkDecryptFailed, ChunkHashMismatch } from './errors.js';
 import { sha3 } from './hash.js';
 import type { ChunkKeys } from './keys.js';
@@ -110,18 +111,47 @@ function pkcs7PadLength(padded: Uint8Array): number {
 }
 
 /**
+ * Undo the XOR pad and AES of stored chunk bytes where they are (`buf` is overwritten): the brotli stream, a
+ * view of `buf` without the PKCS#7 padding. The addon decrypts in place; OpenSSL's output is copied back.
+ */
+function unmaskInPlace(buf: Buffer, keys: ChunkKeys): Buffer {
+  if (buf.length === 0 || buf.length % 16 !== 0) throw new Error('not a whole number of AES blocks');
+  xorInto(buf, 0, buf, keys.pad);
+  if (native?.aesCbcDecrypt) native.aesCbcDecrypt(buf, keys.key, keys.iv);
+  else createDecipheriv('aes-128-cbc', keys.key, keys.iv).setAutoPadding(false).update(buf).copy(buf);
+  return buf.subarray(0, buf.length - pkcs7PadLength(buf));
+}
+
+/**
  * Undo the XOR pad, AES and compression of stored chunk bytes, without any hash check: callers check the
  * result (`decryptChunk` one chunk at a time, the worker jobs several chunks' hashes at once).
  */
 export function openChunk(stored: Uint8Array, keys: ChunkKeys, dst: Uint8Array, expectedSize: number): Buffer {
-  const masked = Buffer.allocUnsafeSlow(stored.length);
-  xorInto(masked, 0, stored, keys.pad);
   try {
-    if (stored.length === 0 || stored.length % 16 !== 0) throw new Error('not a whole number of AES blocks');
-    // Padding removed here rather than by final(): the output stays one buffer, not a concatenation.
-    const decipher = createDecipheriv('aes-128-cbc', keys.key, keys.iv).setAutoPadding(false);
-    const padded = decipher.update(masked);
-    return decompress(padded.subarray(0, padded.length - pkcs7PadLength(padded)), expectedSize);
+    return decompress(unmaskInPlace(Buffer.from(stored), keys), expectedSize);
+  } catch (err) {
+    throw new ChunkDecryptFailed(Buffer.from(dst).toString('hex'), (err as Error).message);
+  }
+}
+
+/**
+ * openChunk in `buf`, which holds the stored bytes and has room for `expectedSize` bytes: the plaintext is a
+ * view of `buf` (a chunk stored raw is read where it was decrypted; a compressed one is decoded into `buf`
+ * from a copy of its stream in `scratch`, which must be as long as the stored bytes). No allocation per chunk
+ * with the addon: the mount's read path (chunk-slab.ts).
+ */
+export function openChunkInPlace(buf: Buffer, storedLength: number, keys: ChunkKeys, dst: Uint8Array, expectedSize: number, scratch: Buffer): Buffer {
+  try {
+    const stream = unmaskInPlace(buf.subarray(0, storedLength), keys);
+    const raw = readStoredBrotli(stream);
+    if (raw && raw.length <= expectedSize) {
+      // One meta-block (what sefs writes): a view; several: joined at the front of `buf`.
+      if (raw.buffer === buf.buffer) return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+      buf.set(raw);
+      return buf.subarray(0, raw.length);
+    }
+    stream.copy(scratch);
+    return decompressInto(scratch.subarray(0, stream.length), buf.subarray(0, expectedSize));
   } catch (err) {
     throw new ChunkDecryptFailed(Buffer.from(dst).toString('hex'), (err as Error).message);
   }

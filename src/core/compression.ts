@@ -7,6 +7,7 @@
  */
 import { createRequire } from 'node:module';
 import { brotliCompressSync, brotliDecompressSync, constants as zlib } from 'node:zlib';
+import { native } from './native.js';
 import { readStoredBrotli, storeAsBrotliParts } from './raw-brotli.js';
 
 export type Profile = 'compat' | 'fast';
@@ -109,4 +110,19 @@ export function decompress(data: Uint8Array, maxSize: number): Buffer {
   const stored = readStoredBrotli(data);
   if (stored && stored.length <= maxSize) return Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
   return brotliDecompressSync(data, { maxOutputLength: Math.max(1, maxSize) });
+}
+
+/**
+ * Decode a brotli stream into `out` (the addon's one-shot decoder, else node:zlib and a copy); the plaintext,
+ * a view of `out`. A stream that decodes to more than `out` holds fails.
+ */
+export function decompressInto(data: Uint8Array, out: Buffer): Buffer {
+  if (native?.brotliDecodeInto) {
+    const n = native.brotliDecodeInto(data, out);
+    if (n < 0) throw new Error('invalid brotli stream, or more than the chunk size');
+    return out.subarray(0, n);
+  }
+  const plain = brotliDecompressSync(data, { maxOutputLength: Math.max(1, out.length) });
+  plain.copy(out);
+  return out.subarray(0, plain.length);
 }

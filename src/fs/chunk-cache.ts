@@ -3,12 +3,16 @@
  * decrypts them in the worker pool; concurrent misses for the same chunk share one fetch.
  * A chunk name determines its plaintext (the name is the hash of bytes only its keys decrypt), so the
  * cache is shared by every file of the vault.
+ * Chunks of SLOT_MIN bytes or more are read into a slot of the cache's slab and decrypted there, and stay
+ * there while cached (chunk-slab.ts): no buffer is allocated per chunk read. Smaller ones, and any read when
+ * every slot is busy, take fresh buffers.
  */
 import { LRUCache } from 'lru-cache';
 import type { WorkerPool } from '../lib/pool.js';
 import { runJob } from '../lib/chunk-jobs.js';
-import type { ChunkStore, ReadAhead } from '../store/chunk-store.js';
+import type { ChunkStore, GetOptions, ReadAhead } from '../store/chunk-store.js';
 import type { ChunkRef } from '../core/chunk-ref.js';
+import { ChunkSlab, SLOT_SIZE } from './chunk-slab.js';
 
 export type { ChunkRef };
 
@@ -17,6 +21,16 @@ export type { ChunkRef };
 const DECRYPT_HERE_MAX = 16 * 1024;
 /** A local store's read-ahead: 16 chunks, decrypted in batches of 8 (their SHA3 passes share the four-way hash). */
 const LOCAL_READ_AHEAD: ReadAhead = { chunks: 16, group: 8 };
+/** Chunks this large go through slab slots (a slot holds any chunk: smaller ones would waste most of it). */
+const SLOT_MIN = 256 * 1024;
+/** Slots beyond those the cache can hold, for chunks being read (a read-ahead window, and demand reads). */
+const SLOTS_IN_FLIGHT = 48;
+
+/** A cached plaintext, and the slab slot it lives in (none: a buffer of its own). */
+interface Entry {
+  plain: Buffer;
+  slot?: number;
+}
 
 function decryptHere(ref: ChunkRef): Promise<Buffer> {
   try {
@@ -28,8 +42,10 @@ function decryptHere(ref: ChunkRef): Promise<Buffer> {
 }
 
 export class ChunkCache {
-  private readonly lru: LRUCache<string, Buffer>;
+  private readonly lru: LRUCache<string, Entry>;
   private readonly inFlight = new Map<string, Promise<Buffer>>();
+  private readonly slab: ChunkSlab;
+  private readonly slabId: number;
   /** How far sequential readers read ahead (the store's choice: ChunkStore.readAhead). */
   readonly readAhead: ReadAhead;
 
@@ -39,14 +55,23 @@ export class ChunkCache {
     maxBytes: number,
   ) {
     this.readAhead = store.readAhead ?? LOCAL_READ_AHEAD;
-    this.lru = new LRUCache<string, Buffer>({ maxSize: Math.max(maxBytes, 1), sizeCalculation: (b) => Math.max(1, b.length) });
+    this.lru = new LRUCache<string, Entry>({
+      maxSize: Math.max(maxBytes, 1),
+      // A slot is taken whole, whatever the plaintext's length: the LRU's bound is then also the slots'.
+      sizeCalculation: (e) => (e.slot === undefined ? Math.max(1, e.plain.length) : SLOT_SIZE),
+      dispose: (e) => {
+        if (e.slot !== undefined) this.slab.release(e.slot);
+      },
+    });
+    this.slab = new ChunkSlab(Math.ceil(maxBytes / SLOT_SIZE) + Math.max(SLOTS_IN_FLIGHT, 2 * this.readAhead.chunks));
+    this.slabId = pool.attachSlab(this.slab.buffer, SLOT_SIZE);
   }
 
   /** The plaintext of a chunk. */
   get(ref: ChunkRef): Promise<Buffer> {
     const key = ref.dst.toString('hex');
     const hit = this.lru.get(key);
-    if (hit) return Promise.resolve(hit);
+    if (hit) return Promise.resolve(hit.plain);
     let pending = this.inFlight.get(key);
     if (!pending) {
       pending = this.loadMany([ref])[0]!;
@@ -82,9 +107,11 @@ export class ChunkCache {
     return this.decryptMany(refs, readAhead).map((decrypted, i) => {
       const key = refs[i]!.dst.toString('hex');
       return decrypted
-        .then((plain) => {
-          this.lru.set(key, plain);
-          return plain;
+        .then((entry) => {
+          this.lru.set(key, entry);
+          // A chunk larger than the whole cache is not kept: its slot is free again after this macrotask.
+          if (entry.slot !== undefined && !this.lru.has(key)) this.slab.release(entry.slot);
+          return entry.plain;
         })
         .finally(() => this.inFlight.delete(key));
     });
@@ -93,19 +120,70 @@ export class ChunkCache {
   /**
    * Only the plaintext's hash is checked, which rejects damaged or swapped chunks and wrong keys alike
    * (one SHA3 pass per byte instead of two). The store is read here, on the FUSE thread's event loop (the
-   * workers are the busy side); the bytes read are moved to the workers, not copied.
+   * workers are the busy side), into slab slots the workers decrypt in place, or into fresh buffers moved
+   * to the workers.
    */
-  private decryptMany(refs: ChunkRef[], readAhead: boolean): Promise<Buffer>[] {
+  private decryptMany(refs: ChunkRef[], readAhead: boolean): Promise<Entry>[] {
     // A small file's packed chunks are decrypted here: a few tens of microseconds each, less than the round
     // trip to a worker thread (two thread switches) that was most of a small file's cold read.
-    if (refs.every((r) => r.stored && r.stored.length <= DECRYPT_HERE_MAX)) return refs.map((r) => decryptHere(r));
-    const fetched = Promise.allSettled(refs.map((r) => r.stored ?? this.store.get(r.dst, readAhead ? { readAhead } : undefined)));
-    const decrypted = fetched.then((results) => {
-      const ready = refs.flatMap((ref, i) => (results[i]!.status === 'fulfilled' ? [{ ...ref, stored: results[i]!.value as Buffer, i }] : []));
-      const plains = this.pool.decryptMany(ready, 'src');
-      const byIndex = new Map(ready.map((r, k) => [r.i, plains[k]!]));
-      return (i: number): Promise<Buffer> => byIndex.get(i) ?? Promise.reject((results[i] as PromiseRejectedResult).reason);
+    if (refs.every((r) => r.stored && r.stored.length <= DECRYPT_HERE_MAX)) return refs.map((r) => decryptHere(r).then((plain) => ({ plain })));
+    const options: GetOptions | undefined = readAhead ? { readAhead } : undefined;
+    const slotted = Promise.all(refs.map((r) => (r.stored || r.size < SLOT_MIN ? undefined : this.takeSlot())));
+    const fetched = slotted.then((slots) =>
+      Promise.allSettled(refs.map((r, i) => (slots[i] === undefined ? (r.stored ?? this.store.get(r.dst, options)) : this.readIntoSlot(r, slots[i]!, options)))),
+    );
+    const decrypted = Promise.all([slotted, fetched]).then(([slots, results]) => {
+      const ok = (i: number) => results[i]!.status === 'fulfilled';
+      // Slots whose read failed are given back; the others are decrypted where they are.
+      slots.forEach((slot, i) => slot !== undefined && !ok(i) && this.slab.release(slot));
+      const inSlab = refs.flatMap((ref, i) => (slots[i] !== undefined && ok(i) ? [{ ref, i, slot: slots[i]!, length: (results[i] as PromiseFulfilledResult<number>).value }] : []));
+      const loose = refs.flatMap((ref, i) => (slots[i] === undefined && ok(i) ? [{ ...ref, stored: (results[i] as PromiseFulfilledResult<Buffer>).value, i }] : []));
+      const byIndex = new Map<number, Promise<Entry>>();
+      this.pool
+        .decryptInSlab(inSlab.map(({ ref, slot, length }) => ({ slab: this.slabId, at: this.slab.offsetOf(slot), length, dst: ref.dst, size: ref.size, own: ref.own, n1: ref.n1, n2: ref.n2 })))
+        .forEach((p, k) => {
+          const { i, slot } = inSlab[k]!;
+          byIndex.set(
+            i,
+            p.then(
+              ({ plainAt, plainLength }) => ({ plain: this.slab.view(plainAt, plainLength), slot }),
+              (err: Error) => {
+                this.slab.release(slot);
+                throw err;
+              },
+            ),
+          );
+        });
+      this.pool.decryptMany(loose, 'src').forEach((p, k) => byIndex.set(loose[k]!.i, p.then((plain) => ({ plain }))));
+      return (i: number): Promise<Entry> => byIndex.get(i) ?? Promise.reject((results[i] as PromiseRejectedResult).reason);
     });
-    return refs.map((_, i) => decrypted.then((plainOf) => plainOf(i)));
+    return refs.map((_, i) => decrypted.then((entryOf) => entryOf(i)));
+  }
+
+  /** A free slot, once one is: the least recently used cached chunk in a slot gives its slot up if need be. */
+  private async takeSlot(): Promise<number | undefined> {
+    for (;;) {
+      const slot = this.slab.take();
+      if (slot !== undefined) return slot;
+      if (!this.slab.cooling && !this.evictSlotted()) return undefined; // every slot is being read: a buffer of its own
+      await this.slab.settled();
+    }
+  }
+
+  /** Drop the least recently used cached chunk that holds a slot; false when none does. */
+  private evictSlotted(): boolean {
+    for (const key of this.lru.rkeys()) {
+      if (this.lru.peek(key)?.slot !== undefined) return this.lru.delete(key);
+    }
+    return false;
+  }
+
+  /** The stored chunk read into its slot: its length. */
+  private async readIntoSlot(ref: ChunkRef, slot: number, options: GetOptions | undefined): Promise<number> {
+    const target = this.slab.view(this.slab.offsetOf(slot));
+    if (this.store.getInto) return this.store.getInto(ref.dst, target, options);
+    const bytes = await this.store.get(ref.dst, options);
+    if (bytes.length > target.length) throw new Error(`chunk ${ref.dst.toString('hex')} holds ${bytes.length} bytes, more than a chunk can`);
+    return bytes.copy(target);
   }
 }

@@ -9,6 +9,7 @@
  * untouched and staged chunks). All chunk offset arithmetic comes from core/layout.ts.
  */
 import { MAX_CHUNK_SIZE } from '../core/constants.js';
+import { copyBytes } from '../core/copy-bytes.js';
 import type { ChunkRef } from '../core/chunk-ref.js';
 import type { ChunkInfo } from '../core/data-map.js';
 import { chunksCovering, chunkStart } from '../core/layout.js';
@@ -119,7 +120,7 @@ export class FileContent {
       out.fill(0, at + copied, at + (to - from));
     } else if (block?.kind === 'staged') {
       const plain = await this.cache.get(block.ref);
-      plain.copy(out, at, from - b * BLOCK, to - b * BLOCK);
+      copyBytes(plain, out, at, from - b * BLOCK, to - b * BLOCK);
     } else {
       const baseTo = Math.max(from, Math.min(to, this.zeroFrom));
       if (baseTo > from) await this.readBaseInto(from, baseTo, out, at);
@@ -144,7 +145,7 @@ export class FileContent {
         this.cache.get(entryChunkRef(base, i)).then((plain) => {
           const s = Math.max(from, start);
           const e = Math.min(to, start + plain.length);
-          plain.copy(out, at + (s - from), s - start, e - start);
+          copyBytes(plain, out, at + (s - from), s - start, e - start);
         }),
       );
     }

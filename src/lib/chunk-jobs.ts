@@ -4,7 +4,7 @@
  * names of encrypted chunks, checks of stored and decrypted bytes) goes through one sha3Many call, which
  * hashes four inputs in the time of one or two.
  */
-import { type ChunkChecks, checkPlain, encryptChunk, encryptChunks, openChunk } from '../core/chunk.js';
+import { type ChunkChecks, checkPlain, encryptChunk, encryptChunks, openChunk, openChunkInPlace } from '../core/chunk.js';
 import type { Profile } from '../core/compression.js';
 import { ChunkHashMismatch } from '../core/errors.js';
 import { keysFromHashes } from '../core/keys.js';
@@ -25,14 +25,22 @@ export type Job =
       /** With storeRoot: return a newly written chunk's bytes too (a store that uploads them: ChunkStore.wantsContent). */
       keepContent?: boolean;
     }
-  | { kind: 'decrypt'; data: Uint8Array; own: Uint8Array; n1: Uint8Array; n2: Uint8Array; dst: Uint8Array; size: number; checks?: ChunkChecks };
+  | { kind: 'decrypt'; data: Uint8Array; own: Uint8Array; n1: Uint8Array; n2: Uint8Array; dst: Uint8Array; size: number; checks?: ChunkChecks }
+  /**
+   * Decrypt a chunk where it is, in slab `slab` this thread was given (useSlab): the stored bytes are at `at`
+   * (`length` of them) in a slot of the slab's slot size; the plaintext is left in the same slot and only its
+   * place comes back. The plaintext's hash is checked (the mount's rule, as 'src' checks).
+   */
+  | { kind: 'decryptSlot'; slab: number; at: number; length: number; own: Uint8Array; n1: Uint8Array; n2: Uint8Array; dst: Uint8Array; size: number };
 
 export type JobResult =
   | { hash: Buffer }
   | { name: Buffer; content: Buffer }
   /** An encrypted chunk written by the worker: its temp file, or none when the store had it already (and its bytes, if asked). */
   | { name: Buffer; temp?: string; content?: Buffer }
-  | { plain: Buffer };
+  | { plain: Buffer }
+  /** Where a decryptSlot job left the plaintext in the slab (absolute byte offset). */
+  | { plainAt: number; plainLength: number };
 
 /** What a job still needs after its non-hash work: the inputs to hash, and how to finish with their digests. */
 interface Pending {
@@ -41,6 +49,17 @@ interface Pending {
 }
 
 const asBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+
+/** The shared slabs of decryptSlot jobs in this thread, by id, with their slot sizes. */
+const slabs = new Map<number, { bytes: Buffer; slotSize: number }>();
+/** Where a compressed chunk's stream is copied to be decoded into its slot (one per thread). */
+let scratch = Buffer.alloc(0);
+
+/** A slab later decryptSlot jobs refer to by `id` (sent once to each worker: chunk-slab.ts). */
+export function useSlab(id: number, buffer: SharedArrayBuffer, slotSize: number): void {
+  slabs.set(id, { bytes: Buffer.from(buffer), slotSize });
+  if (scratch.length < slotSize) scratch = Buffer.allocUnsafeSlow(slotSize);
+}
 
 /**
  * The encrypt jobs' stored bytes, encrypted together per profile (encryptChunks: four AES streams at once; a
@@ -86,6 +105,16 @@ function start(job: Job, encrypted: Buffer | undefined): Pending {
           return job.keepContent ? { name: name!, temp, content } : { name: name!, temp };
         },
       };
+    }
+    case 'decryptSlot': {
+      const slab = slabs.get(job.slab);
+      if (!slab || job.at % slab.slotSize !== 0 || job.at + slab.slotSize > slab.bytes.length || job.length > slab.slotSize || job.size > slab.slotSize) {
+        throw new Error('decryptSlot: no such slab, or a slot outside it');
+      }
+      const keys = keysFromHashes(job.own, job.n1, job.n2);
+      const slot = slab.bytes.subarray(job.at, job.at + slab.slotSize);
+      const plain = openChunkInPlace(slot, job.length, keys, job.dst, job.size, scratch);
+      return { toHash: [plain], finish: ([src]) => (checkPlain(plain, src!, keys, job.dst, job.size), { plainAt: plain.byteOffset, plainLength: plain.length }) };
     }
     case 'decrypt': {
       const keys = keysFromHashes(job.own, job.n1, job.n2);

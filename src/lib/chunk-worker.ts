@@ -5,7 +5,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { SefsError } from '../core/errors.js';
-import { type Job, type JobResult, runJobs } from './chunk-jobs.js';
+import { type Job, type JobResult, runJobs, useSlab } from './chunk-jobs.js';
 
 const MAX_BATCH = 8;
 
@@ -63,8 +63,9 @@ function schedule(): void {
   setImmediate(runQueued);
 }
 
-// Each message is a batch of jobs from the pool (one job or several).
-parentPort!.on('message', (batch: { id: number; job: Job }[]) => {
-  queue.push(...batch);
+// Each message is a batch of jobs from the pool (one job or several), or the slab of decryptSlot jobs.
+parentPort!.on('message', (msg: { id: number; job: Job }[] | { slab: number; buffer: SharedArrayBuffer; slotSize: number }) => {
+  if (!Array.isArray(msg)) return useSlab(msg.slab, msg.buffer, msg.slotSize);
+  queue.push(...msg);
   schedule();
 });

@@ -75,10 +75,24 @@ function startWorker(): Worker {
   return new Worker(`import('tsx/esm/api').then((t) => { t.register(); return import(${entry}); })`, { eval: true });
 }
 
+/** A chunk to decrypt where it is in a slab (attachSlab): its stored bytes at `at`, `length` of them. */
+export interface SlabDecryptRequest {
+  slab: number;
+  at: number;
+  length: number;
+  dst: Uint8Array;
+  size: number;
+  own: Uint8Array;
+  n1: Uint8Array;
+  n2: Uint8Array;
+}
+
 export class WorkerPool {
   private readonly slots: Slot[] = [];
   private nextId = 1;
   private closed = false;
+  /** Slabs the workers were given (attachSlab), sent again to a worker started to replace one. */
+  private readonly slabs: { slab: number; buffer: SharedArrayBuffer; slotSize: number }[] = [];
 
   constructor(readonly threads: number = availableParallelism()) {
     for (let i = 0; i < Math.max(1, threads); i++) this.slots.push(this.startSlot());
@@ -86,6 +100,8 @@ export class WorkerPool {
 
   private startSlot(): Slot {
     const worker = startWorker();
+    // A worker started to replace one that died gets the slabs too, before any job.
+    for (const slab of this.slabs) worker.postMessage(slab);
     const slot: Slot = { worker, jobs: new Map() };
     worker.on('message', (msg: { id: number; result?: JobResult; error?: Parameters<typeof reviveError>[0] }) => {
       const p = slot.jobs.get(msg.id);
@@ -212,6 +228,31 @@ export class WorkerPool {
         }),
       );
       for (const p of this.runBatch(jobs, transfer)) out.push(p.then((r) => (r as { plain: Buffer }).plain));
+    }
+    return out;
+  }
+
+  /**
+   * Shared memory that decryptInSlab jobs decrypt in (chunk-slab.ts), sent to each worker once: the jobs then
+   * carry only its id and offsets, and no chunk buffer is allocated, moved or collected per read. Its id.
+   */
+  attachSlab(buffer: SharedArrayBuffer, slotSize: number): number {
+    const slab = { slab: this.slabs.length + 1, buffer, slotSize };
+    this.slabs.push(slab);
+    for (const s of this.slots) s.worker.postMessage(slab);
+    return slab.slab;
+  }
+
+  /**
+   * Verify and decrypt chunks in their slots of the attached slab, spread over the workers in batches as
+   * decryptMany: one promise per chunk, with where its plaintext now is in the slab.
+   */
+  decryptInSlab(chunks: SlabDecryptRequest[]): Promise<{ plainAt: number; plainLength: number }>[] {
+    const perWorker = Math.ceil(chunks.length / this.slots.length);
+    const out: Promise<{ plainAt: number; plainLength: number }>[] = [];
+    for (let at = 0; at < chunks.length; at += perWorker) {
+      const jobs = chunks.slice(at, at + perWorker).map((c): Job => ({ kind: 'decryptSlot', ...c }));
+      for (const p of this.runBatch(jobs, [])) out.push(p as Promise<{ plainAt: number; plainLength: number }>);
     }
     return out;
   }

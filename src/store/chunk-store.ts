@@ -21,6 +21,11 @@ export interface ChunkStore {
    * keep or reuse it (the mount moves it to a worker thread).
    */
   get(name: Buffer, options?: GetOptions): Promise<Buffer>;
+  /**
+   * get, into the caller's buffer (a slot of the mount's slab, chunk-slab.ts): the number of bytes. Stores of
+   * local files offer it; for the others the caller copies what get returns.
+   */
+  getInto?(name: Buffer, target: Buffer, options?: GetOptions): Promise<number>;
   /** Store a chunk under its name (a no-op when it is already there). */
   put(name: Buffer, content: Buffer): Promise<void>;
   has(name: Buffer): Promise<boolean>;

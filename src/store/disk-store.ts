@@ -159,11 +159,20 @@ export class DiskStore implements ChunkStore {
   }
 
   async get(name: Buffer): Promise<Buffer> {
+    return this.read(name);
+  }
+
+  /** The chunk's bytes read into `target` (a slot of the mount's slab): how many. */
+  async getInto(name: Buffer, target: Buffer): Promise<number> {
+    return (await this.read(name, target)).length;
+  }
+
+  private async read(name: Buffer, into?: Buffer): Promise<Buffer> {
     let bytes: Buffer;
     try {
       const temp = this.pending.get(name.toString('hex'));
       // A batched chunk may be renamed into place between the lookup and the read: then read it there.
-      const read = (path: string) => readBounded(path, this.area, MAX_CHUNK_FILE);
+      const read = (path: string) => readBounded(path, this.area, MAX_CHUNK_FILE, { into });
       bytes = temp ? await read(temp).catch(() => read(this.pathOf(name))) : await read(this.pathOf(name));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw ChunkNotFound.of(name);

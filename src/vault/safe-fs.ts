@@ -236,6 +236,8 @@ export interface ReadOptions {
   noAtime?: boolean;
   /** Set the file's times to now once read (a chunk reused by dedup: gc spares young chunks). */
   touch?: boolean;
+  /** Read into this buffer (the bound is then its length) rather than a new one; the result is a view of it. */
+  into?: Buffer;
 }
 
 /**
@@ -246,7 +248,7 @@ export async function readBounded(path: string, area: string, max: number, optio
   return reachableAsync(path, area, (p) => readBoundedHere(p, area, max, options));
 }
 
-async function readBoundedHere(path: string, area: string, max: number, { noAtime = false, touch = false }: ReadOptions): Promise<Buffer> {
+async function readBoundedHere(path: string, area: string, max: number, { noAtime = false, touch = false, into }: ReadOptions): Promise<Buffer> {
   let fh: FileHandle;
   try {
     fh = await open(path, READ_FLAGS | (noAtime ? fsc.O_NOATIME : 0)).catch((err: NodeJS.ErrnoException) => {
@@ -258,8 +260,8 @@ async function readBoundedHere(path: string, area: string, max: number, { noAtim
     noLink(err, path);
   }
   try {
-    const size = checkReadable((await fh.stat()) as Stats, fh.fd, path, area, max);
-    const buf = Buffer.allocUnsafe(size);
+    const size = checkReadable((await fh.stat()) as Stats, fh.fd, path, area, into ? Math.min(max, into.length) : max);
+    const buf = into ?? Buffer.allocUnsafe(size);
     let got = 0;
     while (got < size) {
       const { bytesRead } = await fh.read(buf, got, size - got, got);

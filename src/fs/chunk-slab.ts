@@ -1,0 +1,68 @@
+/**
+ * The mount's chunk slots: one SharedArrayBuffer, made once, cut into slots that each hold one stored chunk
+ * and then, decrypted in place by a worker, its plaintext (chunk-cache.ts). Reading a chunk this way allocates
+ * nothing: before, every chunk read allocated its stored bytes and its plaintext as fresh 1 MiB buffers, and
+ * that external memory made V8 run a full mark-compact of the daemon's heap every 20-30 MiB streamed (44 per
+ * GiB, 2 s of CPU on V8's helper threads: native-notes/benchmarking.md, seventh session). The workers get the
+ * slab once (WorkerPool.attachSlab), so it is never shown to them again (native-notes/worker-memory.md).
+ *
+ * A slot given back is not reused at once: readers copy out of a plaintext in the promise callbacks of the
+ * macrotask that handed it to them, so a slot only becomes free after the current macrotask (setImmediate),
+ * when no such callback can still be pending, and before any file read or worker can write into it again.
+ */
+import { MAX_CHUNK_FILE } from '../store/disk-store.js';
+
+/** A slot holds the largest stored chunk a store returns, and so also any plaintext (1 MiB at most). */
+export const SLOT_SIZE = MAX_CHUNK_FILE;
+
+export class ChunkSlab {
+  readonly buffer: SharedArrayBuffer;
+  private readonly bytes: Buffer;
+  private readonly free: number[] = [];
+  private coolingSlots: number[] = [];
+  private cooled: Promise<void> | undefined;
+
+  constructor(readonly count: number) {
+    this.buffer = new SharedArrayBuffer(count * SLOT_SIZE);
+    this.bytes = Buffer.from(this.buffer);
+    for (let i = count - 1; i >= 0; i--) this.free.push(i);
+  }
+
+  /** A free slot, or undefined when none is free now (some may be cooling: `settled`). */
+  take(): number | undefined {
+    return this.free.pop();
+  }
+
+  /** Whether slots given back are waiting for the end of the current macrotask. */
+  get cooling(): boolean {
+    return this.coolingSlots.length > 0;
+  }
+
+  /** Resolves once the slots given back so far are free again. */
+  settled(): Promise<void> {
+    return this.cooled ?? Promise.resolve();
+  }
+
+  /** Give a slot back: free for the next taker after the current macrotask. */
+  release(slot: number): void {
+    this.coolingSlots.push(slot);
+    this.cooled ??= new Promise<void>((resolve) =>
+      setImmediate(() => {
+        this.free.push(...this.coolingSlots);
+        this.coolingSlots = [];
+        this.cooled = undefined;
+        resolve();
+      }),
+    );
+  }
+
+  /** The byte offset of a slot in the slab (what worker jobs are given). */
+  offsetOf(slot: number): number {
+    return slot * SLOT_SIZE;
+  }
+
+  /** A view of the slab: `length` bytes from byte offset `at` (a whole slot by default). */
+  view(at: number, length = SLOT_SIZE): Buffer {
+    return this.bytes.subarray(at, at + length);
+  }
+}
