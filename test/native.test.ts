@@ -158,6 +158,20 @@ describe('AES-128-CBC decryption in place', () => {
       expect(buf.equals(plain), `${blocks} blocks`).toBe(true);
     }
     expect(() => decrypt!(Buffer.alloc(17), Buffer.alloc(16), Buffer.alloc(16))).toThrow(RangeError);
+    expect(() => decrypt!(Buffer.alloc(16), Buffer.alloc(16), Buffer.alloc(16), Buffer.alloc(32))).toThrow(RangeError);
+  });
+
+  it('unmasks with the pad in the same pass, at every phase of the pad', () => {
+    const pad = seededBytes(64, 300);
+    for (const blocks of [1, 3, 4, 5, 8, 9, 12, 13, 31, 1000]) {
+      const plain = seededBytes(16 * blocks, 400 + blocks);
+      const key = seededBytes(16, 500 + blocks);
+      const iv = seededBytes(16, 600 + blocks);
+      const stored = createCipheriv('aes-128-cbc', key, iv).setAutoPadding(false).update(plain);
+      xorIntoPortable(stored, 0, stored, pad);
+      native!.aesCbcDecrypt!(stored, key, iv, pad);
+      expect(stored.equals(plain), `${blocks} blocks`).toBe(true);
+    }
   });
 });
 

@@ -112,13 +112,16 @@ function pkcs7PadLength(padded: Uint8Array): number {
 
 /**
  * Undo the XOR pad and AES of stored chunk bytes where they are (`buf` is overwritten): the brotli stream, a
- * view of `buf` without the PKCS#7 padding. The addon decrypts in place; OpenSSL's output is copied back.
+ * view of `buf` without the PKCS#7 padding. The addon unmasks and decrypts in place in one pass; OpenSSL's
+ * output is copied back.
  */
 function unmaskInPlace(buf: Buffer, keys: ChunkKeys): Buffer {
   if (buf.length === 0 || buf.length % 16 !== 0) throw new Error('not a whole number of AES blocks');
-  xorInto(buf, 0, buf, keys.pad);
-  if (native?.aesCbcDecrypt) native.aesCbcDecrypt(buf, keys.key, keys.iv);
-  else createDecipheriv('aes-128-cbc', keys.key, keys.iv).setAutoPadding(false).update(buf).copy(buf);
+  if (native?.aesCbcDecrypt) native.aesCbcDecrypt(buf, keys.key, keys.iv, keys.pad);
+  else {
+    xorInto(buf, 0, buf, keys.pad);
+    createDecipheriv('aes-128-cbc', keys.key, keys.iv).setAutoPadding(false).update(buf).copy(buf);
+  }
   return buf.subarray(0, buf.length - pkcs7PadLength(buf));
 }
 

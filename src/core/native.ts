@@ -13,8 +13,11 @@ export interface NativeAddon {
   copyBytes?(target: Uint8Array, at: number, source: Uint8Array): void;
   /** AES-128-CBC encryption in place, four streams at a time; only on CPUs with AES-NI. */
   aesCbcEncryptMany?(buffers: Uint8Array[], keys: Uint8Array[], ivs: Uint8Array[]): void;
-  /** AES-128-CBC decryption in place of whole blocks (no padding removed); only on CPUs with AES-NI. */
-  aesCbcDecrypt?(buffer: Uint8Array, key: Uint8Array, iv: Uint8Array): void;
+  /**
+   * AES-128-CBC decryption in place of whole blocks (no padding removed), unmasked first with `pad` (64 bytes,
+   * repeated from the start) in the same pass when given; only on CPUs with AES-NI.
+   */
+  aesCbcDecrypt?(buffer: Uint8Array, key: Uint8Array, iv: Uint8Array, pad?: Uint8Array): void;
   /** One-shot brotli decoding into `output`: bytes written, or -1 (invalid, or larger than `output`). Absent where Node's brotli is not found. */
   brotliDecodeInto?(input: Uint8Array, output: Uint8Array): number;
   /** The kernel picked for this CPU: 'avx512vl', 'avx2' or 'generic'. */

@@ -86,34 +86,39 @@ void aes128_cbc_encrypt_many(uint8_t *const *buf, const size_t *len, const uint8
 }
 
 /*
- * AES-128-CBC decryption of one buffer in place (len a multiple of 16). Unlike encryption it is parallel within
- * a buffer (each plaintext block is D(C[i]) ^ C[i-1]), so eight blocks are decrypted side by side; in place,
- * with no output buffer to allocate, the mount's read path decrypts a chunk where it was read (chunk-slab.ts).
+ * AES-128-CBC decryption of one buffer in place (len a multiple of 16), with the chunk format's pad XOR undone
+ * on the way in when `pad` is given (64 bytes, repeated from the buffer's start: ciphertext = stored ^ pad).
+ * Unlike encryption it is parallel within a buffer (each plaintext block is D(C[i]) ^ C[i-1]), so eight blocks
+ * are decrypted side by side; in place, one pass, with no output buffer to allocate, the mount's read path
+ * opens a chunk where it was read (chunk-slab.ts).
  */
-void aes128_cbc_decrypt(uint8_t *buf, size_t len, const uint8_t *key, const uint8_t *iv) {
+void aes128_cbc_decrypt(uint8_t *buf, size_t len, const uint8_t *key, const uint8_t *iv, const uint8_t *pad) {
   round_keys ek, dk;
   expand_key(key, &ek);
   dk.k[0] = ek.k[10];
   for (int r = 1; r < 10; r++) dk.k[r] = _mm_aesimc_si128(ek.k[10 - r]);
   dk.k[10] = ek.k[0];
+  /* Block i is masked with pad block i % 4: eight blocks at a time see the four twice, in order. */
+  __m128i p[4];
+  for (int j = 0; j < 4; j++) p[j] = pad ? _mm_loadu_si128((const __m128i *)(pad + 16 * j)) : _mm_setzero_si128();
   __m128i prev = _mm_loadu_si128((const __m128i *)iv);
   size_t blocks = len / 16, b = 0;
   for (; b + 8 <= blocks; b += 8) {
-    __m128i *p = (__m128i *)(buf + 16 * b);
+    __m128i *q = (__m128i *)(buf + 16 * b);
     __m128i c[8], x[8];
-    for (int j = 0; j < 8; j++) c[j] = _mm_loadu_si128(p + j), x[j] = _mm_xor_si128(c[j], dk.k[0]);
+    for (int j = 0; j < 8; j++) c[j] = _mm_xor_si128(_mm_loadu_si128(q + j), p[j & 3]), x[j] = _mm_xor_si128(c[j], dk.k[0]);
     for (int r = 1; r < 10; r++)
       for (int j = 0; j < 8; j++) x[j] = _mm_aesdec_si128(x[j], dk.k[r]);
     for (int j = 0; j < 8; j++) x[j] = _mm_aesdeclast_si128(x[j], dk.k[10]);
-    _mm_storeu_si128(p, _mm_xor_si128(x[0], prev));
-    for (int j = 1; j < 8; j++) _mm_storeu_si128(p + j, _mm_xor_si128(x[j], c[j - 1]));
+    _mm_storeu_si128(q, _mm_xor_si128(x[0], prev));
+    for (int j = 1; j < 8; j++) _mm_storeu_si128(q + j, _mm_xor_si128(x[j], c[j - 1]));
     prev = c[7];
   }
   for (; b < blocks; b++) {
-    __m128i *p = (__m128i *)(buf + 16 * b);
-    __m128i c = _mm_loadu_si128(p), x = _mm_xor_si128(c, dk.k[0]);
+    __m128i *q = (__m128i *)(buf + 16 * b);
+    __m128i c = _mm_xor_si128(_mm_loadu_si128(q), p[b & 3]), x = _mm_xor_si128(c, dk.k[0]);
     for (int r = 1; r < 10; r++) x = _mm_aesdec_si128(x, dk.k[r]);
-    _mm_storeu_si128(p, _mm_xor_si128(_mm_aesdeclast_si128(x, dk.k[10]), prev));
+    _mm_storeu_si128(q, _mm_xor_si128(_mm_aesdeclast_si128(x, dk.k[10]), prev));
     prev = c;
   }
 }

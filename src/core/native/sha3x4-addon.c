@@ -24,7 +24,7 @@ xor_fn sha3x4_generic_xor_pad;
 kernel_fn sha3x4_avx2, sha3x4_avx512;
 xor_fn sha3x4_avx2_xor_pad, sha3x4_avx512_xor_pad;
 void aes128_cbc_encrypt_many(uint8_t *const *buf, const size_t *len, const uint8_t *const *key, const uint8_t *const *iv, size_t n);
-void aes128_cbc_decrypt(uint8_t *buf, size_t len, const uint8_t *key, const uint8_t *iv);
+void aes128_cbc_decrypt(uint8_t *buf, size_t len, const uint8_t *key, const uint8_t *iv, const uint8_t *pad);
 #endif
 
 static kernel_fn *kernel;
@@ -232,12 +232,15 @@ done:
   return NULL;
 }
 
-/* aesCbcDecrypt(buffer, key, iv): AES-128-CBC decryption of a buffer of whole blocks in place (no padding removed). */
+/*
+ * aesCbcDecrypt(buffer, key, iv[, pad]): AES-128-CBC decryption of a buffer of whole blocks in place (no padding
+ * removed); with a 64-byte pad, the buffer is first unmasked with it (repeated from its start) in the same pass.
+ */
 static napi_value aes_cbc_decrypt_js(napi_env env, napi_callback_info info) {
-  size_t argc = 3, len, key_len, iv_len;
-  napi_value argv[3];
+  size_t argc = 4, len, key_len, iv_len, pad_len = 64;
+  napi_value argv[4];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3) {
-    napi_throw_type_error(env, NULL, "aesCbcDecrypt(buffer, key, iv)");
+    napi_throw_type_error(env, NULL, "aesCbcDecrypt(buffer, key, iv[, pad])");
     return NULL;
   }
   uint8_t *buf = bytes_of(env, argv[0], &len);
@@ -246,11 +249,13 @@ static napi_value aes_cbc_decrypt_js(napi_env env, napi_callback_info info) {
   if (!key) return NULL;
   const uint8_t *iv = bytes_of(env, argv[2], &iv_len);
   if (!iv) return NULL;
-  if (len % 16 != 0 || key_len != 16 || iv_len != 16) {
-    napi_throw_range_error(env, NULL, "aesCbcDecrypt: a buffer of whole blocks, a 16-byte key and IV");
+  const uint8_t *pad = NULL;
+  if (argc > 3 && !(pad = bytes_of(env, argv[3], &pad_len))) return NULL;
+  if (len % 16 != 0 || key_len != 16 || iv_len != 16 || pad_len != 64) {
+    napi_throw_range_error(env, NULL, "aesCbcDecrypt: a buffer of whole blocks, a 16-byte key and IV, a 64-byte pad");
     return NULL;
   }
-  aes128_cbc_decrypt(buf, len, key, iv);
+  aes128_cbc_decrypt(buf, len, key, iv, pad);
   return NULL;
 }
 #endif
