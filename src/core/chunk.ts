@@ -141,7 +141,7 @@ export function openChunk(stored: Uint8Array, keys: ChunkKeys, dst: Uint8Array, 
  * openChunk in `buf`, which holds the stored bytes and has room for `expectedSize` bytes: the plaintext is a
  * view of `buf` (a chunk stored raw is read where it was decrypted; a compressed one is decoded into `buf`
  * from a copy of its stream in `scratch`, which must be as long as the stored bytes). No allocation per chunk
- * with the addon: the mount's read path (chunk-slab.ts).
+ * with the addon: the mount's read path (lib/slab.ts).
  */
 export function openChunkInPlace(buf: Buffer, storedLength: number, keys: ChunkKeys, dst: Uint8Array, expectedSize: number, scratch: Buffer): Buffer {
   try {

@@ -4,7 +4,7 @@
  * A chunk name determines its plaintext (the name is the hash of bytes only its keys decrypt), so the
  * cache is shared by every file of the vault.
  * Chunks of SLOT_MIN bytes or more are read into a slot of the cache's slab and decrypted there, and stay
- * there while cached (chunk-slab.ts): no buffer is allocated per chunk read. Smaller ones, and any read when
+ * there while cached (lib/slab.ts): no buffer is allocated per chunk read. Smaller ones, and any read when
  * every slot is busy, take fresh buffers.
  */
 import { LRUCache } from 'lru-cache';
@@ -12,7 +12,7 @@ import type { WorkerPool } from '../lib/pool.js';
 import { runJob } from '../lib/chunk-jobs.js';
 import type { ChunkStore, GetOptions, ReadAhead } from '../store/chunk-store.js';
 import type { ChunkRef } from '../core/chunk-ref.js';
-import { ChunkSlab, SLOT_SIZE } from './chunk-slab.js';
+import { Slab, SLOT_SIZE } from '../lib/slab.js';
 
 export type { ChunkRef };
 
@@ -44,7 +44,7 @@ function decryptHere(ref: ChunkRef): Promise<Buffer> {
 export class ChunkCache {
   private readonly lru: LRUCache<string, Entry>;
   private readonly inFlight = new Map<string, Promise<Buffer>>();
-  private readonly slab: ChunkSlab;
+  private readonly slab: Slab;
   private readonly slabId: number;
   /** How far sequential readers read ahead (the store's choice: ChunkStore.readAhead). */
   readonly readAhead: ReadAhead;
@@ -63,7 +63,7 @@ export class ChunkCache {
         if (e.slot !== undefined) this.slab.release(e.slot);
       },
     });
-    this.slab = new ChunkSlab(Math.ceil(maxBytes / SLOT_SIZE) + Math.max(SLOTS_IN_FLIGHT, 2 * this.readAhead.chunks));
+    this.slab = new Slab(Math.ceil(maxBytes / SLOT_SIZE) + Math.max(SLOTS_IN_FLIGHT, 2 * this.readAhead.chunks));
     this.slabId = pool.attachSlab(this.slab.buffer, SLOT_SIZE);
   }
 

@@ -55,7 +55,7 @@ const slabs = new Map<number, { bytes: Buffer; slotSize: number }>();
 /** Where a compressed chunk's stream is copied to be decoded into its slot (one per thread). */
 let scratch = Buffer.alloc(0);
 
-/** A slab later decryptSlot jobs refer to by `id` (sent once to each worker: chunk-slab.ts). */
+/** A slab later decryptSlot jobs refer to by `id` (sent once to each worker: slab.ts). */
 export function useSlab(id: number, buffer: SharedArrayBuffer, slotSize: number): void {
   slabs.set(id, { bytes: Buffer.from(buffer), slotSize });
   if (scratch.length < slotSize) scratch = Buffer.allocUnsafeSlow(slotSize);

@@ -233,7 +233,7 @@ export class WorkerPool {
   }
 
   /**
-   * Shared memory that decryptInSlab jobs decrypt in (chunk-slab.ts), sent to each worker once: the jobs then
+   * Shared memory that decryptInSlab jobs decrypt in (slab.ts), sent to each worker once: the jobs then
    * carry only its id and offsets, and no chunk buffer is allocated, moved or collected per read. Its id.
    */
   attachSlab(buffer: SharedArrayBuffer, slotSize: number): number {

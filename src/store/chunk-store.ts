@@ -22,7 +22,7 @@ export interface ChunkStore {
    */
   get(name: Buffer, options?: GetOptions): Promise<Buffer>;
   /**
-   * get, into the caller's buffer (a slot of the mount's slab, chunk-slab.ts): the number of bytes. Stores of
+   * get, into the caller's buffer (a slot of the mount's slab, lib/slab.ts): the number of bytes. Stores of
    * local files offer it; for the others the caller copies what get returns.
    */
   getInto?(name: Buffer, target: Buffer, options?: GetOptions): Promise<number>;

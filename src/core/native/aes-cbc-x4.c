@@ -90,7 +90,7 @@ void aes128_cbc_encrypt_many(uint8_t *const *buf, const size_t *len, const uint8
  * on the way in when `pad` is given (64 bytes, repeated from the buffer's start: ciphertext = stored ^ pad).
  * Unlike encryption it is parallel within a buffer (each plaintext block is D(C[i]) ^ C[i-1]), so eight blocks
  * are decrypted side by side; in place, one pass, with no output buffer to allocate, the mount's read path
- * opens a chunk where it was read (chunk-slab.ts).
+ * opens a chunk where it was read (lib/slab.ts).
  */
 void aes128_cbc_decrypt(uint8_t *buf, size_t len, const uint8_t *key, const uint8_t *iv, const uint8_t *pad) {
   round_keys ek, dk;

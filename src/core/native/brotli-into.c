@@ -1,7 +1,7 @@
 /*
  * brotliDecodeInto(input, output) -> bytes written, or -1 when the stream is invalid or does not fit.
  * node:zlib decodes into buffers of its own (16 KiB at a time, then joined); the mount's read path wants the
- * plaintext where its chunk slot is (chunk-slab.ts), with no allocation per chunk. The decoder is the one Node
+ * plaintext where its chunk slot is (lib/slab.ts), with no allocation per chunk. The decoder is the one Node
  * itself carries (its binary exports the brotli API; a distribution's Node may take it from libbrotlidec), found
  * with dlsym at load: where it is missing the function is simply not exported and callers use node:zlib.
  */

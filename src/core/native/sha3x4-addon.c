@@ -159,7 +159,7 @@ static napi_value xor_pad_js(napi_env env, napi_callback_info info) {
 /*
  * copyBytes(target, at, source): memcpy of source into target at `at`. V8 copies out of shared memory with
  * relaxed atomic loads, word by word, about a third of memcpy's speed; the mount copies every byte it serves out
- * of its shared chunk slab (chunk-slab.ts), on its one event-loop thread.
+ * of its shared chunk slab (lib/slab.ts), on its one event-loop thread.
  */
 static napi_value copy_bytes_js(napi_env env, napi_callback_info info) {
   size_t argc = 3, target_len, source_len;

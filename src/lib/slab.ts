@@ -1,10 +1,11 @@
 /**
- * The mount's chunk slots: one SharedArrayBuffer, made once, cut into slots that each hold one stored chunk
- * and then, decrypted in place by a worker, its plaintext (chunk-cache.ts). Reading a chunk this way allocates
- * nothing: before, every chunk read allocated its stored bytes and its plaintext as fresh 1 MiB buffers, and
- * that external memory made V8 run a full mark-compact of the daemon's heap every 20-30 MiB streamed (44 per
- * GiB, 2 s of CPU on V8's helper threads: native-notes/benchmarking.md, seventh session). The workers get the
- * slab once (WorkerPool.attachSlab), so it is never shown to them again (native-notes/worker-memory.md).
+ * Chunk slots: one SharedArrayBuffer, made once, cut into slots of one chunk each, that worker threads read
+ * and write where they are. The mount's chunk cache reads stored chunks into slots and has them decrypted in
+ * place (fs/chunk-cache.ts), so no buffer is allocated per chunk read: before, every chunk read allocated its
+ * stored bytes and its plaintext as fresh 1 MiB buffers, and that external memory made V8 run a full
+ * mark-compact of the daemon's heap every 20-30 MiB streamed (44 per GiB, 2 s of CPU on V8's helper threads:
+ * native-notes/benchmarking.md, seventh session). The workers get a slab once (WorkerPool.attachSlab), so it
+ * is never shown to them again (native-notes/worker-memory.md).
  *
  * A slot given back is not reused at once: readers copy out of a plaintext in the promise callbacks of the
  * macrotask that handed it to them, so a slot only becomes free after the current macrotask (setImmediate),
@@ -15,7 +16,7 @@ import { MAX_CHUNK_FILE } from '../store/disk-store.js';
 /** A slot holds the largest stored chunk a store returns, and so also any plaintext (1 MiB at most). */
 export const SLOT_SIZE = MAX_CHUNK_FILE;
 
-export class ChunkSlab {
+export class Slab {
   readonly buffer: SharedArrayBuffer;
   private readonly bytes: Buffer;
   private readonly free: number[] = [];
