@@ -91,6 +91,8 @@ export class WorkerPool {
   private readonly slots: Slot[] = [];
   private nextId = 1;
   private closed = false;
+  /** The worker the last batch went to (ties go round). */
+  private lastSlot = -1;
   /** Slabs the workers were given (attachSlab), sent again to a worker started to replace one. */
   private readonly slabs: { slab: number; buffer: SharedArrayBuffer; slotSize: number }[] = [];
 
@@ -144,8 +146,15 @@ export class WorkerPool {
   private runBatch(jobs: Job[], transfer: ArrayBuffer[]): Promise<JobResult>[] {
     if (jobs.length === 0) return [];
     if (this.closed) return jobs.map(() => Promise.reject(new Error('worker pool is closed')));
-    // The least busy worker takes the batch.
-    const slot = this.slots.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
+    // The least busy worker takes the batch; among equally busy ones, the next after the last one chosen (the
+    // first one always won ties: a sequential write's worker 0 did twice worker 1's work).
+    const n = this.slots.length;
+    let slot = this.slots[(this.lastSlot + 1) % n]!;
+    for (let k = 2; k <= n; k++) {
+      const s = this.slots[(this.lastSlot + k) % n]!;
+      if (s.jobs.size < slot.jobs.size) slot = s;
+    }
+    this.lastSlot = this.slots.indexOf(slot);
     if (slot.jobs.size === 0) slot.worker.ref();
     const batch = jobs.map((job) => ({ id: this.nextId++, job }));
     const promises = batch.map(({ id }) => new Promise<JobResult>((resolve, reject) => slot.jobs.set(id, { resolve, reject })));
