@@ -1,13 +1,18 @@
 /**
- * The binding's attribute cache (fuse-native patch level 6): getattrs answered in C from attributes JS gave
+ * Requests the binding answers without the JS thread (fuse-native patch level 6).
+ *
+ * The attribute cache: getattrs answered in C from attributes JS gave
  * moments before (a readdir's stats, a change's answer, a getattr's answer). What must hold whatever the
  * timing: a path never shows another path's attributes (an expired entry, a hash bucket shared with other
  * paths), and once a change returns, every stat shows it, also when the kernel has forgotten the name and
  * asks the daemon again (drop_caches between the change and the stat: the kernel's own cache would
  * otherwise answer and hide a stale entry in ours). readdir's d_type and d_ino agree with lstat.
+ *
+ * Read-only handles: their flush (what close(2) waits for) is answered in C; a file changed through another
+ * handle is still committed once that one closes.
  */
 import { lstatSync, readdirSync, statSync } from 'node:fs';
-import { appendFile, chmod, chown, link, mkdir, rename, rm, rmdir, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, chown, link, mkdir, open, readFile, rename, rm, rmdir, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { disposeEachTest, fuseSuite, run, sleep, TestMount } from './helpers.js';
@@ -143,6 +148,30 @@ print(len(bad), bad[:5])`;
     expect(await after(() => rm(m!.at('d1', 'moved'), { recursive: true }).then(() => writeFile(m!.at('d1', 'moved'), 'now a file')), () => lstatSync(m!.at('d1', 'moved')).isFile())).toBe(true);
     expect(await after(() => rm(m!.at('d1', 'f4')).then(() => mkdir(m!.at('d1', 'f4'))), () => lstatSync(m!.at('d1', 'f4')).isDirectory())).toBe(true);
     expect(readdirSync(m.at('d1')).sort()).toEqual(['f1', 'f3', 'f4', 'moved', 'new', 'sl']);
+  });
+});
+
+describe('read-only handles', () => {
+  it('close without a round trip to JS, and a file written through another handle is still committed', async () => {
+    m = await TestMount.create('ro-close', { env: { SEFS_TRACE_OPS: '1' } });
+    for (let i = 0; i < 20; i++) await writeFile(m.at(`f${i}`), `file ${i}`);
+    for (let i = 0; i < 20; i++) expect(await readFile(m.at(`f${i}`), 'utf8')).toBe(`file ${i}`);
+    // A writer keeps its handle while a reader opens and closes the file: the reader's close commits nothing,
+    // the writer's last close does.
+    const writer = await open(m.at('shared'), 'w');
+    await writer.write('first part, ');
+    const reader = await open(m.at('shared'), 'r');
+    expect(await reader.readFile('utf8')).toBe('first part, ');
+    await reader.close();
+    await writer.write('second part');
+    await writer.close();
+    await m.unmount();
+    // 21 files closed after writing (writeFile and the writer: one flush each); the 20 + 1 readers sent none.
+    const flushes = [...(await m.log()).matchAll(/op flush: (\d+) calls/g)];
+    expect(Number(flushes.at(-1)![1])).toBe(21);
+    await m.mount();
+    expect(await readFile(m.at('shared'), 'utf8')).toBe('first part, second part');
+    expect(await readFile(m.at('f7'), 'utf8')).toBe('file 7');
   });
 });
 
