@@ -376,9 +376,10 @@ export class MetaTree {
   /**
    * After a readdir, read the directory's entries in the background, several at once, as a kernel's
    * readdirplus would: ls -l, rsync, tar and a reader walking the tree stat each name next, and on a cold
-   * cache each of those stats would otherwise wait for its entry's disk read in turn.
+   * cache each of those stats would otherwise wait for its entry's disk read in turn. Settles when every
+   * read it started has (a readdir that answers with its names' attributes waits for it).
    */
-  prefetchFacts(dir: string, names: string[]): void {
+  prefetchFacts(dir: string, names: string[]): Promise<void> {
     const start = this.changes;
     const paths = names
       .slice(0, PREFETCH_MAX)
@@ -402,7 +403,7 @@ export class MetaTree {
         this.prefetching.delete(path);
       }
     };
-    for (let i = 0; i < Math.min(PREFETCH_CONCURRENCY, paths.length); i++) void worker();
+    return Promise.all(Array.from({ length: Math.min(PREFETCH_CONCURRENCY, paths.length) }, worker)).then(() => undefined);
   }
 
   /**
