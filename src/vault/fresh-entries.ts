@@ -1,0 +1,191 @@
+/**
+ * Fresh metadata inodes, made ahead of need: a create takes one and puts it at its new name with
+ * renameat2(RENAME_NOREPLACE) instead of creating its entry in place. On the hosts measured here (ext4 without a
+ * journal) an inode allocation skips every inode of its block group freed in the last half minute or so
+ * (`recently_deleted`), which made the create's one open(O_CREAT) cost 0.25-1.2 ms on the daemon's JS thread
+ * under /tmp (native-notes/small-files.md, sixth and seventh sessions). Here the allocations run in libuv's
+ * thread pool, ahead of the creates, and a create pays a rename.
+ *
+ * Only never-written inodes are used: each is created empty and never written while it waits, so whatever a
+ * power loss keeps of the rename, the name shows an empty file or the create's own bytes, never another file's
+ * (a reused inode renamed in unsynced could show its old bytes). Spares of commits (spare-entries.ts) are the
+ * other kind: written over, fsynced, and exchanged in.
+ *
+ * They wait in two directories of tmp/ (FRESH_DIRS): an allocation holds its directory's lock for as long as it
+ * takes, and a rename out of the same directory would wait for it, so refills go to one and creates take from
+ * the other, swapping when that one is empty. Each keeps the descriptor it was created with (the create writes
+ * its node fields through it: no open by the new name). Any mount empties the directories first (a crash
+ * leaves some; emptied, as tmp/ is, since nothing says what a crash left in them); unmount removes what is left.
+ * Without the native addon, or on a host file system that refuses the flag, there is no pool: creates are made
+ * in place, as before.
+ */
+import { closeSync, constants as fsc, fstatSync, open, readdirSync, unlinkSync, type Stats } from 'node:fs';
+import { join } from 'node:path';
+import { native } from '../core/native.js';
+import { checkErrno } from './posix-error.js';
+import { holdDirSync, mkdirInsideSync, nameIn } from './safe-fs.js';
+
+/** The directories of tmp/ that hold fresh inodes. */
+export const FRESH_DIRS = ['fresh-0', 'fresh-1'];
+
+/**
+ * Fresh inodes kept at most, in both directories together: made one at a time (an allocation takes 0.04-1.2 ms
+ * here, a create through FUSE takes 1-3 ms), so a burst drains the pool slowly; this covers the gap at the
+ * start of a burst after an idle mount and bursts in parallel (a descriptor each).
+ */
+const POOL_SIZE = 128;
+
+/** Made private: a create gives its file its own mode. */
+const FRESH_MODE = 0o600;
+
+/** renameat2's errors of a host file system that has no RENAME_NOREPLACE (or tmp/ and meta/ apart). */
+const UNSUPPORTED = ['EINVAL', 'ENOSYS', 'EOPNOTSUPP', 'EXDEV'];
+
+/** A fresh inode put at its new name: open for writing, and its owner and mode as made (a create sets its own). */
+export interface FreshInode {
+  fd: number;
+  made: Pick<Stats, 'uid' | 'gid' | 'mode'>;
+}
+
+interface Waiting extends FreshInode {
+  name: string;
+}
+
+/** One directory of fresh inodes, held open for the mount's life. */
+interface Box {
+  fd: number;
+  files: Waiting[];
+}
+
+export class FreshEntries {
+  /** The box creates take from; refills go to the other. */
+  private takeAt = 0;
+  private refilling?: Promise<void>;
+  private serial = 0;
+  private stopped = false;
+  /** Creates that took a fresh inode, and those that found none (and created in place). */
+  taken = 0;
+  missed = 0;
+
+  private constructor(private readonly boxes: Box[]) {}
+
+  /**
+   * The pool of vault `tmpArea` (tmp/'s real path), its directories emptied and a refill started; undefined
+   * where renameat2(RENAME_NOREPLACE) is not available (no addon, or one built before it).
+   */
+  static start(tmpArea: string): FreshEntries | undefined {
+    if (!native?.noReplace) return undefined;
+    const boxes = FRESH_DIRS.map((name) => {
+      const dir = join(tmpArea, name);
+      mkdirInsideSync(dir, tmpArea);
+      const fd = holdDirSync(dir, tmpArea);
+      for (const left of readdirSync(nameIn(fd, '.'))) {
+        try {
+          unlinkSync(nameIn(fd, left));
+        } catch {
+          // not a file (nothing of ours): left alone
+        }
+      }
+      return { fd, files: [] };
+    });
+    const pool = new FreshEntries(boxes);
+    pool.refill();
+    return pool;
+  }
+
+  /**
+   * Put a fresh inode at `target` (a name in a checked directory: atNameSync), unless that name exists (EEXIST,
+   * and the inode stays in the pool, as O_EXCL would leave nothing). Undefined when there is none to give: the
+   * caller creates in place.
+   */
+  placeAt(target: string): FreshInode | undefined {
+    const box = this.boxToTake();
+    const file = box?.files.pop();
+    if (!box || !file) {
+      this.missed++;
+      this.refill();
+      return undefined;
+    }
+    try {
+      checkErrno(native!.noReplace!(nameIn(box.fd, file.name), target), 'renameat2(RENAME_NOREPLACE)');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? '';
+      if (UNSUPPORTED.includes(code)) {
+        box.files.push(file);
+        void this.clear(); // this host cannot: creates are made in place from now on
+        return undefined;
+      }
+      if (code === 'ENOENT') {
+        // Gone from tmp/ (or the target's directory removed meanwhile): in place says which.
+        closeSync(file.fd);
+        return undefined;
+      }
+      box.files.push(file); // EEXIST, or an error the in-place create would have met too
+      throw err;
+    }
+    this.taken++;
+    this.refill();
+    return file;
+  }
+
+  /** Close and remove every waiting inode (unmount); refills stop. */
+  async clear(): Promise<void> {
+    this.stopped = true;
+    await this.refilling;
+    for (const box of this.boxes) {
+      for (const file of box.files.splice(0)) {
+        closeSync(file.fd);
+        try {
+          unlinkSync(nameIn(box.fd, file.name));
+        } catch {
+          // the next mount empties the directory
+        }
+      }
+      closeSync(box.fd);
+    }
+  }
+
+  private boxToTake(): Box | undefined {
+    if (this.stopped) return undefined;
+    if (this.boxes[this.takeAt]!.files.length === 0) this.takeAt = 1 - this.takeAt;
+    const box = this.boxes[this.takeAt]!;
+    return box.files.length > 0 ? box : undefined;
+  }
+
+  private get waiting(): number {
+    return this.boxes[0]!.files.length + this.boxes[1]!.files.length;
+  }
+
+  /** Make fresh inodes, one at a time, until the pool is full (unless a refill runs already). */
+  private refill(): void {
+    if (this.refilling || this.stopped || this.waiting >= POOL_SIZE) return;
+    this.refilling = (async () => {
+      while (!this.stopped && this.waiting < POOL_SIZE) {
+        const box = this.boxes[1 - this.takeAt]!;
+        const name = `f${this.serial++}`;
+        const fd = await openFresh(nameIn(box.fd, name)).catch((err: NodeJS.ErrnoException) => {
+          if (err.code === 'EEXIST') return undefined; // the next name
+          throw err;
+        });
+        if (fd === undefined) continue;
+        if (this.stopped) {
+          closeSync(fd);
+          unlinkSync(nameIn(box.fd, name));
+          break;
+        }
+        box.files.push({ name, fd, made: fstatSync(fd) });
+      }
+    })()
+      .catch(() => {}) // a full disk, no descriptors left: creates are made in place, and the next one tries again
+      .finally(() => {
+        this.refilling = undefined;
+      });
+  }
+}
+
+/** Create `path` (a name in a held directory), empty and private, in the thread pool; its descriptor. */
+function openFresh(path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    open(path, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, FRESH_MODE, (err, fd) => (err ? reject(err) : resolve(fd)));
+  });
+}
