@@ -23,6 +23,8 @@ export interface NativeAddon {
   exchange?(a: string, b: string): number;
   /** renameat2(2) with RENAME_NOREPLACE: 0 or a negative errno (absent in an addon built before it). */
   noReplace?(a: string, b: string): number;
+  /** ext4's FS_TOPDIR_FL (chattr +T) on a directory: 0 or a negative errno (absent in an older build). */
+  markTopDir?(path: string): number;
 }
 
 /** Whether the addon is in use, and why not (sefs --version prints it). */

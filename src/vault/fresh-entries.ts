@@ -14,16 +14,18 @@
  * They wait in two directories of tmp/ (FRESH_DIRS): an allocation holds its directory's lock for as long as it
  * takes, and a rename out of the same directory would wait for it, so refills go to one and creates take from
  * the other, swapping when that one is empty. Each keeps the descriptor it was created with (the create writes
- * its node fields through it: no open by the new name). Any mount empties the directories first (a crash
- * leaves some; emptied, as tmp/ is, since nothing says what a crash left in them); unmount removes what is left.
+ * its node fields through it: no open by the new name). On ext4 the two directories are placed as top-level
+ * directories are (markTopDir): in a quiet block group, where an allocation costs a few tens of microseconds
+ * instead of up to a millisecond. Any mount removes them first with what a crash left in them (nothing says
+ * what that is, as for the rest of tmp/) and makes them anew; unmount removes them.
  * Without the native addon, or on a host file system that refuses the flag, there is no pool: creates are made
  * in place, as before.
  */
-import { closeSync, constants as fsc, fstatSync, open, readdirSync, unlinkSync, type Stats } from 'node:fs';
+import { closeSync, constants as fsc, fstatSync, mkdirSync, open, readdirSync, rmdirSync, unlinkSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { native } from '../core/native.js';
 import { checkErrno } from './posix-error.js';
-import { holdDirSync, mkdirInsideSync, nameIn } from './safe-fs.js';
+import { atNameSync, holdDirSync, nameIn } from './safe-fs.js';
 
 /** The directories of tmp/ that hold fresh inodes. */
 export const FRESH_DIRS = ['fresh-0', 'fresh-1'];
@@ -31,9 +33,10 @@ export const FRESH_DIRS = ['fresh-0', 'fresh-1'];
 /**
  * Fresh inodes kept at most, in both directories together: made one at a time (an allocation takes 0.04-1.2 ms
  * here, a create through FUSE takes 1-3 ms), so a burst drains the pool slowly; this covers the gap at the
- * start of a burst after an idle mount and bursts in parallel (a descriptor each).
+ * start of a burst after an idle mount and bursts in parallel (a descriptor each). SEFS_FRESH_INODES sets
+ * another size (0: every create in place), for tests and measurements.
  */
-const POOL_SIZE = 128;
+const POOL_SIZE = Number(process.env.SEFS_FRESH_INODES ?? 128);
 
 /** Made private: a create gives its file its own mode. */
 const FRESH_MODE = 0o600;
@@ -53,6 +56,7 @@ interface Waiting extends FreshInode {
 
 /** One directory of fresh inodes, held open for the mount's life. */
 interface Box {
+  path: string;
   fd: number;
   files: Waiting[];
 }
@@ -67,28 +71,29 @@ export class FreshEntries {
   taken = 0;
   missed = 0;
 
-  private constructor(private readonly boxes: Box[]) {}
+  private constructor(
+    private readonly tmpArea: string,
+    private readonly boxes: Box[],
+  ) {}
 
   /**
    * The pool of vault `tmpArea` (tmp/'s real path), its directories emptied and a refill started; undefined
    * where renameat2(RENAME_NOREPLACE) is not available (no addon, or one built before it).
    */
   static start(tmpArea: string): FreshEntries | undefined {
-    if (!native?.noReplace) return undefined;
+    if (!native?.noReplace || !(POOL_SIZE > 0)) return undefined;
+    markTopDir(tmpArea, tmpArea);
     const boxes = FRESH_DIRS.map((name) => {
-      const dir = join(tmpArea, name);
-      mkdirInsideSync(dir, tmpArea);
-      const fd = holdDirSync(dir, tmpArea);
-      for (const left of readdirSync(nameIn(fd, '.'))) {
-        try {
-          unlinkSync(nameIn(fd, left));
-        } catch {
-          // not a file (nothing of ours): left alone
-        }
+      const path = join(tmpArea, name);
+      removeBox(path, tmpArea);
+      try {
+        atNameSync(path, tmpArea, (p) => mkdirSync(p, 0o700));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err; // not empty (not ours): used as it is
       }
-      return { fd, files: [] };
+      return { path, fd: holdDirSync(path, tmpArea), files: [] };
     });
-    const pool = new FreshEntries(boxes);
+    const pool = new FreshEntries(tmpArea, boxes);
     pool.refill();
     return pool;
   }
@@ -128,20 +133,15 @@ export class FreshEntries {
     return file;
   }
 
-  /** Close and remove every waiting inode (unmount); refills stop. */
+  /** Close and remove every waiting inode and the directories (unmount); refills stop. */
   async clear(): Promise<void> {
+    if (this.stopped) return;
     this.stopped = true;
     await this.refilling;
     for (const box of this.boxes) {
-      for (const file of box.files.splice(0)) {
-        closeSync(file.fd);
-        try {
-          unlinkSync(nameIn(box.fd, file.name));
-        } catch {
-          // the next mount empties the directory
-        }
-      }
+      for (const file of box.files.splice(0)) closeSync(file.fd);
       closeSync(box.fd);
+      removeBox(box.path, this.tmpArea);
     }
   }
 
@@ -180,6 +180,45 @@ export class FreshEntries {
       .finally(() => {
         this.refilling = undefined;
       });
+  }
+}
+
+/** Remove directory `path` of tmp/ with the files in it, if it is there (anything else in it stays, and so does it). */
+function removeBox(path: string, tmpArea: string): void {
+  let fd: number;
+  try {
+    fd = holdDirSync(path, tmpArea);
+  } catch {
+    return; // not there (or not a directory: removed with tmp/'s leftovers)
+  }
+  try {
+    for (const name of readdirSync(nameIn(fd, '.'))) {
+      try {
+        unlinkSync(nameIn(fd, name));
+      } catch {
+        // not a file: nothing of ours
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    atNameSync(path, tmpArea, (p) => rmdirSync(p));
+  } catch {
+    // something else in it
+  }
+}
+
+/**
+ * Have directories made in vault directory `dir` placed as top-level ones (ext4's FS_TOPDIR_FL), where the host
+ * has the flag; elsewhere nothing changes.
+ */
+function markTopDir(dir: string, area: string): void {
+  const fd = holdDirSync(dir, area);
+  try {
+    native?.markTopDir?.(nameIn(fd, '.'));
+  } finally {
+    closeSync(fd);
   }
 }
 

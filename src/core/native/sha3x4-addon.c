@@ -13,6 +13,7 @@
 
 #include "file-times.h"
 #include "rename-exchange.h"
+#include "top-dir.h"
 
 typedef void kernel_fn(const uint8_t *const *msg, const size_t *len, size_t n, uint8_t *out);
 typedef void xor_fn(uint8_t *target, const uint8_t *source, size_t n, const uint8_t *pad, size_t phase);
@@ -223,5 +224,6 @@ NAPI_MODULE_INIT() {
   if (napi_set_named_property(env, exports, "kernel", name) != napi_ok) return NULL;
   if (!register_file_times(env, exports)) return NULL;
   if (!register_rename_exchange(env, exports)) return NULL;
+  if (!register_top_dir(env, exports)) return NULL;
   return exports;
 }
