@@ -19,7 +19,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const srcDir = path.join(root, 'src', 'core', 'native')
 const outDir = path.join(root, 'dist', 'native')
 const target = path.join(outDir, 'sha3x4.node')
-const sources = ['sha3x4-kernel.c', 'sha3x4-addon.c', 'aes-cbc-x4.c', 'file-times.c', 'file-times.h', 'rename-exchange.c', 'rename-exchange.h', 'top-dir.c', 'top-dir.h'].map((f) => path.join(srcDir, f))
+const sources = ['sha3x4-kernel.c', 'sha3x4-addon.c', 'aes-cbc-x4.c', 'file-times.c', 'file-times.h', 'rename-exchange.c', 'rename-exchange.h', 'top-dir.c', 'top-dir.h', 'napi-string.h'].map((f) => path.join(srcDir, f))
 const log = (msg) => console.log(`[build-native] ${msg}`)
 const fallback = (why) => {
   const kept = fs.existsSync(target) ? `keeping the previous ${path.relative(root, target)}` : 'sefs hashes with OpenSSL instead: same results, slower'

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "napi-string.h"
 #include "rename-exchange.h"
 
 #ifndef RENAME_NOREPLACE
@@ -23,22 +24,6 @@
 #ifndef RENAME_EXCHANGE
 #define RENAME_EXCHANGE (1 << 1)
 #endif
-
-/* A string argument as a malloc'ed C string, NULL with a TypeError thrown. */
-static char *string_of(napi_env env, napi_value value) {
-  size_t length;
-  if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok) {
-    napi_throw_type_error(env, NULL, "renameat2(a, b): paths are strings");
-    return NULL;
-  }
-  char *s = malloc(length + 1);
-  if (!s) {
-    napi_throw_error(env, NULL, "out of memory");
-    return NULL;
-  }
-  napi_get_value_string_utf8(env, value, s, length + 1, &length);
-  return s;
-}
 
 /* renameat2(a, b, flags) of the two string arguments; the flags are the function's data. */
 static napi_value rename2_js(napi_env env, napi_callback_info info) {
@@ -49,9 +34,9 @@ static napi_value rename2_js(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "renameat2(a, b)");
     return NULL;
   }
-  char *a = string_of(env, argv[0]);
+  char *a = string_arg(env, argv[0], "renameat2(a, b): paths are strings");
   if (!a) return NULL;
-  char *b = string_of(env, argv[1]);
+  char *b = string_arg(env, argv[1], "renameat2(a, b): paths are strings");
   if (!b) {
     free(a);
     return NULL;

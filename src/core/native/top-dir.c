@@ -16,6 +16,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "napi-string.h"
 #include "top-dir.h"
 
 static int mark_top_dir(const char *path) {
@@ -32,19 +33,14 @@ static int mark_top_dir(const char *path) {
 }
 
 static napi_value mark_top_dir_js(napi_env env, napi_callback_info info) {
-  size_t argc = 1, length;
+  size_t argc = 1;
   napi_value argv[1], out;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
-      napi_get_value_string_utf8(env, argv[0], NULL, 0, &length) != napi_ok) {
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) {
     napi_throw_type_error(env, NULL, "markTopDir(path)");
     return NULL;
   }
-  char *path = malloc(length + 1);
-  if (!path) {
-    napi_throw_error(env, NULL, "out of memory");
-    return NULL;
-  }
-  napi_get_value_string_utf8(env, argv[0], path, length + 1, &length);
+  char *path = string_arg(env, argv[0], "markTopDir(path): the path is a string");
+  if (!path) return NULL;
   int rc = mark_top_dir(path);
   free(path);
   napi_create_int32(env, rc, &out);
