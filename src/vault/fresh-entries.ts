@@ -25,7 +25,7 @@ import { closeSync, constants as fsc, fstatSync, mkdirSync, open, readdirSync, r
 import { join } from 'node:path';
 import { native } from '../core/native.js';
 import { checkErrno } from './posix-error.js';
-import { atNameSync, holdDirSync, nameIn } from './safe-fs.js';
+import { atNameSync, heldDir, holdDirSync, nameIn } from './safe-fs.js';
 
 /** The directories of tmp/ that hold fresh inodes. */
 export const FRESH_DIRS = ['fresh-0', 'fresh-1'];
@@ -192,7 +192,7 @@ function removeBox(path: string, tmpArea: string): void {
     return; // not there (or not a directory: removed with tmp/'s leftovers)
   }
   try {
-    for (const name of readdirSync(nameIn(fd, '.'))) {
+    for (const name of readdirSync(heldDir(fd))) {
       try {
         unlinkSync(nameIn(fd, name));
       } catch {
@@ -216,7 +216,7 @@ function removeBox(path: string, tmpArea: string): void {
 function markTopDir(dir: string, area: string): void {
   const fd = holdDirSync(dir, area);
   try {
-    native?.markTopDir?.(nameIn(fd, '.'));
+    native?.markTopDir?.(heldDir(fd));
   } finally {
     closeSync(fd);
   }

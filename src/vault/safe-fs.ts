@@ -148,6 +148,9 @@ export function holdDirSync(dir: string, area: string): number {
 /** Name `name` in a directory held by holdDirSync: a path that resolves nothing but that last name. */
 export const nameIn = (dirFd: number, name: string): string => `${procPath(dirFd)}/${name}`;
 
+/** The directory held by holdDirSync itself (to list it, or open it for an ioctl). */
+export const heldDir = (dirFd: number): string => procPath(dirFd);
+
 /**
  * Run `fn` on `path`, or when it is too long for the kernel, on its name reached through its checked directory:
  * for the calls that take a path as it is (a plain lstat, an open that checks what it opened).
