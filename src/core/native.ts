@@ -25,6 +25,8 @@ export interface NativeAddon {
   noReplace?(a: string, b: string): number;
   /** ext4's FS_TOPDIR_FL (chattr +T) on a directory: 0 or a negative errno (absent in an older build). */
   markTopDir?(path: string): number;
+  /** `count` (1-256) empty files prefix<first>... made 0600 in directory `dirFd` in one thread-pool job: descriptors or negative errnos. */
+  makeFresh?(dirFd: number, prefix: string, first: number, count: number): Promise<number[]>;
 }
 
 /** Whether the addon is in use, and why not (sefs --version prints it). */

@@ -4,7 +4,7 @@
  * journal) an inode allocation skips every inode of its block group freed in the last half minute or so
  * (`recently_deleted`), which made the create's one open(O_CREAT) cost 0.25-1.2 ms on the daemon's JS thread
  * under /tmp (native-notes/small-files.md, sixth and seventh sessions). Here the allocations run in libuv's
- * thread pool, ahead of the creates, and a create pays a rename.
+ * thread pool, in batches (the addon's makeFresh), ahead of the creates, and a create pays a rename.
  *
  * Only never-written inodes are used: each is created empty and never written while it waits, so whatever a
  * power loss keeps of the rename, the name shows an empty file or the create's own bytes, never another file's
@@ -21,7 +21,8 @@
  * Without the native addon, or on a host file system that refuses the flag, there is no pool: creates are made
  * in place, as before.
  */
-import { closeSync, constants as fsc, fstatSync, mkdirSync, open, readdirSync, rmdirSync, unlinkSync, type Stats } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, readdirSync, rmdirSync, unlinkSync, type Stats } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { native } from '../core/native.js';
 import { checkErrno } from './posix-error.js';
@@ -33,17 +34,17 @@ export const FRESH_DIRS = ['fresh-0', 'fresh-1'];
 /**
  * Fresh inodes kept at most, in both directories together (a descriptor each). During a burst of creates the
  * refill keeps up or nearly (an allocation in the quiet group takes tens of microseconds, a create through
- * FUSE 1-5 ms); the pool covers the start of a burst after an idle moment and what the refill loses while the
- * JS thread is busy (seventh session: 128 left fewer than 2% of 1,000 creates in place under load).
+ * FUSE 1-5 ms); the pool covers the start of a burst after an idle moment and a batch that waits in the thread
+ * pool behind commits' fsyncs (40-170 ms seen under load). Seventh session: 1,000 creates right after a mount
+ * found it empty 0-4 times (the first batches were still being made).
  * SEFS_FRESH_INODES sets another size (0: every create in place), for tests and measurements.
  */
 const POOL_SIZE = Number(process.env.SEFS_FRESH_INODES ?? 128);
 
-/** Made at once at most (they wait for one another on their directory's lock in the kernel). */
-const MADE_AT_ONCE = 4;
+/** Made in one job at most (a batch of allocations in the quiet group takes about a millisecond). */
+const BATCH = 32;
 
-/** Made private: a create gives its file its own mode. */
-const FRESH_MODE = 0o600;
+const EEXIST = osConstants.errno.EEXIST;
 
 /** renameat2's errors of a host file system that has no RENAME_NOREPLACE (or tmp/ and meta/ apart). */
 const UNSUPPORTED = ['EINVAL', 'ENOSYS', 'EOPNOTSUPP', 'EXDEV'];
@@ -68,8 +69,8 @@ interface Box {
 export class FreshEntries {
   /** The box creates take from; refills go to the other. */
   private takeAt = 0;
-  /** Fresh inodes being made. */
-  private readonly making = new Set<Promise<void>>();
+  /** The batch of fresh inodes being made. */
+  private making?: Promise<void>;
   private refillQueued = false;
   private serial = 0;
   private stopped = false;
@@ -87,7 +88,7 @@ export class FreshEntries {
    * where renameat2(RENAME_NOREPLACE) is not available (no addon, or one built before it).
    */
   static start(tmpArea: string): FreshEntries | undefined {
-    if (!native?.noReplace || !(POOL_SIZE > 0)) return undefined;
+    if (!native?.noReplace || !native.makeFresh || !(POOL_SIZE > 0)) return undefined;
     markTopDir(tmpArea, tmpArea);
     const boxes = FRESH_DIRS.map((name) => {
       const path = join(tmpArea, name);
@@ -143,7 +144,7 @@ export class FreshEntries {
   async clear(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    await Promise.all(this.making);
+    await this.making;
     for (const box of this.boxes) {
       for (const file of box.files.splice(0)) closeSync(file.fd);
       closeSync(box.fd);
@@ -176,28 +177,31 @@ export class FreshEntries {
   }
 
   /**
-   * Make fresh inodes until the pool is full, a few at a time: each waits for a thread of the pool and then for
-   * the JS thread to take it in, which during a burst of creates is busy with their requests.
+   * Make fresh inodes until the pool is full, a batch at a time in one job of the thread pool (makeFresh), once a
+   * batch's worth has been taken: a job per file cost the JS thread about 0.25 ms each on the loaded machine
+   * (handing a job over wakes a thread).
    */
   private refill(): void {
-    while (!this.stopped && this.making.size < MADE_AT_ONCE && this.waiting + this.making.size < POOL_SIZE) {
-      const box = this.boxes[1 - this.takeAt]!;
-      const name = `f${this.serial++}`;
-      const made: Promise<void> = openFresh(nameIn(box.fd, name)).then(
-        (fd) => {
-          this.making.delete(made);
-          if (this.stopped) return closeSync(fd); // clear() waits for it, then removes it with its directory
-          box.files.push({ name, fd, made: fstatSync(fd) });
-          this.refill();
-        },
-        (err: NodeJS.ErrnoException) => {
-          this.making.delete(made);
-          // EEXIST: the next name. Anything else (a full disk, no descriptors left): the next create tries again.
-          if (err.code === 'EEXIST') this.refill();
-        },
-      );
-      this.making.add(made);
-    }
+    if (this.making || this.stopped || this.waiting > Math.max(0, POOL_SIZE - BATCH)) return;
+    const box = this.boxes[1 - this.takeAt]!;
+    const first = this.serial;
+    const count = Math.min(BATCH, POOL_SIZE - this.waiting);
+    this.serial += count;
+    this.making = native!.makeFresh!(box.fd, 'f', first, count).then(
+      (fds) => {
+        this.making = undefined;
+        let failed = false;
+        fds.forEach((fd, i) => {
+          if (fd < 0) failed ||= fd !== -EEXIST; // a full disk, no descriptors left: the next create tries again
+          else if (this.stopped) closeSync(fd); // clear() waits for this, then removes it with its directory
+          else box.files.push({ name: `f${first + i}`, fd, made: fstatSync(fd) });
+        });
+        if (!failed) this.refill();
+      },
+      () => {
+        this.making = undefined;
+      },
+    );
   }
 }
 
@@ -238,11 +242,4 @@ function markTopDir(dir: string, area: string): void {
   } finally {
     closeSync(fd);
   }
-}
-
-/** Create `path` (a name in a held directory), empty and private, in the thread pool; its descriptor. */
-function openFresh(path: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    open(path, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, FRESH_MODE, (err, fd) => (err ? reject(err) : resolve(fd)));
-  });
 }
