@@ -31,6 +31,20 @@ export interface FuseInstance {
    * (files with several names). Returns how many kernel nodes were told; 0 when not mounted.
    */
   invalidateIno(ino: number): number;
+  /**
+   * Patch level 6: the binding answers getattrs (lookups, stats) from attributes JS gave moments before (a
+   * readdir's stats, a change's answer, a getattr's answer), for up to 1 s, and drops them on every request
+   * that changes the paths they belong to. dropAttrs(path) is for a change JS makes on its own.
+   */
+  dropAttrs(path: string): void;
+  /** How many getattrs the binding answered, and how many reached JS (and what it holds now). */
+  attrStats(): AttrCacheStats;
+}
+
+export interface AttrCacheStats {
+  hits: number;
+  misses: number;
+  entries: number;
 }
 
 export interface FuseClass {
@@ -42,7 +56,7 @@ export interface FuseClass {
 }
 
 /** The patch level our code is written against: PATCH_LEVEL of scripts/patch-fuse-native.mjs. */
-export const FUSE_PATCH_LEVEL = 5;
+export const FUSE_PATCH_LEVEL = 6;
 
 // The script's absolute path: in an installed package there is no checkout to cd into.
 const PATCH_SCRIPT = fileURLToPath(new URL('../../scripts/patch-fuse-native.mjs', import.meta.url));

@@ -2,6 +2,7 @@
  * The fuse-native operations table: each handler runs its async operation and answers the kernel with
  * the value or a negative errno. fuse-native needs a number in every callback (cb() crashes it).
  */
+import { dirname } from 'node:path';
 import type { FsContext } from './context.js';
 import type { OpTrace } from './op-trace.js';
 import { E, fsError, toErrno } from './errno.js';
@@ -11,7 +12,13 @@ import * as dir from './ops-dir.js';
 import * as file from './ops-file.js';
 import * as xattr from './ops-xattr.js';
 
-type Cb = ((code: number, value?: unknown) => void) & { context?: FuseCaller };
+type Cb = ((code: number, value?: unknown, more?: unknown) => void) & { context?: FuseCaller };
+
+/** What a change left, for the binding's attribute cache: its node's attributes and its directory's. */
+interface ChangedAttrs {
+  self?: attr.FuseStat;
+  parent?: attr.FuseStat;
+}
 
 /** Who asks when the binding does not say (it always does since patch level 2): the daemon itself. */
 const DAEMON: FuseCaller = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, pid: process.pid, umask: 0 };
@@ -36,7 +43,7 @@ export function buildOps(ctx: FsContext, trace?: OpTrace): FuseOps {
     (...args: unknown[]) => {
       const answer = args.pop() as Cb;
       const done = trace?.start(name);
-      const cb: Cb = done ? (code, value) => (done(), answer(code, value)) : answer;
+      const cb: Cb = done ? (code, value, more) => (done(), answer(code, value, more)) : answer;
       const fail = (err: unknown) => cb(toErrno(err, name, ctx.meta.logName(String(args[0])), ctx.log));
       let running: Promise<R>;
       try {
@@ -49,28 +56,54 @@ export function buildOps(ctx: FsContext, trace?: OpTrace): FuseOps {
   const value = <A extends unknown[]>(name: string, run: (...args: A) => Promise<unknown>) => handler(name, run, (cb, v) => cb(0, v));
   const status = <A extends unknown[]>(name: string, run: (...args: A) => Promise<void>) => handler(name, run, (cb) => cb(0));
   const count = <A extends unknown[]>(name: string, run: (...args: A) => Promise<number>) => handler(name, run, (cb, n) => cb(n));
+  /**
+   * A change answered with the attributes it left on its node and on the directory holding it: the binding
+   * (patch level 6) keeps them for the getattrs that follow, which then need no round trip here (libfuse's
+   * own after every setattr and new node, the kernel's of a directory whose entries changed, before the next
+   * name is looked up in it). Attributes that cannot be read are left out (those getattrs then ask us).
+   */
+  const shown = (at: () => Promise<attr.FuseStat>) => at().catch(() => undefined);
+  const attrsAfter = async (self: (() => Promise<attr.FuseStat>) | undefined, inDirOf?: string): Promise<ChangedAttrs> => ({
+    self: self && (await shown(self)),
+    parent: inDirOf === undefined ? undefined : await shown(() => attr.getattr(ctx, dirname(inDirOf))),
+  });
+  const change = <A extends unknown[]>(name: string, run: (...args: A) => Promise<void>, after: (...args: A) => Promise<ChangedAttrs>) =>
+    handler(name, async (...args: A) => (await run(...args), after(...args)), (cb, attrs) => cb(0, attrs));
+  const node = (path: string) => attrsAfter(() => attr.getattr(ctx, path));
+  const newNode = (path: string) => attrsAfter(() => attr.getattr(ctx, path), path);
+  const goneNode = (path: string) => attrsAfter(undefined, path);
 
   return {
     getattr: value('getattr', (path: string) => attr.getattr(ctx, path)),
     fgetattr: value('fgetattr', (_path: string | null, fd: number) => attr.getattrOpen(ctx, fd)),
     access: status('access', (path: string) => attr.access(ctx, path)),
     statfs: value('statfs', () => attr.fsStats(ctx)),
-    chmod: status('chmod', (path: string, mode: number) => attr.setMode(ctx, path, mode)),
-    chown: status('chown', (path: string, uid: number, gid: number) => attr.setOwner(ctx, path, uid, gid)),
-    utimens: status('utimens', (path: string, atime: attr.TimeSpec, mtime: attr.TimeSpec) => attr.setTimes(ctx, path, atime, mtime)),
+    chmod: change('chmod', (path: string, mode: number) => attr.setMode(ctx, path, mode), node),
+    chown: change('chown', (path: string, uid: number, gid: number) => attr.setOwner(ctx, path, uid, gid), node),
+    utimens: change('utimens', (path: string, atime: attr.TimeSpec, mtime: attr.TimeSpec) => attr.setTimes(ctx, path, atime, mtime), node),
 
-    readdir: value('readdir', (path: string | null) => dir.list(ctx, named(path))),
-    mkdir: status('mkdir', (path: string, mode: number, caller: FuseCaller) => dir.makeDir(ctx, path, mode, caller)),
-    rmdir: status('rmdir', (path: string) => dir.removeDir(ctx, path)),
-    unlink: status('unlink', (path: string) => dir.removeFile(ctx, path)),
+    // The names, and the attributes of the first ones (the binding answers the lookups that follow: ls -l, rm -r).
+    readdir: handler('readdir', (path: string | null) => dir.listWithAttrs(ctx, named(path)), (cb, l) => cb(0, l.names, l.stats)),
+    mkdir: change('mkdir', (path: string, mode: number, caller: FuseCaller) => dir.makeDir(ctx, path, mode, caller), newNode),
+    rmdir: change('rmdir', (path: string) => dir.removeDir(ctx, path), goneNode),
+    unlink: change('unlink', (path: string) => dir.removeFile(ctx, path), goneNode),
     rename: status('rename', (from: string, to: string) => dir.rename(ctx, from, to)),
-    symlink: status('symlink', (target: string, path: string, caller: FuseCaller) => dir.makeSymlink(ctx, target, path, caller)),
+    symlink: change('symlink', (target: string, path: string, caller: FuseCaller) => dir.makeSymlink(ctx, target, path, caller), (_target, path) => newNode(path)),
     readlink: value('readlink', (path: string) => dir.readSymlink(ctx, path)),
-    mknod: status('mknod', (path: string, mode: number, rdev: number, caller: FuseCaller) => dir.makeNode(ctx, path, mode, rdev, caller)),
+    mknod: change('mknod', (path: string, mode: number, rdev: number, caller: FuseCaller) => dir.makeNode(ctx, path, mode, rdev, caller), newNode),
     fsyncdir: status('fsyncdir', (path: string | null) => dir.syncDir(ctx, named(path))),
-    link: status('link', (from: string, to: string) => dir.link(ctx, from, to)),
+    // The new name's node has two names now (the binding keeps no such node's attributes): its directory's.
+    link: change('link', (from: string, to: string) => dir.link(ctx, from, to), (_from, to) => goneNode(to)),
 
-    create: value('create', (path: string, mode: number, caller: FuseCaller) => file.create(ctx, path, mode, caller)),
+    // The new handle, and the file's attributes for the fgetattr libfuse sends right after a create.
+    create: handler(
+      'create',
+      async (path: string, mode: number, caller: FuseCaller) => {
+        const fd = await file.create(ctx, path, mode, caller);
+        return { fd, attrs: await attrsAfter(() => attr.getattrOpen(ctx, fd), path) };
+      },
+      (cb, made) => cb(0, made.fd, made.attrs),
+    ),
     open: value('open', (path: string, _flags: number) => file.open(ctx, path)),
     // Handle-based: the path is null for a file removed while open (nullpath_ok), and never needed.
     read: count('read', (_path: string | null, fd: number, buf: Buffer, len: number, pos: number) => file.read(ctx, fd, buf, len, pos)),
@@ -79,8 +112,8 @@ export function buildOps(ctx: FsContext, trace?: OpTrace): FuseOps {
     // fuse-native passes (path, datasync, fd): its README has the order wrong.
     fsync: status('fsync', (_path: string | null, _datasync: number, fd: number) => file.fsync(ctx, fd)),
     release: status('release', (_path: string | null, fd: number) => file.release(ctx, fd)),
-    truncate: status('truncate', (path: string, size: number) => file.truncatePath(ctx, path, size)),
-    ftruncate: status('ftruncate', (_path: string | null, fd: number, size: number) => file.truncateOpen(ctx, fd, size)),
+    truncate: change('truncate', (path: string, size: number) => file.truncatePath(ctx, path, size), node),
+    ftruncate: change('ftruncate', (_path: string | null, fd: number, size: number) => file.truncateOpen(ctx, fd, size), (_path, fd) => attrsAfter(() => attr.getattrOpen(ctx, fd))),
     fallocate: status('fallocate', (_path: string | null, mode: number, offset: number, length: number, fd: number) => file.allocate(ctx, fd, mode, offset, length)),
 
     setxattr: status('setxattr', (path: string, name: string, value: Buffer, flags: number) => xattr.setXattr(ctx, path, name, value, flags)),

@@ -114,6 +114,7 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
   });
   // The other names of a file changed through one show the change at once, not after the attribute timeout.
   ctx.meta.onLinkedChange = (ino) => fuse.invalidateIno(ino);
+  ctx.meta.onEntryPlaced = (path) => fuse.dropAttrs(path);
   try {
     await mountWith(fuse);
   } catch (err) {
@@ -128,7 +129,7 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
   const unmount = (): Promise<void> =>
     (unmounting ??= (async () => {
       await session.commitAll();
-      for (const line of trace?.report() ?? []) log(line);
+      for (const line of trace?.report(fuse.attrStats()) ?? []) log(line);
       if (trace) log(ctx.meta.freshUse());
       await new Promise<void>((res) => fuse.unmount(() => res()));
       if (await isMountedAt(mnt)) await forceUnmountAt(mnt).catch(() => {});

@@ -4,6 +4,8 @@
  * logged at unmount (and on SIGUSR1). What it cannot see: the kernel and libfuse's threads before the
  * handler runs, which is the rest of a round trip (native-notes/small-files.md).
  */
+import type { AttrCacheStats } from './fuse-binding.js';
+
 interface OpTimes {
   count: number;
   totalMs: number;
@@ -30,10 +32,12 @@ export class OpTrace {
     };
   }
 
-  /** One line per operation, the busiest first. */
-  report(): string[] {
-    return [...this.ops]
+  /** One line per operation, the busiest first, then what the binding answered itself (getattrs from its cache). */
+  report(attrs?: AttrCacheStats): string[] {
+    const lines = [...this.ops]
       .sort((a, b) => b[1].totalMs - a[1].totalMs)
       .map(([op, t]) => `op ${op}: ${t.count} calls, ${t.totalMs.toFixed(0)} ms, mean ${((t.totalMs / t.count) * 1000).toFixed(0)} us, worst ${t.worstMs.toFixed(1)} ms`);
+    if (attrs) lines.push(`attribute cache: ${attrs.hits} getattrs answered in the binding, ${attrs.misses} passed to JS`);
+    return lines;
   }
 }

@@ -22,6 +22,8 @@ const MAX_QUEUED = 1024;
 export class Writeback {
   private queue: OpenFile[] = [];
   private readonly queued = new Set<OpenFile>();
+  /** The files of the running batch whose commit has not ended yet. */
+  private readonly committing = new Set<OpenFile>();
   /** The batch being committed, if any. */
   private batch: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -46,9 +48,9 @@ export class Writeback {
     while (this.queue.length > MAX_QUEUED) await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
   }
 
-  /** Whether `file`'s commit is queued (the session's retries leave it to its batch). */
+  /** Whether `file`'s commit is queued or running (the session's retries leave it to its batch). */
   has(file: OpenFile): boolean {
-    return this.queued.has(file);
+    return this.queued.has(file) || this.committing.has(file);
   }
 
   /** Files queued or being committed. */
@@ -88,13 +90,17 @@ export class Writeback {
   private async runBatch(): Promise<void> {
     const files = this.queue;
     this.queue = [];
-    for (const file of files) this.queued.delete(file);
+    for (const file of files) {
+      this.queued.delete(file);
+      this.committing.add(file);
+    }
     for (const wake of this.roomWaiters.splice(0)) wake();
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < files.length) {
         const file = files[next++]!;
         await this.commit(file).catch((err: Error) => this.log(`BUG: write-back of ${file.path} threw: ${err.stack ?? err.message}`));
+        this.committing.delete(file);
       }
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));

@@ -25,7 +25,7 @@ import { FreshEntries } from './fresh-entries.js';
 import { STUB_PLACE, isStubFile, openAtPlace, recordIno, recordName, recordPlace, stubEntry } from './hard-links.js';
 import type { NodeInfo } from './node-info.js';
 import { posixError } from './posix-error.js';
-import { NAME_MAX } from './names.js';
+import { NAME_MAX, childPath } from './names.js';
 import { nowNs, setFdTimesNowSync, setFdTimesNs, setTimesNs } from './file-times.js';
 
 export interface EntryAttrs {
@@ -204,6 +204,12 @@ export class MetaTree {
    */
   onLinkedChange?: (ino: number) => void;
 
+  /**
+   * Told the path of each entry a commit puts in place: its ctime (and, once committed, its stored size)
+   * change without a request of the kernel's, so what the binding keeps of its attributes must go (mount.ts).
+   */
+  onEntryPlaced?: (path: string) => void;
+
   private linkedChanged(link: number | undefined): void {
     if (link !== undefined) this.onLinkedChange?.(link);
   }
@@ -369,13 +375,14 @@ export class MetaTree {
   /**
    * After a readdir, read the directory's entries in the background, several at once, as a kernel's
    * readdirplus would: ls -l, rsync, tar and a reader walking the tree stat each name next, and on a cold
-   * cache each of those stats would otherwise wait for its entry's disk read in turn.
+   * cache each of those stats would otherwise wait for its entry's disk read in turn. Settles when every
+   * read it started has (a readdir that answers with its names' attributes waits for it).
    */
-  prefetchFacts(dir: string, names: string[]): void {
+  prefetchFacts(dir: string, names: string[]): Promise<void> {
     const start = this.changes;
     const paths = names
       .slice(0, PREFETCH_MAX)
-      .map((name) => (dir === '/' || dir === '' ? `/${name}` : `${dir}/${name}`))
+      .map((name) => childPath(dir, name))
       .filter((p) => !this.facts.has(p) && !this.entries.has(p) && !this.prefetching.has(p));
     let next = 0;
     const worker = async (): Promise<void> => {
@@ -395,7 +402,7 @@ export class MetaTree {
         this.prefetching.delete(path);
       }
     };
-    for (let i = 0; i < Math.min(PREFETCH_CONCURRENCY, paths.length); i++) void worker();
+    return Promise.all(Array.from({ length: Math.min(PREFETCH_CONCURRENCY, paths.length) }, worker)).then(() => undefined);
   }
 
   /**
@@ -774,6 +781,7 @@ export class MetaTree {
         this.changes++;
         this.entries.set(path, entry);
         this.facts.delete(path);
+        this.onEntryPlaced?.(path);
         return dirname(target);
       },
       discard: async () => this.spares.keep(temp),

@@ -14,3 +14,8 @@ export function checkNewName(path: string): void {
   if (name.includes('\uFFFD')) throw posixError('EILSEQ');
   if (Buffer.byteLength(name) > NAME_MAX) throw posixError('ENAMETOOLONG');
 }
+
+/** The visible path of `name` in directory `dir` ("/" + "a" -> "/a", "/d" + "a" -> "/d/a"). */
+export function childPath(dir: string, name: string): string {
+  return dir === '/' || dir === '' ? `/${name}` : `${dir}/${name}`;
+}

@@ -12,7 +12,7 @@ import { createReadStream, existsSync, statSync } from 'node:fs';
 import { chmod, lstat, mkdir, mkdtemp, open, readFile, readdir, readlink, rm, statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { expect, vi } from 'vitest';
+import { afterAll, afterEach, expect, vi } from 'vitest';
 import { isMounted } from '../../src/fs/stale-mount.js';
 import { CLI, ensureBuiltCli } from '../helpers/build.js';
 import { alive, sleep, waitDead } from '../helpers/process.js';
@@ -116,6 +116,8 @@ export async function failure(args: string[], env?: Record<string, string>): Pro
 // ---- a mounted vault -------------------------------------------------------------------------------
 
 const live = new Set<TestMount>();
+/** Mounts made since the last test ended (disposeEachTest). */
+const made = new Set<TestMount>();
 
 /** A temp vault and mount point under os.tmpdir(), mounted through the CLI as a daemon. */
 export class TestMount {
@@ -155,6 +157,7 @@ export class TestMount {
     requireFuse();
     const dir = await mkdtemp(join(tmpdir(), `sefs-fuse-${name}-`));
     const m = new TestMount(dir);
+    made.add(m);
     m.vaultAt = options.vault;
     m.env = options.env ?? {};
     m.mountArgs = options.mountArgs ?? [];
@@ -301,6 +304,20 @@ export class TestMount {
 /** Unmount every mount the helpers made in this process (for afterAll). */
 export async function disposeAll(): Promise<void> {
   for (const m of [...live]) await m.dispose();
+}
+
+/**
+ * For a file whose tests each make their own mounts: after each test, dispose of every mount it made (mounted
+ * or not: its temp directory goes too), and after the file, of any still live.
+ */
+export function disposeEachTest(): void {
+  afterEach(async () => {
+    for (const m of [...made]) {
+      made.delete(m);
+      await m.dispose();
+    }
+  });
+  afterAll(disposeAll);
 }
 
 // ---- content -------------------------------------------------------------------------------------

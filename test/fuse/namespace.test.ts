@@ -7,18 +7,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, readFile, rename, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { CLI, disposeAll, fuseSuite, requireTools, run, TestMount } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { CLI, disposeEachTest, fuseSuite, requireTools, run, TestMount } from './helpers.js';
 
 fuseSuite();
 
-afterAll(disposeAll);
+disposeEachTest();
 
 let m: TestMount | undefined;
-afterEach(async () => {
-  await m?.dispose();
-  m = undefined;
-});
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 

@@ -8,18 +8,14 @@
 import { lstatSync, readdirSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { CLI, disposeAll, fuseSuite, requireTools, run, sh, sleep, TestMount } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { CLI, disposeEachTest, fuseSuite, requireTools, run, sh, sleep, TestMount } from './helpers.js';
 import { ATTR_TIMEOUT_S } from '../../src/fs/kernel-options.js';
 
 fuseSuite();
-afterAll(disposeAll);
+disposeEachTest();
 
 let m: TestMount | undefined;
-afterEach(async () => {
-  await m?.dispose();
-  m = undefined;
-});
 
 /** `stat -c` of paths (inode, links, type, size, major:minor) as one line each. */
 const statOf = async (...paths: string[]): Promise<string[]> => (await run('stat', ['-c', '%i %h %F %s %t:%T', ...paths])).stdout.trim().split('\n');

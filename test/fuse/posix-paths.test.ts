@@ -6,18 +6,14 @@
 import { mkdir, mkdtemp, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { CLI, disposeAll, fuseSuite, run, sh, sleep, TestMount } from './helpers.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CLI, disposeEachTest, fuseSuite, run, sh, sleep, TestMount } from './helpers.js';
 
 fuseSuite();
 
-afterAll(disposeAll);
+disposeEachTest();
 
 let m: TestMount | undefined;
-afterEach(async () => {
-  await m?.dispose();
-  m = undefined;
-});
 
 const PATH_MAX = 4096;
 

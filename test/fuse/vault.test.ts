@@ -7,21 +7,17 @@ import { spawn } from 'node:child_process';
 import { constants as fsc } from 'node:fs';
 import { type FileHandle, mkdir, open, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { chunkSpans } from '../../src/core/layout.js';
 import { READ_AHEAD_KB, readAheadFile } from '../../src/fs/kernel-options.js';
 import { decodeEntry } from '../../src/vault/meta-entry.js';
-import { CLI, codeOf, disposeAll, fsyncFile, fuseSuite, isMounted, KiB, MiB, run, seededBytes, sha256, sha256File, TestMount, writeFileSynced } from './helpers.js';
+import { CLI, codeOf, disposeEachTest, fsyncFile, fuseSuite, isMounted, KiB, MiB, run, seededBytes, sha256, sha256File, TestMount, writeFileSynced } from './helpers.js';
 
 fuseSuite();
 
-afterAll(disposeAll);
+disposeEachTest();
 
 let m: TestMount | undefined;
-afterEach(async () => {
-  await m?.dispose();
-  m = undefined;
-});
 
 async function pread(fh: FileHandle, position: number, length: number): Promise<Buffer> {
   const buf = Buffer.alloc(length);

@@ -1,0 +1,185 @@
+/**
+ * Requests the binding answers without the JS thread (fuse-native patch level 6).
+ *
+ * The attribute cache: getattrs answered in C from attributes JS gave
+ * moments before (a readdir's stats, a change's answer, a getattr's answer). What must hold whatever the
+ * timing: a path never shows another path's attributes (an expired entry, a hash bucket shared with other
+ * paths), and once a change returns, every stat shows it, also when the kernel has forgotten the name and
+ * asks the daemon again (drop_caches between the change and the stat: the kernel's own cache would
+ * otherwise answer and hide a stale entry in ours). readdir's d_type and d_ino agree with lstat.
+ *
+ * Read-only handles: their flush (what close(2) waits for) is answered in C; a file changed through another
+ * handle is still committed once that one closes.
+ */
+import { lstatSync, readdirSync, statSync } from 'node:fs';
+import { appendFile, chmod, chown, link, mkdir, open, readFile, rename, rm, rmdir, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { disposeEachTest, fuseSuite, run, sleep, TestMount } from './helpers.js';
+import { ATTR_TIMEOUT_S } from '../../src/fs/kernel-options.js';
+
+fuseSuite();
+disposeEachTest();
+
+let m: TestMount | undefined;
+
+/** The kernel forgets every dentry and inode it holds: the next stat of a name is a lookup the daemon answers. */
+const forgetNames = (): Promise<unknown> => writeFile('/proc/sys/vm/drop_caches', '2');
+
+/** What a tree made by makeSmallTree holds: path -> [is a directory, size]. */
+type Expected = Map<string, [boolean, number]>;
+
+/** `dirs` directories of `files` files each, every file a size of its own (so a wrong entry shows). */
+async function makeSmallTree(root: string, dirs: number, files: number): Promise<Expected> {
+  const expected: Expected = new Map();
+  for (let d = 0; d < dirs; d++) {
+    const dir = join(root, `d${d}`);
+    await mkdir(dir);
+    expected.set(dir, [true, -1]);
+    for (let f = 0; f < files; f++) {
+      const size = 1 + d * files + f;
+      await writeFile(join(dir, `f${f}`), Buffer.alloc(size, 97));
+      expected.set(join(dir, `f${f}`), [false, size]);
+    }
+  }
+  return expected;
+}
+
+/** Every path's type and size as expected, and every path a different inode number. */
+function checkTree(expected: Expected, order: string[]): void {
+  const inodes = new Map<number, string>();
+  for (const path of order) {
+    const st = lstatSync(path);
+    const [isDir, size] = expected.get(path)!;
+    expect({ path, isDir: st.isDirectory() }).toEqual({ path, isDir });
+    if (!isDir) expect({ path, size: st.size }).toEqual({ path, size });
+    expect(inodes.get(st.ino), `${path} and ${inodes.get(st.ino)} share inode ${st.ino}`).toBeUndefined();
+    inodes.set(st.ino, path);
+  }
+}
+
+describe('the binding answers getattrs from attributes JS gave', () => {
+  it('never with another path\'s attributes, fresh, half expired or expired', async () => {
+    m = await TestMount.create('attrs-own', { env: { SEFS_TRACE_OPS: '1' } });
+    const expected = await makeSmallTree(m.at(), 12, 40);
+    const paths = [...expected.keys()];
+    const reversed = [...paths].reverse();
+    const scrambled = paths.map((p, i) => [p, (i * 7919) % paths.length] as const).sort((a, b) => a[1] - b[1]).map(([p]) => p);
+    await m.remount();
+    for (let round = 0; round < 3; round++) {
+      await run('ls', ['-lR', m.mnt]); // readdir stats: the cache holds every name
+      checkTree(expected, scrambled);
+      // Half of the entries expire while the others are refreshed by getattr answers, then all of them.
+      await sleep((ATTR_TIMEOUT_S * 1000) / 2 + 100);
+      await forgetNames();
+      checkTree(expected, reversed.slice(0, paths.length / 2));
+      await sleep((ATTR_TIMEOUT_S * 1000) / 2 + 100);
+      await forgetNames();
+      checkTree(expected, scrambled);
+      await sleep(ATTR_TIMEOUT_S * 1000 + 100);
+      await forgetNames();
+      checkTree(expected, paths);
+    }
+    await m.unmount();
+    // The cache was used: the lookups that followed the listings were answered in the binding (the last
+    // mount's line: the log also holds the first mount's).
+    const counts = [...(await m.log()).matchAll(/attribute cache: (\d+) getattrs answered in the binding/g)];
+    expect(counts.length).toBe(2);
+    expect(Number(counts[1]![1])).toBeGreaterThan(paths.length);
+  });
+
+  it('readdir gives each name the type and inode number lstat gives it', async () => {
+    m = await TestMount.create('attrs-dirent');
+    await makeSmallTree(m.at(), 3, 20);
+    await symlink('d0/f1', m.at('link'));
+    await run('mkfifo', [m.at('fifo')]);
+    await m.remount();
+    const script = `
+import os, stat, sys
+bad = []
+for root, dirs, files in os.walk(sys.argv[1]):
+    for e in os.scandir(root):
+        st = os.lstat(e.path)
+        if e.inode() != st.st_ino or e.is_dir(follow_symlinks=False) != stat.S_ISDIR(st.st_mode) \\
+           or e.is_symlink() != stat.S_ISLNK(st.st_mode) or e.is_file(follow_symlinks=False) != stat.S_ISREG(st.st_mode):
+            bad.append(e.path)
+print(len(bad), bad[:5])`;
+    expect((await run('python3', ['-c', script, m.mnt])).stdout.trim()).toBe('0 []');
+  });
+
+  it('shows every change once it returns, also to a lookup made after the kernel forgot the name', async () => {
+    m = await TestMount.create('attrs-change');
+    await makeSmallTree(m.at(), 2, 5);
+    await mkdir(m.at('d0', 'sub'));
+    await writeFile(m.at('d0', 'sub', 'deep'), 'deep');
+    const fresh = async (): Promise<void> => {
+      await run('ls', ['-lR', m!.mnt]); // everything cached, in the kernel and in the binding
+    };
+    const after = async <T>(change: () => Promise<unknown>, look: () => T): Promise<T> => {
+      await fresh();
+      await change();
+      await forgetNames();
+      return look();
+    };
+    const f = m.at('d0', 'f1');
+    expect(await after(() => chmod(f, 0o640), () => statSync(f).mode & 0o7777)).toBe(0o640);
+    expect(await after(() => chown(f, 1234, 5678), () => [statSync(f).uid, statSync(f).gid])).toEqual([1234, 5678]);
+    expect(await after(() => utimes(f, 1_000_000, 2_000_000), () => statSync(f).mtimeMs)).toBe(2_000_000_000);
+    expect(await after(() => truncate(f, 12345), () => statSync(f).size)).toBe(12345);
+    expect(await after(() => appendFile(f, 'xyz'), () => statSync(f).size)).toBe(12348);
+    // Another process's change (not this one's syscalls): the same.
+    expect(await after(() => run('chmod', ['600', f]), () => statSync(f).mode & 0o7777)).toBe(0o600);
+
+    const dirMtime = statSync(m.at('d1')).mtimeMs;
+    await sleep(20);
+    expect(await after(() => writeFile(m!.at('d1', 'new'), 'n'), () => statSync(m!.at('d1')).mtimeMs)).toBeGreaterThan(dirMtime);
+    const links = statSync(m.at('d1')).nlink;
+    expect(await after(() => mkdir(m!.at('d1', 'nd')), () => statSync(m!.at('d1')).nlink)).toBe(links + 1);
+    expect(await after(() => rmdir(m!.at('d1', 'nd')), () => statSync(m!.at('d1')).nlink)).toBe(links);
+
+    // Names that went, came or moved.
+    expect(await after(() => rm(m!.at('d1', 'f0')), () => codeOfStat(m!.at('d1', 'f0')))).toBe('ENOENT');
+    expect(await after(() => rename(m!.at('d1', 'f2'), m!.at('d1', 'f3')), () => [codeOfStat(m!.at('d1', 'f2')), statSync(m!.at('d1', 'f3')).size])).toEqual(['ENOENT', 8]);
+    expect(await after(() => rename(m!.at('d0', 'sub'), m!.at('d1', 'moved')), () => [codeOfStat(m!.at('d0', 'sub', 'deep')), statSync(m!.at('d1', 'moved', 'deep')).size])).toEqual(['ENOENT', 4]);
+    expect(await after(() => symlink('f3', m!.at('d1', 'sl')), () => lstatSync(m!.at('d1', 'sl')).isSymbolicLink())).toBe(true);
+    expect(await after(() => link(m!.at('d1', 'f3'), m!.at('d1', 'hl')), () => [statSync(m!.at('d1', 'f3')).nlink, statSync(m!.at('d1', 'hl')).nlink])).toEqual([2, 2]);
+    expect(await after(() => rm(m!.at('d1', 'hl')), () => statSync(m!.at('d1', 'f3')).nlink)).toBe(1);
+    // A file made where a directory was, and the other way round.
+    expect(await after(() => rm(m!.at('d1', 'moved'), { recursive: true }).then(() => writeFile(m!.at('d1', 'moved'), 'now a file')), () => lstatSync(m!.at('d1', 'moved')).isFile())).toBe(true);
+    expect(await after(() => rm(m!.at('d1', 'f4')).then(() => mkdir(m!.at('d1', 'f4'))), () => lstatSync(m!.at('d1', 'f4')).isDirectory())).toBe(true);
+    expect(readdirSync(m.at('d1')).sort()).toEqual(['f1', 'f3', 'f4', 'moved', 'new', 'sl']);
+  });
+});
+
+describe('read-only handles', () => {
+  it('close without a round trip to JS, and a file written through another handle is still committed', async () => {
+    m = await TestMount.create('ro-close', { env: { SEFS_TRACE_OPS: '1' } });
+    for (let i = 0; i < 20; i++) await writeFile(m.at(`f${i}`), `file ${i}`);
+    for (let i = 0; i < 20; i++) expect(await readFile(m.at(`f${i}`), 'utf8')).toBe(`file ${i}`);
+    // A writer keeps its handle while a reader opens and closes the file: the reader's close commits nothing,
+    // the writer's last close does.
+    const writer = await open(m.at('shared'), 'w');
+    await writer.write('first part, ');
+    const reader = await open(m.at('shared'), 'r');
+    expect(await reader.readFile('utf8')).toBe('first part, ');
+    await reader.close();
+    await writer.write('second part');
+    await writer.close();
+    await m.unmount();
+    // 21 files closed after writing (writeFile and the writer: one flush each); the 20 + 1 readers sent none.
+    const flushes = [...(await m.log()).matchAll(/op flush: (\d+) calls/g)];
+    expect(Number(flushes.at(-1)![1])).toBe(21);
+    await m.mount();
+    expect(await readFile(m.at('shared'), 'utf8')).toBe('first part, second part');
+    expect(await readFile(m.at('f7'), 'utf8')).toBe('file 7');
+  });
+});
+
+function codeOfStat(path: string): string {
+  try {
+    lstatSync(path);
+    return 'exists';
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? 'error';
+  }
+}
