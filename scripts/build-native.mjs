@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Build the native addon (src/core/native: four-way SHA3-256, the pad XOR, four-stream AES-128-CBC encryption,
-// in-place AES-128-CBC decryption, brotli decoding into a given buffer, exact file times, renameat2's exchange)
+// in-place AES-128-CBC decryption, brotli decoding into a given buffer, exact file times, renameat2's exchange
+// and no-replace, ext4's top-directory flag, empty files made in a batch)
 // into dist/native/sha3x4.node with the system C compiler and Node's own headers: no node-gyp, no download.
 // On x86-64 the SHA3 kernel is compiled three times (generic, AVX2, AVX-512VL) and the addon picks one at load
 // time by CPU, and the AES-NI code is added; on any other architecture only the portable generic kernel is
@@ -19,7 +20,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const srcDir = path.join(root, 'src', 'core', 'native')
 const outDir = path.join(root, 'dist', 'native')
 const target = path.join(outDir, 'sha3x4.node')
-const sources = ['sha3x4-kernel.c', 'sha3x4-addon.c', 'aes-cbc-x4.c', 'file-times.c', 'file-times.h', 'rename-exchange.c', 'rename-exchange.h', 'brotli-into.c', 'brotli-into.h'].map((f) => path.join(srcDir, f))
+const sources = ['sha3x4-kernel.c', 'sha3x4-addon.c', 'aes-cbc-x4.c', 'file-times.c', 'file-times.h', 'rename-exchange.c', 'rename-exchange.h', 'brotli-into.c', 'brotli-into.h', 'top-dir.c', 'top-dir.h', 'napi-string.h', 'fresh-files.c', 'fresh-files.h'].map((f) => path.join(srcDir, f))
 const log = (msg) => console.log(`[build-native] ${msg}`)
 const fallback = (why) => {
   const kept = fs.existsSync(target) ? `keeping the previous ${path.relative(root, target)}` : 'sefs hashes with OpenSSL instead: same results, slower'
@@ -74,8 +75,12 @@ try {
   run([...common, `-I${headers}`, '-c', sources[5], '-o', exchange])
   const brotli = path.join(tmp, 'brotli-into.o')
   run([...common, `-I${headers}`, '-c', sources[7], '-o', brotli])
+  const topDir = path.join(tmp, 'top-dir.o')
+  run([...common, `-I${headers}`, '-c', sources[9], '-o', topDir])
+  const fresh = path.join(tmp, 'fresh-files.o')
+  run([...common, `-I${headers}`, '-c', sources[12], '-o', fresh])
   const linked = path.join(tmp, 'sha3x4.node')
-  run(['-shared', '-o', linked, addon, times, exchange, brotli, ...objects, '-lpthread', '-ldl'])
+  run(['-shared', '-o', linked, addon, times, exchange, brotli, topDir, fresh, ...objects, '-lpthread', '-ldl'])
   // Load it in a fresh node before putting it in place: a build that does not load is no addon.
   const probe = spawnSync(process.execPath, ['-e', 'console.log(require(process.argv[1]).kernel)', linked], { encoding: 'utf8' })
   if (probe.status !== 0) throw new Error(`the built addon does not load: ${(probe.stderr.split('\n').find((l) => /Error/.test(l)) ?? probe.stderr).trim()}`)

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { FRESH_DIRS } from '../dist/vault/fresh-entries.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const cli = resolve(here, '../dist/cli/main.js');
@@ -20,6 +21,15 @@ const sha = (b) => createHash('sha256').update(b).digest('hex');
 function mount(vault, mnt) {
   execFileSync(process.execPath, [cli, 'mount', vault, mnt], { stdio: ['ignore', 'ignore', 'inherit'] });
   return Number(readFileSync(join(vault, 'sefs.pid'), 'utf8'));
+}
+
+/**
+ * Whether tmp/ holds anything a mount at `since` did not make: only its directories of fresh inodes
+ * (src/vault/fresh-entries.ts) may be there, with files born since.
+ */
+function leftInTmp(tmp, since) {
+  if (!existsSync(tmp)) return false;
+  return readdirSync(tmp).some((name) => !FRESH_DIRS.includes(name) || readdirSync(join(tmp, name)).some((f) => statSync(join(tmp, name, f)).birthtimeMs < since - 1000));
 }
 
 /** Wait until a killed process is gone (or a zombie): only then has the kernel cut its mount off. */
@@ -87,6 +97,7 @@ export async function runCrashTest({ rounds = 100, dir, log = console.log } = {}
       await waitDead(pid);
       writer.kill('SIGKILL');
       await new Promise((r) => (writer.exitCode !== null || writer.signalCode !== null ? r() : writer.once('exit', r)));
+      const remountedAt = Date.now();
       pid = mount(vault, mnt); // clears the stale mount, cleans leftovers
       const allowed = allowedStates(journal);
       const visible = readdirSync(mnt).filter((n) => !n.endsWith('.tmp'));
@@ -109,7 +120,7 @@ export async function runCrashTest({ rounds = 100, dir, log = console.log } = {}
         else counts.laterState++;
       }
       for (const name of visible) if (!allowed.has(name)) counts.failures.push(`round ${round}: unexpected entry ${name}`);
-      if (existsSync(join(vault, 'tmp')) && readdirSync(join(vault, 'tmp')).length > 0) counts.failures.push(`round ${round}: vault tmp/ not cleaned`);
+      if (leftInTmp(join(vault, 'tmp'), remountedAt)) counts.failures.push(`round ${round}: vault tmp/ not cleaned`);
       counts.rounds = round;
       if (writerErr && !/ENOTCONN|ECONNABORTED|Transport endpoint|EIO|Software caused/.test(writerErr)) log(`round ${round} writer: ${writerErr.trim().split('\n')[0]}`);
       if (round % 10 === 0) log(`crash test: ${round}/${rounds} rounds, ${counts.failures.length} failures`);

@@ -1,11 +1,14 @@
 /**
  * The native addon: its four-way SHA3-256 gives OpenSSL's digests for every length and count, its pad XOR
- * the JavaScript loop's bytes at every phase, its four-stream AES-CBC OpenSSL's ciphertext; batched worker jobs fail one by one (a bad chunk in a batch
+ * the JavaScript loop's bytes at every phase, its four-stream AES-CBC OpenSSL's ciphertext; its renameat2 flags and
+ * futimens(fd, NULL) do what the kernel says; batched worker jobs fail one by one (a bad chunk in a batch
  * fails only its own job); and the addon is really in use: a build that silently fell back to OpenSSL would
  * lose the write and read speed, so that is a failure, not a skip.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { constants as osConstants, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createCipheriv, createHash } from 'node:crypto';
 import { brotliCompressSync, brotliDecompressSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
@@ -317,5 +320,47 @@ describe('batched chunk jobs', () => {
     expect(results[4]).toEqual({ hash: srcs[2] });
     expect(results[5]).toEqual({ name: names[2], content: stored[2] });
     expect(results[6]).toEqual({ plain: plains[2] });
+  });
+});
+
+describe('renameat2 and futimens(fd, NULL)', () => {
+  it('noReplace moves a name unless the target exists (EEXIST, both left as they were); exchange swaps two', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sefs-native-rename-'));
+    try {
+      const [a, b, c] = ['a', 'b', 'c'].map((n) => join(dir, n)) as [string, string, string];
+      writeFileSync(a, 'A');
+      writeFileSync(b, 'B');
+      expect(native!.noReplace!(a, b)).toBe(-osConstants.errno.EEXIST);
+      expect([readFileSync(a, 'utf8'), readFileSync(b, 'utf8')]).toEqual(['A', 'B']);
+      symlinkSync('nowhere', c); // a dangling symlink is a taken name too
+      expect(native!.noReplace!(a, c)).toBe(-osConstants.errno.EEXIST);
+      expect(native!.exchange!(a, b)).toBe(0);
+      expect([readFileSync(a, 'utf8'), readFileSync(b, 'utf8')]).toEqual(['B', 'A']);
+      expect(native!.noReplace!(a, join(dir, 'd'))).toBe(0);
+      expect(readFileSync(join(dir, 'd'), 'utf8')).toBe('B');
+      expect(native!.noReplace!(a, join(dir, 'e'))).toBe(-osConstants.errno.ENOENT);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('setFdTimesNow gives atime, mtime and ctime the one same kernel time', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sefs-native-times-'));
+    try {
+      const f = join(dir, 'f');
+      writeFileSync(f, 'x');
+      utimesSync(f, 1000, 2000);
+      const fd = openSync(f, 'r+');
+      try {
+        expect(native!.setFdTimesNow!(fd)).toBe(0);
+      } finally {
+        closeSync(fd);
+      }
+      const st = statSync(f, { bigint: true });
+      expect([st.atimeNs, st.mtimeNs]).toEqual([st.ctimeNs, st.ctimeNs]);
+      expect(Math.abs(Number(st.ctimeNs / 1_000_000n) - Date.now())).toBeLessThan(5000);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

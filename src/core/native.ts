@@ -1,6 +1,6 @@
 /**
  * The native addon of the hot loops (src/core/native, built by scripts/build-native.mjs): four-way SHA3-256,
- * the pad XOR and four-stream AES-128-CBC encryption, with SIMD and AES-NI; exact file times (file-times.ts) and renameat2's exchange (spare-entries.ts). Optional: without it (not built, or SEFS_NATIVE=0) the same results come from
+ * the pad XOR and four-stream AES-128-CBC encryption, with SIMD and AES-NI; exact file times (file-times.ts) and renameat2's exchange (spare-entries.ts) and no-replace (fresh-entries.ts). Optional: without it (not built, or SEFS_NATIVE=0) the same results come from
  * OpenSSL and JavaScript, more slowly.
  */
 import { createRequire } from 'node:module';
@@ -26,8 +26,16 @@ export interface NativeAddon {
   setTimes(path: string, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): number;
   /** futimens(2) with times in ns (bigint); 0 or a negative errno. */
   setFdTimes(fd: number, atimeNs: bigint, mtimeNs: bigint): number;
+  /** futimens(fd, NULL): all three times the kernel's now; 0 or a negative errno (absent in an older build). */
+  setFdTimesNow?(fd: number): number;
   /** renameat2(2) with RENAME_EXCHANGE: 0 or a negative errno (absent in an addon built before it). */
   exchange?(a: string, b: string): number;
+  /** renameat2(2) with RENAME_NOREPLACE: 0 or a negative errno (absent in an addon built before it). */
+  noReplace?(a: string, b: string): number;
+  /** ext4's FS_TOPDIR_FL (chattr +T) on a directory: 0 or a negative errno (absent in an older build). */
+  markTopDir?(path: string): number;
+  /** `count` (1-256) empty files prefix<first>... made 0600 in directory `dirFd` in one thread-pool job: descriptors or negative errnos. */
+  makeFresh?(dirFd: number, prefix: string, first: number, count: number): Promise<number[]>;
 }
 
 /** Whether the addon is in use, and why not (sefs --version prints it). */

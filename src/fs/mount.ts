@@ -130,6 +130,7 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
     (unmounting ??= (async () => {
       await session.commitAll();
       for (const line of trace?.report(fuse.attrStats()) ?? []) log(line);
+      if (trace) log(ctx.meta.freshUse());
       await new Promise<void>((res) => fuse.unmount(() => res()));
       if (await isMountedAt(mnt)) await forceUnmountAt(mnt).catch(() => {});
       // An S3 vault: the chunks not yet in the bucket go up before the daemon ends (sefs umount shows this).

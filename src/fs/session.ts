@@ -65,6 +65,7 @@ export async function openSession(root: string, config: VaultConfig, options: Se
   const meta = new MetaTree(paths.meta, paths.tmp, options.codec ?? plainCodec);
   const cleaned = options.readOnly ? 0 : (await meta.removeLeftovers()) + (await local.removeLeftovers());
   local.primeDurableDirs();
+  if (!options.readOnly) meta.startFresh();
   if (cleaned) log(`removed ${cleaned} temporary files left by an earlier crash`);
   const cached = config.store === 's3' ? await openBucket(local, config, options) : undefined;
   const store: ChunkStore = cached ?? local;
@@ -129,7 +130,7 @@ export async function openSession(root: string, config: VaultConfig, options: Se
         await commitFile(ctx, file).catch((err: Error) => log(`commit of ${meta.logName(file.path)} at unmount failed, its unsaved changes are lost: ${err.message}`));
       }
       await ctx.reclaim?.close().catch((err: Error) => log(`reclaiming space at unmount: ${err.message}`));
-      meta.dropSpares();
+      await meta.dropSpares();
     },
     drainUploads: async (onProgress) => {
       await cached?.drain((p) => onProgress?.(p.pendingChunks, p.pendingBytes));

@@ -24,6 +24,16 @@ export function setFdTimesNs(fd: number, atime: bigint, mtime: bigint): void {
   futimesSync(fd, seconds(atime), seconds(mtime));
 }
 
+/**
+ * futimens(fd, NULL): atime, mtime and ctime all the kernel's one "now", as a file just created has them (a
+ * time taken in JavaScript would differ from the ctime the kernel sets with it).
+ */
+export function setFdTimesNowSync(fd: number): void {
+  if (native?.setFdTimesNow) return check(native.setFdTimesNow(fd), 'futimens');
+  const now = Date.now() / 1000;
+  futimesSync(fd, now, now);
+}
+
 /** A time in ms (Date.now) as ns. */
 export const msToNs = (ms: number): bigint => BigInt(Math.round(ms)) * 1_000_000n;
 

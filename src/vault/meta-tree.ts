@@ -21,11 +21,12 @@ import { DIR_ID_FILE, NO_DIR_ID, createDirId, isHousekeeping, isLongForm, readDi
 import { type EntryFacts, type EntryOpener, MAX_STORED_ENTRY, type MetaEntry, decodeStoredEntry, decodeStoredFacts, encodeEntry, neverWritten, storedBytesOf, withNode } from './meta-entry.js';
 import { type LinkedCheck, areaOf, atName, atNameSync, atNode, atNodeSync, createExclusiveSync, fsyncDir, fsyncDirInside, lstatInside, mkdirInsideSync, openRewriteSync, readBounded, readBoundedSync, renameInside, sameBytesSync } from './safe-fs.js';
 import { SpareEntries } from './spare-entries.js';
+import { FreshEntries } from './fresh-entries.js';
 import { STUB_PLACE, isStubFile, openAtPlace, recordIno, recordName, recordPlace, stubEntry } from './hard-links.js';
 import type { NodeInfo } from './node-info.js';
 import { posixError } from './posix-error.js';
 import { NAME_MAX, childPath } from './names.js';
-import { nowNs, setFdTimesNs, setTimesNs } from './file-times.js';
+import { nowNs, setFdTimesNowSync, setFdTimesNs, setTimesNs } from './file-times.js';
 
 export interface EntryAttrs {
   mode: number;
@@ -96,6 +97,8 @@ export class MetaTree {
   private readonly rootNode: string;
   /** Inodes of replaced entries, reused by later commits (spare-entries.ts). */
   private readonly spares: SpareEntries;
+  /** Never-written inodes made ahead for creates (fresh-entries.ts), once startFresh() has run. */
+  private fresh?: FreshEntries;
 
   constructor(
     readonly metaDir: string,
@@ -327,7 +330,7 @@ export class MetaTree {
   }
 
   /** A name in its checked directory (safe-fs.ts), for one synchronous call on it. */
-  private atSync<T>(path: string, fn: (at: string) => T): T {
+  private atSync<T>(path: string, fn: (at: string, dir: Stats) => T): T {
     return atNameSync(this.diskPath(path), this.metaArea, fn);
   }
 
@@ -353,15 +356,11 @@ export class MetaTree {
     return this.onNode(path, (p) => chownSync(p, uid, gid), (p) => lchownSync(p, uid, gid));
   }
 
-  /**
-   * The owner to give a new node at `path`: `owner`, but in a directory with the setgid bit the group is the
-   * directory's (which the node already has on the host: gid -1 keeps it), as a kernel filesystem does.
-   */
+  /** ownerIn() for a new node at `path` (its parent looked at only when the owner is not the daemon). */
   private ownerAt(path: string, owner: Owner | undefined): Owner | undefined {
     if (!owner || (owner.uid === OWN_UID && owner.gid === OWN_GID)) return undefined;
     const parent = parentOf(path);
-    const setgid = ((parent === '/' ? lstatSync(this.metaDir) : lstatInside(this.diskPath(parent), this.metaArea)).mode & S_ISGID) !== 0;
-    return { uid: owner.uid, gid: setgid ? -1 : owner.gid };
+    return ownerIn(owner, parent === '/' ? lstatSync(this.metaDir) : lstatInside(this.diskPath(parent), this.metaArea));
   }
 
   /** Times in ns since the epoch, exact (file-times.ts). */
@@ -807,9 +806,21 @@ export class MetaTree {
     return { temp, fd: createExclusiveSync(temp, this.tmpArea, mode) };
   }
 
-  /** Remove the spare inodes (unmount): old entries do not outlive the mount. */
-  dropSpares(): void {
+  /** Remove the spare and fresh inodes (unmount): old entries do not outlive the mount. */
+  async dropSpares(): Promise<void> {
     this.spares.clear();
+    await this.fresh?.clear();
+  }
+
+  /** Make fresh inodes for creates from now on (a mount that writes; tmp/ emptied of leftovers first). */
+  startFresh(): void {
+    this.fresh ??= FreshEntries.start(this.tmpArea);
+  }
+
+  /** How creates got their inodes (the op trace's report). */
+  freshUse(): string {
+    const f = this.fresh;
+    return f ? `creates: ${f.taken} took a fresh inode, ${f.missed} found none and created in place` : 'creates: no fresh inodes (created in place)';
   }
 
   /**
@@ -844,23 +855,30 @@ export class MetaTree {
   }
 
   /**
-   * A new empty file: a zero-length metadata file made in place (it reads as empty: decodeStoredEntry), so a
-   * create costs one open and no temp file; EEXIST if the name is taken.
+   * A new empty file: a zero-length metadata file (it reads as empty: decodeStoredEntry) put at its name, a fresh
+   * inode renamed there (fresh-entries.ts) or, when there is none, made in place; no temp file. EEXIST if the
+   * name is taken. Its node fields (inode number, type) are written unsynced, as the create itself: lost, it
+   * reads as empty.
    */
   async createEmpty(path: string, attrs: EntryAttrs, node?: NodeInfo, owner?: Owner): Promise<void> {
     const disk = this.diskPath(path);
-    const ids = this.ownerAt(path, owner);
-    if (ids) attrs = { ...attrs, ...ids };
     await this.writeLongName(path, disk);
-    const fd = await attempt(() => this.atSync(path, (p) => createExclusiveSync(p, this.metaArea, attrs.mode & 0o7777)));
     const entry = node ? withNode(EMPTY_ENTRY_NODE, node) : EMPTY_ENTRY_NODE;
-    try {
-      // Its node fields (inode number, type) unsynced, as the create itself: lost, it reads as empty (above).
-      if (node) writeAll(fd, this.codec.sealEntry(encodeEntry(entry), this.placeOf(path)));
-      setAttrs(fd, attrs);
-    } finally {
-      closeSync(fd);
-    }
+    const bytes = node ? this.codec.sealEntry(encodeEntry(entry), this.placeOf(path)) : undefined;
+    await attempt(() =>
+      this.atSync(path, (p, dir) => {
+        const fresh = this.fresh?.placeAt(p);
+        const fd = fresh?.fd ?? createExclusiveSync(p, this.metaArea, attrs.mode & 0o7777);
+        try {
+          if (bytes) writeAll(fd, bytes);
+          // A fresh inode's owner, mode and times are as it was made: made what the host gives a new file here.
+          if (fresh) resetAttrs(fd, { mode: attrs.mode, ...hostOwner(owner, dir) }, fresh.made);
+          else setAttrs(fd, { ...attrs, ...ownerIn(owner, dir) });
+        } finally {
+          closeSync(fd);
+        }
+      }),
+    );
     this.forget(path);
     // What was just written is what the stat and open that follow a create would read back.
     this.entries.set(path, entry);
@@ -1058,15 +1076,32 @@ function setAttrs(fd: number, attrs: EntryAttrs): void {
  * A reused inode's owner, mode and times made exactly `attrs` (an absent owner is the daemon's, absent times are
  * now), as a new file would have them. After a chown the mode is set again: a chown clears setuid and setgid.
  */
-function resetAttrs(fd: number, attrs: EntryAttrs, was: Stats): void {
+function resetAttrs(fd: number, attrs: EntryAttrs, was: Pick<Stats, 'uid' | 'gid' | 'mode'>): void {
   const uid = attrs.uid ?? OWN_UID;
   const gid = attrs.gid === undefined || attrs.gid === -1 ? OWN_GID : attrs.gid;
   const mode = attrs.mode & 0o7777;
   const chowned = was.uid !== uid || was.gid !== gid;
   if (chowned) fchownSync(fd, uid, gid);
   if (chowned || (was.mode & 0o7777) !== mode) fchmodSync(fd, mode);
+  // Last: the calls above move the ctime. Without times given, all three the kernel's one now, as a new file's.
+  if (attrs.atime === undefined && attrs.mtime === undefined) return setFdTimesNowSync(fd);
   const now = nowNs();
   setFdTimesNs(fd, attrs.atime ?? now, attrs.mtime ?? now);
+}
+
+/**
+ * The owner to give a new node in host directory `dir` when `owner` (the caller) is not the daemon: the caller,
+ * but in a directory with the setgid bit the group is the directory's, which the node already has on the host
+ * (gid -1 keeps it), as a kernel filesystem does.
+ */
+function ownerIn(owner: Owner | undefined, dir: Stats): Owner | undefined {
+  if (!owner || (owner.uid === OWN_UID && owner.gid === OWN_GID)) return undefined;
+  return { uid: owner.uid, gid: dir.mode & S_ISGID ? -1 : owner.gid };
+}
+
+/** The owner the host gives a node created in `dir` by the daemon for `owner` (ownerIn, gid -1 resolved). */
+function hostOwner(owner: Owner | undefined, dir: Stats): Owner {
+  return { uid: owner?.uid ?? OWN_UID, gid: dir.mode & S_ISGID ? dir.gid : (owner?.gid ?? OWN_GID) };
 }
 
 function writeAll(fd: number, bytes: Uint8Array): void {

@@ -97,12 +97,18 @@ function checkKind(st: Stats, fd: number, path: string, kinds: readonly Kind[], 
 
 /** An O_PATH descriptor of `path` itself (not followed), checked; the caller closes it. */
 function pin(path: string, area: string, kinds: readonly Kind[], linked?: LinkedCheck): number {
+  return pinned(path, area, kinds, linked).fd;
+}
+
+/** pin(), with the fstat of what it pinned. */
+function pinned(path: string, area: string, kinds: readonly Kind[], linked?: LinkedCheck): { fd: number; st: Stats } {
   if (tooLong(path)) return pinWalking(path, area, kinds, linked);
   const fd = openSync(path, O_PATH | NOFOLLOW);
   try {
-    checkKind(fstatSync(fd), fd, path, kinds, linked);
+    const st = fstatSync(fd);
+    checkKind(st, fd, path, kinds, linked);
     checkInside(fd, path, area);
-    return fd;
+    return { fd, st };
   } catch (err) {
     closeSync(fd);
     throw err;
@@ -110,7 +116,7 @@ function pin(path: string, area: string, kinds: readonly Kind[], linked?: Linked
 }
 
 /** pin() of a path too long for the kernel: walked from its area, one name at a time, never following one. */
-function pinWalking(path: string, area: string, kinds: readonly Kind[], linked?: LinkedCheck): number {
+function pinWalking(path: string, area: string, kinds: readonly Kind[], linked?: LinkedCheck): { fd: number; st: Stats } {
   // Outside its area (or given by another name of it) it cannot be walked: what the kernel would say.
   if (!path.startsWith(area + '/')) throw posixError('ENAMETOOLONG', `${path}: too long`);
   const names = path.slice(area.length + 1).split('/').filter(Boolean);
@@ -122,13 +128,28 @@ function pinWalking(path: string, area: string, kinds: readonly Kind[], linked?:
       closeSync(fd);
       fd = next;
     });
-    checkKind(fstatSync(fd), fd, path, kinds, linked);
-    return fd;
+    const st = fstatSync(fd);
+    checkKind(st, fd, path, kinds, linked);
+    return { fd, st };
   } catch (err) {
     closeSync(fd);
     throw err;
   }
 }
+
+/**
+ * A directory of the vault held for a long time (checked once, never followed): an O_PATH descriptor the caller
+ * closes. Names in it are reached with nameIn(), checked by construction.
+ */
+export function holdDirSync(dir: string, area: string): number {
+  return pin(dir, area, ['dir']);
+}
+
+/** Name `name` in a directory held by holdDirSync: a path that resolves nothing but that last name. */
+export const nameIn = (dirFd: number, name: string): string => `${procPath(dirFd)}/${name}`;
+
+/** The directory held by holdDirSync itself (to list it, or open it for an ioctl). */
+export const heldDir = (dirFd: number): string => procPath(dirFd);
 
 /**
  * Run `fn` on `path`, or when it is too long for the kernel, on its name reached through its checked directory:
@@ -178,10 +199,11 @@ export async function atName<T>(path: string, area: string, fn: (at: string) => 
   }
 }
 
-export function atNameSync<T>(path: string, area: string, fn: (at: string) => T): T {
-  const fd = pin(dirname(path), area, ['dir']);
+/** atName, synchronous; `fn` also gets the fstat of the directory (no extra call: the check made it). */
+export function atNameSync<T>(path: string, area: string, fn: (at: string, dir: Stats) => T): T {
+  const { fd, st } = pinned(dirname(path), area, ['dir']);
   try {
-    return fn(`${procPath(fd)}/${basename(path)}`);
+    return fn(nameIn(fd, basename(path)), st);
   } finally {
     closeSync(fd);
   }

@@ -297,7 +297,7 @@ export class History {
     return '/' + (this.pathOf.get(id) ?? `?inode${id}`);
   }
 
-  /** The renames that put a metadata entry in place (tmp/ -> meta/): a commit's last step. */
+  /** The renames that put a metadata entry in place (tmp/ -> meta/): a commit's last step, or a create's fresh inode. */
   commitRenames(): number[] {
     const out: number[] = [];
     this.events.forEach((e, i) => {

@@ -5,6 +5,8 @@
  *
  *   setTimes(path, atimeNs, mtimeNs, noFollow) -> 0 or a negative errno    (AT_SYMLINK_NOFOLLOW when noFollow)
  *   setFdTimes(fd, atimeNs, mtimeNs)          -> 0 or a negative errno
+ *   setFdTimesNow(fd)                         -> 0 or a negative errno    (futimens(fd, NULL): atime, mtime
+ *                                                and ctime all the kernel's one now, as a new file has them)
  *
  * Times are bigints of nanoseconds since the epoch, negative before 1970.
  */
@@ -83,10 +85,23 @@ static napi_value set_fd_times_js(napi_env env, napi_callback_info info) {
   return result_of(env, futimens(fd, ts));
 }
 
+static napi_value set_fd_times_now_js(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
+    napi_throw_type_error(env, NULL, "setFdTimesNow(fd)");
+    return NULL;
+  }
+  return result_of(env, futimens(fd, NULL));
+}
+
 bool register_file_times(napi_env env, napi_value exports) {
   napi_value fn;
   if (napi_create_function(env, "setTimes", NAPI_AUTO_LENGTH, set_times_js, NULL, &fn) != napi_ok) return false;
   if (napi_set_named_property(env, exports, "setTimes", fn) != napi_ok) return false;
   if (napi_create_function(env, "setFdTimes", NAPI_AUTO_LENGTH, set_fd_times_js, NULL, &fn) != napi_ok) return false;
-  return napi_set_named_property(env, exports, "setFdTimes", fn) == napi_ok;
+  if (napi_set_named_property(env, exports, "setFdTimes", fn) != napi_ok) return false;
+  if (napi_create_function(env, "setFdTimesNow", NAPI_AUTO_LENGTH, set_fd_times_now_js, NULL, &fn) != napi_ok) return false;
+  return napi_set_named_property(env, exports, "setFdTimesNow", fn) == napi_ok;
 }

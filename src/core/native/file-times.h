@@ -1,4 +1,4 @@
-/* Exact file times (file-times.c): adds setTimes and setFdTimes to the addon's exports. */
+/* Exact file times (file-times.c): adds setTimes, setFdTimes and setFdTimesNow to the addon's exports. */
 #ifndef SEFS_FILE_TIMES_H
 #define SEFS_FILE_TIMES_H
 #include <node_api.h>

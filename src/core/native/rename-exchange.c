@@ -1,10 +1,12 @@
 /*
- * renameat2(2) with RENAME_EXCHANGE, which Node does not offer: two names swap their nodes in one atomic step.
- * A commit puts its new metadata entry in place this way and keeps the entry it replaced as the inode of a
- * later commit's entry (src/vault/spare-entries.ts): on this kind of host no inode is freed and none allocated
- * per commit (native-notes/small-files.md, fifth-and-a-half session).
- *
- *   exchange(a, b) -> 0 or a negative errno
+ * renameat2(2), which Node does not offer, with the two flags the vault uses:
+ *   exchange(a, b)   RENAME_EXCHANGE: two names swap their nodes in one atomic step. A commit puts its new
+ *                    metadata entry in place this way and keeps the entry it replaced as the inode of a later
+ *                    commit's entry (src/vault/spare-entries.ts).
+ *   noReplace(a, b)  RENAME_NOREPLACE: `a` moves to `b` unless `b` exists (EEXIST, as O_CREAT|O_EXCL). A create
+ *                    puts a fresh inode made ahead of need in place this way (src/vault/fresh-entries.ts).
+ * On this kind of host either keeps an inode allocation off the path it is on (native-notes/small-files.md).
+ * Both return 0 or a negative errno.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -13,44 +15,34 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "napi-string.h"
 #include "rename-exchange.h"
 
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
 #ifndef RENAME_EXCHANGE
 #define RENAME_EXCHANGE (1 << 1)
 #endif
 
-/* A string argument as a malloc'ed C string, NULL with a TypeError thrown. */
-static char *string_of(napi_env env, napi_value value) {
-  size_t length;
-  if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok) {
-    napi_throw_type_error(env, NULL, "exchange(a, b): paths are strings");
-    return NULL;
-  }
-  char *s = malloc(length + 1);
-  if (!s) {
-    napi_throw_error(env, NULL, "out of memory");
-    return NULL;
-  }
-  napi_get_value_string_utf8(env, value, s, length + 1, &length);
-  return s;
-}
-
-static napi_value exchange_js(napi_env env, napi_callback_info info) {
+/* renameat2(a, b, flags) of the two string arguments; the flags are the function's data. */
+static napi_value rename2_js(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2], out;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) {
-    napi_throw_type_error(env, NULL, "exchange(a, b)");
+  void *data;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, &data) != napi_ok || argc < 2) {
+    napi_throw_type_error(env, NULL, "renameat2(a, b)");
     return NULL;
   }
-  char *a = string_of(env, argv[0]);
+  char *a = string_arg(env, argv[0], "renameat2(a, b): paths are strings");
   if (!a) return NULL;
-  char *b = string_of(env, argv[1]);
+  char *b = string_arg(env, argv[1], "renameat2(a, b): paths are strings");
   if (!b) {
     free(a);
     return NULL;
   }
   /* The libc wrapper (glibc 2.28+), not syscall(): the power-loss test's recorder wraps libc calls. */
-  int rc = renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE);
+  int rc = renameat2(AT_FDCWD, a, AT_FDCWD, b, (unsigned int)(size_t)data);
   int saved = errno;
   free(a);
   free(b);
@@ -58,8 +50,12 @@ static napi_value exchange_js(napi_env env, napi_callback_info info) {
   return out;
 }
 
-bool register_rename_exchange(napi_env env, napi_value exports) {
+static bool export_rename2(napi_env env, napi_value exports, const char *name, unsigned int flags) {
   napi_value fn;
-  if (napi_create_function(env, "exchange", NAPI_AUTO_LENGTH, exchange_js, NULL, &fn) != napi_ok) return false;
-  return napi_set_named_property(env, exports, "exchange", fn) == napi_ok;
+  if (napi_create_function(env, name, NAPI_AUTO_LENGTH, rename2_js, (void *)(size_t)flags, &fn) != napi_ok) return false;
+  return napi_set_named_property(env, exports, name, fn) == napi_ok;
+}
+
+bool register_rename_exchange(napi_env env, napi_value exports) {
+  return export_rename2(env, exports, "exchange", RENAME_EXCHANGE) && export_rename2(env, exports, "noReplace", RENAME_NOREPLACE);
 }

@@ -1,4 +1,4 @@
-/* renameat2 with RENAME_EXCHANGE (rename-exchange.c): adds exchange to the addon's exports. */
+/* renameat2 with RENAME_EXCHANGE or RENAME_NOREPLACE (rename-exchange.c): adds exchange and noReplace to the addon's exports. */
 #ifndef SEFS_RENAME_EXCHANGE_H
 #define SEFS_RENAME_EXCHANGE_H
 #include <node_api.h>

@@ -14,6 +14,8 @@
 #include "brotli-into.h"
 #include "file-times.h"
 #include "rename-exchange.h"
+#include "top-dir.h"
+#include "fresh-files.h"
 
 typedef void kernel_fn(const uint8_t *const *msg, const size_t *len, size_t n, uint8_t *out);
 typedef void xor_fn(uint8_t *target, const uint8_t *source, size_t n, const uint8_t *pad, size_t phase);
@@ -282,5 +284,7 @@ NAPI_MODULE_INIT() {
   if (!register_file_times(env, exports)) return NULL;
   if (!register_rename_exchange(env, exports)) return NULL;
   if (!register_brotli_into(env, exports)) return NULL;
+  if (!register_top_dir(env, exports)) return NULL;
+  if (!register_fresh_files(env, exports)) return NULL;
   return exports;
 }
