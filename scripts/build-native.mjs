@@ -20,7 +20,10 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const srcDir = path.join(root, 'src', 'core', 'native')
 const outDir = path.join(root, 'dist', 'native')
 const target = path.join(outDir, 'sha3x4.node')
-const sources = ['sha3x4-kernel.c', 'sha3x4-addon.c', 'aes-cbc-x4.c', 'file-times.c', 'file-times.h', 'rename-exchange.c', 'rename-exchange.h', 'brotli-into.c', 'brotli-into.h', 'top-dir.c', 'top-dir.h', 'napi-string.h', 'fresh-files.c', 'fresh-files.h'].map((f) => path.join(srcDir, f))
+/** The C files of the addon's Node-API side; sha3x4-kernel.c and aes-cbc-x4.c are built apart (per-CPU flags). */
+const GLUE = ['sha3x4-addon.c', 'file-times.c', 'rename-exchange.c', 'brotli-into.c', 'top-dir.c', 'fresh-files.c']
+const HEADERS = ['file-times.h', 'rename-exchange.h', 'brotli-into.h', 'top-dir.h', 'napi-string.h', 'fresh-files.h']
+const sources = ['sha3x4-kernel.c', 'aes-cbc-x4.c', ...GLUE, ...HEADERS].map((f) => path.join(srcDir, f))
 const log = (msg) => console.log(`[build-native] ${msg}`)
 const fallback = (why) => {
   const kept = fs.existsSync(target) ? `keeping the previous ${path.relative(root, target)}` : 'sefs hashes with OpenSSL instead: same results, slower'
@@ -64,23 +67,17 @@ try {
   }
   if (x86) {
     const aes = path.join(tmp, 'aes.o')
-    run([...common, '-maes', '-c', sources[2], '-o', aes])
+    run([...common, '-maes', '-c', sources[1], '-o', aes])
     objects.push(aes)
   }
-  const addon = path.join(tmp, 'addon.o')
-  run([...common, `-I${headers}`, '-c', sources[1], '-o', addon])
-  const times = path.join(tmp, 'file-times.o')
-  run([...common, `-I${headers}`, '-c', sources[3], '-o', times])
-  const exchange = path.join(tmp, 'rename-exchange.o')
-  run([...common, `-I${headers}`, '-c', sources[5], '-o', exchange])
-  const brotli = path.join(tmp, 'brotli-into.o')
-  run([...common, `-I${headers}`, '-c', sources[7], '-o', brotli])
-  const topDir = path.join(tmp, 'top-dir.o')
-  run([...common, `-I${headers}`, '-c', sources[9], '-o', topDir])
-  const fresh = path.join(tmp, 'fresh-files.o')
-  run([...common, `-I${headers}`, '-c', sources[12], '-o', fresh])
+  // The Node-API glue and the functions it registers, compiled alike against Node's headers.
+  for (const file of GLUE) {
+    const obj = path.join(tmp, file.replace(/\.c$/, '.o'))
+    run([...common, `-I${headers}`, '-c', path.join(srcDir, file), '-o', obj])
+    objects.push(obj)
+  }
   const linked = path.join(tmp, 'sha3x4.node')
-  run(['-shared', '-o', linked, addon, times, exchange, brotli, topDir, fresh, ...objects, '-lpthread', '-ldl'])
+  run(['-shared', '-o', linked, ...objects, '-lpthread', '-ldl'])
   // Load it in a fresh node before putting it in place: a build that does not load is no addon.
   const probe = spawnSync(process.execPath, ['-e', 'console.log(require(process.argv[1]).kernel)', linked], { encoding: 'utf8' })
   if (probe.status !== 0) throw new Error(`the built addon does not load: ${(probe.stderr.split('\n').find((l) => /Error/.test(l)) ?? probe.stderr).trim()}`)
