@@ -4,6 +4,8 @@
 # a write of random.bin, cold reads of random.bin and text.txt, 1000 cold 4 KiB reads (sefs only). The sefs reads
 # use the vault AB_SRC/v1 (scripts/ab-stream.mjs prep BUILD AB_SRC/v1 first), writes AB_SRC/w1; gocryptfs gets
 # AB_SRC/gc.cipher (made here once, with both files) and a fresh cipher dir per write.
+# AB_STEPS chooses the steps and their order (default "write read-random read-text rand"; also write-text, a write
+# of text.txt): e.g. AB_STEPS="write write-text" for writes only, which need no prepared vault.
 set -u
 N=$1; shift; T=("$@" gocryptfs)
 AB=${AB_SRC:-/var/tmp/srab}; HERE=$(dirname "$(readlink -f "$0")")
@@ -29,17 +31,18 @@ if [ ! -d gc.cipher ]; then
 fi
 for r in $(seq "$N"); do
   k=$(( (r - 1) % ${#T[@]} ))
-  for step in write read-random read-text rand; do
+  for step in ${AB_STEPS:-write read-random read-text rand}; do
     for i in $(seq 0 $(( ${#T[@]} - 1 ))); do
       t=${T[$(( (i + k) % ${#T[@]} ))]}
       case $step in
-        write)
+        write|write-text)
+          f=random.bin; [ $step = write-text ] && f=text.txt
           if [ "$t" = gocryptfs ]; then
             rm -rf gcw.cipher; mkdir -p gcw.cipher gcw.mnt; gocryptfs -init -q -passfile gc.pass gcw.cipher >/dev/null 2>&1
-            dd if=random.bin of=/dev/null bs=1M 2>/dev/null
-            gc_json random.bin true "$(gc_run gcw.cipher gcw.mnt 'dd if=random.bin of=gcw.mnt/random.bin bs=1M conv=fsync 2>/dev/null' warm)"
+            dd if=$f of=/dev/null bs=1M 2>/dev/null
+            gc_json $f true "$(gc_run gcw.cipher gcw.mnt "dd if=$f of=gcw.mnt/$f bs=1M conv=fsync 2>/dev/null" warm)"
             rm -rf gcw.cipher
-          else node "$HERE/ab-stream.mjs" write "$t" "$AB/w1" random.bin; fi ;;
+          else node "$HERE/ab-stream.mjs" write "$t" "$AB/w1" $f; fi ;;
         read-*)
           f=random.bin; [ $step = read-text ] && f=text.txt
           if [ "$t" = gocryptfs ]; then gc_json $f false "$(gc_run gc.cipher gc.mnt "dd if=gc.mnt/$f of=/dev/null bs=1M 2>/dev/null" cold)"

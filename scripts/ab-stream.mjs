@@ -7,7 +7,7 @@
 //   node scripts/ab-stream.mjs rand BUILD VAULT FILE [N]    cold: N (2000) 4 KiB preads at seeded offsets, checked
 //   node scripts/ab-stream.mjs write BUILD VAULT FILE       a fresh vault at VAULT, dd bs=1M conv=fsync
 // Environment: BYTID=1 (CPU per thread id), NODEFLAGS='--trace-gc' (daemon node flags), PERF=FILE (perf record -g
-// of the daemon over the timed part), TRACE=1 (SEFS_TRACE_OPS=1: the op table lands in VAULT.log).
+// of the daemon over the timed part, reads and writes), TRACE=1 (SEFS_TRACE_OPS=1: the op table lands in VAULT.log).
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 const [cmd, build, vault, file, countArg] = process.argv.slice(2);
@@ -43,6 +43,18 @@ async function umount(child) {
   execFileSync('node', [`${build}/dist/cli/main.js`, 'umount', mnt]);
   await new Promise((r) => (child.exitCode !== null ? r() : child.on('exit', r)));
 }
+/** With PERF=FILE: a perf record -g of the daemon, from before the timed part to its end. */
+async function startPerf(pid) {
+  if (!process.env.PERF) return undefined;
+  const perf = spawn('perf', ['record', '-F', '1999', '-g', '-p', String(pid), '-o', process.env.PERF], { stdio: 'ignore' });
+  await sleep(500);
+  return perf;
+}
+async function stopPerf(perf) {
+  if (!perf) return;
+  perf.kill('SIGINT');
+  await new Promise((r) => perf.on('exit', r));
+}
 const drop = () => { execFileSync('sync'); fs.writeFileSync('/proc/sys/vm/drop_caches', '3'); };
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 if (cmd === 'prep') {
@@ -57,10 +69,12 @@ if (cmd === 'prep') {
   execFileSync('dd', [`if=${SRC}/${file}`, 'of=/dev/null', 'bs=1M'], { stdio: 'ignore' });
   const d = await mount();
   const before = threads(d.pid);
+  const perf = await startPerf(d.pid);
   const t0 = now();
   execFileSync('dd', [`if=${SRC}/${file}`, `of=${mnt}/${file}`, 'bs=1M', 'conv=fsync'], { stdio: 'ignore' });
   const ms = now() - t0;
   const after = threads(d.pid);
+  await stopPerf(perf);
   const cpu = {};
   for (const k of Object.keys(after)) cpu[k] = (after[k] - (before[k] ?? 0));
   await umount(d);
@@ -69,8 +83,7 @@ if (cmd === 'prep') {
   const d = await mount();
   drop();
   const before = threads(d.pid);
-  let perf;
-  if (process.env.PERF) { perf = spawn('perf', ['record', '-F', '1999', '-g', '-p', String(d.pid), '-o', process.env.PERF], { stdio: 'ignore' }); await sleep(500); }
+  const perf = await startPerf(d.pid);
   const t0 = now();
   let res;
   if (cmd === 'read') {
@@ -95,7 +108,7 @@ if (cmd === 'prep') {
     res = { p50: p(lat, 0.5), p90: p(lat, 0.9), first50: p(first, 0.5), first90: p(first, 0.9), nFirst: first.length, bad };
   }
   const after = threads(d.pid);
-  if (perf) { perf.kill('SIGINT'); await new Promise((r) => perf.on('exit', r)); }
+  await stopPerf(perf);
   const cpu = {};
   for (const k of Object.keys(after)) cpu[k] = (after[k] - (before[k] ?? 0));
   await umount(d);
