@@ -12,6 +12,7 @@ import type { Profile } from '../core/compression.js';
 import { neighbours } from '../core/keys.js';
 import type { EncryptRequest, WorkerPool } from '../lib/pool.js';
 import type { ChunkStore } from '../store/chunk-store.js';
+import type { BlockBuffers } from './block-buffers.js';
 
 export class ChunkWriter {
   private stored = new Set<string>();
@@ -20,25 +21,37 @@ export class ChunkWriter {
     private readonly store: ChunkStore,
     private readonly pool: WorkerPool,
     private readonly profile: Profile,
+    /** Where the blocks given to write() may live: their bytes are held until each write settles. */
+    private readonly buffers?: BlockBuffers,
   ) {}
 
   /** Encrypt and store chunks as one worker batch; one name per chunk, each settling on its own. */
   write(chunks: EncryptRequest[]): Promise<Buffer>[] {
     const { store } = this;
+    // The plaintext may be encrypted again after its first job (below): a block buffer stays held until then,
+    // even if its block is dropped meanwhile (block-buffers.ts).
+    const holding = (chunk: EncryptRequest, p: Promise<Buffer>): Promise<Buffer> => {
+      const release = this.buffers?.hold(chunk.data);
+      if (release) p.then(release, release);
+      return p;
+    };
     if (store.localRoot !== undefined && store.adopt) {
       const adopt = store.adopt.bind(store);
       return this.pool.storeMany(chunks, this.profile, store.localRoot, store.wantsContent).map((p, i) =>
-        p.then(async ({ name, temp, content }) => {
-          this.stored.add(name.toString('hex'));
-          if (temp !== undefined || (await store.stillThere?.(name)) !== false) {
-            await adopt(name, temp, content);
-            return name;
-          }
-          return this.viaPut(chunks[i]!);
-        }),
+        holding(
+          chunks[i]!,
+          p.then(async ({ name, temp, content }) => {
+            this.stored.add(name.toString('hex'));
+            if (temp !== undefined || (await store.stillThere?.(name)) !== false) {
+              await adopt(name, temp, content);
+              return name;
+            }
+            return this.viaPut(chunks[i]!);
+          }),
+        ),
       );
     }
-    return chunks.map((chunk) => this.viaPut(chunk));
+    return chunks.map((chunk) => holding(chunk, this.viaPut(chunk)));
   }
 
   private viaPut(chunk: EncryptRequest): Promise<Buffer> {

@@ -16,6 +16,7 @@ import { chunksCovering, chunkStart } from '../core/layout.js';
 import { zeroSrc } from '../core/zeros.js';
 import type { WorkerPool } from '../lib/pool.js';
 import { type MetaEntry, entryChunkRef, storedBytesOf } from '../vault/meta-entry.js';
+import type { BlockBuffers } from './block-buffers.js';
 import type { ChunkCache } from './chunk-cache.js';
 import type { MemoryBudget } from './memory-budget.js';
 
@@ -41,6 +42,8 @@ export class FileContent {
     private readonly pool: WorkerPool,
     private readonly cache: ChunkCache,
     private readonly budget?: MemoryBudget,
+    /** Where whole-block buffers come from (recycled: block-buffers.ts); without it, new ones. */
+    private readonly buffers?: BlockBuffers,
   ) {
     this.committed = entry;
     this.size = entry.size;
@@ -176,15 +179,12 @@ export class FileContent {
       return existing;
     }
     const valid = Math.max(0, Math.min(BLOCK, this.size - b * BLOCK));
-    // A plain Buffer: the pool copies it into each job. (A SharedArrayBuffer per block would save the copy,
-    // but workers keep every shared buffer they saw until they garbage-collect: native-notes/worker-memory.md.)
     // Past the first block a file is large: a whole block at once (growing it by doubling would only copy).
-    const data = Buffer.alloc(b > 0 ? BLOCK : capacityFor(Math.max(need, valid)));
-    this.budget?.take(data.length);
+    const data = this.newBuffer(b > 0 ? BLOCK : capacityFor(Math.max(need, valid)));
     try {
       if (valid > 0) await this.readBlockInto(b, b * BLOCK, b * BLOCK + valid, data, 0);
     } catch (err) {
-      this.budget?.give(data.length);
+      this.freeBuffer(data);
       throw err;
     }
     const block: MemBlock = { kind: 'mem', data, version: 0 };
@@ -231,18 +231,30 @@ export class FileContent {
 
   private dropBlock(b: number): void {
     const block = this.blocks.get(b);
-    if (block?.kind === 'mem') this.budget?.give(block.data.length);
+    if (block?.kind === 'mem') this.freeBuffer(block.data);
     this.blocks.delete(b);
     this.memIndices.delete(b);
+  }
+
+  /** A zeroed block buffer of `capacity` bytes, counted in the budget (a whole block: a recycled one). */
+  private newBuffer(capacity: number): Buffer {
+    const data = capacity === BLOCK && this.buffers ? this.buffers.take() : Buffer.alloc(capacity);
+    this.budget?.take(data.length);
+    return data;
+  }
+
+  /** A block's buffer is no longer used by this file (block-buffers.ts: nothing here touches it again). */
+  private freeBuffer(data: Buffer): void {
+    this.budget?.give(data.length);
+    this.buffers?.give(data);
   }
 
   /** Make a block's buffer at least `need` bytes (the bytes past its old end are zeros, as they read). */
   private grow(block: MemBlock, need: number): void {
     if (block.data.length >= need) return;
-    const data = Buffer.alloc(capacityFor(Math.max(need, 2 * block.data.length)));
+    const data = this.newBuffer(capacityFor(Math.max(need, 2 * block.data.length)));
     block.data.copy(data);
-    this.budget?.give(block.data.length);
-    this.budget?.take(data.length);
+    this.freeBuffer(block.data);
     block.data = data;
   }
 

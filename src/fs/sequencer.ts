@@ -15,6 +15,7 @@ import type { WorkerPool } from '../lib/pool.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import { type MetaEntry, entryChunkNames } from '../vault/meta-entry.js';
 import { posixError } from '../vault/posix-error.js';
+import type { BlockBuffers } from './block-buffers.js';
 import type { ChunkCache } from './chunk-cache.js';
 import { ChunkWriter } from './chunk-writer.js';
 import { buildEntry } from './committer.js';
@@ -56,6 +57,8 @@ export interface SequencerDeps {
   memBudgetBlocks: number;
   /** The daemon-wide budget of plaintext held in memory (optional for library use and tests). */
   budget?: MemoryBudget;
+  /** Recycled whole-block buffers shared by every open file (optional: without them, new buffers). */
+  buffers?: BlockBuffers;
   /** Told of every successful commit (space reclamation). */
   committed?: (outcome: CommitOutcome) => void;
 }
@@ -86,8 +89,8 @@ export class Sequencer {
     entry: MetaEntry,
     private readonly deps: SequencerDeps,
   ) {
-    this.content = new FileContent(entry, deps.pool, deps.cache, deps.budget);
-    this.writer = new ChunkWriter(deps.store, deps.pool, deps.profile);
+    this.content = new FileContent(entry, deps.pool, deps.cache, deps.budget, deps.buffers);
+    this.writer = new ChunkWriter(deps.store, deps.pool, deps.profile, deps.buffers);
     this.stager = new Stager(this.content, this.writer, deps.memBudgetBlocks, deps.budget);
   }
 

@@ -16,6 +16,7 @@ import { type MetaCodec, plainCodec } from '../vault/meta-codec.js';
 import { MetaTree } from '../vault/meta-tree.js';
 import { ChunkReferences } from '../vault/references.js';
 import { chunkFiles } from '../vault/walk.js';
+import { BlockBuffers } from './block-buffers.js';
 import { ChunkCache } from './chunk-cache.js';
 import { type FsContext, commitFile, persistFor } from './context.js';
 import type { Logger } from './errno.js';
@@ -24,6 +25,13 @@ import { Mutex } from './mutex.js';
 import { type OpenFile, OpenFiles } from './open-files.js';
 import { Writeback } from './writeback.js';
 import { Reclaimer } from './reclaim.js';
+
+/**
+ * Recycled whole-block buffers for written data (block-buffers.ts): 64 MiB of address space, touched as used.
+ * A sequential writer holds about 20 blocks (two being written, up to three groups of four being staged,
+ * blocks 0 and 1 until the commit), so three such writers never take a buffer of their own.
+ */
+const BLOCK_BUFFERS = 64;
 
 /** How often files whose last commit failed (a full disk) are committed again. */
 const RETRY_COMMITS_MS = 5000;
@@ -80,6 +88,7 @@ export async function openSession(root: string, config: VaultConfig, options: Se
     profile: config.profile,
     memBudgetBlocks: options.memBudgetBlocks ?? 128,
     budget,
+    buffers: new BlockBuffers(pool, BLOCK_BUFFERS),
     committed: (outcome) => ctx.reclaim?.committed(outcome),
   });
   // A closed file's commit, written back: its failure keeps the changes for the retry below.

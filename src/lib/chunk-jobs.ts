@@ -11,11 +11,14 @@ import { keysFromHashes } from '../core/keys.js';
 import { sha3Many } from '../core/sha3-many.js';
 import { writeChunkTempSync } from '../store/disk-store.js';
 
+/** A job's input: bytes, or where they are in a slab this thread was given (useSlab): nothing copied. */
+export type JobBytes = Uint8Array | { slab: number; at: number; length: number };
+
 export type Job =
-  | { kind: 'hash'; data: Uint8Array }
+  | { kind: 'hash'; data: JobBytes }
   | {
       kind: 'encrypt';
-      data: Uint8Array;
+      data: JobBytes;
       own: Uint8Array;
       n1: Uint8Array;
       n2: Uint8Array;
@@ -61,6 +64,14 @@ export function useSlab(id: number, buffer: SharedArrayBuffer, slotSize: number)
   if (scratch.length < slotSize) scratch = Buffer.allocUnsafeSlow(slotSize);
 }
 
+/** A job's input bytes: a view of the slab they are in, or the bytes themselves. */
+function bytesOf(data: JobBytes): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  const slab = slabs.get(data.slab);
+  if (!slab || data.at < 0 || data.at + data.length > slab.bytes.length) throw new Error('job bytes: no such slab, or outside it');
+  return slab.bytes.subarray(data.at, data.at + data.length);
+}
+
 /**
  * The encrypt jobs' stored bytes, encrypted together per profile (encryptChunks: four AES streams at once; a
  * worker's batch may hold jobs of several callers); an entry per job, undefined where it is not an encrypt job
@@ -77,7 +88,7 @@ function encryptAll(jobs: Job[]): (Buffer | undefined)[] {
     const group = at.map((i) => jobs[i] as Extract<Job, { kind: 'encrypt' }>);
     try {
       const contents = encryptChunks(
-        group.map((job) => job.data),
+        group.map((job) => bytesOf(job.data)),
         group.map((job) => keysFromHashes(job.own, job.n1, job.n2)),
         profile,
       );
@@ -92,9 +103,9 @@ function encryptAll(jobs: Job[]): (Buffer | undefined)[] {
 function start(job: Job, encrypted: Buffer | undefined): Pending {
   switch (job.kind) {
     case 'hash':
-      return { toHash: [job.data], finish: ([hash]) => ({ hash: hash! }) };
+      return { toHash: [bytesOf(job.data)], finish: ([hash]) => ({ hash: hash! }) };
     case 'encrypt': {
-      const content = encrypted ?? encryptChunk(job.data, keysFromHashes(job.own, job.n1, job.n2), job.profile);
+      const content = encrypted ?? encryptChunk(bytesOf(job.data), keysFromHashes(job.own, job.n1, job.n2), job.profile);
       const root = job.storeRoot;
       if (root === undefined) return { toHash: [content], finish: ([name]) => ({ name: name!, content }) };
       return {

@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import type { ChunkChecks } from '../core/chunk.js';
 import type { Profile } from '../core/compression.js';
 import { ChunkDecryptFailed, ChunkHashMismatch, SefsError } from '../core/errors.js';
-import type { Job, JobResult } from './chunk-jobs.js';
+import type { Job, JobBytes, JobResult } from './chunk-jobs.js';
 
 interface Pending {
   resolve: (r: JobResult) => void;
@@ -75,6 +75,22 @@ function startWorker(): Worker {
   return new Worker(`import('tsx/esm/api').then((t) => { t.register(); return import(${entry}); })`, { eval: true });
 }
 
+/**
+ * Who holds a slab's slots (lib/slab.ts Slab): a job that reads bytes of a slot holds it from the moment it is
+ * sent until its answer arrives (or its worker dies), so the slot is not given to anyone else meanwhile.
+ */
+export interface SlotHolders {
+  hold(slot: number): void;
+  release(slot: number): void;
+}
+
+interface AttachedSlab {
+  slab: number;
+  buffer: SharedArrayBuffer;
+  slotSize: number;
+  holders?: SlotHolders;
+}
+
 /** A chunk to decrypt where it is in a slab (attachSlab): its stored bytes at `at`, `length` of them. */
 export interface SlabDecryptRequest {
   slab: number;
@@ -94,7 +110,7 @@ export class WorkerPool {
   /** The worker the last batch went to (ties go round). */
   private lastSlot = -1;
   /** Slabs the workers were given (attachSlab), sent again to a worker started to replace one. */
-  private readonly slabs: { slab: number; buffer: SharedArrayBuffer; slotSize: number }[] = [];
+  private readonly slabs: AttachedSlab[] = [];
 
   constructor(readonly threads: number = availableParallelism()) {
     for (let i = 0; i < Math.max(1, threads); i++) this.slots.push(this.startSlot());
@@ -102,8 +118,8 @@ export class WorkerPool {
 
   private startSlot(): Slot {
     const worker = startWorker();
-    // A worker started to replace one that died gets the slabs too, before any job.
-    for (const slab of this.slabs) worker.postMessage(slab);
+    // A worker started to replace one that died gets the slabs too, before any job (their holders stay here).
+    for (const { slab, buffer, slotSize } of this.slabs) worker.postMessage({ slab, buffer, slotSize });
     const slot: Slot = { worker, jobs: new Map() };
     worker.on('message', (msg: { id: number; result?: JobResult; error?: Parameters<typeof reviveError>[0] }) => {
       const p = slot.jobs.get(msg.id);
@@ -162,6 +178,32 @@ export class WorkerPool {
     return promises;
   }
 
+  /**
+   * A job's input bytes: bytes of an attached slab go as their place in it (nothing copied; the slot is held
+   * until `done` runs, when the job has answered), anything else as forTransfer sends it.
+   */
+  private jobBytes(data: Uint8Array, transfer: ArrayBuffer[], held: (() => void)[]): JobBytes {
+    const slab = data.buffer instanceof SharedArrayBuffer ? this.slabs.find((s) => s.buffer === data.buffer) : undefined;
+    if (!slab) return forTransfer(data, transfer);
+    const slot = Math.floor(data.byteOffset / slab.slotSize);
+    if (data.byteOffset + data.byteLength > (slot + 1) * slab.slotSize) throw new Error('worker pool: bytes across two slots of a slab');
+    const holders = slab.holders;
+    if (holders) {
+      holders.hold(slot);
+      held.push(() => holders.release(slot));
+    }
+    return { slab: slab.slab, at: data.byteOffset, length: data.byteLength };
+  }
+
+  /** runBatch, and the slots the jobs' bytes hold (jobBytes) released as each job settles. */
+  private runHolding(jobs: Job[], transfer: ArrayBuffer[], held: (() => void)[][]): Promise<JobResult>[] {
+    return this.runBatch(jobs, transfer).map((p, i) => {
+      const release = () => held[i]!.forEach((done) => done());
+      p.then(release, release);
+      return p;
+    });
+  }
+
   /** SHA3-256 of a chunk's plaintext (its src hash). */
   hash(data: Uint8Array): Promise<Buffer> {
     return this.hashMany([data])[0]!;
@@ -170,8 +212,9 @@ export class WorkerPool {
   /** SHA3-256 of several chunks, in one worker batch (the four-way hash); one promise per chunk. */
   hashMany(list: Uint8Array[]): Promise<Buffer>[] {
     const transfer: ArrayBuffer[] = [];
-    const jobs = list.map((data): Job => ({ kind: 'hash', data: forTransfer(data, transfer) }));
-    return this.runBatch(jobs, transfer).map((p) => p.then((r) => (r as { hash: Buffer }).hash));
+    const held = list.map((): (() => void)[] => []);
+    const jobs = list.map((data, i): Job => ({ kind: 'hash', data: this.jobBytes(data, transfer, held[i]!) }));
+    return this.runHolding(jobs, transfer, held).map((p) => p.then((r) => (r as { hash: Buffer }).hash));
   }
 
   /** Encrypt a chunk given its own src hash and its neighbours' (n1 keys it, n2 completes the pad). */
@@ -195,8 +238,9 @@ export class WorkerPool {
 
   private encryptBatch(list: EncryptRequest[], profile: Profile, storeRoot: string | undefined, keepContent = false): Promise<JobResult>[] {
     const transfer: ArrayBuffer[] = [];
-    const jobs = list.map((c): Job => ({ kind: 'encrypt', data: forTransfer(c.data, transfer), own: c.own, n1: c.n1, n2: c.n2, profile, storeRoot, keepContent }));
-    return this.runBatch(jobs, transfer);
+    const held = list.map((): (() => void)[] => []);
+    const jobs = list.map((c, i): Job => ({ kind: 'encrypt', data: this.jobBytes(c.data, transfer, held[i]!), own: c.own, n1: c.n1, n2: c.n2, profile, storeRoot, keepContent }));
+    return this.runHolding(jobs, transfer, held);
   }
 
   /** Verify and decrypt stored chunk bytes. */
@@ -243,11 +287,13 @@ export class WorkerPool {
 
   /**
    * Shared memory that decryptInSlab jobs decrypt in (slab.ts), sent to each worker once: the jobs then
-   * carry only its id and offsets, and no chunk buffer is allocated, moved or collected per read. Its id.
+   * carry only its id and offsets, and no chunk buffer is allocated, moved or collected per read. Hash and
+   * encrypt jobs given bytes of it send their place too; with `holders`, each such job holds its slot while
+   * it runs (jobBytes). Its id.
    */
-  attachSlab(buffer: SharedArrayBuffer, slotSize: number): number {
+  attachSlab(buffer: SharedArrayBuffer, slotSize: number, holders?: SlotHolders): number {
     const slab = { slab: this.slabs.length + 1, buffer, slotSize };
-    this.slabs.push(slab);
+    this.slabs.push({ ...slab, holders });
     for (const s of this.slots) s.worker.postMessage(slab);
     return slab.slab;
   }

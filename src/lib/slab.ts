@@ -10,6 +10,10 @@
  * A slot given back is not reused at once: readers copy out of a plaintext in the promise callbacks of the
  * macrotask that handed it to them, so a slot only becomes free after the current macrotask (setImmediate),
  * when no such callback can still be pending, and before any file read or worker can write into it again.
+ *
+ * A slot may have several holders (the mount's written blocks: the block that owns it, and each worker job
+ * reading it, fs/block-buffers.ts): take() makes the taker its one holder, hold() adds one, and it is given
+ * back when the last holder releases it.
  */
 import { MAX_CHUNK_FILE } from '../store/disk-store.js';
 
@@ -20,18 +24,37 @@ export class Slab {
   readonly buffer: SharedArrayBuffer;
   private readonly bytes: Buffer;
   private readonly free: number[] = [];
+  /** Holders of each slot (0: free or cooling). */
+  private readonly holders: Uint32Array;
   private coolingSlots: number[] = [];
   private cooled: Promise<void> | undefined;
 
-  constructor(readonly count: number) {
-    this.buffer = new SharedArrayBuffer(count * SLOT_SIZE);
+  constructor(
+    readonly count: number,
+    readonly slotSize = SLOT_SIZE,
+  ) {
+    this.buffer = new SharedArrayBuffer(count * slotSize);
     this.bytes = Buffer.from(this.buffer);
+    this.holders = new Uint32Array(count);
     for (let i = count - 1; i >= 0; i--) this.free.push(i);
   }
 
-  /** A free slot, or undefined when none is free now (some may be cooling: `settled`). */
+  /** A free slot, held once by the caller; undefined when none is free now (some may be cooling: `settled`). */
   take(): number | undefined {
-    return this.free.pop();
+    const slot = this.free.pop();
+    if (slot !== undefined) this.holders[slot] = 1;
+    return slot;
+  }
+
+  /** One more holder of a slot that is held now: it stays taken until this one releases it too. */
+  hold(slot: number): void {
+    if (this.holders[slot] === 0) throw new Error(`slab: slot ${slot} is not held`);
+    this.holders[slot]!++;
+  }
+
+  /** The slot a byte offset of the slab falls in. */
+  slotAt(offset: number): number {
+    return Math.floor(offset / this.slotSize);
   }
 
   /** Whether slots given back are waiting for the end of the current macrotask. */
@@ -44,8 +67,10 @@ export class Slab {
     return this.cooled ?? Promise.resolve();
   }
 
-  /** Give a slot back: free for the next taker after the current macrotask. */
+  /** A holder gives a slot back: once none is left, free for the next taker after the current macrotask. */
   release(slot: number): void {
+    if (this.holders[slot] === 0) throw new Error(`slab: slot ${slot} released more often than held`);
+    if (--this.holders[slot]! > 0) return;
     this.coolingSlots.push(slot);
     this.cooled ??= new Promise<void>((resolve) =>
       setImmediate(() => {
@@ -59,11 +84,11 @@ export class Slab {
 
   /** The byte offset of a slot in the slab (what worker jobs are given). */
   offsetOf(slot: number): number {
-    return slot * SLOT_SIZE;
+    return slot * this.slotSize;
   }
 
   /** A view of the slab: `length` bytes from byte offset `at` (a whole slot by default). */
-  view(at: number, length = SLOT_SIZE): Buffer {
+  view(at: number, length = this.slotSize): Buffer {
     return this.bytes.subarray(at, at + length);
   }
 }
