@@ -3,6 +3,7 @@
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { compressParts, decompress, decompressInto, type Profile } from './compression.js';
+import { copyBytes } from './copy-bytes.js';
 import { readStoredBrotli } from './raw-brotli.js';
 import { ChunkDecryptFailed, ChunkHashMismatch } from './errors.js';
 import { sha3 } from './hash.js';
@@ -79,8 +80,8 @@ export function encryptChunks(plains: Uint8Array[], keys: ChunkKeys[], profile: 
     const out = Buffer.allocUnsafeSlow(packed + padding);
     let at = 0;
     for (const part of parts) {
-      out.set(part, at);
-      at += part.length;
+      // A part may be a view of shared memory (the mount's written blocks), which V8 copies slowly: copyBytes.
+      at += copyBytes(Buffer.from(part.buffer, part.byteOffset, part.byteLength), out, at, 0, part.length);
     }
     out.fill(padding, packed);
     return out;

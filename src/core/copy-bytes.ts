@@ -1,7 +1,8 @@
 /**
- * Copy bytes out of shared memory (the mount's chunk slab) at memcpy's speed: V8 copies from a
- * SharedArrayBuffer with relaxed atomic loads, about a third as fast, and the mount copies every byte it
- * serves this way on its one event-loop thread (native-notes/benchmarking.md, seventh session).
+ * Copy bytes into or out of shared memory (the mount's chunk slab and its written blocks) at memcpy's speed:
+ * V8 copies from or into a SharedArrayBuffer with relaxed atomic loads and stores, about a third as fast, and
+ * the mount copies every byte it serves or is given this way on its one event-loop thread
+ * (native-notes/benchmarking.md, seventh session).
  */
 import { native } from './native.js';
 

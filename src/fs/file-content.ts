@@ -119,7 +119,7 @@ export class FileContent {
     if (block?.kind === 'mem') {
       // Past the block's capacity nothing was written: zeros.
       const start = from - b * BLOCK;
-      const copied = start < block.data.length ? block.data.copy(out, at, start, Math.min(to - b * BLOCK, block.data.length)) : 0;
+      const copied = start < block.data.length ? copyBytes(block.data, out, at, start, Math.min(to - b * BLOCK, block.data.length)) : 0;
       out.fill(0, at + copied, at + (to - from));
     } else if (block?.kind === 'staged') {
       const plain = await this.cache.get(block.ref);
@@ -200,7 +200,7 @@ export class FileContent {
       const from = Math.max(offset, b * BLOCK);
       const to = Math.min(end, (b + 1) * BLOCK);
       const block = await this.memBlock(b, to - b * BLOCK);
-      bytes.copy(block.data, from - b * BLOCK, from - offset, to - offset);
+      copyBytes(bytes, block.data, from - b * BLOCK, from - offset, to - offset);
       block.version++;
     }
     if (end > this.size) this.size = end;
@@ -253,7 +253,7 @@ export class FileContent {
   private grow(block: MemBlock, need: number): void {
     if (block.data.length >= need) return;
     const data = this.newBuffer(capacityFor(Math.max(need, 2 * block.data.length)));
-    block.data.copy(data);
+    copyBytes(block.data, data, 0, 0, block.data.length);
     this.freeBuffer(block.data);
     block.data = data;
   }
