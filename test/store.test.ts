@@ -145,6 +145,28 @@ describe('chunks written by a worker thread (writeChunkTempSync + adopt)', () =>
     expect((await store.get(c.name)).equals(c.content)).toBe(true);
   });
 
+  it("a worker's chunk write makes missing fan-out directories, and never writes through a planted link", async () => {
+    const root = join(dir, 'chunks');
+    const c = chunk(14, 30_000);
+    const hex = c.name.toString('hex');
+    // Neither ab nor ab/cd there yet, then only ab/cd missing: both made, the chunk written.
+    expect(writeChunkTempSync(root, c.name, c.content)).toBeDefined();
+    const d = chunk(15, 30_000);
+    await mkdir(join(root, d.name.toString('hex').slice(0, 2)), { recursive: true });
+    expect(writeChunkTempSync(root, d.name, d.content)).toBeDefined();
+    // ab a link to a victim directory, with and without its cd there: refused, nothing made or left in the victim.
+    const victim = join(dir, 'victim');
+    await mkdir(victim);
+    await rm(join(root, hex.slice(0, 2)), { recursive: true });
+    const { symlink } = await import('node:fs/promises');
+    await symlink(victim, join(root, hex.slice(0, 2)));
+    expect(() => writeChunkTempSync(root, c.name, c.content)).toThrow();
+    expect(await readdir(victim)).toEqual([]);
+    await mkdir(join(victim, hex.slice(2, 4)));
+    expect(() => writeChunkTempSync(root, c.name, c.content)).toThrow();
+    expect(await readdir(join(victim, hex.slice(2, 4)))).toEqual([]);
+  });
+
   it('a chunk adopted while the same chunk waits in the batch leaves no second file', async () => {
     const store = new DiskStore(dir, { batch: true });
     const c = chunk(13, 9_000);
