@@ -10,8 +10,20 @@
  */
 import type { Profile } from '../core/compression.js';
 import { neighbours } from '../core/keys.js';
+import type { PieceHashes } from '../core/pieces.js';
+import type { PieceFields } from '../lib/chunk-jobs.js';
 import type { EncryptRequest, WorkerPool } from '../lib/pool.js';
 import type { ChunkStore } from '../store/chunk-store.js';
+
+/** A chunk in the store: its name, and its piece hashes when it was stored raw (core/pieces.ts). */
+export interface WrittenChunk {
+  name: Buffer;
+  pieces?: PieceHashes;
+}
+
+function writtenChunk(name: Buffer, fields: PieceFields): WrittenChunk {
+  return fields.pieceHashes && fields.plainAt !== undefined ? { name, pieces: { plainAt: fields.plainAt, hashes: fields.pieceHashes } } : { name };
+}
 
 export class ChunkWriter {
   private stored = new Set<string>();
@@ -22,17 +34,19 @@ export class ChunkWriter {
     private readonly profile: Profile,
   ) {}
 
-  /** Encrypt and store chunks as one worker batch; one name per chunk, each settling on its own. */
-  write(chunks: EncryptRequest[]): Promise<Buffer>[] {
+  /** Encrypt and store chunks as one worker batch; one result per chunk, each settling on its own. */
+  write(chunks: EncryptRequest[]): Promise<WrittenChunk>[] {
     const { store } = this;
     if (store.localRoot !== undefined && store.adopt) {
       const adopt = store.adopt.bind(store);
-      return this.pool.storeMany(chunks, this.profile, store.localRoot, store.wantsContent).map((p, i) =>
-        p.then(async ({ name, temp, content }) => {
+      const options = { profile: this.profile, storeRoot: store.localRoot, keepContent: store.wantsContent, pieces: true };
+      return this.pool.storeMany(chunks, options).map((p, i) =>
+        p.then(async (done) => {
+          const { name, temp, content } = done;
           this.stored.add(name.toString('hex'));
           if (temp !== undefined || (await store.stillThere?.(name)) !== false) {
             await adopt(name, temp, content);
-            return name;
+            return writtenChunk(name, done);
           }
           return this.viaPut(chunks[i]!);
         }),
@@ -41,11 +55,11 @@ export class ChunkWriter {
     return chunks.map((chunk) => this.viaPut(chunk));
   }
 
-  private viaPut(chunk: EncryptRequest): Promise<Buffer> {
-    return this.pool.encryptMany([chunk], this.profile)[0]!.then(async ({ name, content }) => {
-      this.stored.add(name.toString('hex'));
-      await this.store.put(name, content);
-      return name;
+  private viaPut(chunk: EncryptRequest): Promise<WrittenChunk> {
+    return this.pool.encryptMany([chunk], this.profile, true)[0]!.then(async (done) => {
+      this.stored.add(done.name.toString('hex'));
+      await this.store.put(done.name, done.content);
+      return writtenChunk(done.name, done);
     });
   }
 

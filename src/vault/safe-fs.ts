@@ -260,6 +260,8 @@ export interface ReadOptions {
   touch?: boolean;
   /** Read into this buffer (the bound is then its length) rather than a new one; the result is a view of it. */
   into?: Buffer;
+  /** Read only bytes [start, end) (fewer where the file is shorter); `max` still bounds the whole file. */
+  range?: { start: number; end: number };
 }
 
 /**
@@ -270,7 +272,7 @@ export async function readBounded(path: string, area: string, max: number, optio
   return reachableAsync(path, area, (p) => readBoundedHere(p, area, max, options));
 }
 
-async function readBoundedHere(path: string, area: string, max: number, { noAtime = false, touch = false, into }: ReadOptions): Promise<Buffer> {
+async function readBoundedHere(path: string, area: string, max: number, { noAtime = false, touch = false, into, range }: ReadOptions): Promise<Buffer> {
   let fh: FileHandle;
   try {
     fh = await open(path, READ_FLAGS | (noAtime ? fsc.O_NOATIME : 0)).catch((err: NodeJS.ErrnoException) => {
@@ -282,11 +284,13 @@ async function readBoundedHere(path: string, area: string, max: number, { noAtim
     noLink(err, path);
   }
   try {
-    const size = checkReadable((await fh.stat()) as Stats, fh.fd, path, area, into ? Math.min(max, into.length) : max);
-    const buf = into ?? Buffer.allocUnsafe(size);
+    const fileSize = checkReadable((await fh.stat()) as Stats, fh.fd, path, area, into ? Math.min(max, into.length) : max);
+    const from = Math.min(range?.start ?? 0, fileSize);
+    const size = Math.min(range?.end ?? fileSize, fileSize) - from;
+    const buf = into ?? Buffer.allocUnsafe(Math.max(0, size));
     let got = 0;
     while (got < size) {
-      const { bytesRead } = await fh.read(buf, got, size - got, got);
+      const { bytesRead } = await fh.read(buf, got, size - got, from + got);
       if (bytesRead === 0) break;
       got += bytesRead;
     }
