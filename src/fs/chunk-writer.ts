@@ -11,9 +11,20 @@
 import type { Profile } from '../core/compression.js';
 import { neighbours } from '../core/keys.js';
 import type { PieceHashes } from '../core/pieces.js';
-import type { PieceFields } from '../lib/chunk-jobs.js';
+import { type Job, type JobResult, type PieceFields, runJobs } from '../lib/chunk-jobs.js';
 import type { EncryptRequest, WorkerPool } from '../lib/pool.js';
 import type { ChunkStore } from '../store/chunk-store.js';
+
+/** Small files up to this size are encrypted on the calling thread (encrypt). */
+const ENCRYPT_HERE_MAX = 16 * 1024;
+
+/** Jobs run on this thread, the first failure thrown. */
+function runJobsHere(jobs: Job[]): JobResult[] {
+  return runJobs(jobs).map((r) => {
+    if (r instanceof Error) throw r;
+    return r;
+  });
+}
 
 /** A chunk in the store: its name, and its piece hashes when it was stored raw (core/pieces.ts). */
 export interface WrittenChunk {
@@ -65,16 +76,21 @@ export class ChunkWriter {
 
   /**
    * Self-encrypt a whole small file's chunks (given in order) without storing them: a packed entry holds
-   * them (committer.ts). Two worker batches: the src hashes, then the chunks keyed by them.
+   * them (committer.ts). Two worker batches: the src hashes, then the chunks keyed by them. A file of at most
+   * ENCRYPT_HERE_MAX bytes is encrypted on this thread: its hashes, brotli and AES take less time than the two
+   * round trips to a worker (a message each way and a thread woken; native-notes/small-files.md, eighth session).
    */
   async encrypt(plains: Buffer[]): Promise<{ name: Buffer; content: Buffer; src: Buffer }[]> {
-    const srcs = await Promise.all(this.pool.hashMany(plains));
+    const here = plains.reduce((n, p) => n + p.length, 0) <= ENCRYPT_HERE_MAX;
+    const srcs = here ? runJobsHere(plains.map((data): Job => ({ kind: 'hash', data }))).map((r) => (r as { hash: Buffer }).hash) : await Promise.all(this.pool.hashMany(plains));
     const requests = plains.map((data, i): EncryptRequest => {
       const [a, b] = neighbours(i, plains.length);
       return { data, own: srcs[i]!, n1: srcs[a]!, n2: srcs[b]! };
     });
-    const done = await Promise.all(this.pool.encryptMany(requests, this.profile));
-    return done.map((c, i) => ({ ...c, src: srcs[i]! }));
+    const done = here
+      ? (runJobsHere(requests.map((r): Job => ({ kind: 'encrypt', ...r, profile: this.profile }))) as { name: Buffer; content: Buffer }[])
+      : await Promise.all(this.pool.encryptMany(requests, this.profile));
+    return done.map((c, i) => ({ name: c.name, content: c.content, src: srcs[i]! }));
   }
 
   holds(hex: string): boolean {
