@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PACK_LIMIT, encodeEntry, decodeEntry } from '../src/vault/meta-entry.js';
+import { hashPieces } from '../src/core/pieces.js';
+import { storeAsBrotli } from '../src/core/raw-brotli.js';
 import { type MetaCodec, plainCodec } from '../src/vault/meta-codec.js';
 import { fsck } from '../src/vault/fsck.js';
 import { GcRefused, collectGarbage } from '../src/vault/gc.js';
@@ -139,6 +141,25 @@ describe('fsck', () => {
     expect(deep.damaged.map((d) => d.path)).toEqual(['/dir/b.bin']);
     expect(deep.damaged[0]!.chunks.map((c) => c.problem).every((p) => p === 'undecryptable' || p === 'wrong-content')).toBe(true);
     expect((await sefs('fsck', vault.root, '--deep')).code).toBe(1);
+  });
+
+  it("checks an entry's piece hashes against its chunks: sound ones pass, a damaged one is named", async () => {
+    const { vault, chunks } = await freshVault();
+    const path = join(vault.paths.meta, 'dir', 'sub', 'big.bin');
+    const entry = decodeEntry(await readFile(path));
+    if (entry.kind !== 'map') throw new Error('expected a DataMap entry');
+    // Random data is stored raw: give its first chunk the piece hashes a mount's writer would have kept.
+    const stored = await readFile(vault.store.pathOf(chunks['/dir/sub/big.bin']![0]!));
+    const plainAt = storeAsBrotli(Buffer.alloc(entry.dataMap.chunks[0]!.srcSize)).plainAt!;
+    entry.pieces = [hashPieces(stored, plainAt)];
+    await writeFile(path, encodeEntry(entry));
+    expect((await fsck(vault, { pool })).damaged).toEqual([]);
+    entry.pieces[0]!.hashes[20]! ^= 1;
+    await writeFile(path, encodeEntry(entry));
+    for (const deep of [false, true]) {
+      const r = await fsck(vault, { pool, deep });
+      expect(r.damaged.map((d) => [d.path, d.chunks.map((c) => [c.index, c.problem])])).toEqual([['/dir/sub/big.bin', [[0, 'wrong-content']]]]);
+    }
   });
 });
 

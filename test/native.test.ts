@@ -15,7 +15,7 @@ import { describe, expect, it } from 'vitest';
 import { keysFromHashes } from '../src/core/keys.js';
 import { encryptChunk, encryptChunks, openChunk, openChunkInPlace, xorInto, xorIntoPortable } from '../src/core/chunk.js';
 import { copyBytes } from '../src/core/copy-bytes.js';
-import { storeAsBrotliParts } from '../src/core/raw-brotli.js';
+import { storeAsBrotli } from '../src/core/raw-brotli.js';
 import { native } from '../src/core/native.js';
 import { ChunkDecryptFailed, ChunkHashMismatch } from '../src/core/errors.js';
 import { sha3Backend, sha3Many } from '../src/core/sha3-many.js';
@@ -143,7 +143,7 @@ describe('four-stream AES-128-CBC', () => {
       const plains = [1, 100, 4095, 4096, 70_000, 1 << 20, 333_333].map((n, i) => (i % 2 ? textLike(n, i) : seededBytes(n, i)));
       const keys = plains.map(() => keysFromHashes(...([0, 1, 2].map(() => Buffer.from(Array.from({ length: 32 }, () => Math.floor(rand() * 256)))) as [Buffer, Buffer, Buffer])));
       const batch = encryptChunks(plains, keys, profile);
-      plains.forEach((p, i) => expect(batch[i]!.equals(encryptChunk(p, keys[i]!, profile)), `${profile} chunk ${i}`).toBe(true));
+      plains.forEach((p, i) => expect(batch[i]!.content.equals(encryptChunk(p, keys[i]!, profile)), `${profile} chunk ${i}`).toBe(true));
     }
   });
 });
@@ -359,6 +359,47 @@ describe('renameat2 and futimens(fd, NULL)', () => {
       const st = statSync(f, { bigint: true });
       expect([st.atimeNs, st.mtimeNs]).toEqual([st.ctimeNs, st.ctimeNs]);
       expect(Math.abs(Number(st.ctimeNs / 1_000_000n) - Date.now())).toBeLessThan(5000);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('readFile: open, fstat, real path, pread and close in one thread-pool job', () => {
+  it('reads a whole file, a range and into a target; refuses what is not a small regular file without reading it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sefs-native-read-'));
+    try {
+      const data = seededBytes(300_000, 12);
+      const f = join(dir, 'f');
+      writeFileSync(f, data);
+      const read = native!.readFile!;
+      const whole = await read(f, true, 0, 1 << 20, 1 << 20);
+      expect([whole.errno, whole.size, whole.length, whole.real]).toEqual([0, data.length, data.length, f]);
+      expect(whole.bytes!.equals(data)).toBe(true);
+      // A range past the end is cut at the end; into a target, whose view holds exactly what was read.
+      const part = await read(f, false, 299_000, 310_000, 1 << 20);
+      expect(part.bytes!.equals(data.subarray(299_000))).toBe(true);
+      const target = Buffer.alloc(20_000, 7);
+      const into = await read(f, false, 1000, 21_000, 1 << 20, target);
+      expect(into.bytes).toBeUndefined();
+      expect(into.length).toBe(20_000);
+      expect(target.equals(data.subarray(1000, 21_000))).toBe(true);
+      expect(() => read(f, false, 0, 30_000, 1 << 20, Buffer.alloc(100))).toThrow(TypeError);
+      // Over `max`: fstat says so, nothing is read.
+      const big = await read(f, false, 0, 1 << 20, 1000);
+      expect([big.errno, big.size, big.length, big.bytes]).toEqual([0, data.length, 0, undefined]);
+      // A symlink is not followed (ELOOP); a missing file is ENOENT; both from open.
+      symlinkSync(f, join(dir, 'link'));
+      const link = await read(join(dir, 'link'), false, 0, 100, 100);
+      expect([link.errno, link.syscall]).toEqual([-osConstants.errno.ELOOP, 'open']);
+      const gone = await read(join(dir, 'none'), false, 0, 100, 100);
+      expect([gone.errno, gone.syscall]).toEqual([-osConstants.errno.ENOENT, 'open']);
+      // A FIFO neither blocks the open nor is read; a directory is not read.
+      execFileSync('mkfifo', [join(dir, 'fifo')]);
+      const fifo = await read(join(dir, 'fifo'), false, 0, 100, 100);
+      expect([fifo.errno, (fifo.mode & 0o170000) === 0o010000, fifo.length]).toEqual([0, true, 0]);
+      const sub = await read(dir, false, 0, 100, 1 << 30);
+      expect([sub.errno, (sub.mode & 0o170000) === 0o040000, sub.length]).toEqual([0, true, 0]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

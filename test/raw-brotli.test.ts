@@ -1,12 +1,12 @@
 /**
- * Stored brotli streams: what storeAsBrotliParts writes decodes with a real brotli decoder, and the header-only
+ * Stored brotli streams: what storeAsBrotli writes decodes with a real brotli decoder, and the header-only
  * reader (readStoredBrotli, the fast path of decryption) never disagrees with one: on encoder-made streams,
  * compressed streams and damaged streams it either declines or gives exactly the decoder's bytes.
  */
 import { brotliCompressSync, brotliDecompressSync, constants } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { decompress } from '../src/core/compression.js';
-import { readStoredBrotli, storeAsBrotliParts } from '../src/core/raw-brotli.js';
+import { readStoredBrotli, storeAsBrotli } from '../src/core/raw-brotli.js';
 import { prng, seededBytes, textLike } from './helpers/inputs.js';
 
 const decoded = (stream: Uint8Array): Buffer | 'error' => {
@@ -18,9 +18,9 @@ const decoded = (stream: Uint8Array): Buffer | 'error' => {
 };
 
 describe('stored brotli streams', () => {
-  it.each([1, 1000, 65_536, 1 << 20, (1 << 24) + 5])('%i bytes: written by storeAsBrotliParts, read back in place', (size) => {
+  it.each([1, 1000, 65_536, 1 << 20, (1 << 24) + 5])('%i bytes: written by storeAsBrotli, read back in place', (size) => {
     const data = seededBytes(size, size);
-    const stream = Buffer.concat(storeAsBrotliParts(data));
+    const stream = Buffer.concat(storeAsBrotli(data).parts);
     expect((decoded(stream) as Buffer).equals(data)).toBe(true);
     const read = readStoredBrotli(stream)!;
     expect(Buffer.from(read).equals(data)).toBe(true);
@@ -40,7 +40,7 @@ describe('stored brotli streams', () => {
 
   it('never disagrees with a real decoder on damaged streams', () => {
     const rand = prng(9);
-    const original = Buffer.concat(storeAsBrotliParts(seededBytes(5000, 1)));
+    const original = Buffer.concat(storeAsBrotli(seededBytes(5000, 1)).parts);
     let read = 0;
     for (let round = 0; round < 3000; round++) {
       const stream = Buffer.from(original);
@@ -58,7 +58,7 @@ describe('stored brotli streams', () => {
   });
 
   it('decompress refuses more than the expected size on the fast path too', () => {
-    const stream = Buffer.concat(storeAsBrotliParts(seededBytes(2000, 3)));
+    const stream = Buffer.concat(storeAsBrotli(seededBytes(2000, 3)).parts);
     expect(() => decompress(stream, 1999)).toThrow();
     expect(decompress(stream, 2000)).toHaveLength(2000);
   });

@@ -1,6 +1,7 @@
 /** What is needed to decrypt one chunk of a DataMap: its name, size, and the src hashes that key it. */
 import type { DataMap } from './data-map.js';
 import { neighbours } from './keys.js';
+import type { PieceHashes } from './pieces.js';
 
 export interface ChunkRef {
   dst: Buffer;
@@ -10,6 +11,8 @@ export interface ChunkRef {
   n2: Buffer;
   /** The chunk's encrypted bytes, when the caller holds them (a packed entry): no store read. */
   stored?: Buffer;
+  /** How to read part of it without reading it whole, when it was stored raw (core/pieces.ts). */
+  pieces?: PieceHashes;
 }
 
 /** How to decrypt chunk i of a DataMap. */

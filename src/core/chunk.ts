@@ -47,9 +47,20 @@ export function xorIntoPortable(target: Uint8Array, at: number, source: Uint8Arr
   for (let i = done; i < n; i++) target[at + i] = source[i]! ^ pad[(at + i) % pad.length]!;
 }
 
+/** A chunk's stored bytes, and where its plaintext sits in its brotli stream when it was stored raw (core/pieces.ts). */
+export interface EncryptedBytes {
+  content: Buffer;
+  plainAt?: number;
+}
+
 /** Encrypt one chunk's plaintext; the result is what is stored, named by its SHA3-256. */
 export function encryptChunk(plain: Uint8Array, keys: ChunkKeys, profile: Profile): Buffer {
-  const parts = compressParts(plain, profile);
+  return encryptChunkBytes(plain, keys, profile).content;
+}
+
+/** encryptChunk, saying where the plaintext sits when it was stored raw. */
+export function encryptChunkBytes(plain: Uint8Array, keys: ChunkKeys, profile: Profile): EncryptedBytes {
+  const { parts, plainAt } = compressParts(plain, profile);
   const packedLength = parts.reduce((n, p) => n + p.length, 0);
   const cipher = createCipheriv('aes-128-cbc', keys.key, keys.iv);
   // One output buffer (aligned for the word-wise XOR); each cipher output is XORed straight into it.
@@ -62,36 +73,36 @@ export function encryptChunk(plain: Uint8Array, keys: ChunkKeys, profile: Profil
   }
   const last = cipher.final();
   xorInto(out, n, last, keys.pad);
-  return out.subarray(0, n + last.length);
+  return { content: out.subarray(0, n + last.length), plainAt };
 }
 
 /**
- * encryptChunk for several chunks, with the same bytes. CBC encryption is sequential within a chunk, so one
- * chunk cannot be encrypted faster than one AES latency per block; the addon encrypts four side by side.
+ * encryptChunkBytes for several chunks. CBC encryption is sequential within a chunk, so one chunk cannot be
+ * encrypted faster than one AES latency per block; the addon encrypts four side by side.
  * Each chunk is packed into its output buffer, padded (PKCS#7), encrypted there and XORed there.
  */
-export function encryptChunks(plains: Uint8Array[], keys: ChunkKeys[], profile: Profile): Buffer[] {
+export function encryptChunks(plains: Uint8Array[], keys: ChunkKeys[], profile: Profile): EncryptedBytes[] {
   const aes = native?.aesCbcEncryptMany;
-  if (!aes || plains.length < 2) return plains.map((plain, i) => encryptChunk(plain, keys[i]!, profile));
+  if (!aes || plains.length < 2) return plains.map((plain, i) => encryptChunkBytes(plain, keys[i]!, profile));
   const outs = plains.map((plain) => {
-    const parts = compressParts(plain, profile);
+    const { parts, plainAt } = compressParts(plain, profile);
     const packed = parts.reduce((n, p) => n + p.length, 0);
     const padding = 16 - (packed % 16);
-    const out = Buffer.allocUnsafeSlow(packed + padding);
+    const content = Buffer.allocUnsafeSlow(packed + padding);
     let at = 0;
     for (const part of parts) {
       // A part may be a view of shared memory (the mount's written blocks), which V8 copies slowly: copyBytes.
-      at += copyBytes(Buffer.from(part.buffer, part.byteOffset, part.byteLength), out, at, 0, part.length);
+      at += copyBytes(Buffer.from(part.buffer, part.byteOffset, part.byteLength), content, at, 0, part.length);
     }
-    out.fill(padding, packed);
-    return out;
+    content.fill(padding, packed);
+    return { content, plainAt };
   });
   aes(
-    outs,
+    outs.map((o) => o.content),
     keys.map((k) => k.key),
     keys.map((k) => k.iv),
   );
-  outs.forEach((out, i) => xorInto(out, 0, out, keys[i]!.pad));
+  outs.forEach((out, i) => xorInto(out.content, 0, out.content, keys[i]!.pad));
   return outs;
 }
 

@@ -8,7 +8,7 @@
 import { createRequire } from 'node:module';
 import { brotliCompressSync, brotliDecompressSync, constants as zlib } from 'node:zlib';
 import { native } from './native.js';
-import { readStoredBrotli, storeAsBrotliParts } from './raw-brotli.js';
+import { type BrotliParts, readStoredBrotli, storeAsBrotli } from './raw-brotli.js';
 
 export type Profile = 'compat' | 'fast';
 export const PROFILES: readonly Profile[] = ['compat', 'fast'];
@@ -85,23 +85,26 @@ function looksIncompressible(data: Uint8Array): boolean {
   return brotliFast(window).length > SAMPLE_BYTES * 0.95;
 }
 
-function compressFast(data: Uint8Array): Uint8Array[] {
-  if (looksIncompressible(data)) return storeAsBrotliParts(data);
+function compressFast(data: Uint8Array): BrotliParts {
+  if (looksIncompressible(data)) return storeAsBrotli(data);
   const packed = brotliFast(data);
-  return packed.length < data.length ? [packed] : storeAsBrotliParts(data);
+  return packed.length < data.length ? { parts: [packed] } : storeAsBrotli(data);
 }
 
-function compressCompat(data: Uint8Array): Uint8Array[] {
-  return [wasm().compress(data, { quality: COMPAT_QUALITY })];
+function compressCompat(data: Uint8Array): BrotliParts {
+  return { parts: [wasm().compress(data, { quality: COMPAT_QUALITY })] };
 }
 
-/** The brotli stream of `data`, in pieces to be read in order (raw storage avoids copying the chunk). */
-export function compressParts(data: Uint8Array, profile: Profile): Uint8Array[] {
+/**
+ * The brotli stream of `data`, in pieces to be read in order (raw storage avoids copying the chunk), and
+ * where the plaintext sits in it when the profile stored it raw.
+ */
+export function compressParts(data: Uint8Array, profile: Profile): BrotliParts {
   return profile === 'compat' ? compressCompat(data) : compressFast(data);
 }
 
 export function compress(data: Uint8Array, profile: Profile): Buffer {
-  return Buffer.concat(compressParts(data, profile));
+  return Buffer.concat(compressParts(data, profile).parts);
 }
 
 /** Decompress any brotli stream; refuses to produce more than `maxSize` bytes (a damaged or hostile chunk). */

@@ -24,17 +24,23 @@ export class ChunkNotFound extends SefsError {
   }
 }
 
-/** A chunk's bytes (dst) or its decrypted plaintext (src) do not hash to what the DataMap says. */
+/**
+ * A chunk's bytes (dst), its decrypted plaintext (src) or a piece of its bytes read alone (piece: core/pieces.ts)
+ * do not hash to what the DataMap or the entry says.
+ */
 export class ChunkHashMismatch extends SefsError {
   constructor(
     readonly chunkName: string,
-    readonly which: 'dst' | 'src',
+    readonly which: 'dst' | 'src' | 'piece',
+    detail = '',
   ) {
     super(
       'ChunkHashMismatch',
       which === 'dst'
         ? `chunk ${chunkName} is corrupt: its bytes do not hash to its name`
-        : `chunk ${chunkName} decrypted to bytes that do not match the DataMap's source hash`,
+        : which === 'src'
+          ? `chunk ${chunkName} decrypted to bytes that do not match the DataMap's source hash`
+          : `chunk ${chunkName} is corrupt: ${detail}`,
     );
   }
 }

@@ -36,6 +36,23 @@ export interface NativeAddon {
   markTopDir?(path: string): number;
   /** `count` (1-256) empty files prefix<first>... made 0600 in directory `dirFd` in one thread-pool job: descriptors or negative errnos. */
   makeFresh?(dirFd: number, prefix: string, first: number, count: number): Promise<number[]>;
+  /**
+   * One thread-pool job: open `path` (O_RDONLY|O_NONBLOCK|O_NOFOLLOW, O_NOATIME when asked and allowed), fstat,
+   * read back its real path, pread [start, min(end, size)) unless it is not a regular file or is over `max`
+   * bytes, close (absent in an older build). Into `target` when given, else a new buffer (`bytes`).
+   */
+  readFile?(path: string, noAtime: boolean, start: number, end: number, max: number, target?: Uint8Array): Promise<NativeRead>;
+}
+
+/** What readFile found: `errno` (negative) and `syscall` when a call failed; `mode` and `size` once fstat ran. */
+export interface NativeRead {
+  errno: number;
+  syscall?: 'open' | 'fstat' | 'read' | 'malloc';
+  mode: number;
+  size: number;
+  real?: string;
+  length: number;
+  bytes?: Buffer;
 }
 
 /** Whether the addon is in use, and why not (sefs --version prints it). */

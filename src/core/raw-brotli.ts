@@ -47,11 +47,18 @@ function metaBlockHeader(w: BitWriter, length: number): void {
   w.align();
 }
 
+/** A brotli stream in parts, and where the plaintext starts in it when it is stored whole in one meta-block. */
+export interface BrotliParts {
+  parts: Uint8Array[];
+  /** Stream offset of plaintext byte 0, when plaintext byte p is stream byte plainAt + p (core/pieces.ts). */
+  plainAt?: number;
+}
+
 /**
  * The pieces of a valid brotli stream of uncompressed meta-blocks holding `data`: headers, views of `data`
  * (not copies) and the closing bits. Feeding them to the cipher one by one saves copying the chunk.
  */
-export function storeAsBrotliParts(data: Uint8Array): Uint8Array[] {
+export function storeAsBrotli(data: Uint8Array): BrotliParts {
   const parts: Uint8Array[] = [];
   const w = new BitWriter();
   w.write(1, 1); // WBITS: 1 then 3 bits n, window = 17 + n
@@ -64,7 +71,7 @@ export function storeAsBrotliParts(data: Uint8Array): Uint8Array[] {
   w.write(1, 1); // ISLAST
   w.write(1, 1); // ISLASTEMPTY
   parts.push(Uint8Array.from(w.take()));
-  return parts;
+  return parts.length === 3 ? { parts, plainAt: parts[0]!.length } : { parts };
 }
 
 /** Reads a byte array bit by bit, least significant bit first, as brotli streams are written. */

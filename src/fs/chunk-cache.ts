@@ -13,6 +13,10 @@ import { runJob } from '../lib/chunk-jobs.js';
 import type { ChunkStore, GetOptions, ReadAhead } from '../store/chunk-store.js';
 import type { ChunkRef } from '../core/chunk-ref.js';
 import { Slab, SLOT_SIZE } from '../lib/slab.js';
+import { copyBytes } from '../core/copy-bytes.js';
+import { ChunkHashMismatch } from '../core/errors.js';
+import { keysFromHashes } from '../core/keys.js';
+import { PieceMismatch, openPieces, pieceSpan } from '../core/pieces.js';
 
 export type { ChunkRef };
 
@@ -25,6 +29,12 @@ const LOCAL_READ_AHEAD: ReadAhead = { chunks: 16, group: 8 };
 const SLOT_MIN = 256 * 1024;
 /** Slots beyond those the cache can hold, for chunks being read (a read-ahead window, and demand reads). */
 const SLOTS_IN_FLIGHT = 48;
+/**
+ * Reads of a chunk up to this size that find it neither cached nor loading read only its covering pieces when
+ * it has piece hashes (a random reader's 4 KiB); a larger read loads the chunk whole (a sequential reader's
+ * 128 KiB requests: the rest of the chunk follows).
+ */
+const PIECE_READ_MAX = 64 * 1024;
 
 /** A cached plaintext, and the slab slot it lives in (none: a buffer of its own). */
 interface Entry {
@@ -78,6 +88,39 @@ export class ChunkCache {
       this.inFlight.set(key, pending);
     }
     return pending;
+  }
+
+  /**
+   * Plaintext bytes [from, to) of a chunk, copied into `out` at `at` (a cached plaintext may live in a slab
+   * slot, valid only until the next macrotask: it is copied here, never handed out).
+   */
+  async copyInto(ref: ChunkRef, from: number, to: number, out: Buffer, at: number): Promise<void> {
+    const key = ref.dst.toString('hex');
+    if (ref.pieces && this.store.getRange && to - from <= PIECE_READ_MAX && !this.lru.has(key) && !this.inFlight.has(key)) {
+      (await this.readPieces(ref, from, to)).copy(out, at);
+      return;
+    }
+    const plain = await this.get(ref);
+    copyBytes(plain, out, at, from, to);
+  }
+
+  /**
+   * Plaintext [from, to) of a chunk read from its covering pieces only, each checked against its hash in the
+   * entry (core/pieces.ts): a small read of a 1 MiB chunk reads 128-256 KiB and decrypts a few blocks. Not
+   * cached: a random reader would only push out what is worth keeping.
+   */
+  private async readPieces(ref: ChunkRef, from: number, to: number): Promise<Buffer> {
+    const pieces = ref.pieces!;
+    const { start, end } = pieceSpan(pieces, ref.size, from, to);
+    const bytes = await this.store.getRange!(ref.dst, start, end);
+    const hex = ref.dst.toString('hex');
+    if (bytes.length !== end - start) throw new ChunkHashMismatch(hex, 'piece', `it holds fewer bytes than its entry says (${start + bytes.length} of at least ${end})`);
+    try {
+      return openPieces(bytes, start, pieces, ref.size, keysFromHashes(ref.own, ref.n1, ref.n2), from, to);
+    } catch (err) {
+      if (err instanceof PieceMismatch) throw new ChunkHashMismatch(hex, 'piece', err.message);
+      throw err;
+    }
   }
 
   /**

@@ -10,9 +10,32 @@
  */
 import type { Profile } from '../core/compression.js';
 import { neighbours } from '../core/keys.js';
+import type { PieceHashes } from '../core/pieces.js';
+import { type Job, type JobResult, type PieceFields, runJobs } from '../lib/chunk-jobs.js';
 import type { EncryptRequest, WorkerPool } from '../lib/pool.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import type { BlockBuffers } from './block-buffers.js';
+
+/** Small files up to this size are encrypted on the calling thread (encrypt). */
+const ENCRYPT_HERE_MAX = 16 * 1024;
+
+/** Jobs run on this thread, the first failure thrown. */
+function runJobsHere(jobs: Job[]): JobResult[] {
+  return runJobs(jobs).map((r) => {
+    if (r instanceof Error) throw r;
+    return r;
+  });
+}
+
+/** A chunk in the store: its name, and its piece hashes when it was stored raw (core/pieces.ts). */
+export interface WrittenChunk {
+  name: Buffer;
+  pieces?: PieceHashes;
+}
+
+function writtenChunk(name: Buffer, fields: PieceFields): WrittenChunk {
+  return fields.pieceHashes && fields.plainAt !== undefined ? { name, pieces: { plainAt: fields.plainAt, hashes: fields.pieceHashes } } : { name };
+}
 
 export class ChunkWriter {
   private stored = new Set<string>();
@@ -25,26 +48,28 @@ export class ChunkWriter {
     private readonly buffers?: BlockBuffers,
   ) {}
 
-  /** Encrypt and store chunks as one worker batch; one name per chunk, each settling on its own. */
-  write(chunks: EncryptRequest[]): Promise<Buffer>[] {
+  /** Encrypt and store chunks as one worker batch; one result per chunk, each settling on its own. */
+  write(chunks: EncryptRequest[]): Promise<WrittenChunk>[] {
     const { store } = this;
     // The plaintext may be encrypted again after its first job (below): a block buffer stays held until then,
     // even if its block is dropped meanwhile (block-buffers.ts).
-    const holding = (chunk: EncryptRequest, p: Promise<Buffer>): Promise<Buffer> => {
+    const holding = (chunk: EncryptRequest, p: Promise<WrittenChunk>): Promise<WrittenChunk> => {
       const release = this.buffers?.hold(chunk.data);
       if (release) p.then(release, release);
       return p;
     };
     if (store.localRoot !== undefined && store.adopt) {
       const adopt = store.adopt.bind(store);
-      return this.pool.storeMany(chunks, this.profile, store.localRoot, store.wantsContent).map((p, i) =>
+      const options = { profile: this.profile, storeRoot: store.localRoot, keepContent: store.wantsContent, pieces: true };
+      return this.pool.storeMany(chunks, options).map((p, i) =>
         holding(
           chunks[i]!,
-          p.then(async ({ name, temp, content }) => {
+          p.then(async (done) => {
+            const { name, temp, content } = done;
             this.stored.add(name.toString('hex'));
             if (temp !== undefined || (await store.stillThere?.(name)) !== false) {
               await adopt(name, temp, content);
-              return name;
+              return writtenChunk(name, done);
             }
             return this.viaPut(chunks[i]!);
           }),
@@ -54,26 +79,31 @@ export class ChunkWriter {
     return chunks.map((chunk) => holding(chunk, this.viaPut(chunk)));
   }
 
-  private viaPut(chunk: EncryptRequest): Promise<Buffer> {
-    return this.pool.encryptMany([chunk], this.profile)[0]!.then(async ({ name, content }) => {
-      this.stored.add(name.toString('hex'));
-      await this.store.put(name, content);
-      return name;
+  private viaPut(chunk: EncryptRequest): Promise<WrittenChunk> {
+    return this.pool.encryptMany([chunk], this.profile, true)[0]!.then(async (done) => {
+      this.stored.add(done.name.toString('hex'));
+      await this.store.put(done.name, done.content);
+      return writtenChunk(done.name, done);
     });
   }
 
   /**
    * Self-encrypt a whole small file's chunks (given in order) without storing them: a packed entry holds
-   * them (committer.ts). Two worker batches: the src hashes, then the chunks keyed by them.
+   * them (committer.ts). Two worker batches: the src hashes, then the chunks keyed by them. A file of at most
+   * ENCRYPT_HERE_MAX bytes is encrypted on this thread: its hashes, brotli and AES take less time than the two
+   * round trips to a worker (a message each way and a thread woken; native-notes/small-files.md, eighth session).
    */
   async encrypt(plains: Buffer[]): Promise<{ name: Buffer; content: Buffer; src: Buffer }[]> {
-    const srcs = await Promise.all(this.pool.hashMany(plains));
+    const here = plains.reduce((n, p) => n + p.length, 0) <= ENCRYPT_HERE_MAX;
+    const srcs = here ? runJobsHere(plains.map((data): Job => ({ kind: 'hash', data }))).map((r) => (r as { hash: Buffer }).hash) : await Promise.all(this.pool.hashMany(plains));
     const requests = plains.map((data, i): EncryptRequest => {
       const [a, b] = neighbours(i, plains.length);
       return { data, own: srcs[i]!, n1: srcs[a]!, n2: srcs[b]! };
     });
-    const done = await Promise.all(this.pool.encryptMany(requests, this.profile));
-    return done.map((c, i) => ({ ...c, src: srcs[i]! }));
+    const done = here
+      ? (runJobsHere(requests.map((r): Job => ({ kind: 'encrypt', ...r, profile: this.profile }))) as { name: Buffer; content: Buffer }[])
+      : await Promise.all(this.pool.encryptMany(requests, this.profile));
+    return done.map((c, i) => ({ name: c.name, content: c.content, src: srcs[i]! }));
   }
 
   holds(hex: string): boolean {

@@ -10,8 +10,9 @@ import { neighbours } from '../core/keys.js';
 import { chunkSize, chunkStart, numChunks } from '../core/layout.js';
 import { ZEROS } from '../core/zeros.js';
 import type { EncryptRequest, WorkerPool } from '../lib/pool.js';
-import { type MetaEntry, PACK_LIMIT } from '../vault/meta-entry.js';
-import type { ChunkWriter } from './chunk-writer.js';
+import type { PieceHashes } from '../core/pieces.js';
+import { MAX_PIECED_CHUNKS, type MetaEntry, PACK_LIMIT } from '../vault/meta-entry.js';
+import type { ChunkWriter, WrittenChunk } from './chunk-writer.js';
 import { BLOCK, type FileContent } from './file-content.js';
 
 /** A commit encrypts chunks in batches of four, two batches at once: bounds memory to 8 MiB per file. */
@@ -43,17 +44,22 @@ export async function buildEntry(content: FileContent, writer: ChunkWriter, pool
     await Promise.all(waits);
   }
   const infos: ChunkInfo[] = new Array(count);
-  const info = (i: number, dst: Buffer): ChunkInfo => ({ index: i, dstHash: dst, srcHash: srcs[i]!, srcSize: chunkSize(size, i) });
+  // Piece hashes of the chunks stored raw, for partial reads (core/pieces.ts); none past MAX_PIECED_CHUNKS.
+  const pieces: (PieceHashes | undefined)[] = [];
+  const place = (i: number, chunk: WrittenChunk): void => {
+    infos[i] = { index: i, dstHash: chunk.name, srcHash: srcs[i]!, srcSize: chunkSize(size, i) };
+    if (chunk.pieces && i < MAX_PIECED_CHUNKS) pieces[i] = chunk.pieces;
+  };
   const request = (i: number, data: Buffer): EncryptRequest => {
     const [a, b] = neighbours(i, count);
     return { data, own: srcs[i]!, n1: srcs[a]!, n2: srcs[b]! };
   };
   const todo: number[] = [];
-  const holes = new Map<string, { name?: Buffer; first: number; chunks: number[] }>();
+  const holes = new Map<string, { written?: WrittenChunk; first: number; chunks: number[] }>();
   for (let i = 0; i < count; i++) {
     const [a, b] = neighbours(i, count);
     const reusable = reusableChunk(content, i, chunkSize(size, i), srcs[i]!, srcs[a]!, srcs[b]!, whole !== undefined);
-    if (reusable) infos[i] = info(i, reusable);
+    if (reusable) place(i, reusable);
     else if (!whole && content.isHole(i, chunkSize(size, i))) {
       const own = srcs[i]!;
       // Inside a run of holes all three are the one zero-hash object: no hex for each of a million chunks.
@@ -67,7 +73,7 @@ export async function buildEntry(content: FileContent, writer: ChunkWriter, pool
   const contexts = [...holes.values()];
   const holeJobs = contexts.map(async (context) => {
     const i = context.first;
-    context.name = await writer.write([request(i, ZEROS.subarray(0, chunkSize(size, i)))])[0]!;
+    context.written = await writer.write([request(i, ZEROS.subarray(0, chunkSize(size, i)))])[0]!;
   });
   // One failure stops the other batches, and the commit ends only once none is still running: nothing
   // keeps encrypting and storing for a commit that has already failed.
@@ -77,8 +83,8 @@ export async function buildEntry(content: FileContent, writer: ChunkWriter, pool
       const batch = todo.splice(0, COMMIT_BATCH);
       try {
         const plains = await Promise.all(batch.map((i) => plainOf(i)));
-        const names = await Promise.all(writer.write(batch.map((i, k) => request(i, plains[k]!))));
-        batch.forEach((i, k) => (infos[i] = info(i, names[k]!)));
+        const written = await Promise.all(writer.write(batch.map((i, k) => request(i, plains[k]!))));
+        batch.forEach((i, k) => place(i, written[k]!));
       } catch (err) {
         failed = true;
         throw err;
@@ -88,17 +94,17 @@ export async function buildEntry(content: FileContent, writer: ChunkWriter, pool
   const outcomes = await Promise.allSettled([...Array.from({ length: COMMIT_CONCURRENCY }, worker), ...holeJobs]);
   const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
   if (failure) throw failure.reason;
-  for (const context of contexts) for (const i of context.chunks) infos[i] = info(i, context.name!);
+  for (const context of contexts) for (const i of context.chunks) place(i, context.written!);
   const dataMap: DataMap = { chunks: infos };
-  return { kind: 'map', size, dataMap };
+  return pieces.length > 0 ? { kind: 'map', size, dataMap, pieces } : { kind: 'map', size, dataMap };
 }
 
-/** The name of an existing chunk with exactly this plaintext and these keys, if there is one. */
-function reusableChunk(content: FileContent, i: number, size: number, own: Buffer, n1: Buffer, n2: Buffer, small: boolean): Buffer | undefined {
+/** An existing chunk with exactly this plaintext and these keys, if there is one (with its piece hashes). */
+function reusableChunk(content: FileContent, i: number, size: number, own: Buffer, n1: Buffer, n2: Buffer, small: boolean): WrittenChunk | undefined {
   const block = small ? undefined : content.block(i);
   if (block?.kind === 'staged') {
     const r = block.ref;
-    if (r.size === size && r.own.equals(own) && r.n1.equals(n1) && r.n2.equals(n2)) return r.dst;
+    if (r.size === size && r.own.equals(own) && r.n1.equals(n1) && r.n2.equals(n2)) return { name: r.dst, pieces: r.pieces };
   }
   const base = content.base;
   // A packed entry's chunks are not in the store: nothing of it can be named by an entry that is not packed.
@@ -107,7 +113,7 @@ function reusableChunk(content: FileContent, i: number, size: number, own: Buffe
   const info = chunks[i];
   if (!info || info.srcSize !== size || !info.srcHash.equals(own)) return undefined;
   const [a, b] = neighbours(i, chunks.length);
-  if (chunks[a]!.srcHash.equals(n1) && chunks[b]!.srcHash.equals(n2)) return info.dstHash;
+  if (chunks[a]!.srcHash.equals(n1) && chunks[b]!.srcHash.equals(n2)) return { name: info.dstHash, pieces: base.pieces?.[i] };
   return undefined;
 }
 

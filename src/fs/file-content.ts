@@ -9,10 +9,10 @@
  * untouched and staged chunks). All chunk offset arithmetic comes from core/layout.ts.
  */
 import { MAX_CHUNK_SIZE } from '../core/constants.js';
-import { copyBytes } from '../core/copy-bytes.js';
 import type { ChunkRef } from '../core/chunk-ref.js';
+import { copyBytes } from '../core/copy-bytes.js';
 import type { ChunkInfo } from '../core/data-map.js';
-import { chunksCovering, chunkStart } from '../core/layout.js';
+import { chunksCovering, chunkSize, chunkStart } from '../core/layout.js';
 import { zeroSrc } from '../core/zeros.js';
 import type { WorkerPool } from '../lib/pool.js';
 import { type MetaEntry, entryChunkRef, storedBytesOf } from '../vault/meta-entry.js';
@@ -122,8 +122,7 @@ export class FileContent {
       const copied = start < block.data.length ? copyBytes(block.data, out, at, start, Math.min(to - b * BLOCK, block.data.length)) : 0;
       out.fill(0, at + copied, at + (to - from));
     } else if (block?.kind === 'staged') {
-      const plain = await this.cache.get(block.ref);
-      copyBytes(plain, out, at, from - b * BLOCK, to - b * BLOCK);
+      await this.cache.copyInto(block.ref, from - b * BLOCK, to - b * BLOCK, out, at);
     } else {
       const baseTo = Math.max(from, Math.min(to, this.zeroFrom));
       if (baseTo > from) await this.readBaseInto(from, baseTo, out, at);
@@ -144,13 +143,9 @@ export class FileContent {
     const jobs: Promise<void>[] = [];
     for (let i = span.first; i <= span.last; i++) {
       const start = chunkStart(base.size, i);
-      jobs.push(
-        this.cache.get(entryChunkRef(base, i)).then((plain) => {
-          const s = Math.max(from, start);
-          const e = Math.min(to, start + plain.length);
-          copyBytes(plain, out, at + (s - from), s - start, e - start);
-        }),
-      );
+      const s = Math.max(from, start);
+      const e = Math.min(to, start + chunkSize(base.size, i));
+      jobs.push(this.cache.copyInto(entryChunkRef(base, i), s - start, e - start, out, at + (s - from)));
     }
     await Promise.all(jobs);
   }

@@ -110,11 +110,11 @@ export class Stager {
     const stored = this.writer.write(live.map((k) => ({ data: content.fullData(blocks[k]!), own: keys[k]![0], n1: keys[k]![1], n2: keys[k]![2] })));
     await Promise.all(
       live.map(async (k, i) => {
-        const name = await stored[i]!;
+        const { name, pieces } = await stored[i]!;
         if (!unchanged(k)) return;
         const [own, n1, n2] = keys[k]!;
         // Not kept in the chunk cache: the kernel's page cache serves re-reads of what was just written.
-        content.setStaged(group[k]!, { dst: name, size: BLOCK, own, n1, n2 });
+        content.setStaged(group[k]!, { dst: name, size: BLOCK, own, n1, n2, ...(pieces && { pieces }) });
       }),
     );
   }

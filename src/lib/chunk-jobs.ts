@@ -4,10 +4,11 @@
  * names of encrypted chunks, checks of stored and decrypted bytes) goes through one sha3Many call, which
  * hashes four inputs in the time of one or two.
  */
-import { type ChunkChecks, checkPlain, encryptChunk, encryptChunks, openChunk, openChunkInPlace } from '../core/chunk.js';
+import { type ChunkChecks, type EncryptedBytes, checkPlain, encryptChunkBytes, encryptChunks, openChunk, openChunkInPlace } from '../core/chunk.js';
 import type { Profile } from '../core/compression.js';
 import { ChunkHashMismatch } from '../core/errors.js';
 import { keysFromHashes } from '../core/keys.js';
+import { hashPieces, worthPieces } from '../core/pieces.js';
 import { sha3Many } from '../core/sha3-many.js';
 import { writeChunkTempSync } from '../store/disk-store.js';
 
@@ -27,6 +28,8 @@ export type Job =
       storeRoot?: string;
       /** With storeRoot: return a newly written chunk's bytes too (a store that uploads them: ChunkStore.wantsContent). */
       keepContent?: boolean;
+      /** Return the piece hashes of a chunk stored raw (core/pieces.ts): the mount keeps them in its entry. */
+      pieces?: boolean;
     }
   | { kind: 'decrypt'; data: Uint8Array; own: Uint8Array; n1: Uint8Array; n2: Uint8Array; dst: Uint8Array; size: number; checks?: ChunkChecks }
   /**
@@ -36,11 +39,17 @@ export type Job =
    */
   | { kind: 'decryptSlot'; slab: number; at: number; length: number; own: Uint8Array; n1: Uint8Array; n2: Uint8Array; dst: Uint8Array; size: number };
 
+/** With an encrypt job's `pieces`, for a chunk stored raw: where its plaintext starts, and its piece hashes. */
+export interface PieceFields {
+  plainAt?: number;
+  pieceHashes?: Buffer;
+}
+
 export type JobResult =
   | { hash: Buffer }
-  | { name: Buffer; content: Buffer }
+  | ({ name: Buffer; content: Buffer } & PieceFields)
   /** An encrypted chunk written by the worker: its temp file, or none when the store had it already (and its bytes, if asked). */
-  | { name: Buffer; temp?: string; content?: Buffer }
+  | ({ name: Buffer; temp?: string; content?: Buffer } & PieceFields)
   | { plain: Buffer }
   /** Where a decryptSlot job left the plaintext in the slab (absolute byte offset). */
   | { plainAt: number; plainLength: number };
@@ -77,8 +86,8 @@ function bytesOf(data: JobBytes): Uint8Array {
  * worker's batch may hold jobs of several callers); an entry per job, undefined where it is not an encrypt job
  * or where its group failed (the job then runs alone in start() and fails alone).
  */
-function encryptAll(jobs: Job[]): (Buffer | undefined)[] {
-  const out: (Buffer | undefined)[] = new Array(jobs.length);
+function encryptAll(jobs: Job[]): (EncryptedBytes | undefined)[] {
+  const out: (EncryptedBytes | undefined)[] = new Array(jobs.length);
   const byProfile = new Map<Profile, number[]>();
   jobs.forEach((job, i) => {
     if (job.kind === 'encrypt') byProfile.set(job.profile, [...(byProfile.get(job.profile) ?? []), i]);
@@ -100,20 +109,28 @@ function encryptAll(jobs: Job[]): (Buffer | undefined)[] {
   return out;
 }
 
-function start(job: Job, encrypted: Buffer | undefined): Pending {
+/** The piece fields of an encrypted chunk, when its job asked for them and it was stored raw and large enough. */
+function pieceFields(job: { pieces?: boolean }, enc: EncryptedBytes): PieceFields {
+  if (!job.pieces || enc.plainAt === undefined || !worthPieces(enc.content.length)) return {};
+  return { plainAt: enc.plainAt, pieceHashes: hashPieces(enc.content, enc.plainAt).hashes };
+}
+
+function start(job: Job, encrypted: EncryptedBytes | undefined): Pending {
   switch (job.kind) {
     case 'hash':
       return { toHash: [bytesOf(job.data)], finish: ([hash]) => ({ hash: hash! }) };
     case 'encrypt': {
-      const content = encrypted ?? encryptChunk(bytesOf(job.data), keysFromHashes(job.own, job.n1, job.n2), job.profile);
+      const enc = encrypted ?? encryptChunkBytes(bytesOf(job.data), keysFromHashes(job.own, job.n1, job.n2), job.profile);
+      const { content } = enc;
+      const pieces = pieceFields(job, enc);
       const root = job.storeRoot;
-      if (root === undefined) return { toHash: [content], finish: ([name]) => ({ name: name!, content }) };
+      if (root === undefined) return { toHash: [content], finish: ([name]) => ({ name: name!, content, ...pieces }) };
       return {
         toHash: [content],
         finish: ([name]) => {
           const temp = writeChunkTempSync(root, name!, content);
-          if (temp === undefined) return { name: name! };
-          return job.keepContent ? { name: name!, temp, content } : { name: name!, temp };
+          if (temp === undefined) return { name: name!, ...pieces };
+          return job.keepContent ? { name: name!, temp, content, ...pieces } : { name: name!, temp, ...pieces };
         },
       };
     }

@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import type { ChunkChecks } from '../core/chunk.js';
 import type { Profile } from '../core/compression.js';
 import { ChunkDecryptFailed, ChunkHashMismatch, SefsError } from '../core/errors.js';
-import type { Job, JobBytes, JobResult } from './chunk-jobs.js';
+import type { Job, JobBytes, JobResult, PieceFields } from './chunk-jobs.js';
 
 interface Pending {
   resolve: (r: JobResult) => void;
@@ -222,9 +222,12 @@ export class WorkerPool {
     return this.encryptMany([{ data, own, n1, n2 }], profile)[0]!;
   }
 
-  /** Encrypt several chunks in one worker batch (their names share the four-way hash); one promise per chunk. */
-  encryptMany(list: EncryptRequest[], profile: Profile): Promise<{ name: Buffer; content: Buffer }>[] {
-    return this.encryptBatch(list, profile, undefined) as Promise<{ name: Buffer; content: Buffer }>[];
+  /**
+   * Encrypt several chunks in one worker batch (their names share the four-way hash); one promise per chunk.
+   * With `pieces`, a chunk stored raw comes with its piece hashes (core/pieces.ts).
+   */
+  encryptMany(list: EncryptRequest[], profile: Profile, pieces = false): Promise<{ name: Buffer; content: Buffer } & PieceFields>[] {
+    return this.encryptBatch(list, { profile, pieces }) as Promise<{ name: Buffer; content: Buffer } & PieceFields>[];
   }
 
   /**
@@ -232,14 +235,14 @@ export class WorkerPool {
    * one promise per chunk, with its name and the temp file to adopt (none when the store had the chunk), and
    * with `keepContent` a new chunk's bytes (moved back, not copied).
    */
-  storeMany(list: EncryptRequest[], profile: Profile, storeRoot: string, keepContent = false): Promise<{ name: Buffer; temp?: string; content?: Buffer }>[] {
-    return this.encryptBatch(list, profile, storeRoot, keepContent) as Promise<{ name: Buffer; temp?: string; content?: Buffer }>[];
+  storeMany(list: EncryptRequest[], options: { profile: Profile; storeRoot: string; keepContent?: boolean; pieces?: boolean }): Promise<{ name: Buffer; temp?: string; content?: Buffer } & PieceFields>[] {
+    return this.encryptBatch(list, options) as Promise<{ name: Buffer; temp?: string; content?: Buffer } & PieceFields>[];
   }
 
-  private encryptBatch(list: EncryptRequest[], profile: Profile, storeRoot: string | undefined, keepContent = false): Promise<JobResult>[] {
+  private encryptBatch(list: EncryptRequest[], options: { profile: Profile; storeRoot?: string; keepContent?: boolean; pieces?: boolean }): Promise<JobResult>[] {
     const transfer: ArrayBuffer[] = [];
     const held = list.map((): (() => void)[] => []);
-    const jobs = list.map((c, i): Job => ({ kind: 'encrypt', data: this.jobBytes(c.data, transfer, held[i]!), own: c.own, n1: c.n1, n2: c.n2, profile, storeRoot, keepContent }));
+    const jobs = list.map((c, i): Job => ({ kind: 'encrypt', data: this.jobBytes(c.data, transfer, held[i]!), own: c.own, n1: c.n1, n2: c.n2, ...options }));
     return this.runHolding(jobs, transfer, held);
   }
 

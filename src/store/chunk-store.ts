@@ -26,6 +26,11 @@ export interface ChunkStore {
    * local files offer it; for the others the caller copies what get returns.
    */
   getInto?(name: Buffer, target: Buffer, options?: GetOptions): Promise<number>;
+  /**
+   * Bytes [start, end) of the chunk, unverified (fewer where it is shorter): the caller checks them against
+   * piece hashes (core/pieces.ts). Stores that can read part of a chunk cheaply offer it.
+   */
+  getRange?(name: Buffer, start: number, end: number): Promise<Buffer>;
   /** Store a chunk under its name (a no-op when it is already there). */
   put(name: Buffer, content: Buffer): Promise<void>;
   has(name: Buffer): Promise<boolean>;

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { MAX_CHUNK_SIZE } from '../core/constants.js';
 import { ChunkHashMismatch, ChunkNotFound } from '../core/errors.js';
 import { sha3 } from '../core/hash.js';
-import { areaOf, atName, atNameSync, atNode, atNodeSync, createExclusive, createExclusiveSync, fsyncDir, mkdirInside, mkdirInsideSync, readBounded, sameBytesSync } from '../vault/safe-fs.js';
+import { areaOf, atName, atNameSync, atNode, atNodeSync, createExclusive, createExclusiveSync, fsyncDir, mkdirInside, mkdirInsideSync, type ReadOptions, readBounded, sameBytesSync } from '../vault/safe-fs.js';
 import type { ChunkStore } from './chunk-store.js';
 import type { FaultPlan } from './fault-plan.js';
 
@@ -197,19 +197,27 @@ export class DiskStore implements ChunkStore {
     return (await this.read(name, target)).length;
   }
 
+  /** Part of the chunk's bytes, not verified here: the caller checks them against its piece hashes. */
+  async getRange(name: Buffer, start: number, end: number): Promise<Buffer> {
+    return this.readFile(name, { range: { start, end } });
+  }
+
   private async read(name: Buffer, into?: Buffer): Promise<Buffer> {
-    let bytes: Buffer;
+    const bytes = await this.readFile(name, { into });
+    if (this.verify && !sha3(bytes).equals(name)) throw new ChunkHashMismatch(name.toString('hex'), 'dst');
+    return bytes;
+  }
+
+  private async readFile(name: Buffer, options: ReadOptions): Promise<Buffer> {
     try {
       const temp = this.pending.get(name.toString('hex'));
       // A batched chunk may be renamed into place between the lookup and the read: then read it there.
-      const read = (path: string) => readBounded(path, this.area, MAX_CHUNK_FILE, { into });
-      bytes = temp ? await read(temp).catch(() => read(this.pathOf(name))) : await read(this.pathOf(name));
+      const read = (path: string) => readBounded(path, this.area, MAX_CHUNK_FILE, options);
+      return temp ? await read(temp).catch(() => read(this.pathOf(name))) : await read(this.pathOf(name));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw ChunkNotFound.of(name);
       throw err;
     }
-    if (this.verify && !sha3(bytes).equals(name)) throw new ChunkHashMismatch(name.toString('hex'), 'dst');
-    return bytes;
   }
 
   async has(name: Buffer): Promise<boolean> {

@@ -12,6 +12,7 @@ import { type PoolOptions, withPool } from '../lib/parallel.js';
 import { TaskWindow } from '../lib/window.js';
 import type { ChunkRef } from '../core/chunk-ref.js';
 import { entryChunkRef } from './meta-entry.js';
+import { type PieceHashes, hashPieces } from '../core/pieces.js';
 import { type OpenedVault, type VaultNode, stubOf, walkMeta, walkRecords } from './walk.js';
 import { MAX_CHUNK_FILE } from '../store/disk-store.js';
 import { UnsafeVaultNode, readBoundedSync } from './safe-fs.js';
@@ -60,6 +61,8 @@ interface ChunkUse {
   ref: ChunkRef;
   /** (file number, chunk index) of every reference. */
   users: [number, number][];
+  /** The distinct piece tables its entries keep for it (core/pieces.ts). */
+  pieces: PieceHashes[];
 }
 
 export async function fsck(vault: OpenedVault, options: FsckOptions = {}): Promise<FsckReport> {
@@ -92,11 +95,14 @@ export async function fsck(vault: OpenedVault, options: FsckOptions = {}): Promi
       const hex = chunk.dstHash.toString('hex');
       let use = uses.get(hex);
       if (!use) {
-        use = { ref: entryChunkRef(entry, i), users: [] };
+        use = { ref: entryChunkRef(entry, i), users: [], pieces: [] };
         uses.set(hex, use);
         total += chunk.srcSize;
       }
       use.users.push([file, i]);
+      // Every distinct piece table the entries give this chunk is checked (each entry's small reads use its own).
+      const pieces = entry.pieces?.[i];
+      if (pieces && !use.pieces.some((p) => p.plainAt === pieces.plainAt && p.hashes.equals(pieces.hashes))) use.pieces.push(pieces);
     });
   }
 
@@ -110,7 +116,7 @@ export async function fsck(vault: OpenedVault, options: FsckOptions = {}): Promi
     const window = new TaskWindow(windowFor(pool));
     for (const [hex, use] of uses) {
       await window.run(async () => {
-        const { bytes, problem } = await checkChunk(vault, hex, use.ref, deep, pool);
+        const { bytes, problem } = await checkChunk(vault, hex, use.ref, use.pieces, deep, pool);
         if (problem) problems.set(hex, problem);
         report.chunks++;
         report.chunkBytes += bytes;
@@ -156,6 +162,7 @@ async function checkChunk(
   vault: OpenedVault,
   hex: string,
   ref: ChunkRef,
+  pieces: PieceHashes[],
   deep: boolean,
   pool: ChunkCrypto,
 ): Promise<{ bytes: number; problem?: { problem: ChunkProblem; message: string } }> {
@@ -175,16 +182,21 @@ async function checkChunk(
   const corrupt = { problem: 'corrupt' as const, message: `chunk bytes (${stored.length}) do not hash to its name` };
   if (!deep) {
     const hash = stored.length >= POOL_MIN ? await pool.hash(stored) : sha3(stored);
-    return { bytes: stored.length, problem: hash.equals(ref.dst) ? undefined : corrupt };
-  }
-  try {
-    await (stored.length >= POOL_MIN ? pool : inlineCrypto).decrypt(stored, ref.own, ref.n1, ref.n2, ref.dst, ref.size);
-    return { bytes: stored.length };
-  } catch (err) {
-    if (err instanceof ChunkHashMismatch) {
-      return { bytes: stored.length, problem: err.which === 'dst' ? corrupt : { problem: 'wrong-content', message: 'decrypted bytes do not match the DataMap' } };
+    if (!hash.equals(ref.dst)) return { bytes: stored.length, problem: corrupt };
+  } else {
+    try {
+      await (stored.length >= POOL_MIN ? pool : inlineCrypto).decrypt(stored, ref.own, ref.n1, ref.n2, ref.dst, ref.size);
+    } catch (err) {
+      if (err instanceof ChunkHashMismatch) {
+        return { bytes: stored.length, problem: err.which === 'dst' ? corrupt : { problem: 'wrong-content', message: 'decrypted bytes do not match the DataMap' } };
+      }
+      if (err instanceof ChunkDecryptFailed) return { bytes: stored.length, problem: { problem: 'undecryptable', message: err.message } };
+      throw err;
     }
-    if (err instanceof ChunkDecryptFailed) return { bytes: stored.length, problem: { problem: 'undecryptable', message: err.message } };
-    throw err;
   }
+  // The chunk is sound: an entry's piece hashes that disagree with it would fail that file's small reads.
+  if (pieces.some((p) => !hashPieces(stored, p.plainAt).hashes.equals(p.hashes))) {
+    return { bytes: stored.length, problem: { problem: 'wrong-content', message: "the entry's piece hashes do not match the chunk (small reads of it fail)" } };
+  }
+  return { bytes: stored.length };
 }

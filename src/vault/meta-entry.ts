@@ -10,7 +10,11 @@
  * hole chunks take a few KiB instead of 80 MiB, so a stat of it reads a small file);
  * kind 3 (files up to PACK_LIMIT, "packed"): u32 LE length of the DataMap, the DataMap, then each chunk's
  * encrypted bytes as u32 LE length + bytes: a small file is one file in the vault, not one plus three
- * chunk files, and its DataMap, chunk names and bytes are still exactly the reference algorithm's.
+ * chunk files, and its DataMap, chunk names and bytes are still exactly the reference algorithm's;
+ * kind 4 (a map whose raw-stored chunks have piece hashes, core/pieces.ts): u8 kind of the map (1 or 2), u32 LE
+ * length of that kind's payload, the payload, then u32 LE n and n records of u32 LE chunk index (increasing,
+ * below MAX_PIECED_CHUNKS), u8 plainAt and the chunk's piece hashes (their count follows from plainAt and the
+ * chunk's size). Written only for entries with piece hashes; without them an entry is kind 1 or 2 as before.
  * The checksum makes a damaged entry a clear error (not chunks decrypted under damaged keys).
  */
 import { type ChunkRef, chunkRefOf } from '../core/chunk-ref.js';
@@ -18,6 +22,7 @@ import { type DataMap, dataMapSize, deserializeDataMap, serializeDataMap } from 
 import { InvalidDataMap } from '../core/errors.js';
 import { sha3 } from '../core/hash.js';
 import { zeroSrc } from '../core/zeros.js';
+import { PIECE_HASH_SIZE, type PieceHashes, pieceCount, rawStoredLength, worthPieces } from '../core/pieces.js';
 import { brotliCompressSync, brotliDecompressSync, constants as zc } from 'node:zlib';
 import { type NodeInfo, decodeNode, encodeNode, hasNodeFields } from './node-info.js';
 
@@ -36,7 +41,7 @@ const CHECKSUM_SIZE = 32;
  * A map entry's chunks are in the chunk store, or, `packed`, inside the entry itself (stored bytes by chunk
  * index): packed chunks are not in the store and no space reclamation counts them.
  */
-export type MetaEntry = ({ kind: 'inline'; size: number; data: Buffer } | { kind: 'map'; size: number; dataMap: DataMap; packed?: Buffer[] }) & {
+export type MetaEntry = ({ kind: 'inline'; size: number; data: Buffer } | { kind: 'map'; size: number; dataMap: DataMap; packed?: Buffer[]; pieces?: (PieceHashes | undefined)[] }) & {
   /** What the entry says of its node besides content (node-info.ts); absent in version-1 entries. */
   node?: NodeInfo;
 };
@@ -46,6 +51,14 @@ export const PACK_LIMIT = 256 * 1024;
 
 export const EMPTY_ENTRY: MetaEntry = { kind: 'inline', size: 0, data: Buffer.alloc(0) };
 
+/**
+ * Piece hashes are kept for the first 16,384 chunks of a file (16 GiB) at most: about 2.3 MiB of hashes, so a
+ * larger file's entry does not grow by 140 bytes per MiB without end. Chunks past it are read whole.
+ */
+export const MAX_PIECED_CHUNKS = 16_384;
+/** The largest plainAt a piece record may claim (an uncompressed meta-block's header is 3 or 4 bytes). */
+const MAX_PLAIN_AT = 8;
+
 /** Serialised maps larger than this are stored compressed (kind 2). */
 const COMPRESS_OVER = 64 * 1024;
 /** The largest serialised map a vault file can have (1 TiB of 1 MiB chunks): bounds decompression. */
@@ -54,18 +67,40 @@ const MAX_SERIALIZED_MAP = 10 + 80 * (2 ** 20 + 1) + 9;
  * The largest metadata file read at all (checked before reading): the largest map, with room for the frame,
  * brotli's worst-case growth and a seal. A planted huge (or sparse) file is refused, not read.
  */
-export const MAX_STORED_ENTRY = MAX_SERIALIZED_MAP + 1024 * 1024;
+export const MAX_STORED_ENTRY = MAX_SERIALIZED_MAP + MAX_PIECED_CHUNKS * (5 + 9 * PIECE_HASH_SIZE) + 1024 * 1024;
 
 export function encodeEntry(entry: MetaEntry): Buffer {
   const node = hasNodeFields(entry.node) ? encodeNode(entry.node!) : undefined;
   if (entry.kind === 'inline') return frameEntry(0, entry.size, entry.data, node);
   const map = serializeDataMap(entry.dataMap);
   if (entry.packed) return frameEntry(3, entry.size, Buffer.concat([u32(map.length), map, ...entry.packed.flatMap((c) => [u32(c.length), c])]), node);
-  if (map.length <= COMPRESS_OVER) return frameEntry(1, entry.size, map, node);
+  const [kind, payload] = mapPayload(entry, map);
+  const table = entry.pieces && pieceTable(entry.pieces);
+  if (!table) return frameEntry(kind, entry.size, payload, node);
+  return frameEntry(4, entry.size, Buffer.concat([Buffer.of(kind), u32(payload.length), payload, table]), node);
+}
+
+/** A map's kind-1 or kind-2 payload. */
+function mapPayload(entry: MetaEntry & { kind: 'map' }, map: Buffer): [1 | 2, Buffer] {
+  if (map.length <= COMPRESS_OVER) return [1, map];
   const head = Buffer.alloc(8);
   head.writeBigUInt64LE(BigInt(storedBytesOf(entry)));
   const packed = brotliCompressSync(map, { params: { [zc.BROTLI_PARAM_QUALITY]: 1, [zc.BROTLI_PARAM_SIZE_HINT]: map.length } });
-  return frameEntry(2, entry.size, Buffer.concat([head, packed]), node);
+  return [2, Buffer.concat([head, packed])];
+}
+
+/** A kind-4 entry's table of piece hashes; undefined when no chunk has any. */
+function pieceTable(pieces: (PieceHashes | undefined)[]): Buffer | undefined {
+  const records: Buffer[] = [];
+  pieces.forEach((p, i) => {
+    if (!p || i >= MAX_PIECED_CHUNKS) return;
+    const head = Buffer.alloc(5);
+    head.writeUInt32LE(i);
+    head.writeUInt8(p.plainAt, 4);
+    records.push(head, p.hashes);
+  });
+  if (records.length === 0) return undefined;
+  return Buffer.concat([u32(records.length / 2), ...records]);
 }
 
 /** The same content with other node fields (a commit keeps the node of the entry it replaces). */
@@ -146,9 +181,11 @@ export function neverWritten(stored: Buffer): boolean {
  */
 export function decodeStoredFacts(stored: Buffer, codec: EntryOpener): EntryFacts & { entry?: MetaEntry } {
   if (neverWritten(stored)) return { size: 0, storedBytes: 0, entry: EMPTY_ENTRY };
-  const { kind, size, payload, node } = unframe(codec.openEntry(stored));
+  const framed = unframe(codec.openEntry(stored));
+  const { size, node } = framed;
+  const { kind, payload } = unwrapPieces(framed.kind, framed.payload);
   if (kind === 2 && payload.length >= 8) return { size, storedBytes: Math.min(size, Number(payload.readBigUInt64LE(0))), node };
-  const entry = entryOf(kind, size, payload, node);
+  const entry = entryOf(framed.kind, size, framed.payload, node);
   return { size, storedBytes: storedBytesOf(entry), node, entry };
 }
 
@@ -177,10 +214,51 @@ export function decodeEntry(file: Buffer): MetaEntry {
   return entryOf(kind, size, payload, node);
 }
 
-function entryOf(kind: number, size: number, payload: Buffer, node: NodeInfo | undefined): MetaEntry {
+function entryOf(framedKind: number, size: number, framedPayload: Buffer, node: NodeInfo | undefined): MetaEntry {
+  const { kind, payload, table } = unwrapPieces(framedKind, framedPayload);
   const entry = contentOf(kind, size, payload);
+  if (table) {
+    if (entry.kind !== 'map' || entry.packed) throw new InvalidDataMap('piece hashes on an entry without chunks in the store');
+    entry.pieces = readPieceTable(table, entry.dataMap);
+  }
   if (node) entry.node = node;
   return entry;
+}
+
+/** A kind-4 payload's map kind and payload, and its piece table; any other kind as it is. */
+function unwrapPieces(kind: number, payload: Buffer): { kind: number; payload: Buffer; table?: Buffer } {
+  if (kind !== 4) return { kind, payload };
+  if (payload.length < 5) throw new InvalidDataMap('entry with piece hashes truncated');
+  const inner = payload.readUInt8(0);
+  const length = payload.readUInt32LE(1);
+  if ((inner !== 1 && inner !== 2) || 5 + length > payload.length) throw new InvalidDataMap('entry with piece hashes is malformed');
+  return { kind: inner, payload: payload.subarray(5, 5 + length), table: payload.subarray(5 + length) };
+}
+
+/** The piece records of a kind-4 entry, each checked against its chunk's size (increasing indices, exact lengths). */
+function readPieceTable(table: Buffer, map: DataMap): (PieceHashes | undefined)[] {
+  if (table.length < 4) throw new InvalidDataMap('piece table truncated');
+  const n = table.readUInt32LE(0);
+  const pieces: (PieceHashes | undefined)[] = [];
+  let at = 4;
+  let previous = -1;
+  for (let r = 0; r < n; r++) {
+    if (at + 5 > table.length) throw new InvalidDataMap('piece table truncated');
+    const index = table.readUInt32LE(at);
+    const plainAt = table.readUInt8(at + 4);
+    const chunk = map.chunks[index];
+    if (index <= previous || index >= MAX_PIECED_CHUNKS || !chunk || plainAt > MAX_PLAIN_AT) throw new InvalidDataMap(`piece record for chunk ${index} is out of place`);
+    const storedLength = rawStoredLength(plainAt, chunk.srcSize);
+    if (!worthPieces(storedLength)) throw new InvalidDataMap(`piece record for chunk ${index}, which is one piece`);
+    const length = pieceCount(storedLength) * PIECE_HASH_SIZE;
+    if (at + 5 + length > table.length) throw new InvalidDataMap('piece table truncated');
+    // A copy: the entry file's buffer is not kept alive by its hashes.
+    pieces[index] = { plainAt, hashes: Buffer.from(table.subarray(at + 5, at + 5 + length)) };
+    at += 5 + length;
+    previous = index;
+  }
+  if (at !== table.length) throw new InvalidDataMap('piece table has trailing bytes');
+  return pieces;
 }
 
 function contentOf(kind: number, size: number, payload: Buffer): MetaEntry {
@@ -233,7 +311,9 @@ export function entryChunkRef(entry: MetaEntry & { kind: 'map' }, i: number): Ch
   const ref = chunkRefOf(entry.dataMap, i);
   const stored = entry.packed?.[i];
   // A copy: decryption moves the bytes to a worker, and the entry keeps its own.
-  return stored ? { ...ref, stored: Buffer.from(stored) } : ref;
+  if (stored) return { ...ref, stored: Buffer.from(stored) };
+  const pieces = entry.pieces?.[i];
+  return pieces ? { ...ref, pieces } : ref;
 }
 
 /** The chunk names of the store an entry holds, once each: hex -> name (none for a packed entry). */

@@ -20,7 +20,9 @@
 import { closeSync, renameSync, constants as fsc, fchmodSync, fstatSync, futimesSync, lstatSync, mkdirSync, openSync, readSync, readlinkSync, realpathSync, unlinkSync, type BigIntStats, type Stats } from 'node:fs';
 import { type FileHandle, mkdir, open } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
+import { getSystemErrorName } from 'node:util';
 import { SefsError } from '../core/errors.js';
+import { type NativeAddon, native } from '../core/native.js';
 import { posixError } from './posix-error.js';
 
 /** Linux's O_PATH (Node does not export it): a descriptor that names a node without opening it for I/O. */
@@ -76,10 +78,15 @@ const KIND_NAMES: Record<Kind | 'other', string> = { file: 'a regular file', dir
 
 /** Refuse descriptor `fd` (opened from `path`) unless the kernel places it inside `area`. */
 function checkInside(fd: number, path: string, area: string): void {
+  checkRealPath(path, area, () => readlinkSync(procPath(fd)));
+}
+
+/** Refuse what was opened from `path` unless its real path (read back from the kernel) lies inside `area`. */
+function checkRealPath(path: string, area: string, real: () => string | undefined): void {
   // Opened without following, by name in a checked directory: nothing to check, and its real path may be too long to read.
   if (PINNED_NAME.test(path)) return;
-  const real = readlinkSync(procPath(fd));
-  if (real !== area && !real.startsWith(area + '/')) throw new UnsafeVaultNode(path, 'is reached through a symbolic link leading out of the vault');
+  const where = real();
+  if (where === undefined || (where !== area && !where.startsWith(area + '/'))) throw new UnsafeVaultNode(path, 'is reached through a symbolic link leading out of the vault');
 }
 
 /**
@@ -260,6 +267,8 @@ export interface ReadOptions {
   touch?: boolean;
   /** Read into this buffer (the bound is then its length) rather than a new one; the result is a view of it. */
   into?: Buffer;
+  /** Read only bytes [start, end) (fewer where the file is shorter); `max` still bounds the whole file. */
+  range?: { start: number; end: number };
 }
 
 /**
@@ -270,7 +279,9 @@ export async function readBounded(path: string, area: string, max: number, optio
   return reachableAsync(path, area, (p) => readBoundedHere(p, area, max, options));
 }
 
-async function readBoundedHere(path: string, area: string, max: number, { noAtime = false, touch = false, into }: ReadOptions): Promise<Buffer> {
+async function readBoundedHere(path: string, area: string, max: number, options: ReadOptions): Promise<Buffer> {
+  if (native?.readFile && !options.touch) return readInOneJob(native.readFile, path, area, max, options);
+  const { noAtime = false, touch = false, into, range } = options;
   let fh: FileHandle;
   try {
     fh = await open(path, READ_FLAGS | (noAtime ? fsc.O_NOATIME : 0)).catch((err: NodeJS.ErrnoException) => {
@@ -282,11 +293,13 @@ async function readBoundedHere(path: string, area: string, max: number, { noAtim
     noLink(err, path);
   }
   try {
-    const size = checkReadable((await fh.stat()) as Stats, fh.fd, path, area, into ? Math.min(max, into.length) : max);
-    const buf = into ?? Buffer.allocUnsafe(size);
+    const fileSize = checkReadable((await fh.stat()) as Stats, fh.fd, path, area, into ? Math.min(max, into.length) : max);
+    const from = Math.min(range?.start ?? 0, fileSize);
+    const size = Math.min(range?.end ?? fileSize, fileSize) - from;
+    const buf = into ?? Buffer.allocUnsafe(Math.max(0, size));
     let got = 0;
     while (got < size) {
-      const { bytesRead } = await fh.read(buf, got, size - got, got);
+      const { bytesRead } = await fh.read(buf, got, size - got, from + got);
       if (bytesRead === 0) break;
       got += bytesRead;
     }
@@ -296,6 +309,37 @@ async function readBoundedHere(path: string, area: string, max: number, { noAtim
     await fh.close();
   }
 }
+
+/**
+ * readBoundedHere as one job of the thread pool (the addon's readFile: open, fstat, the real path, pread and
+ * close), with the same checks: a regular file of at most `max` bytes, inside `area`, before its bytes are used.
+ */
+async function readInOneJob(readFile: NonNullable<NativeAddon['readFile']>, path: string, area: string, max: number, { noAtime = false, into, range }: ReadOptions): Promise<Buffer> {
+  const bound = into ? Math.min(max, into.length) : max;
+  const start = range?.start ?? 0;
+  const end = Math.max(start, range?.end ?? bound);
+  // A range's buffer is made here, of V8's own memory (movable to a worker); a whole file's comes from the job.
+  const target = into ?? (range ? Buffer.allocUnsafeSlow(end - start) : undefined);
+  const r = await readFile(path, noAtime, start, end, bound, target);
+  if (r.errno !== 0 && r.syscall === 'open') noLink(systemError(r.errno, r.syscall, path), path);
+  if (r.syscall !== 'open' && r.syscall !== 'fstat') {
+    checkSizeAndKind(kindOfMode(r.mode), r.size, path, bound);
+    checkRealPath(path, area, () => r.real);
+  }
+  if (r.errno !== 0) throw systemError(r.errno, r.syscall!, path);
+  return target ? target.subarray(0, r.length) : r.bytes!;
+}
+
+/** An error as Node's fs calls give them (code, errno, syscall, path). */
+function systemError(errno: number, syscall: string, path: string): NodeJS.ErrnoException {
+  const code = getSystemErrorName(errno);
+  return Object.assign(new Error(`${code}: ${syscall} '${path}'`), { errno, code, syscall, path });
+}
+
+const kindOfMode = (mode: number): Kind | 'other' => {
+  const type = mode & fsc.S_IFMT;
+  return type === fsc.S_IFREG ? 'file' : type === fsc.S_IFDIR ? 'dir' : type === fsc.S_IFLNK ? 'symlink' : 'other';
+};
 
 export function readBoundedSync(path: string, area: string, max: number, options: ReadOptions = {}): Buffer {
   return reachable(path, area, (p) => readBoundedHereSync(p, area, max, options));
@@ -366,10 +410,15 @@ function sameBytesHereSync(path: string, area: string, content: Uint8Array, touc
 }
 
 function checkReadable(st: Stats, fd: number, path: string, area: string, max: number): number {
-  if (!st.isFile()) throw new UnsafeVaultNode(path, `is ${KIND_NAMES[kindOf(st)]} where a regular file belongs`);
-  if (st.size > max) throw new UnsafeVaultNode(path, `holds ${st.size} bytes, more than the format allows (${max})`);
+  checkSizeAndKind(kindOf(st), st.size, path, max);
   checkInside(fd, path, area);
   return st.size;
+}
+
+/** Only a regular file of at most `max` bytes is read. */
+function checkSizeAndKind(kind: Kind | 'other', size: number, path: string, max: number): void {
+  if (kind !== 'file') throw new UnsafeVaultNode(path, `is ${KIND_NAMES[kind]} where a regular file belongs`);
+  if (size > max) throw new UnsafeVaultNode(path, `holds ${size} bytes, more than the format allows (${max})`);
 }
 
 /**

@@ -16,6 +16,7 @@
 #include "rename-exchange.h"
 #include "top-dir.h"
 #include "fresh-files.h"
+#include "read-file.h"
 
 typedef void kernel_fn(const uint8_t *const *msg, const size_t *len, size_t n, uint8_t *out);
 typedef void xor_fn(uint8_t *target, const uint8_t *source, size_t n, const uint8_t *pad, size_t phase);
@@ -286,5 +287,6 @@ NAPI_MODULE_INIT() {
   if (!register_brotli_into(env, exports)) return NULL;
   if (!register_top_dir(env, exports)) return NULL;
   if (!register_fresh_files(env, exports)) return NULL;
+  if (!register_read_file(env, exports)) return NULL;
   return exports;
 }

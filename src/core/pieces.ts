@@ -1,0 +1,109 @@
+/**
+ * Piece hashes: reading a few KiB of a stored chunk without reading and hashing the whole MiB.
+ *
+ * A chunk's name verifies it only whole (SHA3-256 of every stored byte), so a cold 4 KiB read used to cost a
+ * 1 MiB read and a SHA3 pass over it. For a chunk stored raw (its brotli stream is one uncompressed
+ * meta-block, so plaintext byte p is stream byte plainAt + p), the writer also hashes the stored bytes in
+ * pieces of PIECE_SIZE, and the file's metadata entry keeps those hashes beside the DataMap: as trusted as the
+ * DataMap itself. A reader then reads only the pieces covering its range, checks them, and decrypts only
+ * the AES blocks it needs (CBC decrypts any block from the one before it; the pad XOR depends on the stored
+ * offset only). The DataMap, the chunk bytes and their names stay the reference algorithm's.
+ *
+ * Piece k covers stored bytes [k * PIECE_SIZE, (k + 1) * PIECE_SIZE), and its hash also covers the 16 bytes
+ * before it (the block a decryption of its first block needs): SHA-256 of [k * PIECE_SIZE - 16, end),
+ * truncated to PIECE_HASH_SIZE bytes (a second preimage still costs 2^128).
+ */
+import { createDecipheriv, createHash } from 'node:crypto';
+import type { ChunkKeys } from './keys.js';
+import { xorInto } from './chunk.js';
+
+export const PIECE_SIZE = 128 * 1024;
+export const PIECE_HASH_SIZE = 16;
+const BLOCK = 16;
+
+/** Where a raw chunk's plaintext sits in its stored bytes, and the hash of each of its pieces. */
+export interface PieceHashes {
+  /** Offset of the plaintext in the brotli stream (the uncompressed meta-block's header length). */
+  plainAt: number;
+  /** PIECE_HASH_SIZE bytes per piece, in order. */
+  hashes: Buffer;
+}
+
+/** Stored length of a raw chunk: the stream (header, plaintext, one closing byte) padded by PKCS#7. */
+export function rawStoredLength(plainAt: number, size: number): number {
+  const stream = plainAt + size + 1;
+  return stream - (stream % BLOCK) + BLOCK;
+}
+
+export function pieceCount(storedLength: number): number {
+  return Math.ceil(storedLength / PIECE_SIZE);
+}
+
+/** Whether piece hashes are worth keeping for a chunk of this stored length (one piece is the whole chunk). */
+export function worthPieces(storedLength: number): boolean {
+  return storedLength > PIECE_SIZE;
+}
+
+function pieceHash(stored: Uint8Array, k: number): Buffer {
+  const from = Math.max(0, k * PIECE_SIZE - BLOCK);
+  const to = Math.min(stored.length, (k + 1) * PIECE_SIZE);
+  return createHash('sha256').update(stored.subarray(from, to)).digest().subarray(0, PIECE_HASH_SIZE);
+}
+
+/** The piece hashes of a raw chunk's stored bytes. */
+export function hashPieces(stored: Uint8Array, plainAt: number): PieceHashes {
+  const count = pieceCount(stored.length);
+  const hashes = Buffer.allocUnsafeSlow(count * PIECE_HASH_SIZE); // its own memory: it crosses to other threads
+  for (let k = 0; k < count; k++) pieceHash(stored, k).copy(hashes, k * PIECE_HASH_SIZE);
+  return { plainAt, hashes };
+}
+
+/** The stored bytes to read for plaintext [from, to) of a raw chunk of `size` bytes: [start, end). */
+export function pieceSpan(pieces: PieceHashes, size: number, from: number, to: number): { start: number; end: number } {
+  const storedLength = rawStoredLength(pieces.plainAt, size);
+  const first = Math.floor((pieces.plainAt + from) / PIECE_SIZE);
+  const last = Math.floor((pieces.plainAt + to - 1) / PIECE_SIZE);
+  return { start: Math.max(0, first * PIECE_SIZE - BLOCK), end: Math.min(storedLength, (last + 1) * PIECE_SIZE) };
+}
+
+/** A piece that does not match its hash: the stored chunk is damaged there. */
+export class PieceMismatch extends Error {
+  constructor(readonly piece: number) {
+    super(`piece ${piece} (bytes ${piece * PIECE_SIZE}-${(piece + 1) * PIECE_SIZE - 1}) does not match its hash in the entry`);
+  }
+}
+
+/**
+ * Plaintext [from, to) of a raw chunk from `bytes`, the stored bytes pieceSpan named (read from `start`).
+ * Every piece they cover is checked against its hash first: a mismatch throws PieceMismatch, never bytes.
+ */
+export function openPieces(bytes: Uint8Array, start: number, pieces: PieceHashes, size: number, keys: ChunkKeys, from: number, to: number): Buffer {
+  const span = pieceSpan(pieces, size, from, to);
+  if (start !== span.start || bytes.length !== span.end - span.start) throw new Error(`piece read of ${bytes.length} bytes at ${start}, expected ${span.end - span.start} at ${span.start}`);
+  if (pieces.hashes.length !== pieceCount(rawStoredLength(pieces.plainAt, size)) * PIECE_HASH_SIZE) throw new Error('piece hashes do not fit the chunk');
+  const first = span.start === 0 ? 0 : (span.start + BLOCK) / PIECE_SIZE;
+  const last = Math.ceil(span.end / PIECE_SIZE) - 1;
+  for (let k = first; k <= last; k++) {
+    const lo = Math.max(0, k * PIECE_SIZE - BLOCK) - start;
+    const hi = Math.min(span.end, (k + 1) * PIECE_SIZE) - start;
+    const got = createHash('sha256').update(bytes.subarray(lo, hi)).digest();
+    if (!got.subarray(0, PIECE_HASH_SIZE).equals(pieces.hashes.subarray(k * PIECE_HASH_SIZE, (k + 1) * PIECE_HASH_SIZE))) throw new PieceMismatch(k);
+  }
+  // Only the AES blocks holding [from, to), each decrypted from the (unmasked) block before it.
+  const blockStart = Math.floor((pieces.plainAt + from) / BLOCK) * BLOCK;
+  const blockEnd = Math.ceil((pieces.plainAt + to) / BLOCK) * BLOCK;
+  const iv = blockStart === 0 ? keys.iv : unmask(bytes.subarray(blockStart - BLOCK - start, blockStart - start), blockStart - BLOCK, keys.pad);
+  const masked = unmask(bytes.subarray(blockStart - start, blockEnd - start), blockStart, keys.pad);
+  const plain = createDecipheriv('aes-128-cbc', keys.key, iv).setAutoPadding(false).update(masked);
+  const skip = pieces.plainAt + from - blockStart;
+  return plain.subarray(skip, skip + (to - from));
+}
+
+/** Stored bytes at stored offset `at` with the pad's XOR undone (the pad repeats every 64 bytes of the chunk). */
+function unmask(bytes: Uint8Array, at: number, pad: Uint8Array): Buffer {
+  const phase = at % pad.length;
+  const rotated = Buffer.concat([pad.subarray(phase), pad.subarray(0, phase)]);
+  const out = Buffer.allocUnsafe(bytes.length);
+  xorInto(out, 0, bytes, rotated);
+  return out;
+}

@@ -1,0 +1,140 @@
+/**
+ * Piece hashes (core/pieces.ts): any plaintext range of a raw-stored chunk, read from its covering pieces
+ * only, equals the whole chunk's decryption; a damaged byte fails exactly the reads whose pieces cover it; and
+ * the metadata entry keeps the hashes (kind 4), refusing tables that do not fit their map.
+ */
+import { describe, expect, it } from 'vitest';
+import { decryptChunk, encryptChunkBytes } from '../src/core/chunk.js';
+import type { DataMap } from '../src/core/data-map.js';
+import { serializeDataMap } from '../src/core/data-map.js';
+import { sha3 } from '../src/core/hash.js';
+import { keysFromHashes } from '../src/core/keys.js';
+import { PIECE_SIZE, PieceMismatch, hashPieces, openPieces, pieceSpan, rawStoredLength } from '../src/core/pieces.js';
+import { decodeEntry, encodeEntry, entryChunkRef, frameEntry, type MetaEntry } from '../src/vault/meta-entry.js';
+import { prng, seededBytes, textLike } from './helpers/inputs.js';
+
+function rawChunk(size: number, seed: number) {
+  const plain = seededBytes(size, seed);
+  const own = sha3(plain);
+  const n1 = sha3(Buffer.from(`n1-${seed}`));
+  const n2 = sha3(Buffer.from(`n2-${seed}`));
+  const keys = keysFromHashes(own, n1, n2);
+  const enc = encryptChunkBytes(plain, keys, 'fast');
+  expect(enc.plainAt).toBeDefined();
+  expect(enc.content.length).toBe(rawStoredLength(enc.plainAt!, size));
+  return { plain, keys, stored: enc.content, pieces: hashPieces(enc.content, enc.plainAt!), name: sha3(enc.content), own };
+}
+
+function readRange(c: ReturnType<typeof rawChunk>, stored: Buffer, from: number, to: number): Buffer {
+  const { start, end } = pieceSpan(c.pieces, c.plain.length, from, to);
+  return openPieces(stored.subarray(start, end), start, c.pieces, c.plain.length, c.keys, from, to);
+}
+
+describe('piece reads of a raw chunk', () => {
+  it.each([1 << 20, 400_001, 3 * PIECE_SIZE - 7])('%i bytes: every range read from its pieces equals the plaintext', (size) => {
+    const c = rawChunk(size, size);
+    // The whole decryption agrees with the plaintext: the fixture is a real chunk.
+    expect(decryptChunk(c.stored, c.keys, c.name, size).equals(c.plain)).toBe(true);
+    const edges = [0, 1, 15, 16, 17, PIECE_SIZE - 5, PIECE_SIZE - 4, PIECE_SIZE, PIECE_SIZE + 12, 2 * PIECE_SIZE - 4, size - 4096, size - 1];
+    const ranges: [number, number][] = [];
+    for (const a of edges) for (const len of [1, 16, 4096, 65_536]) if (a >= 0 && a + len <= size) ranges.push([a, a + len]);
+    const rand = prng(size);
+    for (let k = 0; k < 200; k++) {
+      const a = Math.floor(rand() * size);
+      ranges.push([a, Math.min(size, a + 1 + Math.floor(rand() * 70_000))]);
+    }
+    for (const [a, b] of ranges) expect(readRange(c, c.stored, a, b).equals(c.plain.subarray(a, b)), `[${a}, ${b})`).toBe(true);
+  });
+
+  it('a damaged byte fails the reads whose pieces cover it, and only those', () => {
+    const size = 1 << 20;
+    const c = rawChunk(size, 7);
+    // The last byte of piece 2: its own hash and piece 3's (which covers the 16 bytes before it) both see it.
+    const at = 3 * PIECE_SIZE - 1;
+    const damaged = Buffer.from(c.stored);
+    damaged[at]! ^= 0x40;
+    const pieceOf = (plainOffset: number) => Math.floor((c.pieces.plainAt + plainOffset) / PIECE_SIZE);
+    let failed = 0;
+    for (let a = 0; a + 4096 <= size; a += 4096 * 3 + 1) {
+      const b = a + 4096;
+      const covers = [pieceOf(a), pieceOf(b - 1)].some((k) => k === 2 || k === 3);
+      if (covers) {
+        expect(() => readRange(c, damaged, a, b), `[${a}, ${b})`).toThrow(PieceMismatch);
+        failed++;
+      } else expect(readRange(c, damaged, a, b).equals(c.plain.subarray(a, b))).toBe(true);
+    }
+    expect(failed).toBeGreaterThan(10);
+  });
+
+  it('bytes from the wrong place, or too few, are refused', () => {
+    const c = rawChunk(1 << 20, 9);
+    const { start, end } = pieceSpan(c.pieces, 1 << 20, 500_000, 504_096);
+    expect(() => openPieces(c.stored.subarray(start, end - 1), start, c.pieces, 1 << 20, c.keys, 500_000, 504_096)).toThrow();
+    expect(() => openPieces(c.stored.subarray(start + 16, end + 16), start + 16, c.pieces, 1 << 20, c.keys, 500_000, 504_096)).toThrow();
+  });
+
+  it('compressible data is not stored raw: no piece hashes', () => {
+    const plain = textLike(1 << 20, 3);
+    const enc = encryptChunkBytes(plain, keysFromHashes(sha3(plain), sha3(Buffer.of(1)), sha3(Buffer.of(2))), 'fast');
+    expect(enc.plainAt).toBeUndefined();
+    const compat = encryptChunkBytes(seededBytes(1 << 20, 4), keysFromHashes(sha3(plain), sha3(Buffer.of(1)), sha3(Buffer.of(2))), 'compat');
+    expect(compat.plainAt).toBeUndefined();
+  });
+});
+
+describe('piece hashes in a metadata entry (kind 4)', () => {
+  function mapOf(count: number, seed: number): DataMap {
+    const rand = prng(seed);
+    const hash = () => sha3(Buffer.from(String(rand())));
+    return { chunks: Array.from({ length: count }, (_, i) => ({ index: i, dstHash: hash(), srcHash: hash(), srcSize: 1 << 20 })) };
+  }
+  const piecesFor = (seed: number) => rawChunk(1 << 20, seed).pieces;
+
+  it.each([5, 2000])('a map of %i chunks keeps its piece hashes through encode and decode', (count) => {
+    const dataMap = mapOf(count, count);
+    const pieces = [];
+    const p = piecesFor(1);
+    pieces[1] = p;
+    pieces[count - 1] = p;
+    const entry: MetaEntry = { kind: 'map', size: count << 20, dataMap, pieces };
+    const bytes = encodeEntry(entry);
+    expect(bytes.readUInt8(5)).toBe(4);
+    const back = decodeEntry(bytes) as MetaEntry & { kind: 'map' };
+    expect(back.dataMap.chunks.map((c) => c.dstHash.toString('hex'))).toEqual(dataMap.chunks.map((c) => c.dstHash.toString('hex')));
+    expect(back.pieces!.length).toBe(count);
+    expect(back.pieces![0]).toBeUndefined();
+    expect(back.pieces![1]!.hashes.equals(p.hashes)).toBe(true);
+    expect(back.pieces![count - 1]!.plainAt).toBe(p.plainAt);
+    expect(entryChunkRef(back, 1).pieces!.hashes.equals(p.hashes)).toBe(true);
+    expect(entryChunkRef(back, 0).pieces).toBeUndefined();
+  });
+
+  it('an entry without piece hashes is written as before (kind 1)', () => {
+    expect(encodeEntry({ kind: 'map', size: 5 << 20, dataMap: mapOf(5, 1) }).readUInt8(5)).toBe(1);
+    expect(encodeEntry({ kind: 'map', size: 5 << 20, dataMap: mapOf(5, 1), pieces: [] }).readUInt8(5)).toBe(1);
+  });
+
+  it('refuses piece tables that do not fit their map', () => {
+    const dataMap = mapOf(5, 2);
+    const map = serializeDataMap(dataMap);
+    const p = piecesFor(2);
+    const u32 = (n: number) => {
+      const b = Buffer.alloc(4);
+      b.writeUInt32LE(n);
+      return b;
+    };
+    const record = (index: number, plainAt: number, hashes: Buffer) => Buffer.concat([u32(index), Buffer.of(plainAt), hashes]);
+    const entryWith = (table: Buffer) => frameEntry(4, 5 << 20, Buffer.concat([Buffer.of(1), u32(map.length), map, table]));
+    // The well-formed one decodes: the others differ from it in one thing each.
+    expect((decodeEntry(entryWith(Buffer.concat([u32(1), record(2, p.plainAt, p.hashes)]))) as { pieces: unknown[] }).pieces[2]).toBeDefined();
+    const bad = [
+      Buffer.concat([u32(1), record(5, p.plainAt, p.hashes)]), // no chunk 5
+      Buffer.concat([u32(2), record(2, p.plainAt, p.hashes), record(1, p.plainAt, p.hashes)]), // out of order
+      Buffer.concat([u32(1), record(2, p.plainAt, p.hashes.subarray(16))]), // a hash short
+      Buffer.concat([u32(1), record(2, p.plainAt, p.hashes), Buffer.of(0)]), // trailing byte
+      Buffer.concat([u32(2), record(2, p.plainAt, p.hashes)]), // a record missing
+      Buffer.concat([u32(1), record(2, 200, p.hashes)]), // plainAt out of range
+    ];
+    for (const table of bad) expect(() => decodeEntry(entryWith(table))).toThrow(/piece/);
+  });
+});
