@@ -11,7 +11,8 @@
 #   bash scripts/s3-server.sh env            print the AWS_* settings for the running server (exit 1 if it is not)
 #   bash scripts/s3-server.sh ensure         for the tests: nothing if a server answers, else start (marking it
 #                                           as started by them); serialised with flock between test files
-#   bash scripts/s3-server.sh stop-if-started  for the end of a test run: stop it if `ensure` started it
+#   bash scripts/s3-server.sh stop-if-started  for the end of a test run: stop it if `ensure` started it in this
+#                                            run (the same SEFS_S3_RUN)
 #   bash scripts/s3-server.sh reset          stop, then remove $S3_BASE
 # Env: S3_BASE (default $TMPDIR/sefs-rgw), S3_PORT (17480), OSD_SIZE_GB (20, sparse), OSD_MEMORY_TARGET (1 GiB).
 set -euo pipefail
@@ -209,10 +210,12 @@ case "${1:-}" in
     if ! { [ -f "$BASE/credentials.env" ] && s3_ok; } 2>/dev/null; then
       # fd 9 closed for the daemons: one that inherited it would hold the lock for as long as it runs.
       start 9>&-
-      touch "$BASE/started-by-tests"
+      # Which test run started it ($SEFS_S3_RUN, set by test/global-setup.ts): only that run's end stops it, not
+      # another run's on the same machine.
+      echo "${SEFS_S3_RUN:-}" > "$BASE/started-by-tests"
     fi ;;
   stop-if-started)
-    if [ -f "$BASE/started-by-tests" ]; then
+    if [ -f "$BASE/started-by-tests" ] && [ "$(cat "$BASE/started-by-tests")" = "${SEFS_S3_RUN:-}" ]; then
       for n in client.rgw.a osd.0 mgr.x mon.a; do stop_daemon "$n"; done
       rm -f "$BASE/started-by-tests"
     fi ;;

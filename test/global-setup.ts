@@ -8,6 +8,8 @@ import { join } from 'node:path';
 const ROOT = new URL('..', import.meta.url).pathname;
 
 export default function setup(): () => void {
+  // This run's mark on a server it starts (scripts/s3-server.sh ensure): another run's end leaves it running.
+  process.env.SEFS_S3_RUN ??= `${process.pid}-${Date.now()}`;
   return () => {
     execFileSync('bash', [join(ROOT, 'scripts/s3-server.sh'), 'stop-if-started'], { stdio: 'inherit' });
   };

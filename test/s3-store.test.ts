@@ -1,7 +1,7 @@
 /**
  * S3Store against the real Ceph radosgw (scripts/s3-server.sh, started when none answers; fails loudly when it
  * cannot be):
- * conditional create, missing chunks, listing past a page, batched deletes, one-line errors.
+ * conditional create, missing chunks, ranged reads, listing past a page, batched deletes, one-line errors.
  */
 import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
@@ -41,6 +41,16 @@ describe('S3Store', () => {
     await store.delete(c.name);
     expect(await store.has(c.name)).toBe(false);
     await expect(store.get(c.name)).rejects.toBeInstanceOf(ChunkNotFound);
+  });
+
+  it('reads part of a chunk with one ranged GET: the bytes asked for, fewer at the end, none past it', async () => {
+    const c = chunk(1_048_592);
+    await store.put(c.name, c.content);
+    expect((await store.getRange(c.name, 262_128, 393_216)).equals(c.content.subarray(262_128, 393_216))).toBe(true);
+    expect((await store.getRange(c.name, 1_048_000, 1_100_000)).equals(c.content.subarray(1_048_000))).toBe(true);
+    expect((await store.getRange(c.name, 2_000_000, 2_100_000)).length).toBe(0);
+    await expect(store.getRange(chunk(10).name, 0, 100)).rejects.toBeInstanceOf(ChunkNotFound);
+    await store.delete(c.name); // the listing test counts this prefix's objects
   });
 
   it('lists past one page and deletes in batches', async () => {

@@ -9,7 +9,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { WorkerPool } from '../lib/pool.js';
-import { runJob } from '../lib/chunk-jobs.js';
+import { type Job, runJobs } from '../lib/chunk-jobs.js';
 import type { ChunkStore, GetOptions, ReadAhead } from '../store/chunk-store.js';
 import type { ChunkRef } from '../core/chunk-ref.js';
 import { Slab, SLOT_SIZE } from '../lib/slab.js';
@@ -42,13 +42,10 @@ interface Entry {
   slot?: number;
 }
 
-function decryptHere(ref: ChunkRef): Promise<Buffer> {
-  try {
-    const job = { kind: 'decrypt' as const, data: ref.stored!, own: ref.own, n1: ref.n1, n2: ref.n2, dst: ref.dst, size: ref.size, checks: 'src' as const };
-    return Promise.resolve((runJob(job) as { plain: Buffer }).plain);
-  } catch (err) {
-    return Promise.reject(err);
-  }
+/** Chunks whose stored bytes the caller holds, decrypted on this thread as one batch (their hashes share the four-way SHA3). */
+function decryptHere(refs: ChunkRef[]): Promise<Buffer>[] {
+  const results = runJobs(refs.map((ref): Job => ({ kind: 'decrypt', data: ref.stored!, own: ref.own, n1: ref.n1, n2: ref.n2, dst: ref.dst, size: ref.size, checks: 'src' })));
+  return results.map((r) => (r instanceof Error ? Promise.reject(r) : Promise.resolve((r as { plain: Buffer }).plain)));
 }
 
 export class ChunkCache {
@@ -169,7 +166,7 @@ export class ChunkCache {
   private decryptMany(refs: ChunkRef[], readAhead: boolean): Promise<Entry>[] {
     // A small file's packed chunks are decrypted here: a few tens of microseconds each, less than the round
     // trip to a worker thread (two thread switches) that was most of a small file's cold read.
-    if (refs.every((r) => r.stored && r.stored.length <= DECRYPT_HERE_MAX)) return refs.map((r) => decryptHere(r).then((plain) => ({ plain })));
+    if (refs.every((r) => r.stored && r.stored.length <= DECRYPT_HERE_MAX)) return decryptHere(refs).map((p) => p.then((plain) => ({ plain })));
     const options: GetOptions | undefined = readAhead ? { readAhead } : undefined;
     const slotted = Promise.all(refs.map((r) => (r.stored || r.size < SLOT_MIN ? undefined : this.takeSlot())));
     const fetched = slotted.then((slots) =>

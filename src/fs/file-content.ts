@@ -140,6 +140,8 @@ export class FileContent {
     }
     const span = chunksCovering(base.size, from, to - from);
     if (!span) return;
+    // A packed file's chunks are in its entry: decrypted together, as one batch (ChunkCache.prefetch).
+    if (base.packed && span.last > span.first) this.cache.prefetch(this.committedRefs(span.first, span.last - span.first + 1));
     const jobs: Promise<void>[] = [];
     for (let i = span.first; i <= span.last; i++) {
       const start = chunkStart(base.size, i);

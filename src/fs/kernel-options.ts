@@ -7,9 +7,14 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
  * vault/inode-numbers.ts), not libfuse's. Measurements: native-notes/. The mount adds fsname=<its vault's source> (stale-mount.ts):
  * with subtype=sefs, /proc/mounts then says which mounts are sefs's and of which vault.
  */
-export const KERNEL_OPTIONS = ['big_writes', 'max_write=131072', 'max_read=131072', 'kernel_cache', 'default_permissions', 'subtype=sefs', 'use_ino'];
 /** Attributes and names stay cached in the kernel this long (s): we are the only writer. */
 export const ATTR_TIMEOUT_S = 1;
+/**
+ * negative_timeout: the kernel also keeps "no such name" for ATTR_TIMEOUT_S, so the lookup before each create (tar,
+ * cp, git) and the existence checks of build tools are not a round trip to the daemon each. Every name that
+ * appears comes through this mount (create, mkdir, link, rename), and the kernel replaces the negative entry then.
+ */
+export const KERNEL_OPTIONS = ['big_writes', 'max_write=131072', 'max_read=131072', 'kernel_cache', 'default_permissions', 'subtype=sefs', 'use_ino', `negative_timeout=${ATTR_TIMEOUT_S}`];
 
 /**
  * Kernel readahead of the mount, in KiB. A FUSE mount starts with 128 KiB, so a sequential reader has one

@@ -134,6 +134,25 @@ export class CachedStore implements ChunkStore {
   }
 
   /**
+   * Part of a chunk (a small read's pieces, core/pieces.ts): from the cache, else one ranged GET, not cached (a
+   * random reader's ranges would fill the cache with partial interest; a whole read of the chunk caches it).
+   */
+  async getRange(name: Buffer, start: number, end: number): Promise<Buffer> {
+    const hex = name.toString('hex');
+    if (this.entries.has(hex)) {
+      try {
+        const bytes = await this.local.getRange(name, start, end);
+        this.touch(hex);
+        return bytes;
+      } catch (err) {
+        if (!(err instanceof ChunkNotFound)) throw err;
+        // Evicted meanwhile: it is in the bucket.
+      }
+    }
+    return this.remote.getRange(name, start, end);
+  }
+
+  /**
    * Keep a copy of a chunk fetched from the bucket in the cache, in the background: the reader decrypts
    * meanwhile (the caller moves `bytes` to a worker thread, hence the copy). At most FILLS at once.
    */

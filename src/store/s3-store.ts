@@ -218,17 +218,30 @@ export class S3Store implements ChunkStore {
   }
 
   async get(name: Buffer): Promise<Buffer> {
+    return this.fetch(name);
+  }
+
+  /** Bytes [start, end) of a chunk (fewer past its end), one ranged GET: a small read's pieces (core/pieces.ts). */
+  async getRange(name: Buffer, start: number, end: number): Promise<Buffer> {
+    return this.fetch(name, { start, end });
+  }
+
+  private async fetch(name: Buffer, range?: { start: number; end: number }): Promise<Buffer> {
     const Key = this.keyOf(name);
+    if (range && range.end <= range.start) return Buffer.alloc(0);
     try {
       // The slot covers the body too: its socket is busy until the body is read.
       return await slots.run(async () => {
-        const out = await this.s3.send(new GetObjectCommand({ Bucket: this.loc.bucket, Key }));
+        const Range = range && `bytes=${range.start}-${range.end - 1}`;
+        const out = await this.s3.send(new GetObjectCommand({ Bucket: this.loc.bucket, Key, Range }));
         if ((out.ContentLength ?? 0) > MAX_CHUNK_FILE) throw new S3Error(`S3 object ${Key} is ${out.ContentLength} bytes: too large for a chunk`);
         return await readBody(out.Body as unknown as AsyncIterable<Uint8Array>, out.ContentLength, Key);
       });
     } catch (err) {
       if (err instanceof S3Error) throw err;
       if ((err as SdkError).name === 'NoSuchKey' || statusOf(err) === 404) throw ChunkNotFound.of(name);
+      // A range wholly past the object's end: no bytes (the caller finds the chunk short).
+      if (range && statusOf(err) === 416) return Buffer.alloc(0);
       throw describeS3(err, `reading chunk ${name.toString('hex')}`, this.loc);
     }
   }

@@ -151,6 +151,45 @@ print(len(bad), bad[:5])`;
   });
 });
 
+describe('names the kernel keeps as missing (negative_timeout)', () => {
+  it('a name looked up and not found shows at once when made through the mount, whatever makes it', async () => {
+    m = await TestMount.create('negative');
+    await mkdir(m.at('d'));
+    await writeFile(m.at('d/source'), 'source');
+    const makers: [string, (p: string) => Promise<unknown>][] = [
+      ['created', (p) => writeFile(p, 'x')],
+      ['mkdir', (p) => mkdir(p)],
+      ['symlink', (p) => symlink('source', p)],
+      ['link', (p) => link(m!.at('d/source'), p)],
+      ['rename', async (p) => (await writeFile(m!.at('d/tmp'), 'y'), rename(m!.at('d/tmp'), p))],
+      ['mkfifo', (p) => run('mkfifo', [p])],
+    ];
+    for (const [how, make] of makers) {
+      const path = m.at(`d/${how}`);
+      // Twice: the second is answered by the kernel's negative entry, if it keeps one.
+      for (let i = 0; i < 2; i++) expect(() => lstatSync(path), how).toThrow(/ENOENT/);
+      await make(path);
+      expect(lstatSync(path).ino, how).toBeGreaterThan(0);
+      expect(readdirSync(m.at('d')), how).toContain(how);
+    }
+    // And a name removed is missing at once, then made again.
+    await rm(m.at('d/created'));
+    expect(() => lstatSync(m!.at('d/created'))).toThrow(/ENOENT/);
+    await writeFile(m.at('d/created'), 'again');
+    expect(await readFile(m.at('d/created'), 'utf8')).toBe('again');
+  });
+
+  it('repeated lookups of a missing name are answered by the kernel, not the daemon', async () => {
+    m = await TestMount.create('negative-count', { env: { SEFS_TRACE_OPS: '1' } });
+    for (let i = 0; i < 50; i++) expect(() => lstatSync(m!.at('missing'))).toThrow(/ENOENT/);
+    await m.unmount();
+    const calls = Number(/op getattr: (\d+) calls/.exec(await m.log())?.[1] ?? 0);
+    // The first lookup, and the mount's own few (its root); not one per lstat.
+    expect(calls).toBeGreaterThan(0);
+    expect(calls).toBeLessThan(10);
+  });
+});
+
 describe('read-only handles', () => {
   it('close without a round trip to JS, and a file written through another handle is still committed', async () => {
     m = await TestMount.create('ro-close', { env: { SEFS_TRACE_OPS: '1' } });
