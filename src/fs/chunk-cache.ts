@@ -76,7 +76,11 @@ export class ChunkCache {
 
   /** The plaintext of a chunk. */
   get(ref: ChunkRef): Promise<Buffer> {
-    const key = ref.dst.toString('hex');
+    return this.plainOf(ref, ref.dst.toString('hex'));
+  }
+
+  /** get, with the chunk's name in hex (the cache's key) already worked out. */
+  private plainOf(ref: ChunkRef, key: string): Promise<Buffer> {
     const hit = this.lru.get(key);
     if (hit) return Promise.resolve(hit.plain);
     let pending = this.inFlight.get(key);
@@ -94,10 +98,10 @@ export class ChunkCache {
   async copyInto(ref: ChunkRef, from: number, to: number, out: Buffer, at: number): Promise<void> {
     const key = ref.dst.toString('hex');
     if (ref.pieces && this.store.getRange && to - from <= PIECE_READ_MAX && !this.lru.has(key) && !this.inFlight.has(key)) {
-      (await this.readPieces(ref, from, to)).copy(out, at);
+      (await this.readPieces(ref, key, from, to)).copy(out, at);
       return;
     }
-    const plain = await this.get(ref);
+    const plain = await this.plainOf(ref, key);
     copyBytes(plain, out, at, from, to);
   }
 
@@ -106,11 +110,10 @@ export class ChunkCache {
    * entry (core/pieces.ts): a small read of a 1 MiB chunk reads 128-256 KiB and decrypts a few blocks. Not
    * cached: a random reader would only push out what is worth keeping.
    */
-  private async readPieces(ref: ChunkRef, from: number, to: number): Promise<Buffer> {
+  private async readPieces(ref: ChunkRef, hex: string, from: number, to: number): Promise<Buffer> {
     const pieces = ref.pieces!;
     const { start, end } = pieceSpan(pieces, ref.size, from, to);
     const bytes = await this.store.getRange!(ref.dst, start, end);
-    const hex = ref.dst.toString('hex');
     if (bytes.length !== end - start) throw new ChunkHashMismatch(hex, 'piece', `it holds fewer bytes than its entry says (${start + bytes.length} of at least ${end})`);
     try {
       return openPieces(bytes, start, pieces, ref.size, keysFromHashes(ref.own, ref.n1, ref.n2), from, to);

@@ -11,21 +11,13 @@
 import type { Profile } from '../core/compression.js';
 import { neighbours } from '../core/keys.js';
 import type { PieceHashes } from '../core/pieces.js';
-import { type Job, type JobResult, type PieceFields, runJobs } from '../lib/chunk-jobs.js';
+import { type Job, type PieceFields, runJobsOrThrow } from '../lib/chunk-jobs.js';
 import type { EncryptRequest, WorkerPool } from '../lib/pool.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import type { BlockBuffers } from './block-buffers.js';
 
 /** Small files up to this size are encrypted on the calling thread (encrypt). */
 const ENCRYPT_HERE_MAX = 16 * 1024;
-
-/** Jobs run on this thread, the first failure thrown. */
-function runJobsHere(jobs: Job[]): JobResult[] {
-  return runJobs(jobs).map((r) => {
-    if (r instanceof Error) throw r;
-    return r;
-  });
-}
 
 /** A chunk in the store: its name, and its piece hashes when it was stored raw (core/pieces.ts). */
 export interface WrittenChunk {
@@ -95,13 +87,13 @@ export class ChunkWriter {
    */
   async encrypt(plains: Buffer[]): Promise<{ name: Buffer; content: Buffer; src: Buffer }[]> {
     const here = plains.reduce((n, p) => n + p.length, 0) <= ENCRYPT_HERE_MAX;
-    const srcs = here ? runJobsHere(plains.map((data): Job => ({ kind: 'hash', data }))).map((r) => (r as { hash: Buffer }).hash) : await Promise.all(this.pool.hashMany(plains));
+    const srcs = here ? runJobsOrThrow(plains.map((data): Job => ({ kind: 'hash', data }))).map((r) => (r as { hash: Buffer }).hash) : await Promise.all(this.pool.hashMany(plains));
     const requests = plains.map((data, i): EncryptRequest => {
       const [a, b] = neighbours(i, plains.length);
       return { data, own: srcs[i]!, n1: srcs[a]!, n2: srcs[b]! };
     });
     const done = here
-      ? (runJobsHere(requests.map((r): Job => ({ kind: 'encrypt', ...r, profile: this.profile }))) as { name: Buffer; content: Buffer }[])
+      ? (runJobsOrThrow(requests.map((r): Job => ({ kind: 'encrypt', ...r, profile: this.profile }))) as { name: Buffer; content: Buffer }[])
       : await Promise.all(this.pool.encryptMany(requests, this.profile));
     return done.map((c, i) => ({ name: c.name, content: c.content, src: srcs[i]! }));
   }

@@ -203,9 +203,15 @@ export function runJobs(jobs: Job[]): (JobResult | Error)[] {
   });
 }
 
+/** Run jobs on this thread; the first failure is thrown. */
+export function runJobsOrThrow(jobs: Job[]): JobResult[] {
+  return runJobs(jobs).map((r) => {
+    if (r instanceof Error) throw r;
+    return r;
+  });
+}
+
 /** Run one job. */
 export function runJob(job: Job): JobResult {
-  const [result] = runJobs([job]);
-  if (result instanceof Error) throw result;
-  return result!;
+  return runJobsOrThrow([job])[0]!;
 }

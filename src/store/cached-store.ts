@@ -117,17 +117,8 @@ export class CachedStore implements ChunkStore {
 
   /** From the cache, else the bucket: kept in the cache unless fetched ahead of a sequential reader (GetOptions). */
   async get(name: Buffer, options?: GetOptions): Promise<Buffer> {
-    const hex = name.toString('hex');
-    if (this.entries.has(hex)) {
-      try {
-        const bytes = await this.local.get(name);
-        this.touch(hex);
-        return bytes;
-      } catch (err) {
-        if (!(err instanceof ChunkNotFound)) throw err;
-        // Evicted meanwhile: it is in the bucket.
-      }
-    }
+    const cached = await this.readCached(name, () => this.local.get(name));
+    if (cached) return cached;
     const bytes = await this.remote.get(name);
     if (!options?.readAhead) this.fillLater(name, bytes);
     return bytes;
@@ -138,18 +129,21 @@ export class CachedStore implements ChunkStore {
    * random reader's ranges would fill the cache with partial interest; a whole read of the chunk caches it).
    */
   async getRange(name: Buffer, start: number, end: number): Promise<Buffer> {
+    return (await this.readCached(name, () => this.local.getRange(name, start, end))) ?? this.remote.getRange(name, start, end);
+  }
+
+  /** `read` of the cached copy when the cache has the chunk (it is touched), else undefined: it is in the bucket. */
+  private async readCached(name: Buffer, read: () => Promise<Buffer>): Promise<Buffer | undefined> {
     const hex = name.toString('hex');
-    if (this.entries.has(hex)) {
-      try {
-        const bytes = await this.local.getRange(name, start, end);
-        this.touch(hex);
-        return bytes;
-      } catch (err) {
-        if (!(err instanceof ChunkNotFound)) throw err;
-        // Evicted meanwhile: it is in the bucket.
-      }
+    if (!this.entries.has(hex)) return undefined;
+    try {
+      const bytes = await read();
+      this.touch(hex);
+      return bytes;
+    } catch (err) {
+      if (!(err instanceof ChunkNotFound)) throw err;
+      return undefined; // evicted meanwhile: it is in the bucket
     }
-    return this.remote.getRange(name, start, end);
   }
 
   /**

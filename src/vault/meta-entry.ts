@@ -183,9 +183,9 @@ export function decodeStoredFacts(stored: Buffer, codec: EntryOpener): EntryFact
   if (neverWritten(stored)) return { size: 0, storedBytes: 0, entry: EMPTY_ENTRY };
   const framed = unframe(codec.openEntry(stored));
   const { size, node } = framed;
-  const { kind, payload } = unwrapPieces(framed.kind, framed.payload);
-  if (kind === 2 && payload.length >= 8) return { size, storedBytes: Math.min(size, Number(payload.readBigUInt64LE(0))), node };
-  const entry = entryOf(framed.kind, size, framed.payload, node);
+  const content = unwrapPieces(framed.kind, framed.payload);
+  if (content.kind === 2 && content.payload.length >= 8) return { size, storedBytes: Math.min(size, Number(content.payload.readBigUInt64LE(0))), node };
+  const entry = entryOf(content, size, node);
   return { size, storedBytes: storedBytesOf(entry), node, entry };
 }
 
@@ -211,11 +211,10 @@ function unframe(file: Buffer): { kind: number; size: number; payload: Buffer; n
 /** Parse a metadata file; anything inconsistent is an InvalidDataMap naming what is wrong. */
 export function decodeEntry(file: Buffer): MetaEntry {
   const { kind, size, payload, node } = unframe(file);
-  return entryOf(kind, size, payload, node);
+  return entryOf(unwrapPieces(kind, payload), size, node);
 }
 
-function entryOf(framedKind: number, size: number, framedPayload: Buffer, node: NodeInfo | undefined): MetaEntry {
-  const { kind, payload, table } = unwrapPieces(framedKind, framedPayload);
+function entryOf({ kind, payload, table }: EntryContent, size: number, node: NodeInfo | undefined): MetaEntry {
   const entry = contentOf(kind, size, payload);
   if (table) {
     if (entry.kind !== 'map' || entry.packed) throw new InvalidDataMap('piece hashes on an entry without chunks in the store');
@@ -225,8 +224,15 @@ function entryOf(framedKind: number, size: number, framedPayload: Buffer, node: 
   return entry;
 }
 
+/** An entry's content kind and payload, and a kind-4 entry's piece table. */
+interface EntryContent {
+  kind: number;
+  payload: Buffer;
+  table?: Buffer;
+}
+
 /** A kind-4 payload's map kind and payload, and its piece table; any other kind as it is. */
-function unwrapPieces(kind: number, payload: Buffer): { kind: number; payload: Buffer; table?: Buffer } {
+function unwrapPieces(kind: number, payload: Buffer): EntryContent {
   if (kind !== 4) return { kind, payload };
   if (payload.length < 5) throw new InvalidDataMap('entry with piece hashes truncated');
   const inner = payload.readUInt8(0);
