@@ -330,7 +330,7 @@ export class MetaTree {
   }
 
   /** A name in its checked directory (safe-fs.ts), for one synchronous call on it. */
-  private atSync<T>(path: string, fn: (at: string, dir: Stats) => T): T {
+  private atSync<T>(path: string, fn: (at: string, dir: () => Stats) => T): T {
     return atNameSync(this.diskPath(path), this.metaArea, fn);
   }
 
@@ -866,7 +866,8 @@ export class MetaTree {
     const entry = node ? withNode(EMPTY_ENTRY_NODE, node) : EMPTY_ENTRY_NODE;
     const bytes = node ? this.codec.sealEntry(encodeEntry(entry), this.placeOf(path)) : undefined;
     await attempt(() =>
-      this.atSync(path, (p, dir) => {
+      this.atSync(path, (p, dirStat) => {
+        const dir = dirStat();
         const fresh = this.fresh?.placeAt(p);
         const fd = fresh?.fd ?? createExclusiveSync(p, this.metaArea, attrs.mode & 0o7777);
         try {

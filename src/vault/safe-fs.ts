@@ -193,26 +193,98 @@ export function fsyncDirInside(dir: string, area: string): Promise<void> {
 }
 
 /**
+ * Directories atName pinned, kept open for the next call: the create, commit and unlink paths name entries in
+ * the same few directories (tmp/, a file's meta/ directory) over and over, and a pin is four system calls
+ * (open, fstat, readlink, close). A kept pin is used again only while its descriptor still reads back the
+ * real path it was checked at (one readlink): a directory moved, removed or swapped for a link since then
+ * reads back elsewhere (or "(deleted)"), and its path is pinned afresh, with every check.
+ */
+interface DirPin {
+  fd: number;
+  /** The real path it was checked at. */
+  real: string;
+  /** Calls using it now (an async one holds it across awaits): it is closed only once none is. */
+  users: number;
+  /** Dropped from the cache (moved, or pushed out): closed when its last user is done. */
+  dropped: boolean;
+}
+const DIR_PINS_MAX = 32;
+const dirPins = new Map<string, DirPin>();
+
+const realPathOf = (fd: number): string | undefined => {
+  try {
+    return readlinkSync(procPath(fd));
+  } catch {
+    return undefined;
+  }
+};
+
+function dropPin(pin: DirPin): void {
+  pin.dropped = true;
+  if (pin.users === 0) closeSync(pin.fd);
+}
+
+/** A checked pin of directory `dir` for one use (putDirPin after it): kept, or made now. */
+function takeDirPin(dir: string, area: string): DirPin {
+  // A /proc path names whatever its descriptor is now; a path too long to read back cannot be re-checked.
+  if (dir.startsWith('/proc/') || tooLong(dir)) return { fd: pin(dir, area, ['dir']), real: '', users: 1, dropped: true };
+  const key = `${area}\0${dir}`;
+  const kept = dirPins.get(key);
+  if (kept) {
+    dirPins.delete(key);
+    if (realPathOf(kept.fd) === kept.real) {
+      dirPins.set(key, kept); // the most recently used last
+      kept.users++;
+      return kept;
+    }
+    dropPin(kept);
+  }
+  const fd = pin(dir, area, ['dir']);
+  const real = realPathOf(fd);
+  const fresh: DirPin = { fd, real: real ?? '', users: 1, dropped: real === undefined };
+  if (fresh.dropped) return fresh;
+  dirPins.set(key, fresh);
+  for (const [k, old] of dirPins) {
+    if (dirPins.size <= DIR_PINS_MAX) break;
+    if (old.users > 0) continue;
+    dirPins.delete(k);
+    dropPin(old);
+  }
+  return fresh;
+}
+
+function putDirPin(pin: DirPin): void {
+  pin.users--;
+  if (pin.users === 0 && pin.dropped) closeSync(pin.fd);
+}
+
+/** Close the kept pins (tests that count descriptors; a process done with its vaults). */
+export function closeDirPins(): void {
+  for (const pin of dirPins.values()) dropPin(pin);
+  dirPins.clear();
+}
+
+/**
  * Run `fn` on the name `basename(path)` inside its checked directory: `fn` gets a path that resolves that
  * directory through its descriptor, so only the last component is looked up, and never followed by the
  * calls meant for it (unlink, rmdir, rename, mkdir, symlink, readlink, lstat).
  */
 export async function atName<T>(path: string, area: string, fn: (at: string) => Promise<T>): Promise<T> {
-  const fd = pin(dirname(path), area, ['dir']);
+  const held = takeDirPin(dirname(path), area);
   try {
-    return await fn(`${procPath(fd)}/${basename(path)}`);
+    return await fn(nameIn(held.fd, basename(path)));
   } finally {
-    closeSync(fd);
+    putDirPin(held);
   }
 }
 
-/** atName, synchronous; `fn` also gets the fstat of the directory (no extra call: the check made it). */
-export function atNameSync<T>(path: string, area: string, fn: (at: string, dir: Stats) => T): T {
-  const { fd, st } = pinned(dirname(path), area, ['dir']);
+/** atName, synchronous; `fn` also gets a function giving the fstat of the directory. */
+export function atNameSync<T>(path: string, area: string, fn: (at: string, dir: () => Stats) => T): T {
+  const held = takeDirPin(dirname(path), area);
   try {
-    return fn(nameIn(fd, basename(path)), st);
+    return fn(nameIn(held.fd, basename(path)), () => fstatSync(held.fd));
   } finally {
-    closeSync(fd);
+    putDirPin(held);
   }
 }
 

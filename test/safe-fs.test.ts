@@ -1,0 +1,92 @@
+/**
+ * The kept directory pins of safe-fs.ts (atName, atNameSync): reused while the directory is where it was
+ * checked, pinned afresh (with every check) once it was moved, removed or swapped for a link. Real files.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UnsafeVaultNode, areaOf, atName, atNameSync, closeDirPins } from '../src/vault/safe-fs.js';
+
+/** The descriptor a pinned name goes through: /proc/self/fd/N/name -> N. */
+const fdOf = (at: string): number => Number(/^\/proc\/self\/fd\/(\d+)\//.exec(at)![1]);
+const openFds = (): number => readdirSync('/proc/self/fd').length;
+
+describe('kept directory pins', () => {
+  let base: string;
+  let area: string;
+  beforeAll(() => {
+    base = mkdtempSync(join(tmpdir(), 'sefs-pins-'));
+  });
+  afterEach(() => closeDirPins());
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+  const fresh = (name: string): string => {
+    const vault = join(base, name);
+    mkdirSync(join(vault, 'd'), { recursive: true });
+    area = areaOf(vault);
+    return vault;
+  };
+
+  it('reuse one descriptor for the same directory, and close it with closeDirPins', () => {
+    const vault = fresh('reuse');
+    const before = openFds();
+    const first = atNameSync(join(vault, 'd', 'a'), area, (at) => (writeFileSync(at, 'a'), at));
+    const second = atNameSync(join(vault, 'd', 'b'), area, (at) => (writeFileSync(at, 'b'), at));
+    expect(fdOf(second)).toBe(fdOf(first));
+    expect(openFds()).toBe(before + 1);
+    expect(readFileSync(join(vault, 'd', 'b'), 'utf8')).toBe('b');
+    closeDirPins();
+    expect(openFds()).toBe(before);
+  });
+
+  it('a directory moved away: the path is pinned afresh, and names land in what is there now', () => {
+    const vault = fresh('moved');
+    atNameSync(join(vault, 'd', 'a'), area, (at) => writeFileSync(at, 'a'));
+    renameSync(join(vault, 'd'), join(vault, 'd.moved'));
+    mkdirSync(join(vault, 'd'));
+    atNameSync(join(vault, 'd', 'b'), area, (at) => writeFileSync(at, 'b'));
+    expect(readdirSync(join(vault, 'd'))).toEqual(['b']);
+    expect(readdirSync(join(vault, 'd.moved'))).toEqual(['a']);
+  });
+
+  it('a directory removed: ENOENT, not a name in the removed directory', () => {
+    const vault = fresh('removed');
+    atNameSync(join(vault, 'd', 'a'), area, (at) => writeFileSync(at, 'a'));
+    rmSync(join(vault, 'd', 'a'));
+    rmdirSync(join(vault, 'd'));
+    expect(() => atNameSync(join(vault, 'd', 'b'), area, (at) => writeFileSync(at, 'b'))).toThrow(/ENOENT/);
+  });
+
+  it('a directory swapped for a link to a victim after it was pinned: refused, the victim untouched', () => {
+    const vault = fresh('swapped');
+    const victim = join(base, 'victim');
+    mkdirSync(victim);
+    atNameSync(join(vault, 'd', 'a'), area, (at) => writeFileSync(at, 'a'));
+    renameSync(join(vault, 'd'), join(vault, 'd.moved'));
+    symlinkSync(victim, join(vault, 'd'));
+    expect(() => atNameSync(join(vault, 'd', 'planted'), area, (at) => writeFileSync(at, 'x'))).toThrow(UnsafeVaultNode);
+    expect(readdirSync(victim)).toEqual([]);
+    expect(readdirSync(join(vault, 'd.moved'))).toEqual(['a']);
+  });
+
+  it('a pin held across an await stays open while many other directories push it out of the cache', async () => {
+    const vault = fresh('held');
+    for (let i = 0; i < 80; i++) mkdirSync(join(vault, `o${i}`));
+    const before = openFds();
+    let release!: () => void;
+    const waiting = new Promise<void>((r) => (release = r));
+    const held = atName(join(vault, 'd', 'late'), area, async (at) => {
+      await waiting;
+      writeFileSync(at, 'late'); // through the descriptor pinned before the others
+      return at;
+    });
+    for (let i = 0; i < 80; i++) atNameSync(join(vault, `o${i}`, 'f'), area, (at) => writeFileSync(at, String(i)));
+    release();
+    await held;
+    expect(readFileSync(join(vault, 'd', 'late'), 'utf8')).toBe('late');
+    for (let i = 0; i < 80; i++) expect(existsSync(join(vault, `o${i}`, 'f'))).toBe(true);
+    // At most the cache's bound stays open, however many directories were pinned.
+    expect(openFds() - before).toBeLessThanOrEqual(32);
+  });
+});
