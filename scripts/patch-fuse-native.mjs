@@ -15,7 +15,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const PATCH_LEVEL = 6 // must match SEFS_PATCH_LEVEL / sefs_patch_level inside the patch
+const PATCH_LEVEL = 7 // must match SEFS_PATCH_LEVEL / sefs_patch_level inside the patch
 const FUSE_NATIVE_VERSION = '2.2.6'
 const MARKER = /SEFS-PATCH v(\d+)/
 const BACKUP_SUFFIX = '.sefs-orig'
@@ -55,7 +55,8 @@ if (version !== FUSE_NATIVE_VERSION) {
 
 // 2. Apply the patch (unless already applied at this level).
 const patches = parsePatch(fs.readFileSync(patchFile, 'utf8'))
-const levelOf = (text) => { const m = MARKER.exec(text); return m ? Number(m[1]) : 0 }
+// The highest level marked (each hunk is marked with the level that added it).
+const levelOf = (text) => Math.max(0, ...[...text.matchAll(new RegExp(MARKER.source, 'g'))].map(m => Number(m[1])))
 const current = patches.map(p => fs.readFileSync(path.join(fnDir, p.file), 'utf8'))
 const levels = current.map(levelOf)
 let patchedNow = false

@@ -67,11 +67,28 @@ export class ChunkCache {
       // A slot is taken whole, whatever the plaintext's length: the LRU's bound is then also the slots'.
       sizeCalculation: (e) => (e.slot === undefined ? Math.max(1, e.plain.length) : SLOT_SIZE),
       dispose: (e) => {
-        if (e.slot !== undefined) this.slab.release(e.slot);
+        if (e.slot === undefined) return;
+        this.onSlotDropped?.(e.slot); // nothing copies from it once this returns (slab-reads.ts)
+        this.slab.release(e.slot);
       },
     });
     this.slab = new Slab(Math.ceil(maxBytes / SLOT_SIZE) + Math.max(SLOTS_IN_FLIGHT, 2 * this.readAhead.chunks));
     this.slabId = pool.attachSlab(this.slab.buffer, SLOT_SIZE);
+  }
+
+  /** Told of a cached plaintext's slot before the cache gives it up (it may then be reused at any time). */
+  onSlotDropped?: (slot: number) => void;
+
+  /** The slab cached plaintexts in slots live in, as bytes (slab-reads.ts hands it to the FUSE binding). */
+  get slabBytes(): Buffer {
+    return this.slab.view(0, this.slab.count * this.slab.slotSize);
+  }
+
+  /** Where a cached chunk's plaintext is in the slab, if it is cached in a slot (without touching its recency). */
+  slabPlace(ref: ChunkRef): { slot: number; at: number; length: number } | undefined {
+    const hit = this.lru.peek(ref.dst.toString('hex'));
+    if (hit?.slot === undefined) return undefined;
+    return { slot: hit.slot, at: hit.plain.byteOffset, length: hit.plain.length };
   }
 
   /** The plaintext of a chunk. */

@@ -3,6 +3,7 @@ import type { Logger } from './errno.js';
 import type { MetaTree } from '../vault/meta-tree.js';
 import type { OpenFile, OpenFiles } from './open-files.js';
 import type { Reclaimer } from './reclaim.js';
+import type { SlabReads } from './slab-reads.js';
 import type { Persist } from './sequencer.js';
 import type { Mutex } from './mutex.js';
 import type { Writeback } from './writeback.js';
@@ -24,6 +25,8 @@ export interface FsContext {
   writeback: Writeback;
   /** Where new files' inode numbers come from (vault/inode-numbers.ts). */
   inodes: InodeNumbers;
+  /** Reads the FUSE binding answers from the chunk cache's slab (slab-reads.ts); absent without a mount. */
+  slabReads?: SlabReads;
 }
 
 /** Whether an open file still has somewhere to commit to: a name, or (a hard-linked file) its record. */

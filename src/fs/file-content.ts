@@ -152,6 +152,20 @@ export class FileContent {
     await Promise.all(jobs);
   }
 
+  /**
+   * The committed chunks overlapping [from, to), each with the file range it holds, when the content is the
+   * committed version exactly (no block changed, same size): what a read of those ranges returns (slab-reads.ts).
+   */
+  committedRanges(from: number, to: number): { start: number; length: number; ref: ChunkRef }[] {
+    const base = this.committed;
+    if (base.kind !== 'map' || base.packed || this.blocks.size > 0 || this.size !== base.size || this.zeroFrom !== base.size) return [];
+    const span = chunksCovering(base.size, from, Math.min(to, base.size) - from);
+    if (!span) return [];
+    const ranges: { start: number; length: number; ref: ChunkRef }[] = [];
+    for (let i = span.first; i <= span.last; i++) ranges.push({ start: chunkStart(base.size, i), length: chunkSize(base.size, i), ref: entryChunkRef(base, i) });
+    return ranges;
+  }
+
   /** Refs of the committed chunks from `first` (up to `count`) that still hold content: for read-ahead. */
   committedRefs(first: number, count: number): ChunkRef[] {
     const base = this.committed;

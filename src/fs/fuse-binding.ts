@@ -39,6 +39,15 @@ export interface FuseInstance {
   dropAttrs(path: string): void;
   /** How many getattrs the binding answered, and how many reached JS (and what it holds now). */
   attrStats(): AttrCacheStats;
+  /**
+   * Patch level 7: reads the binding answers itself from a shared buffer (the chunk cache's slab), per handle
+   * and file range, until dropped (fs/slab-reads.ts has the rules).
+   */
+  readSlab(view: Uint8Array): void;
+  readExtent(fh: number, start: number, length: number, at: number, slot: number): boolean;
+  dropReads(fh: number): void;
+  dropSlot(slot: number): void;
+  readStats(): { hits: number; misses: number };
 }
 
 export interface AttrCacheStats {
@@ -56,7 +65,7 @@ export interface FuseClass {
 }
 
 /** The patch level our code is written against: PATCH_LEVEL of scripts/patch-fuse-native.mjs. */
-export const FUSE_PATCH_LEVEL = 6;
+export const FUSE_PATCH_LEVEL = 7;
 
 // The script's absolute path: in an installed package there is no checkout to cd into.
 const PATCH_SCRIPT = fileURLToPath(new URL('../../scripts/patch-fuse-native.mjs', import.meta.url));

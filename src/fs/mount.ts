@@ -19,6 +19,7 @@ import { assertNotSealed } from '../vault/seal.js';
 import { openAppendSync, vaultArea } from '../vault/safe-fs.js';
 import { logLine } from './errno.js';
 import { writeUploadStatus } from './upload-status.js';
+import { SlabReads } from './slab-reads.js';
 
 /** The session's options (session.ts; the log defaults to stderr), and how the kernel mounts it. */
 export type MountOptions = Partial<SessionOptions> & {
@@ -122,6 +123,7 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
     await unlock();
     throw new VaultError(`cannot mount ${mnt}: ${(err as Error).message}`);
   }
+  ctx.slabReads = new SlabReads(fuse, session.cache);
   const readAhead = await raiseReadAhead(mnt);
   if (readAhead) log(`kernel readahead stays at its default (sequential reads are slower): ${readAhead}`);
 
@@ -129,7 +131,7 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
   const unmount = (): Promise<void> =>
     (unmounting ??= (async () => {
       await session.commitAll();
-      for (const line of trace?.report(fuse.attrStats()) ?? []) log(line);
+      for (const line of trace?.report(fuse.attrStats(), fuse.readStats()) ?? []) log(line);
       if (trace) log(ctx.meta.freshUse());
       await new Promise<void>((res) => fuse.unmount(() => res()));
       if (await isMountedAt(mnt)) await forceUnmountAt(mnt).catch(() => {});

@@ -27,7 +27,12 @@ export async function open(ctx: FsContext, path: string): Promise<number> {
 }
 
 export async function read(ctx: FsContext, fh: number, into: Buffer, length: number, position: number): Promise<number> {
-  return (await fileOf(ctx, fh).seq.readInto(position, into.subarray(0, length))).length;
+  const { seq } = fileOf(ctx, fh);
+  const version = seq.version;
+  const filled = (await seq.readInto(position, into.subarray(0, length))).length;
+  // The binding answers the next reads of the chunks around this one itself, while they stay as they are.
+  ctx.slabReads?.offer(fh, seq, version, position, position + filled);
+  return filled;
 }
 
 export async function write(ctx: FsContext, fh: number, data: Buffer, length: number, position: number): Promise<number> {
@@ -59,6 +64,8 @@ export async function flush(ctx: FsContext, fh: number): Promise<void> {
  * on a full disk, keeps the changes: still served, retried by the session, logged, never dropped).
  */
 export async function release(ctx: FsContext, fh: number): Promise<void> {
+  const released = ctx.files.handle(fh);
+  if (released) ctx.slabReads?.released(fh, released.seq);
   const closed = ctx.files.closeHandle(fh);
   if (!closed) return;
   // The last handle of a file removed while open: its content goes with it.

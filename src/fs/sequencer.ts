@@ -10,6 +10,7 @@
  * Failures never stick: a failed staging leaves its blocks in memory (reported once to the next write or
  * commit), a failed hash is forgotten, and a failed commit leaves the file dirty, to be committed again.
  */
+import type { ChunkRef } from '../core/chunk-ref.js';
 import type { Profile } from '../core/compression.js';
 import type { WorkerPool } from '../lib/pool.js';
 import type { ChunkStore } from '../store/chunk-store.js';
@@ -82,6 +83,10 @@ export class Sequencer {
   private readAheadFrom: { base?: MetaEntry; chunk: number } = { chunk: -1 };
   /** When the content last changed (ms): the mtime of a file with uncommitted changes. */
   modifiedAt = Date.now();
+  /** Bumped by every change of the content: a read that saw none while it ran may be remembered (slab-reads.ts). */
+  version = 0;
+  /** Told of every change of the content, before the request making it is answered. */
+  onChange?: () => void;
   /** How a commit forced by memory pressure persists (set by the mount; without it no early commit). */
   persist?: Persist;
 
@@ -136,6 +141,11 @@ export class Sequencer {
   }
 
   // ---- reads ----------------------------------------------------------------------------------
+
+  /** The committed chunks overlapping [from, to) with their file ranges, while nothing is uncommitted (else none). */
+  committedRanges(from: number, to: number): { start: number; length: number; ref: ChunkRef }[] {
+    return this.dirty ? [] : this.content.committedRanges(from, to);
+  }
 
   /** Bytes [offset, offset + length) of the current content (clamped to the size). */
   read(offset: number, length: number): Promise<Buffer> {
@@ -211,6 +221,8 @@ export class Sequencer {
   private changed(): void {
     this.dirty = true;
     this.modifiedAt = Date.now();
+    this.version++;
+    this.onChange?.();
   }
 
   /**

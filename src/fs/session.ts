@@ -56,6 +56,8 @@ export interface SessionOptions {
 
 export interface Session {
   ctx: FsContext;
+  /** Decrypted chunks, shared by every file (the mount lets the binding read from its slab: slab-reads.ts). */
+  cache: ChunkCache;
   /** Commit every open file (unmount), and run the sweep that is due. */
   commitAll(): Promise<void>;
   /** An S3 vault: wait for the upload queue (until it stalls: then it resumes at the next mount). */
@@ -132,6 +134,7 @@ export async function openSession(root: string, config: VaultConfig, options: Se
 
   return {
     ctx,
+    cache,
     commitAll: async () => {
       clearInterval(retry);
       await ctx.writeback.idle();

@@ -1,0 +1,145 @@
+/**
+ * Reads the binding answers itself from the chunk cache's slab (fuse-native patch level 7, src/fs/slab-reads.ts).
+ * Whoever answers, a read returns the file's content at that moment. Each case first has the binding answer
+ * reads of a handle (the op trace at unmount counts its answers), then changes what those answers came from:
+ * the file's content through another handle or its path, or the slots, reused by other files' chunks. The
+ * page cache is dropped before each check, so every read reaches the daemon (the mount uses kernel_cache).
+ */
+import { writeFile } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
+import { truncate } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { disposeEachTest, fsyncFile, fuseSuite, KiB, MiB, seededBytes, TestMount } from './helpers.js';
+
+fuseSuite();
+disposeEachTest();
+
+const dropPages = (): Promise<void> => writeFile('/proc/sys/vm/drop_caches', '1');
+
+/** A mount whose daemon reports at unmount how many reads the binding answered. */
+const traced = (name: string, mountArgs: string[] = []): Promise<TestMount> => TestMount.create(name, { env: { SEFS_TRACE_OPS: '1' }, mountArgs });
+
+/** Unmount, and the reads the binding answered (from the op trace in the log). */
+async function answeredByBinding(m: TestMount): Promise<number> {
+  await m.unmount();
+  const line = /slab reads: (\d+) reads answered in the binding/.exec(await m.log());
+  if (!line) throw new Error('the op trace printed no slab reads line');
+  return Number(line[1]);
+}
+
+/** The whole file through `fh`, 128 KiB at a time (a sequential reader's requests), from offset 0. */
+async function readAll(fh: FileHandle, size: number): Promise<Buffer> {
+  const out = Buffer.alloc(size);
+  for (let at = 0; at < size; ) {
+    const { bytesRead } = await fh.read(out, at, Math.min(128 * KiB, size - at), at);
+    if (bytesRead === 0) break;
+    at += bytesRead;
+  }
+  return out;
+}
+
+/** A committed file of `size` random bytes (fsynced: no uncommitted change, so its reads may go to the binding). */
+async function committedFile(path: string, size: number, seed: number): Promise<Buffer> {
+  const data = seededBytes(size, seed);
+  await writeFile(path, data);
+  await fsyncFile(path);
+  return data;
+}
+
+describe('reads answered from the slab', () => {
+  it('a file read twice through one handle: the binding answers, byte for byte', async () => {
+    const m = await traced('slab-twice');
+    const path = m.at('f');
+    const data = await committedFile(path, 6 * MiB + 123, 1);
+    const fh = await open(path, 'r');
+    try {
+      for (let pass = 0; pass < 3; pass++) {
+        await dropPages();
+        expect((await readAll(fh, data.length)).equals(data), `pass ${pass}`).toBe(true);
+      }
+    } finally {
+      await fh.close();
+    }
+    expect(await answeredByBinding(m)).toBeGreaterThan(0);
+  });
+
+  it('a write through another handle: the next read of the first handle shows it', async () => {
+    const m = await traced('slab-write');
+    const path = m.at('f');
+    const model = await committedFile(path, 4 * MiB, 2);
+    const reader = await open(path, 'r');
+    try {
+      await dropPages();
+      expect((await readAll(reader, model.length)).equals(model)).toBe(true);
+      await dropPages();
+      expect((await readAll(reader, model.length)).equals(model)).toBe(true);
+      // Inside a chunk the reader's handle was just answered from.
+      const patch = Buffer.alloc(5000, 0x58);
+      const writer = await open(path, 'r+');
+      try {
+        await writer.write(patch, 0, patch.length, MiB + 5);
+        patch.copy(model, MiB + 5);
+        await dropPages();
+        const got = Buffer.alloc(256 * KiB);
+        await reader.read(got, 0, got.length, MiB);
+        expect(got.equals(model.subarray(MiB, MiB + got.length))).toBe(true);
+      } finally {
+        await writer.close();
+      }
+      await fsyncFile(path);
+      await dropPages();
+      expect((await readAll(reader, model.length)).equals(model)).toBe(true);
+    } finally {
+      await reader.close();
+    }
+    expect(await answeredByBinding(m)).toBeGreaterThan(0);
+  });
+
+  it('truncated and extended by its path: the handle reads zeros past the cut, not the old bytes', async () => {
+    const m = await traced('slab-truncate');
+    const path = m.at('f');
+    const model = await committedFile(path, 4 * MiB, 3);
+    const reader = await open(path, 'r');
+    try {
+      for (let pass = 0; pass < 2; pass++) {
+        await dropPages();
+        expect((await readAll(reader, model.length)).equals(model)).toBe(true);
+      }
+      const cut = MiB + 100;
+      await truncate(path, cut);
+      await truncate(path, model.length);
+      model.fill(0, cut);
+      await dropPages();
+      const got = Buffer.alloc(512 * KiB);
+      const { bytesRead } = await reader.read(got, 0, got.length, 2 * MiB);
+      expect(bytesRead).toBe(got.length);
+      expect(got.equals(model.subarray(2 * MiB, 2 * MiB + got.length))).toBe(true);
+      await dropPages();
+      expect((await readAll(reader, model.length)).equals(model)).toBe(true);
+    } finally {
+      await reader.close();
+    }
+  });
+
+  it('a small cache cycled through by several files: every handle reads its own file, also from reused slots', async () => {
+    // 2 MiB of cache: two chunks stay cached, every other load reuses a slot another file's chunk had.
+    const m = await traced('slab-slots', ['--cache-mb', '2']);
+    const files: { data: Buffer; fh: FileHandle }[] = [];
+    try {
+      for (let i = 0; i < 5; i++) {
+        const path = join(m.mnt, `f${i}`);
+        files.push({ data: await committedFile(path, 3 * MiB + i * 4097, 10 + i), fh: await open(path, 'r') });
+      }
+      for (let round = 0; round < 4; round++) {
+        for (const [i, { data, fh }] of files.entries()) {
+          await dropPages();
+          expect((await readAll(fh, data.length)).equals(data), `round ${round} file ${i}`).toBe(true);
+        }
+      }
+    } finally {
+      for (const { fh } of files) await fh.close();
+    }
+    expect(await answeredByBinding(m)).toBeGreaterThan(0);
+  });
+});
