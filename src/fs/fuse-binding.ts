@@ -4,6 +4,7 @@
  * then silently lose file times (its utimens drops mtime) and our kernel options (it has no `extraOptions`),
  * so it is refused.
  */
+import { constants as fsConstants } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { SefsError } from '../core/errors.js';
@@ -44,7 +45,8 @@ export interface FuseInstance {
    * and file range, until dropped (fs/slab-reads.ts has the rules).
    */
   readSlab(view: Uint8Array): void;
-  readExtent(fh: number, start: number, length: number, at: number, slot: number): boolean;
+  readExtent(fh: number, start: number, length: number, at: number, slot: number, toEof: boolean): boolean;
+  readData(fh: number, start: number, bytes: Buffer, toEof: boolean): boolean;
   dropReads(fh: number): void;
   dropSlot(slot: number): void;
   readStats(): { hits: number; misses: number };
@@ -63,6 +65,12 @@ export interface FuseClass {
   /** Set by the patched index.js (`Fuse.sefsPatchLevel = SEFS_PATCH_LEVEL`); absent upstream. */
   sefsPatchLevel?: number;
 }
+
+/** The access-mode bits of open(2)'s flags (node's constants lack O_ACCMODE). */
+const O_ACCMODE = 3;
+
+/** Whether open(2) `flags` (as an open request carries them) open for reading only. */
+export const opensForReading = (flags: number): boolean => (flags & O_ACCMODE) === fsConstants.O_RDONLY;
 
 /** The patch level our code is written against: PATCH_LEVEL of scripts/patch-fuse-native.mjs. */
 export const FUSE_PATCH_LEVEL = 7;

@@ -104,7 +104,7 @@ export function buildOps(ctx: FsContext, trace?: OpTrace): FuseOps {
       },
       (cb, made) => cb(0, made.fd, made.attrs),
     ),
-    open: value('open', (path: string, _flags: number) => file.open(ctx, path)),
+    open: value('open', (path: string, flags: number) => file.open(ctx, path, flags)),
     // Handle-based: the path is null for a file removed while open (nullpath_ok), and never needed.
     read: count('read', (_path: string | null, fd: number, buf: Buffer, len: number, pos: number) => file.read(ctx, fd, buf, len, pos)),
     write: count('write', (_path: string | null, fd: number, buf: Buffer, len: number, pos: number) => file.write(ctx, fd, buf, len, pos)),

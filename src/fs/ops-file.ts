@@ -5,7 +5,7 @@ import { type FsContext, commitFile, reachable } from './context.js';
 import { EMPTY_ENTRY } from '../vault/meta-entry.js';
 import { abandonFile, makeNode } from './ops-dir.js';
 import type { OpenFile } from './open-files.js';
-import type { FuseCaller } from './fuse-binding.js';
+import { type FuseCaller, opensForReading } from './fuse-binding.js';
 
 function fileOf(ctx: FsContext, fh: number): OpenFile {
   const file = ctx.files.handle(fh);
@@ -20,10 +20,13 @@ export async function create(ctx: FsContext, path: string, mode: number, caller?
 
 // The kernel sends directories OPENDIR, not OPEN, and refuses truncate(2) of a directory itself: open and
 // truncatePath see regular files only (a missing one is ENOENT from readEntry).
-export async function open(ctx: FsContext, path: string): Promise<number> {
+export async function open(ctx: FsContext, path: string, flags?: number): Promise<number> {
   // The facts name a hard-linked file's record (it may be open by another name); reading them keeps the entry.
   const { link } = await ctx.meta.readFacts(path);
-  return ctx.files.open(path, () => ctx.meta.readEntry(path), link);
+  const fh = await ctx.files.open(path, () => ctx.meta.readEntry(path), link);
+  // A small file's reads are then answered by the binding (before this open is, so before any of them).
+  if (flags !== undefined && opensForReading(flags) && ctx.slabReads) await ctx.slabReads.opened(fh, fileOf(ctx, fh).seq).catch(() => {});
+  return fh;
 }
 
 export async function read(ctx: FsContext, fh: number, into: Buffer, length: number, position: number): Promise<number> {

@@ -4,11 +4,8 @@
  * a remount, an open for writing).
  */
 import { constants } from 'node:fs';
-
-/** The access-mode bits of open(2)'s flags (node's constants lack O_ACCMODE). */
-const O_ACCMODE = 3;
 import { E } from './errno.js';
-import type { FuseOps } from './fuse-binding.js';
+import { type FuseOps, opensForReading } from './fuse-binding.js';
 
 /** The operations that change the tree, its files or their attributes. */
 const CHANGING = ['chmod', 'chown', 'utimens', 'mkdir', 'rmdir', 'unlink', 'rename', 'symlink', 'mknod', 'link', 'create', 'write', 'truncate', 'ftruncate', 'fallocate', 'setxattr', 'removexattr'];
@@ -22,7 +19,7 @@ export function readOnlyOps(ops: FuseOps): FuseOps {
   const open = ops.open;
   if (open) {
     out.open = (path: string, flags: number, cb: Cb) => {
-      if ((flags & O_ACCMODE) !== constants.O_RDONLY || flags & constants.O_TRUNC) return cb(-E.EROFS);
+      if (!opensForReading(flags) || flags & constants.O_TRUNC) return cb(-E.EROFS);
       open(path, flags, cb);
     };
   }

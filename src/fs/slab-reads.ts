@@ -14,6 +14,10 @@
  *   copy from it runs once it may be reused (ChunkCache.onSlotDropped);
  * - the binding drops a handle's ranges at its release (JS may give the number out again).
  * A commit changes which chunks hold the content, not the content: the ranges stay right until their slots go.
+ *
+ * A small file opened for reading gets its whole content given as bytes (the binding keeps a copy), so
+ * reading it takes no round trip at all. A range that ends where the file does also answers a read that goes
+ * past it, short, as a read at the end of a file is (the kernel asks for whole pages).
  */
 import type { ChunkCache } from './chunk-cache.js';
 import type { Sequencer } from './sequencer.js';
@@ -25,10 +29,14 @@ import type { Sequencer } from './sequencer.js';
  */
 const OFFER_AHEAD = 7 * 1024 * 1024;
 
+/** Files up to this size opened for reading have their content given to the binding at open. */
+export const SMALL_FILE_AT_OPEN = 64 * 1024;
+
 /** What the patched binding offers for this (fuse-native index.js, level 7). */
 export interface SlabReadBinding {
   readSlab(view: Uint8Array): void;
-  readExtent(fh: number, start: number, length: number, at: number, slot: number): boolean;
+  readExtent(fh: number, start: number, length: number, at: number, slot: number, toEof: boolean): boolean;
+  readData(fh: number, start: number, bytes: Buffer, toEof: boolean): boolean;
   dropReads(fh: number): void;
   dropSlot(slot: number): void;
   readStats(): { hits: number; misses: number };
@@ -55,14 +63,30 @@ export class SlabReads {
     for (const { start, length, ref } of seq.committedRanges(from, to + OFFER_AHEAD)) {
       const place = this.cache.slabPlace(ref);
       if (!place || place.length !== length) continue;
-      if (!this.binding.readExtent(fh, start, length, place.at, place.slot)) continue;
-      let mine = this.handles.get(seq);
-      if (!mine) {
-        this.handles.set(seq, (mine = new Set()));
-        seq.onChange = () => this.changed(seq);
-      }
-      mine.add(fh);
+      if (this.binding.readExtent(fh, start, length, place.at, place.slot, start + length === seq.size)) this.given(fh, seq);
     }
+  }
+
+  /**
+   * Handle `fh` of `seq` was just opened for reading: a small file's content goes to the binding whole (read
+   * here, as its first read would have; nothing if it has uncommitted changes or changed meanwhile).
+   */
+  async opened(fh: number, seq: Sequencer): Promise<void> {
+    const size = seq.size;
+    if (seq.isDirty || size === 0 || size > SMALL_FILE_AT_OPEN) return;
+    const version = seq.version;
+    const content = await seq.readInto(0, Buffer.allocUnsafe(size));
+    if (seq.version !== version || content.length !== size) return;
+    if (this.binding.readData(fh, 0, content, true)) this.given(fh, seq);
+  }
+
+  private given(fh: number, seq: Sequencer): void {
+    let mine = this.handles.get(seq);
+    if (!mine) {
+      this.handles.set(seq, (mine = new Set()));
+      seq.onChange = () => this.changed(seq);
+    }
+    mine.add(fh);
   }
 
   /** The content of `seq` is changing: the binding forgets the ranges of every handle of it. */

@@ -5,7 +5,7 @@
  * the file's content through another handle or its path, or the slots, reused by other files' chunks. The
  * page cache is dropped before each check, so every read reaches the daemon (the mount uses kernel_cache).
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { open, type FileHandle } from 'node:fs/promises';
 import { truncate } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -120,6 +120,51 @@ describe('reads answered from the slab', () => {
     } finally {
       await reader.close();
     }
+  });
+
+  it('small files opened for reading: the binding answers their reads, and a change through another handle or the path shows', async () => {
+    const m = await traced('slab-small');
+    const sizes = [1, 100, 4095, 4096, 4097, 20_000, 65_536];
+    const files = await Promise.all(sizes.map(async (size, i) => ({ path: m.at(`s${i}`), data: await committedFile(m.at(`s${i}`), size, 20 + i) })));
+    for (let pass = 0; pass < 2; pass++) {
+      await dropPages();
+      for (const { path, data } of files) expect((await readFile(path)).equals(data), `${path} pass ${pass}`).toBe(true);
+    }
+    // A reader holding a small file open, then changes it must see.
+    const { path, data } = files[5]!;
+    const model = Buffer.from(data);
+    const reader = await open(path, 'r');
+    try {
+      const writer = await open(path, 'r+');
+      try {
+        await writer.write(Buffer.from('CHANGED'), 0, 7, 1000);
+        Buffer.from('CHANGED').copy(model, 1000);
+        await dropPages();
+        expect((await readAll(reader, model.length)).equals(model)).toBe(true);
+        // Grown past where the reader's copy ended: the reader reads the new end too.
+        const tail = seededBytes(3000, 29);
+        await writer.write(tail, 0, tail.length, model.length);
+        const grown = Buffer.concat([model, tail]);
+        await dropPages();
+        expect((await readAll(reader, grown.length)).equals(grown)).toBe(true);
+      } finally {
+        await writer.close();
+      }
+    } finally {
+      await reader.close();
+    }
+    const shrunk = await open(files[6]!.path, 'r');
+    try {
+      await truncate(files[6]!.path, 10_000);
+      await dropPages();
+      const got = Buffer.alloc(65_536);
+      const { bytesRead } = await shrunk.read(got, 0, got.length, 0);
+      expect(bytesRead).toBe(10_000);
+      expect(got.subarray(0, 10_000).equals(files[6]!.data.subarray(0, 10_000))).toBe(true);
+    } finally {
+      await shrunk.close();
+    }
+    expect(await answeredByBinding(m)).toBeGreaterThanOrEqual(sizes.length * 2);
   });
 
   it('a small cache cycled through by several files: every handle reads its own file, also from reused slots', async () => {
