@@ -1,8 +1,11 @@
 import { readFile, stat, writeFile } from 'node:fs/promises';
 /**
  * libfuse mount options. big_writes is what makes writes fast: without it the kernel sends 4 KiB writes
- * (about 30 MB/s through fuse-native); with it, 128 KiB (libfuse 2.9's ceiling, so max_write/max_read above
- * that change nothing). kernel_cache keeps file pages across opens: safe because every change to a vault goes
+ * (about 30 MB/s through fuse-native); with it, up to max_write. Requests of up to 1 MiB (MAX_REQUEST) need
+ * the kernel's FUSE_MAX_PAGES, which libfuse 2.9 does not know: fuse-native patch level 7 offers it in the
+ * INIT reply (without it the kernel keeps to 128 KiB whatever these say). Each request is a round trip through
+ * the JS thread, so a MiB per request is an eighth of the round trips of 128 KiB ones, for writes and reads.
+ * kernel_cache keeps file pages across opens: safe because every change to a vault goes
  * through this mount. use_ino: stat shows our inode numbers (stable across commits, renames and remounts:
  * vault/inode-numbers.ts), not libfuse's. Measurements: native-notes/. The mount adds fsname=<its vault's source> (stale-mount.ts):
  * with subtype=sefs, /proc/mounts then says which mounts are sefs's and of which vault.
@@ -14,7 +17,9 @@ export const ATTR_TIMEOUT_S = 1;
  * cp, git) and the existence checks of build tools are not a round trip to the daemon each. Every name that
  * appears comes through this mount (create, mkdir, link, rename), and the kernel replaces the negative entry then.
  */
-export const KERNEL_OPTIONS = ['big_writes', 'max_write=131072', 'max_read=131072', 'kernel_cache', 'default_permissions', 'subtype=sefs', 'use_ino', `negative_timeout=${ATTR_TIMEOUT_S}`];
+/** The largest read or write request the kernel sends (the patched binding's SEFS_MAX_PAGES pages). */
+export const MAX_REQUEST = 1024 * 1024;
+export const KERNEL_OPTIONS = ['big_writes', `max_write=${MAX_REQUEST}`, `max_read=${MAX_REQUEST}`, 'kernel_cache', 'default_permissions', 'subtype=sefs', 'use_ino', `negative_timeout=${ATTR_TIMEOUT_S}`];
 
 /**
  * Kernel readahead of the mount, in KiB. A FUSE mount starts with 128 KiB, so a sequential reader has one

@@ -1,4 +1,4 @@
-/** File content operations: create, open, read, write, flush, fsync, release, truncate, fallocate. */
+/** File content operations: create, open, read, write, fsync, release, truncate, fallocate (no flush: fuse-ops.ts). */
 import { E, fsError } from './errno.js';
 import { BLOCK } from './file-content.js';
 import { type FsContext, commitFile, reachable } from './context.js';
@@ -56,15 +56,10 @@ export async function fsync(ctx: FsContext, fh: number): Promise<void> {
   }
 }
 
-/** flush (every close): the new content is already what every handle sees; its commit is written back (writeback.ts). */
-export async function flush(ctx: FsContext, fh: number): Promise<void> {
-  const file = fileOf(ctx, fh);
-  if (file.seq.isDirty) await ctx.writeback.enqueue(file);
-}
-
 /**
- * The last close: a changed file stays registered until its write-back commit lands (a commit that fails,
- * on a full disk, keeps the changes: still served, retried by the session, logged, never dropped).
+ * The last close of a handle: a changed file's commit is written back (writeback.ts), and the file stays
+ * registered until that commit lands (a commit that fails, on a full disk, keeps the changes: still served,
+ * retried by the session, logged, never dropped). The new content is what every handle sees already.
  */
 export async function release(ctx: FsContext, fh: number): Promise<void> {
   const released = ctx.files.handle(fh);

@@ -1,13 +1,15 @@
 /**
- * Write-back of closed files. A close (flush, release) of a changed file queues its commit instead of
+ * Write-back of closed files. The release of a changed file's handle queues its commit instead of
  * waiting for it: POSIX makes data durable at fsync(2), not at close, and ext4 or gocryptfs's backing
  * files write back later too. The file stays registered (OpenFiles) until its commit lands, so every open,
  * read and stat meanwhile sees the new content, and a rename or unlink meanwhile moves or drops it.
  *
  * Commits run several at once: their fsyncs overlap and share the host journal's commits (one commit per
- * close, each waiting for its own fsyncs, cost about 8 ms a file). A close waits only while too many files
- * are queued, so the plaintext held for them stays bounded. A failed commit keeps the file's changes, to be
- * retried by the session (session.ts); fsync(2) still commits at once and reports the error.
+ * close, each waiting for its own fsyncs, cost about 8 ms a file). A release waits while too many files are
+ * queued (the kernel sends it in the background: close(2) itself does not wait), so the files held for them
+ * stay bounded; their plaintext is bounded by the writes' memory budget (memory-budget.ts). A failed commit
+ * keeps the file's changes, to be retried by the session (session.ts); fsync(2) still commits at once and
+ * reports the error.
  */
 import type { Logger } from './errno.js';
 import type { OpenFile } from './open-files.js';
