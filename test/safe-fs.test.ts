@@ -70,6 +70,20 @@ describe('kept directory pins', () => {
     expect(readdirSync(join(vault, 'd.moved'))).toEqual(['a']);
   });
 
+  it('a directory reached through a link inside the vault is not kept: a changed link is followed at once', () => {
+    // The link is a middle component (a last one is refused outright): l/sub is d/sub, then e/sub.
+    const vault = fresh('inner-link');
+    mkdirSync(join(vault, 'd', 'sub'));
+    mkdirSync(join(vault, 'e', 'sub'), { recursive: true });
+    symlinkSync('d', join(vault, 'l'));
+    atNameSync(join(vault, 'l', 'sub', 'a'), area, (at) => writeFileSync(at, 'a'));
+    rmSync(join(vault, 'l'));
+    symlinkSync('e', join(vault, 'l'));
+    atNameSync(join(vault, 'l', 'sub', 'b'), area, (at) => writeFileSync(at, 'b'));
+    expect(readdirSync(join(vault, 'd', 'sub'))).toEqual(['a']);
+    expect(readdirSync(join(vault, 'e', 'sub'))).toEqual(['b']);
+  });
+
   it('a pin held across an await stays open while many other directories push it out of the cache', async () => {
     const vault = fresh('held');
     for (let i = 0; i < 80; i++) mkdirSync(join(vault, `o${i}`));

@@ -14,6 +14,7 @@ function fileOf(ctx: FsContext, fh: number): OpenFile {
 }
 
 export async function create(ctx: FsContext, path: string, mode: number, caller?: FuseCaller): Promise<number> {
+  await ctx.writeback.room(); // a writer starting a file waits while too many closed files await their commits
   await makeNode(ctx, path, mode, 0, caller);
   return ctx.files.open(path, async () => EMPTY_ENTRY);
 }
@@ -21,6 +22,7 @@ export async function create(ctx: FsContext, path: string, mode: number, caller?
 // The kernel sends directories OPENDIR, not OPEN, and refuses truncate(2) of a directory itself: open and
 // truncatePath see regular files only (a missing one is ENOENT from readEntry).
 export async function open(ctx: FsContext, path: string, flags?: number): Promise<number> {
+  if (flags !== undefined && !opensForReading(flags)) await ctx.writeback.room();
   // The facts name a hard-linked file's record (it may be open by another name); reading them keeps the entry.
   const { link } = await ctx.meta.readFacts(path);
   const fh = await ctx.files.open(path, () => ctx.meta.readEntry(path), link);
@@ -71,7 +73,7 @@ export async function release(ctx: FsContext, fh: number): Promise<void> {
     if (closed.handles === 0) await abandonFile(ctx, closed);
     return;
   }
-  if (closed.seq.isDirty) return ctx.writeback.enqueue(closed);
+  if (closed.seq.isDirty) return ctx.writeback.enqueue(closed); // not waiting for room: the kernel sends releases in the background
   ctx.files.retire(closed);
   ctx.reclaim?.released();
 }
@@ -89,7 +91,10 @@ export async function truncatePath(ctx: FsContext, path: string, size: number): 
     ctx.files.unref(file);
     if (!reachable(file) && file.handles === 0) await abandonFile(ctx, file); // removed meanwhile
   }
-  if (reachable(file) && file.seq.isDirty) await ctx.writeback.enqueue(file);
+  if (reachable(file) && file.seq.isDirty) {
+    ctx.writeback.enqueue(file);
+    await ctx.writeback.room();
+  }
 }
 
 /** fallocate(2)'s mode bits (linux/falloc.h). */

@@ -3,6 +3,7 @@
  * files, space reclamation and the retry of failed commits, wired together as the operations (ops-*.ts)
  * expect them. mount.ts puts FUSE in front of it; tests drive the operations directly to force races.
  */
+import { closeDirPins } from '../vault/safe-fs.js';
 import { InodeNumbers } from '../vault/inode-numbers.js';
 import { DiskStore } from '../store/disk-store.js';
 import { CachedStore, DEFAULT_DISK_CACHE_MB } from '../store/cached-store.js';
@@ -151,6 +152,7 @@ export async function openSession(root: string, config: VaultConfig, options: Se
       clearInterval(retry);
       cached?.close();
       await pool.close();
+      closeDirPins(); // the vault's directories are not held past its session
     },
   };
 }

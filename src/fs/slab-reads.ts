@@ -31,6 +31,8 @@ const OFFER_AHEAD = 7 * 1024 * 1024;
 
 /** Files up to this size opened for reading have their content given to the binding at open. */
 export const SMALL_FILE_AT_OPEN = 64 * 1024;
+/** The binding's copies of small files, in all, at most (each is held until its handle's release or a change). */
+const SMALL_COPIES_MAX = 32 * 1024 * 1024;
 
 /** What the patched binding offers for this (fuse-native index.js, level 7). */
 export interface SlabReadBinding {
@@ -45,6 +47,9 @@ export interface SlabReadBinding {
 export class SlabReads {
   /** The handles given ranges, per file (its Sequencer). */
   private readonly handles = new Map<Sequencer, Set<number>>();
+  /** The bytes of the small-file copies the binding holds, by handle. */
+  private readonly copies = new Map<number, number>();
+  private copiedBytes = 0;
 
   constructor(
     private readonly binding: SlabReadBinding,
@@ -73,11 +78,20 @@ export class SlabReads {
    */
   async opened(fh: number, seq: Sequencer): Promise<void> {
     const size = seq.size;
-    if (seq.isDirty || size === 0 || size > SMALL_FILE_AT_OPEN) return;
+    if (seq.isDirty || size === 0 || size > SMALL_FILE_AT_OPEN || this.copiedBytes + size > SMALL_COPIES_MAX) return;
     const version = seq.version;
     const content = await seq.readInto(0, Buffer.allocUnsafe(size));
     if (seq.version !== version || content.length !== size) return;
-    if (this.binding.readData(fh, 0, content, true)) this.given(fh, seq);
+    if (!this.binding.readData(fh, 0, content, true)) return;
+    this.given(fh, seq);
+    this.copies.set(fh, size);
+    this.copiedBytes += size;
+  }
+
+  /** The binding dropped what handle `fh` was given (its release, or a change of its file). */
+  private forgotten(fh: number): void {
+    this.copiedBytes -= this.copies.get(fh) ?? 0;
+    this.copies.delete(fh);
   }
 
   private given(fh: number, seq: Sequencer): void {
@@ -93,13 +107,17 @@ export class SlabReads {
   private changed(seq: Sequencer): void {
     const mine = this.handles.get(seq);
     if (!mine) return;
-    for (const fh of mine) this.binding.dropReads(fh);
+    for (const fh of mine) {
+      this.binding.dropReads(fh);
+      this.forgotten(fh);
+    }
     this.handles.delete(seq);
     seq.onChange = undefined;
   }
 
   /** A handle was released (the binding dropped its ranges itself): forget it here too. */
   released(fh: number, seq: Sequencer): void {
+    this.forgotten(fh);
     const mine = this.handles.get(seq);
     if (!mine?.delete(fh) || mine.size > 0) return;
     this.handles.delete(seq);

@@ -5,9 +5,10 @@
  * read and stat meanwhile sees the new content, and a rename or unlink meanwhile moves or drops it.
  *
  * Commits run several at once: their fsyncs overlap and share the host journal's commits (one commit per
- * close, each waiting for its own fsyncs, cost about 8 ms a file). A release waits while too many files are
- * queued (the kernel sends it in the background: close(2) itself does not wait), so the files held for them
- * stay bounded; their plaintext is bounded by the writes' memory budget (memory-budget.ts). A failed commit
+ * close, each waiting for its own fsyncs, cost about 8 ms a file). While too many files are queued, the next
+ * create or open for writing waits (room()), so the files held for them stay bounded; their plaintext is
+ * bounded by the writes' memory budget (memory-budget.ts). The release that queues a file never waits: the
+ * kernel sends releases in the background, in slots that readahead shares. A failed commit
  * keeps the file's changes, to be retried by the session (session.ts); fsync(2) still commits at once and
  * reports the error.
  */
@@ -18,7 +19,7 @@ import type { OpenFile } from './open-files.js';
 const WINDOW_MS = 100;
 /** Commits of a batch running at once. */
 const CONCURRENCY = 32;
-/** Files queued before a close waits for room. */
+/** Files queued before a create or an open for writing waits for room. */
 const MAX_QUEUED = 1024;
 
 export class Writeback {
@@ -40,13 +41,21 @@ export class Writeback {
     private readonly pressed: () => boolean = () => false,
   ) {}
 
-  /** Queue `file`'s commit (once however often it is asked); waits only while the queue is full. */
-  async enqueue(file: OpenFile): Promise<void> {
+  /**
+   * Queue `file`'s commit (once however often it is asked). Never waits: a release, which the kernel sends in
+   * the background, must not hold one of its few background slots (readahead shares them) while commits drain;
+   * writers wait for room() where they start a file instead.
+   */
+  enqueue(file: OpenFile): void {
     if (!this.queued.has(file)) {
       this.queued.add(file);
       this.queue.push(file);
       this.schedule(this.urgent() ? 0 : WINDOW_MS);
     }
+  }
+
+  /** Resolves once the queue is not full: a create, or an open for writing, waits here (a foreground request). */
+  async room(): Promise<void> {
     while (this.queue.length > MAX_QUEUED) await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
   }
 

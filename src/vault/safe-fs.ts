@@ -241,7 +241,9 @@ function takeDirPin(dir: string, area: string): DirPin {
   }
   const fd = pin(dir, area, ['dir']);
   const real = realPathOf(fd);
-  const fresh: DirPin = { fd, real: real ?? '', users: 1, dropped: real === undefined };
+  // Kept only when `dir` is its own real path (every vault path is: areas are real paths): one reached through
+  // a link inside the vault would go on naming the link's old target after the link changed.
+  const fresh: DirPin = { fd, real: real ?? '', users: 1, dropped: real !== dir };
   if (fresh.dropped) return fresh;
   dirPins.set(key, fresh);
   for (const [k, old] of dirPins) {
