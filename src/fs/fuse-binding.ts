@@ -49,7 +49,13 @@ export interface FuseInstance {
   readData(fh: number, start: number, bytes: Buffer, toEof: boolean): boolean;
   dropReads(fh: number): void;
   dropSlot(slot: number): void;
-  readStats(): { hits: number; misses: number };
+  /** How many reads the binding answered, and how many reached JS. */
+  readStats(): SlabReadStats;
+}
+
+export interface SlabReadStats {
+  hits: number;
+  misses: number;
 }
 
 export interface AttrCacheStats {

@@ -4,7 +4,7 @@
  * logged at unmount (and on SIGUSR1). What it cannot see: the kernel and libfuse's threads before the
  * handler runs, which is the rest of a round trip (native-notes/small-files.md).
  */
-import type { AttrCacheStats } from './fuse-binding.js';
+import type { AttrCacheStats, SlabReadStats } from './fuse-binding.js';
 
 interface OpTimes {
   count: number;
@@ -33,7 +33,7 @@ export class OpTrace {
   }
 
   /** One line per operation, the busiest first, then what the binding answered itself (getattrs from its cache). */
-  report(attrs?: AttrCacheStats, reads?: { hits: number; misses: number }): string[] {
+  report(attrs?: AttrCacheStats, reads?: SlabReadStats): string[] {
     const lines = [...this.ops]
       .sort((a, b) => b[1].totalMs - a[1].totalMs)
       .map(([op, t]) => `op ${op}: ${t.count} calls, ${t.totalMs.toFixed(0)} ms, mean ${((t.totalMs / t.count) * 1000).toFixed(0)} us, worst ${t.worstMs.toFixed(1)} ms`);

@@ -20,6 +20,7 @@
  * past it, short, as a read at the end of a file is (the kernel asks for whole pages).
  */
 import type { ChunkCache } from './chunk-cache.js';
+import type { FuseInstance } from './fuse-binding.js';
 import type { Sequencer } from './sequencer.js';
 
 /**
@@ -34,15 +35,8 @@ export const SMALL_FILE_AT_OPEN = 64 * 1024;
 /** The binding's copies of small files, in all, at most (each is held until its handle's release or a change). */
 const SMALL_COPIES_MAX = 32 * 1024 * 1024;
 
-/** What the patched binding offers for this (fuse-native index.js, level 7). */
-export interface SlabReadBinding {
-  readSlab(view: Uint8Array): void;
-  readExtent(fh: number, start: number, length: number, at: number, slot: number, toEof: boolean): boolean;
-  readData(fh: number, start: number, bytes: Buffer, toEof: boolean): boolean;
-  dropReads(fh: number): void;
-  dropSlot(slot: number): void;
-  readStats(): { hits: number; misses: number };
-}
+/** What the patched binding offers for this (fuse-binding.ts, level 7). */
+export type SlabReadBinding = Pick<FuseInstance, 'readSlab' | 'readExtent' | 'readData' | 'dropReads' | 'dropSlot'>;
 
 export class SlabReads {
   /** The handles given ranges, per file (its Sequencer). */
@@ -111,21 +105,19 @@ export class SlabReads {
       this.binding.dropReads(fh);
       this.forgotten(fh);
     }
-    this.handles.delete(seq);
-    seq.onChange = undefined;
+    this.stopWatching(seq);
   }
 
   /** A handle was released (the binding dropped its ranges itself): forget it here too. */
   released(fh: number, seq: Sequencer): void {
     this.forgotten(fh);
     const mine = this.handles.get(seq);
-    if (!mine?.delete(fh) || mine.size > 0) return;
-    this.handles.delete(seq);
-    seq.onChange = undefined;
+    if (mine?.delete(fh) && mine.size === 0) this.stopWatching(seq);
   }
 
-  /** Reads the binding answered, and those it passed to JS. */
-  stats(): { hits: number; misses: number } {
-    return this.binding.readStats();
+  /** No handle of `seq` holds anything of the binding's now: its changes need not be heard. */
+  private stopWatching(seq: Sequencer): void {
+    this.handles.delete(seq);
+    seq.onChange = undefined;
   }
 }

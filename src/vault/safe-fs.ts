@@ -76,17 +76,21 @@ export type Kind = 'file' | 'dir' | 'symlink';
 const kindOf = (st: Stats): Kind | 'other' => (st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other');
 const KIND_NAMES: Record<Kind | 'other', string> = { file: 'a regular file', dir: 'a directory', symlink: 'a symbolic link', other: 'a special file' };
 
-/** Refuse descriptor `fd` (opened from `path`) unless the kernel places it inside `area`. */
-function checkInside(fd: number, path: string, area: string): void {
-  checkRealPath(path, area, () => readlinkSync(procPath(fd)));
+/** Refuse descriptor `fd` (opened from `path`) unless the kernel places it inside `area`; its real path, if read. */
+function checkInside(fd: number, path: string, area: string): string | undefined {
+  return checkRealPath(path, area, () => readlinkSync(procPath(fd)));
 }
 
-/** Refuse what was opened from `path` unless its real path (read back from the kernel) lies inside `area`. */
-function checkRealPath(path: string, area: string, real: () => string | undefined): void {
+/**
+ * Refuse what was opened from `path` unless its real path (read back from the kernel) lies inside `area`; that
+ * real path (none for a name in a pinned directory, which is not read back).
+ */
+function checkRealPath(path: string, area: string, real: () => string | undefined): string | undefined {
   // Opened without following, by name in a checked directory: nothing to check, and its real path may be too long to read.
-  if (PINNED_NAME.test(path)) return;
+  if (PINNED_NAME.test(path)) return undefined;
   const where = real();
   if (where === undefined || (where !== area && !where.startsWith(area + '/'))) throw new UnsafeVaultNode(path, 'is reached through a symbolic link leading out of the vault');
+  return where;
 }
 
 /**
@@ -107,15 +111,15 @@ function pin(path: string, area: string, kinds: readonly Kind[], linked?: Linked
   return pinned(path, area, kinds, linked).fd;
 }
 
-/** pin(), with the fstat of what it pinned. */
-function pinned(path: string, area: string, kinds: readonly Kind[], linked?: LinkedCheck): { fd: number; st: Stats } {
+/** pin(), with the fstat of what it pinned and the real path its check read back (none when walked). */
+function pinned(path: string, area: string, kinds: readonly Kind[], linked?: LinkedCheck): { fd: number; st: Stats; real?: string } {
   if (tooLong(path)) return pinWalking(path, area, kinds, linked);
   const fd = openSync(path, O_PATH | NOFOLLOW);
   try {
     const st = fstatSync(fd);
     checkKind(st, fd, path, kinds, linked);
-    checkInside(fd, path, area);
-    return { fd, st };
+    const real = checkInside(fd, path, area);
+    return { fd, st, real };
   } catch (err) {
     closeSync(fd);
     throw err;
@@ -239,8 +243,7 @@ function takeDirPin(dir: string, area: string): DirPin {
     }
     dropPin(kept);
   }
-  const fd = pin(dir, area, ['dir']);
-  const real = realPathOf(fd);
+  const { fd, real } = pinned(dir, area, ['dir']); // its check read the real path back
   // Kept only when `dir` is its own real path (every vault path is: areas are real paths): one reached through
   // a link inside the vault would go on naming the link's old target after the link changed.
   const fresh: DirPin = { fd, real: real ?? '', users: 1, dropped: real !== dir };
