@@ -143,8 +143,13 @@ describe('fresh inodes for creates', () => {
     for (const size of ['0', '2']) {
       const m = await TestMount.create(`fresh-small-${size}`, { env: { SEFS_FRESH_INODES: size, SEFS_TRACE_OPS: '1' } });
       await mkdir(m.at('d'));
-      // A burst the pool cannot keep up with: one process, 200 creates back to back.
-      await run(process.execPath, ['-e', `const fs=require('fs');for(let i=0;i<200;i++)fs.writeFileSync(${JSON.stringify(m.at('d'))}+'/f'+i,'n'+i)`]);
+      // A burst the pool cannot keep up with: 8 processes at once, 25 creates each back to back. (One process
+      // alone no longer outruns a pool of 2: a refill of two takes tens of microseconds, a create through FUSE more.)
+      await Promise.all(
+        Array.from({ length: 8 }, (_, p) =>
+          run(process.execPath, ['-e', `const fs=require('fs');for(let i=${p * 25};i<${p * 25 + 25};i++)fs.writeFileSync(${JSON.stringify(m.at('d'))}+'/f'+i,'n'+i)`]),
+        ),
+      );
       await m.unmount();
       const use = /creates: (\d+) took a fresh inode, (\d+) found none/.exec(await m.log());
       if (size === '0') expect(await m.log()).toMatch(/creates: no fresh inodes/);
