@@ -26,7 +26,7 @@ say () { printf '[setup] %s\n' "$*"; }
 die () { printf '\n[setup] ERROR: %s\n\n' "$*" >&2; exit 1; }
 IS_ROOT=0; [ "$(id -u)" -eq 0 ] && IS_ROOT=1
 
-command -v apt-get >/dev/null || die "apt-get not found: this script targets Debian/Ubuntu. Install by hand: libfuse2 fuse gocryptfs rsync sqlite3 git time strace python3 make g++ gcc zsh attr, and for the S3 tests ceph-mon ceph-mgr ceph-osd radosgw ceph-common uuid-runtime curl (and Node >= 20 with npm)."
+command -v apt-get >/dev/null || die "apt-get not found: this script targets Debian/Ubuntu. Install by hand: libfuse2 fuse gocryptfs rsync sqlite3 git time strace python3 make g++ gcc zsh attr util-linux-extra (fincore), and for the S3 tests ceph-mon ceph-mgr ceph-osd radosgw ceph-common uuid-runtime curl (and Node >= 20 with npm)."
 
 # --- 1. Debian packages ---------------------------------------------------------------------
 # (no `cmd | grep -q` here: with pipefail an early grep exit can turn into a false "missing")
@@ -38,7 +38,7 @@ want=()
 installed libfuse2 || installed libfuse2t64 || want+=(libfuse2)
 # fusermount (for unmount): package fuse; fuse3 also ships a fusermount and conflicts with fuse
 command -v fusermount >/dev/null || installed fuse || want+=(fuse)
-for p in gocryptfs rsync sqlite3 git time strace python3 make g++ gcc zsh attr ceph-mon ceph-mgr ceph-osd radosgw ceph-common uuid-runtime curl; do installed "$p" || want+=("$p"); done
+for p in gocryptfs rsync sqlite3 git time strace python3 make g++ gcc zsh attr util-linux-extra ceph-mon ceph-mgr ceph-osd radosgw ceph-common uuid-runtime curl; do installed "$p" || want+=("$p"); done
 
 if [ ${#want[@]} -gt 0 ]; then
   if [ $IS_ROOT -ne 1 ]; then

@@ -404,4 +404,41 @@ describe('readFile: open, fstat, real path, pread and close in one thread-pool j
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('direct: reads past the page cache into a target with room for whole blocks, else through it, exact either way', async () => {
+    // On the host's disk (the chunk store's kind of file system), not a tmpfs.
+    const dir = mkdtempSync(join('/var/tmp', 'sefs-native-direct-'));
+    try {
+      const read = native!.readFile!;
+      // Pages of `f` in the page cache (fincore), after they were dropped (written, synced, POSIX_FADV_DONTNEED).
+      const drop = (f: string) => execFileSync('python3', ['-c', `import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)`, f]);
+      const cached = (f: string) => Number(execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'PAGES', f], { encoding: 'utf8' }).trim());
+      for (const size of [1, 4095, 4096, 12_345, (1 << 20) + 16]) {
+        const data = seededBytes(size, size);
+        const f = join(dir, `f${size}`);
+        writeFileSync(f, data);
+        // A slab slot's kind of target: room for the blocks at its first aligned address.
+        const slot = Buffer.from(new SharedArrayBuffer(size + 8192)).fill(7);
+        drop(f);
+        const direct = await read(f, false, 0, slot.length, slot.length, slot, true);
+        expect([direct.errno, direct.length], `${size}`).toEqual([0, size]);
+        expect(slot.subarray(0, size).equals(data), `${size}`).toBe(true);
+        expect(cached(f), `${size}: read past the page cache`).toBe(0);
+        // No room for the aligned blocks: read through the page cache, as exact.
+        const tight = Buffer.alloc(size, 7);
+        drop(f);
+        const buffered = await read(f, false, 0, size, size, tight, true);
+        expect([buffered.errno, buffered.length, tight.equals(data)], `${size}`).toEqual([0, size, true]);
+        expect(cached(f), `${size}: read through the page cache`).toBeGreaterThan(0);
+      }
+      // An unaligned start is read through the page cache.
+      const f = join(dir, `f${(1 << 20) + 16}`);
+      const data = readFileSync(f);
+      const part = Buffer.alloc(100_000);
+      const r = await read(f, false, 1000, 101_000, 1 << 21, part, true);
+      expect([r.errno, r.length, part.equals(data.subarray(1000, 101_000))]).toEqual([0, 100_000, true]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -41,7 +41,7 @@ export interface NativeAddon {
    * read back its real path, pread [start, min(end, size)) unless it is not a regular file or is over `max`
    * bytes, close (absent in an older build). Into `target` when given, else a new buffer (`bytes`).
    */
-  readFile?(path: string, noAtime: boolean, start: number, end: number, max: number, target?: Uint8Array): Promise<NativeRead>;
+  readFile?(path: string, noAtime: boolean, start: number, end: number, max: number, target?: Uint8Array, direct?: boolean): Promise<NativeRead>;
 }
 
 /** What readFile found: `errno` (negative) and `syscall` when a call failed; `mode` and `size` once fstat ran. */

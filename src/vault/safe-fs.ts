@@ -346,6 +346,11 @@ export interface ReadOptions {
   into?: Buffer;
   /** Read only bytes [start, end) (fewer where the file is shorter); `max` still bounds the whole file. */
   range?: { start: number; end: number };
+  /**
+   * With `into`: read past the page cache (O_DIRECT, where the addon, the alignment and the file system allow),
+   * for bytes the caller caches itself. Up to 4 KiB past the file's bytes in `into` may be overwritten.
+   */
+  direct?: boolean;
 }
 
 /**
@@ -391,13 +396,13 @@ async function readBoundedHere(path: string, area: string, max: number, options:
  * readBoundedHere as one job of the thread pool (the addon's readFile: open, fstat, the real path, pread and
  * close), with the same checks: a regular file of at most `max` bytes, inside `area`, before its bytes are used.
  */
-async function readInOneJob(readFile: NonNullable<NativeAddon['readFile']>, path: string, area: string, max: number, { noAtime = false, into, range }: ReadOptions): Promise<Buffer> {
+async function readInOneJob(readFile: NonNullable<NativeAddon['readFile']>, path: string, area: string, max: number, { noAtime = false, into, range, direct = false }: ReadOptions): Promise<Buffer> {
   const bound = into ? Math.min(max, into.length) : max;
   const start = range?.start ?? 0;
   const end = Math.max(start, range?.end ?? bound);
   // A range's buffer is made here, of V8's own memory (movable to a worker); a whole file's comes from the job.
   const target = into ?? (range ? Buffer.allocUnsafeSlow(end - start) : undefined);
-  const r = await readFile(path, noAtime, start, end, bound, target);
+  const r = await readFile(path, noAtime, start, end, bound, target, direct && into !== undefined);
   if (r.errno !== 0 && r.syscall === 'open') noLink(systemError(r.errno, r.syscall, path), path);
   if (r.syscall !== 'open' && r.syscall !== 'fstat') {
     checkSizeAndKind(kindOfMode(r.mode), r.size, path, bound);

@@ -1,5 +1,5 @@
 /*
- * readFile(path, noAtime, start, end, max, target?) -> Promise<{ errno, mode, size, real, length, bytes? }>:
+ * readFile(path, noAtime, start, end, max, target?, direct?) -> Promise<{ errno, mode, size, real, length, bytes? }>:
  * open(O_RDONLY|O_NONBLOCK|O_NOFOLLOW|O_CLOEXEC, with O_NOATIME when asked and allowed), fstat, the kernel's
  * path of what was opened (/proc/self/fd/N), pread of bytes [start, min(end, size)) and close, all in one job
  * of libuv's thread pool. The vault's reads (src/vault/safe-fs.ts) did these as four async fs calls, each a
@@ -9,6 +9,12 @@
  * into `target` when given (it must hold end - start bytes), else into a new buffer of their exact length
  * (read into malloc'ed memory, then copied: the size is known only once fstat ran).
  * JS checks `real` against the vault area before it uses the bytes.
+ * `direct` (with a target): the bytes are read with O_DIRECT, from the disk into the target, past the page cache,
+ * when `start` is aligned and the target has room for the aligned blocks (else, or where the file system refuses
+ * it, as usual). For chunk files read into the mount's slab: their plaintext is cached decrypted there,
+ * so a copy of their stored bytes in the page cache is memory spent twice, and filling it and copying out of it
+ * cost the pool's threads about a millisecond per MiB on the two-core VM (native-notes/benchmarking.md, tenth
+ * session).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,13 +31,18 @@
 #include "napi-string.h"
 #include "read-file.h"
 
+/* O_DIRECT's alignment of buffer, offset and length: the page size covers every block size a disk has here. */
+#define DIRECT_ALIGN 4096
+
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
   napi_ref target_ref; /* keeps the caller's buffer alive while the pool writes into it */
   char *path;
   int no_atime;
+  int direct;
   double start, end, max;
+  size_t room; /* the target's length, when the caller gave it */
   uint8_t *target; /* the caller's, or malloc'ed here */
   int own_target;
   /* results */
@@ -43,6 +54,40 @@ typedef struct {
   char real[PATH_MAX];
   int has_real;
 } job_t;
+
+/*
+ * Read `want` bytes at `from` into `target` (`room` bytes) with O_DIRECT. The disk writes whole aligned blocks to
+ * an aligned address, so they land at the first aligned address of `target` and are moved down to its start
+ * (a V8 buffer is aligned to 16 bytes only); all of it within `room`. False, with nothing counted, when it cannot
+ * (no room for that, an unaligned `from`, a file system without O_DIRECT): the caller then reads as usual.
+ */
+static int read_direct(int fd, uint8_t *target, size_t room, off_t from, size_t want, size_t *got) {
+  size_t span = (want + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN;
+  uint8_t *aligned = (uint8_t *)(((uintptr_t)target + DIRECT_ALIGN - 1) & ~(uintptr_t)(DIRECT_ALIGN - 1));
+  size_t shift = (size_t)(aligned - target);
+  if (from % DIRECT_ALIGN != 0 || shift + span > room) return 0;
+  target = aligned;
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_DIRECT) != 0) return 0;
+  size_t n = 0;
+  int ok = 1;
+  while (n < want) {
+    ssize_t r = pread(fd, target + n, span - n, from + (off_t)n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      ok = 0; /* EINVAL and the like: a buffered read decides */
+      break;
+    }
+    if (r == 0) break;
+    n += (size_t)r;
+    if (n % DIRECT_ALIGN != 0) break; /* a short read ends at the end of the file */
+  }
+  fcntl(fd, F_SETFL, flags);
+  if (!ok) return 0;
+  *got = n < want ? n : want;
+  if (shift > 0) memmove(target - shift, target, *got);
+  return 1;
+}
 
 static void run(napi_env env, void *data) {
   (void)env;
@@ -92,6 +137,11 @@ static void run(napi_env env, void *data) {
     }
   }
   size_t got = 0;
+  if (j->direct && want > 0 && read_direct(fd, j->target, j->room, (off_t)from, want, &got)) {
+    j->length = got;
+    close(fd);
+    return;
+  }
   while (got < want) {
     ssize_t r = pread(fd, j->target + got, want - got, (off_t)from + (off_t)got);
     if (r < 0 && errno == EINTR) continue;
@@ -149,11 +199,11 @@ static void done(napi_env env, napi_status status, void *data) {
   free(j);
 }
 
-#define USAGE "readFile(path, noAtime, start, end, max, target?)"
+#define USAGE "readFile(path, noAtime, start, end, max, target?, direct?)"
 
 static napi_value read_file_js(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6], promise, name;
+  size_t argc = 7;
+  napi_value argv[7], promise, name;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5) {
     napi_throw_type_error(env, NULL, USAGE);
     return NULL;
@@ -193,6 +243,9 @@ static napi_value read_file_js(napi_env env, napi_callback_info info) {
       return NULL;
     }
     j->target = bytes;
+    j->room = count;
+    bool direct = false;
+    if (argc >= 7 && napi_get_value_bool(env, argv[6], &direct) == napi_ok) j->direct = direct;
   }
   napi_create_string_utf8(env, "sefs readFile", NAPI_AUTO_LENGTH, &name);
   if (napi_create_promise(env, &j->deferred, &promise) != napi_ok || napi_create_async_work(env, NULL, name, run, done, j, &j->work) != napi_ok ||
