@@ -405,7 +405,7 @@ describe('readFile: open, fstat, real path, pread and close in one thread-pool j
     }
   });
 
-  it('direct: reads past the page cache into a target with room for whole blocks, else through it, exact either way', async () => {
+  it('direct: reads past the page cache into a target with room for whole blocks, else through it; writes new files past it; exact either way', async () => {
     // On the host's disk (the chunk store's kind of file system), not a tmpfs.
     const dir = mkdtempSync(join('/var/tmp', 'sefs-native-direct-'));
     try {
@@ -430,6 +430,25 @@ describe('readFile: open, fstat, real path, pread and close in one thread-pool j
         const buffered = await read(f, false, 0, size, size, tight, true);
         expect([buffered.errno, buffered.length, tight.equals(data)], `${size}`).toEqual([0, size, true]);
         expect(cached(f), `${size}: read through the page cache`).toBeGreaterThan(0);
+      }
+      // writeDirect: new files past the page cache, exact at every size; an error is a negative errno.
+      for (const size of [1, 4095, 4096, 12_345, (1 << 20) + 16]) {
+        const data = seededBytes(size, size + 1);
+        const w = join(dir, `w${size}`);
+        const fd = openSync(w, 'wx');
+        try {
+          expect(native!.writeDirect!(fd, data), `${size}`).toBe(size);
+        } finally {
+          closeSync(fd);
+        }
+        expect(cached(w), `${size}: written past the page cache`).toBe(0);
+        expect(readFileSync(w).equals(data), `${size}`).toBe(true);
+      }
+      const readOnly = openSync(join(dir, 'w1'), 'r');
+      try {
+        expect(native!.writeDirect!(readOnly, Buffer.alloc(10))).toBe(-osConstants.errno.EBADF);
+      } finally {
+        closeSync(readOnly);
       }
       // An unaligned start is read through the page cache.
       const f = join(dir, `f${(1 << 20) + 16}`);

@@ -42,6 +42,11 @@ export interface NativeAddon {
    * bytes, close (absent in an older build). Into `target` when given, else a new buffer (`bytes`).
    */
   readFile?(path: string, noAtime: boolean, start: number, end: number, max: number, target?: Uint8Array, direct?: boolean): Promise<NativeRead>;
+  /**
+   * Write `bytes` as the whole content of the new empty file `fd`, past the page cache (O_DIRECT); synchronous.
+   * bytes.length once written, 0 when it cannot (nothing written: write as usual), or a negative errno.
+   */
+  writeDirect?(fd: number, bytes: Uint8Array): number;
 }
 
 /** What readFile found: `errno` (negative) and `syscall` when a call failed; `mode` and `size` once fstat ran. */

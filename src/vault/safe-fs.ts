@@ -412,8 +412,8 @@ async function readInOneJob(readFile: NonNullable<NativeAddon['readFile']>, path
   return target ? target.subarray(0, r.length) : r.bytes!;
 }
 
-/** An error as Node's fs calls give them (code, errno, syscall, path). */
-function systemError(errno: number, syscall: string, path: string): NodeJS.ErrnoException {
+/** An error as Node's fs calls give them (code, errno, syscall, path), of a negative errno. */
+export function systemError(errno: number, syscall: string, path: string): NodeJS.ErrnoException {
   const code = getSystemErrorName(errno);
   return Object.assign(new Error(`${code}: ${syscall} '${path}'`), { errno, code, syscall, path });
 }
