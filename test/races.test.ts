@@ -181,6 +181,40 @@ describe('a commit meeting the namespace', () => {
     await settledAndSound();
   });
 
+  it('an open racing a link(2) of the same name shares the record: writes by either name show by both, after a remount too', async () => {
+    const path = '/linked';
+    const before = seededBytes(100_000, 410);
+    await close(await writeNew(path, before));
+    // The link lands while the open reads the entry (before the open file is registered).
+    const meta = ctx.meta;
+    const original = meta.readEntry;
+    meta.readEntry = async function (this: typeof meta, p: string) {
+      meta.readEntry = original;
+      const entry = await original.call(this, p);
+      await dir.link(ctx, path, '/other');
+      return entry;
+    };
+    const fh = await file.open(ctx, path);
+    await file.write(ctx, fh, Buffer.from('changed'), 7, 0);
+    // While that handle is open, a write by the other name shows through it at once, as on one inode.
+    const other = await file.open(ctx, '/other');
+    await file.write(ctx, other, Buffer.from('OTHER'), 5, 10);
+    const seen = Buffer.alloc(20);
+    await file.read(ctx, fh, seen, 20, 0);
+    expect(seen.toString('latin1', 0, 15), 'both handles see one file').toBe('changedXXOTHER'.replace('XX', before.toString('latin1', 7, 10)).slice(0, 15));
+    await close(other);
+    await close(fh);
+    const after = Buffer.concat([Buffer.from('changed'), before.subarray(7, 10), Buffer.from('OTHER'), before.subarray(15)]);
+    expect((await readAll(path)).equals(after)).toBe(true);
+    expect((await readAll('/other')).equals(after), 'the other name shows the write').toBe(true);
+    await session.commitAll();
+    await session.close();
+    session = await openSession(root, await openVault(root).then((v) => v.config), { log: (l) => logged.push(l), threads: 2, sweepDelayMs: 20 });
+    ctx = session.ctx;
+    expect((await readAll('/other')).equals(after), 'after a remount').toBe(true);
+    await settledAndSound();
+  });
+
   it('rm -r of a directory right after its file: the removal is made durable through the parent, and the chunks go', async () => {
     const before = chunkCount();
     await dir.makeDir(ctx, '/d', 0o755);

@@ -31,6 +31,12 @@ export interface OpenFile {
  */
 export const isHiddenName = (path: string): boolean => /\/\.fuse_hidden[0-9a-f]{16}$/.test(path);
 
+/** What opening a file loads: its entry, and the hard-link record its name is a stub of, if it is one. */
+export interface LoadedFile {
+  entry: MetaEntry;
+  link?: number;
+}
+
 export class OpenFiles {
   private readonly byPath = new Map<string, OpenFile>();
   private readonly byHandle = new Map<number, OpenFile>();
@@ -92,9 +98,12 @@ export class OpenFiles {
     return file;
   }
 
-  /** A new handle on `path`, sharing the file's Sequencer when it is already open. */
-  open(path: string, entry: () => Promise<MetaEntry>, link?: number): Promise<number> {
-    return this.acquire(path, entry, link).then((file) => {
+  /**
+   * A new handle on `path`, sharing the file's Sequencer when it is already open (by this name, or by another
+   * name of hard-link record `link`, when the caller knows it already).
+   */
+  open(path: string, load: () => Promise<LoadedFile>, link?: number): Promise<number> {
+    return this.acquire(path, load, link).then((file) => {
       const fh = this.nextHandle++;
       if (this.nextHandle > 0x7fffffff) this.nextHandle = 1;
       this.byHandle.set(fh, file);
@@ -103,18 +112,20 @@ export class OpenFiles {
   }
 
   /** The open file for `path`, opening it (without a handle) if needed; pair with `unref`. */
-  async acquire(path: string, entry: () => Promise<MetaEntry>, link?: number): Promise<OpenFile> {
+  async acquire(path: string, load: () => Promise<LoadedFile>, link?: number): Promise<OpenFile> {
     let file = this.byPath.get(path) ?? this.linked(link);
     if (!file) {
-      // An unlink or rename that lands while the entry loads may have replaced it: load again.
-      let loaded: MetaEntry;
+      // An unlink, rename or link(2) that lands while the entry loads may have replaced it or made it a
+      // hard-link record's (then shared with opens by the other names): load again.
+      let loaded: LoadedFile;
       for (let seen = -1; seen !== this.generation; ) {
         seen = this.generation;
-        loaded = await entry();
+        loaded = await load();
       }
+      link = loaded!.link;
       file = this.byPath.get(path) ?? this.linked(link); // another open may have won the race
       if (!file) {
-        file = { path, seq: new Sequencer(loaded!, this.deps), handles: 0, link };
+        file = { path, seq: new Sequencer(loaded!.entry, this.deps), handles: 0, link };
         file.seq.persist = this.persistFor?.(file);
         this.byPath.set(path, file);
         if (link !== undefined) this.byLink.set(link, file);
@@ -139,10 +150,17 @@ export class OpenFiles {
     return link === undefined ? undefined : this.byRecord(link);
   }
 
-  /** A file open by one name got another (link): opens by the other names share it from now on. */
-  linkedAs(file: OpenFile, link: number): void {
-    file.link = link;
-    this.byLink.set(link, file);
+  /**
+   * link(2) made `from` a name of hard-link record `link`: a file open by it shares it with opens by the other
+   * names from now on, and an open still loading `from` loads again (acquire).
+   */
+  linkMade(from: string, link: number): void {
+    this.generation++;
+    const file = this.byPath.get(from);
+    if (file && file.link === undefined) {
+      file.link = link;
+      this.byLink.set(link, file);
+    }
   }
 
   /** Drop a handle; returns its file (still registered: see `retire`). */

@@ -154,8 +154,7 @@ export function link(ctx: FsContext, from: string, to: string): Promise<void> {
   return ctx.namespace.run(async () => {
     await ctx.meta.link(from, to, () => ctx.inodes.allocate());
     const record = ctx.meta.linkAt(from);
-    const open = ctx.files.get(from);
-    if (open && record !== undefined && open.link === undefined) ctx.files.linkedAs(open, record);
+    if (record !== undefined) ctx.files.linkMade(from, record);
   });
 }
 

@@ -4,7 +4,7 @@ import { BLOCK } from './file-content.js';
 import { type FsContext, commitFile, reachable } from './context.js';
 import { EMPTY_ENTRY } from '../vault/meta-entry.js';
 import { abandonFile, makeNode } from './ops-dir.js';
-import type { OpenFile } from './open-files.js';
+import type { LoadedFile, OpenFile } from './open-files.js';
 import { type FuseCaller, opensForReading } from './fuse-binding.js';
 
 function fileOf(ctx: FsContext, fh: number): OpenFile {
@@ -16,7 +16,7 @@ function fileOf(ctx: FsContext, fh: number): OpenFile {
 export async function create(ctx: FsContext, path: string, mode: number, caller?: FuseCaller): Promise<number> {
   await ctx.writeback.room(); // a writer starting a file waits while too many closed files await their commits
   await makeNode(ctx, path, mode, 0, caller);
-  return ctx.files.open(path, async () => EMPTY_ENTRY);
+  return ctx.files.open(path, async () => ({ entry: EMPTY_ENTRY }));
 }
 
 // The kernel sends directories OPENDIR, not OPEN, and refuses truncate(2) of a directory itself: open and
@@ -25,10 +25,16 @@ export async function open(ctx: FsContext, path: string, flags?: number): Promis
   if (flags !== undefined && !opensForReading(flags)) await ctx.writeback.room();
   // The facts name a hard-linked file's record (it may be open by another name); reading them keeps the entry.
   const { link } = await ctx.meta.readFacts(path);
-  const fh = await ctx.files.open(path, () => ctx.meta.readEntry(path), link);
+  const fh = await ctx.files.open(path, () => loadFile(ctx, path), link);
   // A small file's reads are then answered by the binding (before this open is, so before any of them).
   if (flags !== undefined && opensForReading(flags) && ctx.slabReads) await ctx.slabReads.opened(fh, fileOf(ctx, fh).seq).catch(() => {});
   return fh;
+}
+
+/** A file's entry as an open loads it, and the hard-link record its name is a stub of (once the entry is read). */
+async function loadFile(ctx: FsContext, path: string): Promise<LoadedFile> {
+  const entry = await ctx.meta.readEntry(path);
+  return { entry, link: ctx.meta.linkAt(path) };
 }
 
 export async function read(ctx: FsContext, fh: number, into: Buffer, length: number, position: number): Promise<number> {
@@ -84,7 +90,7 @@ export async function truncateOpen(ctx: FsContext, fh: number, size: number): Pr
 
 /** truncate(2) by path: through the open file if there is one; its commit is written back. */
 export async function truncatePath(ctx: FsContext, path: string, size: number): Promise<void> {
-  const file = await ctx.files.acquire(path, () => ctx.meta.readEntry(path), ctx.meta.linkAt(path));
+  const file = await ctx.files.acquire(path, () => loadFile(ctx, path), ctx.meta.linkAt(path));
   try {
     await file.seq.truncate(size);
   } finally {
