@@ -13,6 +13,7 @@
  */
 import { dirname } from 'node:path';
 import type { ChunkStore } from '../store/chunk-store.js';
+import { fsyncRemoval } from '../store/dir-syncs.js';
 import { type MetaEntry, entryChunkNames } from '../vault/meta-entry.js';
 import type { ChunkReferences } from '../vault/references.js';
 import type { Logger } from './errno.js';
@@ -34,21 +35,6 @@ export interface FullSweep {
   heldBytes: number;
   swept: number;
   freedBytes: number;
-}
-
-/**
- * Make a removal in `dir` durable. A directory removed since (rm -r) is durable through the nearest one still
- * there: its own removal is an entry change in that ancestor.
- */
-async function fsyncRemoval(dir: string, fsyncDir: (dir: string) => Promise<void>): Promise<void> {
-  for (let at = dir; ; at = dirname(at)) {
-    try {
-      return await fsyncDir(at);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if ((code !== 'ENOENT' && code !== 'ENOTDIR') || dirname(at) === at) throw err;
-    }
-  }
 }
 
 export class Reclaimer {

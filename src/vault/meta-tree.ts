@@ -20,6 +20,7 @@ import type { LinkNode, MetaCodec, Place } from './meta-codec.js';
 import { DIR_ID_FILE, NO_DIR_ID, createDirId, isHousekeeping, isLongForm, readDirId, sealedNameOf, sideFileOf, storedFormOf } from './meta-dir.js';
 import { type EntryFacts, type EntryOpener, MAX_STORED_ENTRY, type MetaEntry, decodeStoredEntry, decodeStoredFacts, encodeEntry, neverWritten, storedBytesOf, withNode } from './meta-entry.js';
 import { type LinkedCheck, areaOf, atName, atNameSync, atNode, atNodeSync, createExclusiveSync, fsyncDir, fsyncDirInside, lstatInside, mkdirInsideSync, openRewriteSync, readBounded, readBoundedSync, renameInside, sameBytesSync } from './safe-fs.js';
+import { RemovedEntries } from './removed-entries.js';
 import { SpareEntries } from './spare-entries.js';
 import { FreshEntries } from './fresh-entries.js';
 import { STUB_PLACE, isStubFile, openAtPlace, recordIno, recordName, recordPlace, stubEntry } from './hard-links.js';
@@ -99,6 +100,8 @@ export class MetaTree {
   private readonly spares: SpareEntries;
   /** Never-written inodes made ahead for creates (fresh-entries.ts), once startFresh() has run. */
   private fresh?: FreshEntries;
+  /** Entries unlinked from meta/, their inodes freed once that is durable (removed-entries.ts). */
+  private readonly removed: RemovedEntries;
 
   constructor(
     readonly metaDir: string,
@@ -112,6 +115,7 @@ export class MetaTree {
     this.linksArea = areaOf(this.linksDir);
     this.linkedOk = (self) => isStubFile(self, codec);
     this.spares = new SpareEntries(this.tmpArea);
+    this.removed = new RemovedEntries(tmpDir, this.tmpArea, this.metaArea, (dir) => this.syncDir(dir));
   }
 
   /** Ids of a sealed vault's directories by visible path (meta-dir.ts), read on first use. */
@@ -579,7 +583,10 @@ export class MetaTree {
     const disk = this.diskPath(path);
     const link = this.linkAt(path);
     const names = link === undefined ? 0 : lstatInside(disk, this.metaArea).nlink;
-    this.atSync(path, (p) => unlinkSync(p));
+    // A stub's host links are its names (st_nlink): unlinked at once. Any other entry leaves at once and is
+    // freed later, off the request path.
+    if (link === undefined) this.removed.remove(disk);
+    else this.atSync(path, (p) => unlinkSync(p));
     await this.removeLongName(disk);
     this.forget(path);
     if (link !== undefined && names <= 1) await this.dropRecord(link, dirname(disk));
@@ -808,6 +815,7 @@ export class MetaTree {
 
   /** Remove the spare and fresh inodes (unmount): old entries do not outlive the mount. */
   async dropSpares(): Promise<void> {
+    await this.removed.free();
     this.spares.clear();
     await this.fresh?.clear();
   }
@@ -986,6 +994,8 @@ export class MetaTree {
   async syncDir(dir: string): Promise<void> {
     const replaced = this.spares.syncing(dir);
     try {
+      // Entries unlinked from meta/ wait in tmp/: their renames are durable once tmp/ is synced too.
+      if (this.removed.holding) await this.removed.syncHeld();
       await this.dirSyncs.sync(dir);
     } catch (err) {
       for (const path of replaced) this.spares.replacedIn(dir, path); // not durable yet: a later sync decides
