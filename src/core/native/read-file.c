@@ -28,11 +28,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "direct-io.h"
 #include "napi-string.h"
 #include "read-file.h"
-
-/* O_DIRECT's alignment of buffer, offset and length: the page size covers every block size a disk has here. */
-#define DIRECT_ALIGN 4096
 
 typedef struct {
   napi_async_work work;
@@ -62,13 +60,13 @@ typedef struct {
  * (no room for that, an unaligned `from`, a file system without O_DIRECT): the caller then reads as usual.
  */
 static int read_direct(int fd, uint8_t *target, size_t room, off_t from, size_t want, size_t *got) {
-  size_t span = (want + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN;
+  size_t span = direct_span(want);
   uint8_t *aligned = (uint8_t *)(((uintptr_t)target + DIRECT_ALIGN - 1) & ~(uintptr_t)(DIRECT_ALIGN - 1));
   size_t shift = (size_t)(aligned - target);
   if (from % DIRECT_ALIGN != 0 || shift + span > room) return 0;
   target = aligned;
-  int flags = fcntl(fd, F_GETFL);
-  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_DIRECT) != 0) return 0;
+  int flags = direct_begin(fd);
+  if (flags < 0) return 0;
   size_t n = 0;
   int ok = 1;
   while (n < want) {
@@ -82,7 +80,7 @@ static int read_direct(int fd, uint8_t *target, size_t room, off_t from, size_t 
     n += (size_t)r;
     if (n % DIRECT_ALIGN != 0) break; /* a short read ends at the end of the file */
   }
-  fcntl(fd, F_SETFL, flags);
+  direct_end(fd, flags);
   if (!ok) return 0;
   *got = n < want ? n : want;
   if (shift > 0) memmove(target - shift, target, *got);

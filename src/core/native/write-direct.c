@@ -19,16 +19,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "direct-io.h"
 #include "write-direct.h"
-
-#define DIRECT_ALIGN 4096
 
 /* Each thread's aligned copy of what it writes, kept for its next write (worker threads write chunk after chunk). */
 static __thread uint8_t *bounce;
 static __thread size_t bounce_size;
 
 static int64_t write_direct(int fd, const uint8_t *bytes, size_t length) {
-  size_t span = (length + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN;
+  size_t span = direct_span(length);
   if (span == 0) return 0;
   if (bounce_size < span) {
     void *grown = NULL;
@@ -39,8 +38,8 @@ static int64_t write_direct(int fd, const uint8_t *bytes, size_t length) {
   }
   memcpy(bounce, bytes, length);
   memset(bounce + length, 0, span - length);
-  int flags = fcntl(fd, F_GETFL);
-  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_DIRECT) != 0) return 0;
+  int flags = direct_begin(fd);
+  if (flags < 0) return 0;
   size_t done = 0;
   int err = 0;
   while (done < span) {
@@ -52,7 +51,7 @@ static int64_t write_direct(int fd, const uint8_t *bytes, size_t length) {
     }
     done += (size_t)n;
   }
-  fcntl(fd, F_SETFL, flags);
+  direct_end(fd, flags);
   if (err == EINVAL && done == 0) return 0; /* refused as a direct write: the caller writes as usual */
   if (err == 0 && ftruncate(fd, (off_t)length) != 0) err = errno;
   return err ? -(int64_t)err : (int64_t)length;
