@@ -115,7 +115,7 @@ export class MetaTree {
     this.linksArea = areaOf(this.linksDir);
     this.linkedOk = (self) => isStubFile(self, codec);
     this.spares = new SpareEntries(this.tmpArea);
-    this.removed = new RemovedEntries(tmpDir, this.tmpArea, this.metaArea, (dir) => this.syncDir(dir));
+    this.removed = new RemovedEntries(tmpDir, this.tmpArea, this.metaArea, (dir) => this.syncDir(dir, true));
   }
 
   /** Ids of a sealed vault's directories by visible path (meta-dir.ts), read on first use. */
@@ -989,13 +989,14 @@ export class MetaTree {
 
   /**
    * fsync a directory of meta/ (coalesced with the other callers syncing it now: dir-syncs.ts); the entries
-   * replaced in it before the sync become spares after it.
+   * replaced in it before the sync become spares after it. `heldSynced`: the caller has just synced tmp/ (the
+   * removed entries' own pass), so it is not synced again here.
    */
-  async syncDir(dir: string): Promise<void> {
+  async syncDir(dir: string, heldSynced = false): Promise<void> {
     const replaced = this.spares.syncing(dir);
     try {
       // Entries unlinked from meta/ wait in tmp/: their renames are durable once tmp/ is synced too.
-      if (this.removed.holding) await this.removed.syncHeld();
+      if (!heldSynced && this.removed.holding) await this.removed.syncHeld();
       await this.dirSyncs.sync(dir);
     } catch (err) {
       for (const path of replaced) this.spares.replacedIn(dir, path); // not durable yet: a later sync decides

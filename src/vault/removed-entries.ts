@@ -30,7 +30,7 @@ export class RemovedEntries {
     private readonly tmpDir: string,
     private readonly tmpArea: string,
     private readonly metaArea: string,
-    /** fsync of a directory of meta/ (ENOENT when it was removed). */
+    /** fsync of a directory of meta/ (ENOENT when it was removed), tmp/ left alone: a pass syncs that first. */
     private readonly syncDir: (dir: string) => Promise<void>,
   ) {}
 
