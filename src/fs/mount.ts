@@ -130,15 +130,16 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
   let unmounting: Promise<void> | undefined;
   const unmount = (): Promise<void> =>
     (unmounting ??= (async () => {
-      await session.commitAll();
+      const step = slowStepLog(log);
+      await step('committing open files', session.commitAll());
       for (const line of trace?.report(fuse.attrStats(), fuse.readStats()) ?? []) log(line);
       if (trace) log(ctx.meta.freshUse());
-      await new Promise<void>((res) => fuse.unmount(() => res()));
+      await step('unmounting from the kernel', new Promise<void>((res) => fuse.unmount(() => res())));
       if (await isMountedAt(mnt)) await forceUnmountAt(mnt).catch(() => {});
       // An S3 vault: the chunks not yet in the bucket go up before the daemon ends (sefs umount shows this).
-      await session.drainUploads((chunks, bytes) => writeUploadStatus(root, chunks, bytes));
+      await step('uploading', session.drainUploads((chunks, bytes) => writeUploadStatus(root, chunks, bytes)));
       await writeUploadStatus(root, 0, 0);
-      await session.close();
+      await step('closing the session', session.close());
       await unlock();
     })());
 
@@ -150,3 +151,19 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
   return { mountpoint: mnt, vault: root, unmount, collectGarbage };
 }
 
+
+/** How long an unmount step runs before the log says which one it is (a hung unmount names its step). */
+const SLOW_STEP_MS = 10_000;
+
+/** Await an unmount step; while it runs past SLOW_STEP_MS, log its name every SLOW_STEP_MS. */
+function slowStepLog(log: (line: string) => void) {
+  return async <T>(name: string, work: Promise<T>): Promise<T> => {
+    const started = Date.now();
+    const timer = setInterval(() => log(`unmount: still ${name} after ${Math.round((Date.now() - started) / 1000)} s`), SLOW_STEP_MS);
+    try {
+      return await work;
+    } finally {
+      clearInterval(timer);
+    }
+  };
+}

@@ -197,10 +197,22 @@ export class TestMount {
   /** Unmount with `sefs umount` (the daemon commits and exits); fail if it does not. */
   async unmount(): Promise<void> {
     const pid = this.pid;
-    await run(process.execPath, [CLI, 'umount', this.mnt], { timeoutMs: 120_000 });
-    if (pid && !(await waitDead(pid, 10_000))) throw new Error(`daemon ${pid} still running after sefs umount`);
-    if (await isMounted(this.mnt)) throw new Error(`${this.mnt} still mounted after sefs umount`);
+    try {
+      await run(process.execPath, [CLI, 'umount', this.mnt], { timeoutMs: 120_000 });
+      if (pid && !(await waitDead(pid, 10_000))) throw new Error(`daemon ${pid} still running after sefs umount`);
+      if (await isMounted(this.mnt)) throw new Error(`${this.mnt} still mounted after sefs umount`);
+    } catch (err) {
+      // The daemon's own account of its unmount (which step it is stuck in) says more than the timeout.
+      (err as Error).message += `\nthe daemon's log ends:\n${await this.logTail()}`;
+      throw err;
+    }
     this.pid = 0;
+  }
+
+  /** The last lines of the daemon's log (for a failure's message). */
+  async logTail(lines = 40): Promise<string> {
+    const text = await this.log().catch((err: Error) => `(no log: ${err.message})`);
+    return text.trimEnd().split('\n').slice(-lines).join('\n');
   }
 
   /**
