@@ -204,6 +204,8 @@ export class TestMount {
     } catch (err) {
       // The daemon's own account of its unmount (which step it is stuck in) says more than the timeout.
       (err as Error).message += `\nthe daemon's log ends:\n${await this.logTail()}`;
+      // Still alive: its threads' states say whether it spins (R) or waits, and on what (wchan).
+      if (pid && alive(pid)) (err as Error).message += `\nits threads:\n${(await run('ps', ['-L', '-o', 'tid,stat,pcpu,wchan:32,comm', '-p', String(pid)]).catch((e: Error) => ({ stdout: e.message }))).stdout}`;
       throw err;
     }
     this.pid = 0;

@@ -65,7 +65,7 @@ describe('unlink', () => {
     m = await TestMount.create('namespace');
     await mkdir(m.at('d'));
     for (let i = 0; i < 40; i++) await writeFile(m.at('d', `f${i}`), `file ${i}\n`);
-    await run('sync'); // the creates' commits are durable: their own fsyncs stay out of the trace
+    await run('sync', []); // the creates' commits are durable: their own fsyncs stay out of the trace
     await new Promise((r) => setTimeout(r, 1500));
     const held = () => readdir(join(m!.vault, 'tmp')).then((names) => names.filter((n) => n.startsWith('gone-')));
 
