@@ -62,6 +62,10 @@ export interface AttrCacheStats {
   hits: number;
   misses: number;
   entries: number;
+  /** Lookups answered ENOENT by the binding from the names of directories made through the mount. */
+  absent: number;
+  /** Such directories it knows now. */
+  dirs: number;
 }
 
 export interface FuseClass {
@@ -79,7 +83,7 @@ const O_ACCMODE = 3;
 export const opensForReading = (flags: number): boolean => (flags & O_ACCMODE) === fsConstants.O_RDONLY;
 
 /** The patch level our code is written against: PATCH_LEVEL of scripts/patch-fuse-native.mjs. */
-export const FUSE_PATCH_LEVEL = 7;
+export const FUSE_PATCH_LEVEL = 8;
 
 // The script's absolute path: in an installed package there is no checkout to cd into.
 const PATCH_SCRIPT = fileURLToPath(new URL('../../scripts/patch-fuse-native.mjs', import.meta.url));

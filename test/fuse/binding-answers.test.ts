@@ -8,14 +8,18 @@
  * asks the daemon again (drop_caches between the change and the stat: the kernel's own cache would
  * otherwise answer and hide a stale entry in ours). readdir's d_type and d_ino agree with lstat.
  *
+ * Lookups of missing names (level 8): in a directory made through the mount the binding knows every name, and
+ * answers ENOENT for any other itself. Checked against a plain directory taking the same random operations,
+ * with the kernel's names forgotten before each comparison, so that every lookup reaches the binding.
+ *
  * Closes: sefs has no flush op (libfuse answers the first FLUSH ENOSYS, and the kernel sends no more), so
  * close(2) never waits for the JS thread; a file changed through one handle is committed after its last close.
  */
-import { lstatSync, readdirSync, statSync } from 'node:fs';
-import { appendFile, chmod, chown, link, mkdir, open, readFile, rename, rm, rmdir, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
+import { lstatSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { appendFile, chmod, chown, link, mkdir, open, readFile, rename, rm, rmdir, symlink, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { disposeEachTest, fuseSuite, run, sleep, TestMount } from './helpers.js';
+import { disposeEachTest, fuseSuite, prng, run, sleep, TestMount } from './helpers.js';
 import { ATTR_TIMEOUT_S } from '../../src/fs/kernel-options.js';
 
 fuseSuite();
@@ -187,6 +191,99 @@ describe('names the kernel keeps as missing (negative_timeout)', () => {
     // The first lookup, and the mount's own few (its root); not one per lstat.
     expect(calls).toBeGreaterThan(0);
     expect(calls).toBeLessThan(10);
+  });
+});
+
+describe('lookups answered ENOENT from the names of directories made through the mount (patch level 8)', () => {
+  it('agree with a plain directory through random creates, links, renames and removals, also of open files', async () => {
+    m = await TestMount.create('names', { env: { SEFS_TRACE_OPS: '1' } });
+    const mnt = m.at('t');
+    const plain = m.host('plain');
+    await mkdir(mnt);
+    await mkdir(plain);
+    // Names at three depths, so renames move known directories into, out of and over one another.
+    const names = ['a', 'b', 'c'];
+    const paths = names.flatMap((x) => [x, ...names.flatMap((y) => [`${x}/${y}`, ...names.map((z) => `${x}/${y}/${z}`)])]);
+    const shape = (root: string, path: string): string => {
+      try {
+        const st = lstatSync(join(root, path));
+        return st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'link' : `file ${st.size}`;
+      } catch (err) {
+        return (err as NodeJS.ErrnoException).code ?? 'error';
+      }
+    };
+    const rand = prng(8);
+    const any = (): string => paths[Math.floor(rand() * paths.length)]!;
+    const parentOf = (path: string): string => path.split('/').slice(0, -1).join('/');
+    /** Mostly a name that is there (what a removal or a rename takes), sometimes any. */
+    const pickThere = (): string => {
+      const there = paths.filter((path) => shape(plain, path).match(/^(dir|link|file)/));
+      return there.length > 0 && rand() < 0.9 ? there[Math.floor(rand() * there.length)]! : any();
+    };
+    /** Mostly a name whose directory is there (what a create takes), sometimes any. */
+    const pickPlace = (): string => {
+      const places = paths.filter((path) => parentOf(path) === '' || shape(plain, parentOf(path)) === 'dir');
+      return rand() < 0.9 ? places[Math.floor(rand() * places.length)]! : any();
+    };
+    const outcome = (op: (root: string) => Promise<unknown>, root: string): Promise<string> =>
+      op(root).then(
+        () => 'OK',
+        (err: NodeJS.ErrnoException) => err.code ?? String(err),
+      );
+    /** An open file unlinked, then closed: libfuse renames it to a hidden name meanwhile. */
+    const openUnlinked = async (root: string, path: string): Promise<void> => {
+      const fh = await open(join(root, path), 'r');
+      try {
+        await unlink(join(root, path));
+      } finally {
+        await fh.close();
+      }
+    };
+    const ops: [string, (p: string, q: string) => (root: string) => Promise<unknown>][] = [
+      ['mkdir', (_p, q) => (root) => mkdir(join(root, q))],
+      ['create', (_p, q) => (root) => writeFile(join(root, q), q, { flag: 'wx' })],
+      ['unlink', (p) => (root) => unlink(join(root, p))],
+      ['rmdir', (p) => (root) => rmdir(join(root, p))],
+      ['rename', (p, q) => (root) => rename(join(root, p), join(root, q))],
+      // Not of a symlink: sefs keeps those as host symlinks and refuses them a second name (EPERM).
+      ['link', (p, q) => (root) => (shape(plain, p) === 'link' ? Promise.resolve() : link(join(root, p), join(root, q)))],
+      ['symlink', (_p, q) => (root) => symlink('target', join(root, q))],
+      ['unlink while open', (p) => (root) => openUnlinked(root, p)],
+    ];
+    const tally = new Map<string, number>();
+    for (let step = 0; step < 800; step++) {
+      const [what, make] = ops[Math.floor(rand() * ops.length)]!;
+      const [p, q] = [pickThere(), pickPlace()];
+      const op = make(p, q);
+      const got = await outcome(op, mnt);
+      expect(got, `step ${step}: ${what} ${p} ${q}`).toBe(await outcome(op, plain));
+      tally.set(`${what} ${got}`, (tally.get(`${what} ${got}`) ?? 0) + 1);
+      if (step % 20 === 19) {
+        await forgetNames(); // the lookups below reach the daemon
+        for (const path of paths) expect(shape(mnt, path), `after step ${step}: ${path}`).toBe(shape(plain, path));
+      }
+    }
+    // Every kind of change succeeded many times (a walk of failures would test little).
+    for (const [what] of ops) expect(tally.get(`${what} OK`) ?? 0, `${what} succeeded: ${JSON.stringify([...tally])}`).toBeGreaterThan(10);
+    await m.unmount();
+    // The binding answered: lookups of missing names in directories it knew.
+    const line = /(\d+) lookups answered ENOENT from the names of (\d+) new directories/.exec(await m.log());
+    expect(Number(line?.[1])).toBeGreaterThan(100);
+  });
+
+  it('never hide a name: a create after the kernel forgot the directory, and a directory renamed back', async () => {
+    m = await TestMount.create('names-back');
+    await mkdir(m.at('d'));
+    await writeFile(m.at('d/f'), 'f');
+    await rename(m.at('d'), m.at('e')); // the directory is known no longer (its path changed)
+    await mkdir(m.at('d')); // a new d: known, empty
+    await forgetNames();
+    expect(codeOfStat(m.at('d/f'))).toBe('ENOENT');
+    await rmdir(m.at('d'));
+    await rename(m.at('e'), m.at('d')); // the old one back: its f must show
+    await forgetNames();
+    expect(readFileSync(m.at('d/f'), 'utf8')).toBe('f');
+    expect(codeOfStat(m.at('d/g'))).toBe('ENOENT');
   });
 });
 
