@@ -271,7 +271,7 @@ describe('lookups answered ENOENT from the names of directories made through the
     expect(Number(line?.[1])).toBeGreaterThan(100);
   });
 
-  it('never hide a name: a create after the kernel forgot the directory, and a directory renamed back', async () => {
+  it('never hide a name (a directory renamed away and back), nor answer ENOENT for a name too long to exist', async () => {
     m = await TestMount.create('names-back');
     await mkdir(m.at('d'));
     await writeFile(m.at('d/f'), 'f');
@@ -284,6 +284,10 @@ describe('lookups answered ENOENT from the names of directories made through the
     await forgetNames();
     expect(readFileSync(m.at('d/f'), 'utf8')).toBe('f');
     expect(codeOfStat(m.at('d/g'))).toBe('ENOENT');
+    // A name too long to exist is refused as such, also in a directory whose names the binding knows.
+    await mkdir(m.at('known'));
+    expect(codeOfStat(m.at('known', 'n'.repeat(255)))).toBe('ENOENT');
+    expect(codeOfStat(m.at('known', 'n'.repeat(256)))).toBe('ENAMETOOLONG');
   });
 });
 
