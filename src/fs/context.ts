@@ -4,6 +4,7 @@ import type { MetaTree } from '../vault/meta-tree.js';
 import type { OpenFile, OpenFiles } from './open-files.js';
 import type { Reclaimer } from './reclaim.js';
 import type { SlabReads } from './slab-reads.js';
+import type { HeldWrites } from './held-writes.js';
 import type { Persist } from './sequencer.js';
 import type { Mutex } from './mutex.js';
 import type { Writeback } from './writeback.js';
@@ -27,6 +28,8 @@ export interface FsContext {
   inodes: InodeNumbers;
   /** Reads the FUSE binding answers from the chunk cache's slab (slab-reads.ts); absent without a mount. */
   slabReads?: SlabReads;
+  /** Writes the FUSE binding holds for new files (held-writes.ts); absent without a mount. */
+  heldWrites?: HeldWrites;
 }
 
 /** Whether an open file still has somewhere to commit to: a name, or (a hard-linked file) its record. */

@@ -51,6 +51,17 @@ export interface FuseInstance {
   dropSlot(slot: number): void;
   /** How many reads the binding answered, and how many reached JS. */
   readStats(): SlabReadStats;
+  /**
+   * Patch level 9: writes held in the binding (fs/held-writes.ts has the rules). holdWrites(fh) before answering
+   * the create of fh; heldRuns() is how many handles hold bytes now; takeWrites() empties every run
+   * ([fh, offset, bytes, mtimeMs] each); endWrites(fh) stops holding and returns fh's run, or null.
+   */
+  holdWrites(fh: number): void;
+  heldRuns(): number;
+  takeWrites(): unknown[];
+  endWrites(fh: number): unknown;
+  /** How many writes of holding handles the binding kept, and how many it passed to JS. */
+  writeStats(): { held: number; passed: number };
 }
 
 export interface SlabReadStats {
@@ -83,7 +94,7 @@ const O_ACCMODE = 3;
 export const opensForReading = (flags: number): boolean => (flags & O_ACCMODE) === fsConstants.O_RDONLY;
 
 /** The patch level our code is written against: PATCH_LEVEL of scripts/patch-fuse-native.mjs. */
-export const FUSE_PATCH_LEVEL = 8;
+export const FUSE_PATCH_LEVEL = 9;
 
 // The script's absolute path: in an installed package there is no checkout to cd into.
 const PATCH_SCRIPT = fileURLToPath(new URL('../../scripts/patch-fuse-native.mjs', import.meta.url));

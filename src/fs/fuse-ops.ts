@@ -47,7 +47,9 @@ export function buildOps(ctx: FsContext, trace?: OpTrace): FuseOps {
       const fail = (err: unknown) => cb(toErrno(err, name, ctx.meta.logName(String(args[0])), ctx.log));
       let running: Promise<R>;
       try {
-        running = run(...([...args, answer.context ?? DAEMON] as unknown as A));
+        const go = (): Promise<R> => run(...([...args, answer.context ?? DAEMON] as unknown as A));
+        // Writes the binding answered are applied before anything else is answered (held-writes.ts).
+        running = ctx.heldWrites?.pending ? ctx.heldWrites.settle().then(go) : go();
       } catch (err) {
         return fail(err);
       }

@@ -20,6 +20,7 @@ import { openAppendSync, vaultArea } from '../vault/safe-fs.js';
 import { logLine } from './errno.js';
 import { writeUploadStatus } from './upload-status.js';
 import { SlabReads } from './slab-reads.js';
+import { HeldWrites } from './held-writes.js';
 
 /** The session's options (session.ts; the log defaults to stderr), and how the kernel mounts it. */
 export type MountOptions = Partial<SessionOptions> & {
@@ -124,6 +125,7 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
     throw new VaultError(`cannot mount ${mnt}: ${(err as Error).message}`);
   }
   ctx.slabReads = new SlabReads(fuse, session.cache);
+  if (!options.readOnly) ctx.heldWrites = new HeldWrites(fuse, ctx.files, log, (path) => ctx.meta.logName(path));
   const readAhead = await raiseReadAhead(mnt);
   if (readAhead) log(`kernel readahead stays at its default (sequential reads are slower): ${readAhead}`);
 
@@ -132,7 +134,7 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
     (unmounting ??= (async () => {
       const step = slowStepLog(log);
       await step('committing open files', session.commitAll());
-      for (const line of trace?.report(fuse.attrStats(), fuse.readStats()) ?? []) log(line);
+      for (const line of trace?.report(fuse.attrStats(), fuse.readStats(), fuse.writeStats()) ?? []) log(line);
       if (trace) log(ctx.meta.freshUse());
       await step('unmounting from the kernel', new Promise<void>((res) => fuse.unmount(() => res())));
       if (await isMountedAt(mnt)) await forceUnmountAt(mnt).catch(() => {});

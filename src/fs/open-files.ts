@@ -21,6 +21,8 @@ export interface OpenFile {
   removed?: FuseStat;
   /** The name libfuse gave it when it was removed while open (hide). */
   hiddenAs?: string;
+  /** A write the binding held and answered that could not be applied (held-writes.ts): the next fsync fails with it. */
+  heldWriteError?: Error;
 }
 
 /**

@@ -16,7 +16,9 @@ function fileOf(ctx: FsContext, fh: number): OpenFile {
 export async function create(ctx: FsContext, path: string, mode: number, caller?: FuseCaller): Promise<number> {
   await ctx.writeback.room(); // a writer starting a file waits while too many closed files await their commits
   await makeNode(ctx, path, mode, 0, caller);
-  return ctx.files.open(path, async () => ({ entry: EMPTY_ENTRY }));
+  const fh = await ctx.files.open(path, async () => ({ entry: EMPTY_ENTRY }));
+  ctx.heldWrites?.hold(fh); // before the create is answered: the binding keeps the writes that follow
+  return fh;
 }
 
 // The kernel sends directories OPENDIR, not OPEN, and refuses truncate(2) of a directory itself: open and
@@ -26,8 +28,11 @@ export async function open(ctx: FsContext, path: string, flags?: number): Promis
   // The facts name a hard-linked file's record (it may be open by another name); reading them keeps the entry.
   const { link } = await ctx.meta.readFacts(path);
   const fh = await ctx.files.open(path, () => loadFile(ctx, path), link);
+  // Another handle of a file whose writes the binding holds: they are applied, and no longer held.
+  const file = fileOf(ctx, fh);
+  if (file.handles > 1) await ctx.heldWrites?.end({ file });
   // A small file's reads are then answered by the binding (before this open is, so before any of them).
-  if (flags !== undefined && opensForReading(flags) && ctx.slabReads) await ctx.slabReads.opened(fh, fileOf(ctx, fh).seq).catch(() => {});
+  if (flags !== undefined && opensForReading(flags) && ctx.slabReads) await ctx.slabReads.opened(fh, file.seq).catch(() => {});
   return fh;
 }
 
@@ -55,6 +60,12 @@ export async function write(ctx: FsContext, fh: number, data: Buffer, length: nu
 export async function fsync(ctx: FsContext, fh: number): Promise<void> {
   const file = fileOf(ctx, fh);
   const path = file.path;
+  // A write answered by the binding that could not be applied: reported once, here (as a failed write-back is).
+  const lost = file.heldWriteError;
+  if (lost) {
+    file.heldWriteError = undefined;
+    throw lost;
+  }
   try {
     await commitFile(ctx, file);
   } catch (err) {
@@ -70,6 +81,7 @@ export async function fsync(ctx: FsContext, fh: number): Promise<void> {
  * retried by the session, logged, never dropped). The new content is what every handle sees already.
  */
 export async function release(ctx: FsContext, fh: number): Promise<void> {
+  await ctx.heldWrites?.end({ fh });
   const released = ctx.files.handle(fh);
   if (released) ctx.slabReads?.released(fh, released.seq);
   const closed = ctx.files.closeHandle(fh);

@@ -138,6 +138,7 @@ export async function openSession(root: string, config: VaultConfig, options: Se
     cache,
     commitAll: async () => {
       clearInterval(retry);
+      await ctx.heldWrites?.settle();
       await ctx.writeback.idle();
       for (const file of files.all()) {
         await commitFile(ctx, file).catch((err: Error) => log(`commit of ${meta.logName(file.path)} at unmount failed, its unsaved changes are lost: ${err.message}`));

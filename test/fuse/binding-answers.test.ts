@@ -19,7 +19,7 @@ import { lstatSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { appendFile, chmod, chown, link, mkdir, open, readFile, rename, rm, rmdir, symlink, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { disposeEachTest, fuseSuite, prng, run, sleep, TestMount } from './helpers.js';
+import { disposeEachTest, fuseSuite, prng, run, seededBytes, sleep, TestMount } from './helpers.js';
 import { ATTR_TIMEOUT_S } from '../../src/fs/kernel-options.js';
 
 fuseSuite();
@@ -288,6 +288,73 @@ describe('lookups answered ENOENT from the names of directories made through the
     await mkdir(m.at('known'));
     expect(codeOfStat(m.at('known', 'n'.repeat(255)))).toBe('ENOENT');
     expect(codeOfStat(m.at('known', 'n'.repeat(256)))).toBe('ENAMETOOLONG');
+  });
+});
+
+describe('writes to new files held in the binding (patch level 9)', () => {
+  it('show at once to stat, to other readers and after close and remount, in order, with the mtime of the write', async () => {
+    m = await TestMount.create('held', { env: { SEFS_TRACE_OPS: '1' } });
+    const expected = new Map<string, Buffer>();
+    // Appends of every size up to past a run's limit, and writes that jump back and forth.
+    for (const [name, pieces] of [
+      ['one', [seededBytes(3000, 1)]],
+      ['appends', Array.from({ length: 300 }, (_, i) => seededBytes(1 + ((i * 37) % 2000), 10 + i))],
+      ['large', Array.from({ length: 6 }, (_, i) => seededBytes(100_000, 400 + i))],
+    ] as const) {
+      const fh = await open(m.at(name), 'wx');
+      let size = 0;
+      for (const piece of pieces) {
+        await fh.write(piece, 0, piece.length, size);
+        size += piece.length;
+        expect(statSync(m.at(name)).size, name).toBe(size);
+      }
+      await fh.close();
+      expected.set(name, Buffer.concat(pieces));
+    }
+    const jumps = await open(m.at('jumps'), 'wx');
+    const model = Buffer.alloc(50_000);
+    const rand = prng(9);
+    for (let i = 0; i < 200; i++) {
+      const at = Math.floor(rand() * 45_000);
+      const piece = seededBytes(1 + Math.floor(rand() * 4000), 900 + i);
+      await jumps.write(piece, 0, Math.min(piece.length, model.length - at), at);
+      piece.copy(model, at, 0, Math.min(piece.length, model.length - at));
+    }
+    const jumpsSize = Number((await run('stat', ['-c', '%s', m.at('jumps')])).stdout.trim());
+    await jumps.close();
+    expected.set('jumps', model.subarray(0, jumpsSize));
+
+    // A reader opening a file its writer still holds sees every byte, and the writes after it.
+    const writer = await open(m.at('shared'), 'wx');
+    await writer.write('written before the reader, ');
+    const reader = await open(m.at('shared'), 'r');
+    expect(await reader.readFile('utf8')).toBe('written before the reader, ');
+    await writer.write('and after', 27);
+    expect((await reader.read(Buffer.alloc(100), 0, 100, 0)).bytesRead).toBe(36);
+    await reader.close();
+    await writer.close();
+    expected.set('shared', Buffer.from('written before the reader, and after'));
+
+    // The mtime is the write's, and a utimens after the write wins (tar: write, close, utime).
+    const before = Date.now();
+    await writeFile(m.at('timed'), 'timed');
+    const after = Date.now();
+    await sleep(1200);
+    const mtime = statSync(m.at('timed')).mtimeMs;
+    expect(mtime).toBeGreaterThanOrEqual(before - 5);
+    expect(mtime).toBeLessThanOrEqual(after + 5);
+    await writeFile(m.at('utimed'), 'utimed');
+    await utimes(m.at('utimed'), 1_000_000, 2_000_000);
+    expected.set('timed', Buffer.from('timed')).set('utimed', Buffer.from('utimed'));
+
+    for (const [name, bytes] of expected) expect((await readFile(m.at(name))).equals(bytes), name).toBe(true);
+    await m.unmount();
+    const line = /held writes: (\d+) writes of new files answered in the binding/.exec(await m.log());
+    expect(Number(line?.[1])).toBeGreaterThan(300);
+    await m.mount();
+    for (const [name, bytes] of expected) expect((await readFile(m.at(name))).equals(bytes), `${name} after a remount`).toBe(true);
+    expect(statSync(m.at('utimed')).mtimeMs).toBe(2_000_000_000);
+    expect(Math.abs(statSync(m.at('timed')).mtimeMs - mtime)).toBeLessThan(1);
   });
 });
 
