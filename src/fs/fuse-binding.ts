@@ -52,11 +52,11 @@ export interface FuseInstance {
   /** How many reads the binding answered, and how many reached JS. */
   readStats(): SlabReadStats;
   /**
-   * Patch level 9: writes held in the binding (fs/held-writes.ts has the rules). holdWrites(fh) before answering
-   * the create of fh; heldRuns() is how many handles hold bytes now; takeWrites() empties every run
+   * Patch level 9: writes held in the binding (fs/held-writes.ts has the rules). holdWrites(fh, endMax) before
+   * answering the create of fh (writes ending past endMax go to JS); heldRuns() is how many handles hold bytes now; takeWrites() empties every run
    * ([fh, offset, bytes, mtimeMs] each); endWrites(fh) stops holding and returns fh's run, or null.
    */
-  holdWrites(fh: number): void;
+  holdWrites(fh: number, endMax: number): void;
   heldRuns(): number;
   takeWrites(): unknown[];
   endWrites(fh: number): unknown;

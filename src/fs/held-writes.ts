@@ -18,6 +18,7 @@
 import type { FuseInstance } from './fuse-binding.js';
 import type { Logger } from './errno.js';
 import type { OpenFile, OpenFiles } from './open-files.js';
+import { MAX_FILE_SIZE } from './sequencer.js';
 
 /** What the patched binding offers for this (fuse-binding.ts, level 9). */
 export type HeldWriteBinding = Pick<FuseInstance, 'holdWrites' | 'heldRuns' | 'takeWrites' | 'endWrites'>;
@@ -44,7 +45,7 @@ export class HeldWrites {
     const file = this.files.handle(fh);
     if (!file || file.handles !== 1) return;
     this.holding.set(fh, file);
-    this.binding.holdWrites(fh);
+    this.binding.holdWrites(fh, MAX_FILE_SIZE); // past it, JS answers EFBIG
   }
 
   /** Whether a request must wait for held writes to be applied first (cheap: asked before every request). */

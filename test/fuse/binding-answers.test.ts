@@ -324,6 +324,11 @@ describe('writes to new files held in the binding (patch level 9)', () => {
     await jumps.close();
     expected.set('jumps', model.subarray(0, jumpsSize));
 
+    // A write past the file size limit is refused as ever (EFBIG), not held.
+    const far = await open(m.at('far'), 'wx');
+    expect(await far.write('x', 2 ** 40).then(() => 'OK', (err: NodeJS.ErrnoException) => err.code)).toBe('EFBIG');
+    await far.close();
+
     // A reader opening a file its writer still holds sees every byte, and the writes after it.
     const writer = await open(m.at('shared'), 'wx');
     await writer.write('written before the reader, ');
