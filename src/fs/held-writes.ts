@@ -64,8 +64,10 @@ export class HeldWrites {
    * they held is applied first.
    */
   async end(which: { file: OpenFile } | { fh: number }): Promise<void> {
-    await this.settle();
     const fhs = 'fh' in which ? [which.fh] : [...this.holding].filter(([, file]) => file === which.file).map(([fh]) => fh);
+    // Every release comes here: a handle that holds nothing costs no call into the binding.
+    if (!fhs.some((fh) => this.holding.has(fh))) return;
+    if (this.pending) await this.settle();
     for (const fh of fhs) {
       if (!this.holding.has(fh)) continue;
       const run = this.binding.endWrites(fh) as HeldRun | null;

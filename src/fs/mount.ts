@@ -153,7 +153,6 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
   return { mountpoint: mnt, vault: root, unmount, collectGarbage };
 }
 
-
 /** How long an unmount step runs before the log says which one it is (a hung unmount names its step). */
 const SLOW_STEP_MS = 10_000;
 
