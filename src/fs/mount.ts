@@ -12,7 +12,7 @@ import { OpTrace } from './op-trace.js';
 import { readOnlyOps } from './read-only.js';
 import { ATTR_TIMEOUT_S, KERNEL_OPTIONS, raiseReadAhead } from './kernel-options.js';
 import { processAlive } from '../vault/process-alive.js';
-import { forceUnmount, forceUnmountAt, isMountedAt, isSefsMount, isStale, mountEntry, mountSource } from './stale-mount.js';
+import { forceUnmount, isSefsMount, isStale, mountEntry, mountSource } from './stale-mount.js';
 import { checkMountPlace, realPath } from './mount-paths.js';
 import { VaultError, initVault, readPid, vaultPaths } from '../vault/config.js';
 import { assertNotSealed } from '../vault/seal.js';
@@ -21,6 +21,7 @@ import { logLine } from './errno.js';
 import { writeUploadStatus } from './upload-status.js';
 import { SlabReads } from './slab-reads.js';
 import { HeldWrites } from './held-writes.js';
+import { unmountFromKernel } from './kernel-unmount.js';
 
 /** The session's options (session.ts; the log defaults to stderr), and how the kernel mounts it. */
 export type MountOptions = Partial<SessionOptions> & {
@@ -136,8 +137,7 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
       await step('committing open files', session.commitAll());
       for (const line of trace?.report(fuse.attrStats(), fuse.readStats(), fuse.writeStats()) ?? []) log(line);
       if (trace) log(ctx.meta.freshUse());
-      await step('unmounting from the kernel', new Promise<void>((res) => fuse.unmount(() => res())));
-      if (await isMountedAt(mnt)) await forceUnmountAt(mnt).catch(() => {});
+      await step('unmounting from the kernel', unmountFromKernel(fuse, mnt, log));
       // An S3 vault: the chunks not yet in the bucket go up before the daemon ends (sefs umount shows this).
       await step('uploading', session.drainUploads((chunks, bytes) => writeUploadStatus(root, chunks, bytes)));
       await writeUploadStatus(root, 0, 0);

@@ -1,18 +1,21 @@
 /**
+ * An unmount that ends although fusermount never returns (CI saw the daemon wait for it until killed).
+ *
  * Where a mount may go: a mount point inside its own vault, the vault itself, or a vault inside the mount point
  * is refused at once with one line (issue 14 saw one hang for good), through symlinked paths too; and a mount reached
  * through a symlinked path works, stays mounted (it used to unmount itself 2 s later) and unmounts by either path.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, readdir, realpath, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mountVault } from '../../src/fs/mount.js';
 import { processAlive } from '../../src/vault/process-alive.js';
-import { CLI, fuseSuite, isMounted, requireFuse, run } from './helpers.js';
+import { CLI, disposeEachTest, fuseSuite, isMounted, requireFuse, run, TestMount } from './helpers.js';
 
 fuseSuite();
+disposeEachTest();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -138,5 +141,38 @@ describe('a mount point reached through a symlink', () => {
     await unmountBy(viaReal, pid);
     // Nothing was written beside the mount: the file lives in the vault only.
     expect(await readdir(viaReal)).toEqual([]);
+  });
+});
+
+describe('a fusermount that unmounts and never returns', () => {
+  it('holds up the unmount a few seconds, not for good: the daemon names it in its log, ends, and the files are whole', async () => {
+    // fuse-native unmounts with `fusermount -uz` and waits for it to exit and close its pipes. This one unmounts,
+    // then sleeps with the pipes open: how a daemon in CI was seen waiting until it was killed.
+    const bin = await mkdtemp(join(tmpdir(), 'sefs-fusermount-'));
+    const sleeper = join(bin, 'sleeper.pid');
+    const real = (await run('sh', ['-c', 'command -v fusermount'])).stdout.trim();
+    await writeFile(join(bin, 'fusermount'), `#!/bin/sh\n${real} "$@" || exit $?\necho $$ > '${sleeper}'\nexec sleep 600\n`);
+    await chmod(join(bin, 'fusermount'), 0o755);
+    try {
+      const m = await TestMount.create('hung-fusermount', { env: { PATH: `${bin}:${process.env.PATH ?? ''}` } });
+      await writeFile(m.at('kept.txt'), 'written before the unmount\n');
+      const pid = m.pid;
+      const started = Date.now();
+      await m.unmount(); // fails unless the daemon ends and the mount is gone
+      const seconds = (Date.now() - started) / 1000;
+      expect(seconds).toBeLessThan(30);
+      // The wrapper did run (so the daemon really waited on it), and is still running.
+      const hung = Number(await readFile(sleeper, 'utf8'));
+      expect(processAlive(hung)).toBe(true);
+      const log = await m.log();
+      expect(log).toMatch(/unmount: the mount is gone but fusermount has not returned after 5 s: going on \(children: \d+ S \S+ \/bin\/sh/);
+      expect(processAlive(pid)).toBe(false);
+      await m.mount();
+      expect(await readFile(m.at('kept.txt'), 'utf8')).toBe('written before the unmount\n');
+    } finally {
+      const hung = Number(await readFile(sleeper, 'utf8').catch(() => '0'));
+      if (hung > 0 && processAlive(hung)) process.kill(hung, 'SIGKILL');
+      await rm(bin, { recursive: true, force: true });
+    }
   });
 });
