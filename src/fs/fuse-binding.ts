@@ -62,6 +62,11 @@ export interface FuseInstance {
   endWrites(fh: number): unknown;
   /** How many writes of holding handles the binding kept, and how many it passed to JS. */
   writeStats(): { held: number; passed: number };
+  /**
+   * Patch level 10: every name directory `path` holds, listed in this same turn of the JS thread (fs/dir-names.ts
+   * has the rule); the binding then answers lookups of other names there ENOENT itself. True if recorded.
+   */
+  knowDir(path: string, names: string[]): boolean;
 }
 
 export interface SlabReadStats {
@@ -77,6 +82,8 @@ export interface AttrCacheStats {
   absent: number;
   /** Such directories it knows now. */
   dirs: number;
+  /** Directories whose names JS gave (knowDir), since the mount. */
+  given: number;
 }
 
 export interface FuseClass {
@@ -94,7 +101,7 @@ const O_ACCMODE = 3;
 export const opensForReading = (flags: number): boolean => (flags & O_ACCMODE) === fsConstants.O_RDONLY;
 
 /** The patch level our code is written against: PATCH_LEVEL of scripts/patch-fuse-native.mjs. */
-export const FUSE_PATCH_LEVEL = 9;
+export const FUSE_PATCH_LEVEL = 10;
 
 // The script's absolute path: in an installed package there is no checkout to cd into.
 const PATCH_SCRIPT = fileURLToPath(new URL('../../scripts/patch-fuse-native.mjs', import.meta.url));

@@ -76,7 +76,13 @@ export function buildOps(ctx: FsContext, trace?: OpTrace): FuseOps {
   const goneNode = (path: string) => attrsAfter(undefined, path);
 
   return {
-    getattr: value('getattr', (path: string) => attr.getattr(ctx, path)),
+    // A lookup of a missing name that reached JS: counted towards listing its directory for the binding.
+    getattr: value('getattr', (path: string) =>
+      attr.getattr(ctx, path).catch((err: unknown) => {
+        if (ctx.dirNames && toErrno(err, 'getattr', path, () => {}) === -E.ENOENT) ctx.dirNames.missed(path);
+        throw err;
+      }),
+    ),
     fgetattr: value('fgetattr', (_path: string | null, fd: number) => attr.getattrOpen(ctx, fd)),
     access: status('access', (path: string) => attr.access(ctx, path)),
     statfs: value('statfs', () => attr.fsStats(ctx)),

@@ -21,6 +21,7 @@ import { logLine } from './errno.js';
 import { writeUploadStatus } from './upload-status.js';
 import { SlabReads } from './slab-reads.js';
 import { HeldWrites } from './held-writes.js';
+import { DirNames } from './dir-names.js';
 import { unmountFromKernel } from './kernel-unmount.js';
 
 /** The session's options (session.ts; the log defaults to stderr), and how the kernel mounts it. */
@@ -127,6 +128,7 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
   }
   ctx.slabReads = new SlabReads(fuse, session.cache);
   if (!options.readOnly) ctx.heldWrites = new HeldWrites(fuse, ctx.files, log, (path) => ctx.meta.logName(path));
+  ctx.dirNames = new DirNames(fuse, ctx.meta, ctx.files);
   const readAhead = await raiseReadAhead(mnt);
   if (readAhead) log(`kernel readahead stays at its default (sequential reads are slower): ${readAhead}`);
 

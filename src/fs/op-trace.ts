@@ -37,7 +37,7 @@ export class OpTrace {
     const lines = [...this.ops]
       .sort((a, b) => b[1].totalMs - a[1].totalMs)
       .map(([op, t]) => `op ${op}: ${t.count} calls, ${t.totalMs.toFixed(0)} ms, mean ${((t.totalMs / t.count) * 1000).toFixed(0)} us, worst ${t.worstMs.toFixed(1)} ms`);
-    if (attrs) lines.push(`attribute cache: ${attrs.hits} getattrs answered in the binding, ${attrs.misses} passed to JS; ${attrs.absent} lookups answered ENOENT from the names of ${attrs.dirs} new directories`);
+    if (attrs) lines.push(`attribute cache: ${attrs.hits} getattrs answered in the binding, ${attrs.misses} passed to JS; ${attrs.absent} lookups answered ENOENT from the names of ${attrs.dirs} directories (${attrs.given} listed by JS)`);
     if (reads) lines.push(`slab reads: ${reads.hits} reads answered in the binding, ${reads.misses} passed to JS`);
     if (writes) lines.push(`held writes: ${writes.held} writes of new files answered in the binding, ${writes.passed} passed to JS`);
     return lines;

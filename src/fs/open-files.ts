@@ -90,6 +90,12 @@ export class OpenFiles {
     return this.hiddenNames.size === 0 ? undefined : this.hiddenNames.get(path);
   }
 
+  /** The hidden names in directory `dir` (names only: they live in memory, not in the vault). */
+  hiddenIn(dir: string): string[] {
+    const prefix = dir === '/' ? '/' : `${dir}/`;
+    return [...this.hiddenNames.keys()].filter((p) => p.startsWith(prefix) && !p.includes('/', prefix.length)).map((p) => p.slice(prefix.length));
+  }
+
   /** Drop a hidden name (libfuse removes it after the last close); the file if there was one. */
   unhide(name: string): OpenFile | undefined {
     const file = this.hiddenNames.get(name);

@@ -459,22 +459,26 @@ export class MetaTree {
 
   /** Visible names in a directory (a sealed name that does not decode there is hidden: fsck reports it). */
   async list(path: string): Promise<string[]> {
+    return attempt(() => this.listNow(path)!);
+  }
+
+  /** list(), synchronously; undefined when the directory holds more than `max` entries (none decoded then). */
+  listNow(path: string, max = Infinity): string[] | undefined {
     const disk = this.diskPath(path);
-    return attempt(() =>
-      atNodeSync(disk, this.metaArea, ['dir'], (self) => {
-        const stored = readdirSync(self);
-        if (!this.codec.sealed) return stored;
-        const id = this.dirIdAt(path === '' ? '/' : path, disk);
-        const names: string[] = [];
-        for (const s of stored) {
-          if (isHousekeeping(s)) continue;
-          const sealed = sealedNameOf(self, s);
-          const name = sealed === undefined ? undefined : this.codec.decodeName(sealed, id);
-          if (name !== undefined) names.push(name);
-        }
-        return names;
-      }),
-    );
+    return atNodeSync(disk, this.metaArea, ['dir'], (self) => {
+      const stored = readdirSync(self);
+      if (stored.length > max) return undefined;
+      if (!this.codec.sealed) return stored;
+      const id = this.dirIdAt(path === '' ? '/' : path, disk);
+      const names: string[] = [];
+      for (const s of stored) {
+        if (isHousekeeping(s)) continue;
+        const sealed = sealedNameOf(self, s);
+        const name = sealed === undefined ? undefined : this.codec.decodeName(sealed, id);
+        if (name !== undefined) names.push(name);
+      }
+      return names;
+    });
   }
 
   /**

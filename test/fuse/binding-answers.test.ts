@@ -194,6 +194,79 @@ describe('names the kernel keeps as missing (negative_timeout)', () => {
   });
 });
 
+/**
+ * 800 random creates, links, symlinks, renames, removals and unlinks of open files under `mnt` and `plain` side
+ * by side: each must give the same outcome in both, and every 20 steps, with the kernel's names forgotten (every
+ * lookup then reaches the binding), every name the same type. `between` runs every 200 steps.
+ */
+async function randomNamesWalk(mnt: string, plain: string, seed: number, between?: () => Promise<void>): Promise<void> {
+  // Names at three depths, so renames move known directories into, out of and over one another.
+  const names = ['a', 'b', 'c'];
+  const paths = names.flatMap((x) => [x, ...names.flatMap((y) => [`${x}/${y}`, ...names.map((z) => `${x}/${y}/${z}`)])]);
+  const shape = (root: string, path: string): string => {
+    try {
+      const st = lstatSync(join(root, path));
+      return st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'link' : `file ${st.size}`;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code ?? 'error';
+    }
+  };
+  const rand = prng(seed);
+  const any = (): string => paths[Math.floor(rand() * paths.length)]!;
+  const parentOf = (path: string): string => path.split('/').slice(0, -1).join('/');
+  /** Mostly a name that is there (what a removal or a rename takes), sometimes any. */
+  const pickThere = (): string => {
+    const there = paths.filter((path) => shape(plain, path).match(/^(dir|link|file)/));
+    return there.length > 0 && rand() < 0.9 ? there[Math.floor(rand() * there.length)]! : any();
+  };
+  /** Mostly a name whose directory is there (what a create takes), sometimes any. */
+  const pickPlace = (): string => {
+    const places = paths.filter((path) => parentOf(path) === '' || shape(plain, parentOf(path)) === 'dir');
+    return rand() < 0.9 ? places[Math.floor(rand() * places.length)]! : any();
+  };
+  const outcome = (op: (root: string) => Promise<unknown>, root: string): Promise<string> =>
+    op(root).then(
+      () => 'OK',
+      (err: NodeJS.ErrnoException) => err.code ?? String(err),
+    );
+  /** An open file unlinked, then closed: libfuse renames it to a hidden name meanwhile. */
+  const openUnlinked = async (root: string, path: string): Promise<void> => {
+    const fh = await open(join(root, path), 'r');
+    try {
+      await unlink(join(root, path));
+    } finally {
+      await fh.close();
+    }
+  };
+  const ops: [string, (p: string, q: string) => (root: string) => Promise<unknown>][] = [
+    ['mkdir', (_p, q) => (root) => mkdir(join(root, q))],
+    ['create', (_p, q) => (root) => writeFile(join(root, q), q, { flag: 'wx' })],
+    ['unlink', (p) => (root) => unlink(join(root, p))],
+    ['rmdir', (p) => (root) => rmdir(join(root, p))],
+    ['rename', (p, q) => (root) => rename(join(root, p), join(root, q))],
+    // Not of a symlink: sefs keeps those as host symlinks and refuses them a second name (EPERM).
+    ['link', (p, q) => (root) => (shape(plain, p) === 'link' ? Promise.resolve() : link(join(root, p), join(root, q)))],
+    ['symlink', (_p, q) => (root) => symlink('target', join(root, q))],
+    ['unlink while open', (p) => (root) => openUnlinked(root, p)],
+  ];
+  const tally = new Map<string, number>();
+  for (let step = 0; step < 800; step++) {
+    const [what, make] = ops[Math.floor(rand() * ops.length)]!;
+    const [p, q] = [pickThere(), pickPlace()];
+    const op = make(p, q);
+    const got = await outcome(op, mnt);
+    expect(got, `step ${step}: ${what} ${p} ${q}`).toBe(await outcome(op, plain));
+    tally.set(`${what} ${got}`, (tally.get(`${what} ${got}`) ?? 0) + 1);
+    if (step % 20 === 19) {
+      await forgetNames(); // the lookups below reach the daemon
+      for (const path of paths) expect(shape(mnt, path), `after step ${step}: ${path}`).toBe(shape(plain, path));
+    }
+    if (step % 200 === 199) await between?.();
+  }
+  // Every kind of change succeeded many times (a walk of failures would test little).
+  for (const [what] of ops) expect(tally.get(`${what} OK`) ?? 0, `${what} succeeded: ${JSON.stringify([...tally])}`).toBeGreaterThan(10);
+}
+
 describe('lookups answered ENOENT from the names of directories made through the mount (patch level 8)', () => {
   it('agree with a plain directory through random creates, links, renames and removals, also of open files', async () => {
     m = await TestMount.create('names', { env: { SEFS_TRACE_OPS: '1' } });
@@ -201,73 +274,10 @@ describe('lookups answered ENOENT from the names of directories made through the
     const plain = m.host('plain');
     await mkdir(mnt);
     await mkdir(plain);
-    // Names at three depths, so renames move known directories into, out of and over one another.
-    const names = ['a', 'b', 'c'];
-    const paths = names.flatMap((x) => [x, ...names.flatMap((y) => [`${x}/${y}`, ...names.map((z) => `${x}/${y}/${z}`)])]);
-    const shape = (root: string, path: string): string => {
-      try {
-        const st = lstatSync(join(root, path));
-        return st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'link' : `file ${st.size}`;
-      } catch (err) {
-        return (err as NodeJS.ErrnoException).code ?? 'error';
-      }
-    };
-    const rand = prng(8);
-    const any = (): string => paths[Math.floor(rand() * paths.length)]!;
-    const parentOf = (path: string): string => path.split('/').slice(0, -1).join('/');
-    /** Mostly a name that is there (what a removal or a rename takes), sometimes any. */
-    const pickThere = (): string => {
-      const there = paths.filter((path) => shape(plain, path).match(/^(dir|link|file)/));
-      return there.length > 0 && rand() < 0.9 ? there[Math.floor(rand() * there.length)]! : any();
-    };
-    /** Mostly a name whose directory is there (what a create takes), sometimes any. */
-    const pickPlace = (): string => {
-      const places = paths.filter((path) => parentOf(path) === '' || shape(plain, parentOf(path)) === 'dir');
-      return rand() < 0.9 ? places[Math.floor(rand() * places.length)]! : any();
-    };
-    const outcome = (op: (root: string) => Promise<unknown>, root: string): Promise<string> =>
-      op(root).then(
-        () => 'OK',
-        (err: NodeJS.ErrnoException) => err.code ?? String(err),
-      );
-    /** An open file unlinked, then closed: libfuse renames it to a hidden name meanwhile. */
-    const openUnlinked = async (root: string, path: string): Promise<void> => {
-      const fh = await open(join(root, path), 'r');
-      try {
-        await unlink(join(root, path));
-      } finally {
-        await fh.close();
-      }
-    };
-    const ops: [string, (p: string, q: string) => (root: string) => Promise<unknown>][] = [
-      ['mkdir', (_p, q) => (root) => mkdir(join(root, q))],
-      ['create', (_p, q) => (root) => writeFile(join(root, q), q, { flag: 'wx' })],
-      ['unlink', (p) => (root) => unlink(join(root, p))],
-      ['rmdir', (p) => (root) => rmdir(join(root, p))],
-      ['rename', (p, q) => (root) => rename(join(root, p), join(root, q))],
-      // Not of a symlink: sefs keeps those as host symlinks and refuses them a second name (EPERM).
-      ['link', (p, q) => (root) => (shape(plain, p) === 'link' ? Promise.resolve() : link(join(root, p), join(root, q)))],
-      ['symlink', (_p, q) => (root) => symlink('target', join(root, q))],
-      ['unlink while open', (p) => (root) => openUnlinked(root, p)],
-    ];
-    const tally = new Map<string, number>();
-    for (let step = 0; step < 800; step++) {
-      const [what, make] = ops[Math.floor(rand() * ops.length)]!;
-      const [p, q] = [pickThere(), pickPlace()];
-      const op = make(p, q);
-      const got = await outcome(op, mnt);
-      expect(got, `step ${step}: ${what} ${p} ${q}`).toBe(await outcome(op, plain));
-      tally.set(`${what} ${got}`, (tally.get(`${what} ${got}`) ?? 0) + 1);
-      if (step % 20 === 19) {
-        await forgetNames(); // the lookups below reach the daemon
-        for (const path of paths) expect(shape(mnt, path), `after step ${step}: ${path}`).toBe(shape(plain, path));
-      }
-    }
-    // Every kind of change succeeded many times (a walk of failures would test little).
-    for (const [what] of ops) expect(tally.get(`${what} OK`) ?? 0, `${what} succeeded: ${JSON.stringify([...tally])}`).toBeGreaterThan(10);
+    await randomNamesWalk(mnt, plain, 8);
     await m.unmount();
     // The binding answered: lookups of missing names in directories it knew.
-    const line = /(\d+) lookups answered ENOENT from the names of (\d+) new directories/.exec(await m.log());
+    const line = /(\d+) lookups answered ENOENT from the names of (\d+) directories/.exec(await m.log());
     expect(Number(line?.[1])).toBeGreaterThan(100);
   });
 
@@ -288,6 +298,51 @@ describe('lookups answered ENOENT from the names of directories made through the
     await mkdir(m.at('known'));
     expect(codeOfStat(m.at('known', 'n'.repeat(255)))).toBe('ENOENT');
     expect(codeOfStat(m.at('known', 'n'.repeat(256)))).toBe('ENAMETOOLONG');
+  });
+});
+
+/** Lookups answered ENOENT, and directories listed by JS, over every mount of `m` (each unmount logs its own). */
+async function listedAndAbsent(m: TestMount): Promise<{ listed: number; absent: number }> {
+  const lines = [...(await m.log()).matchAll(/(\d+) lookups answered ENOENT from the names of \d+ directories \((\d+) listed by JS\)/g)];
+  return { absent: lines.reduce((n, l) => n + Number(l[1]), 0), listed: lines.reduce((n, l) => n + Number(l[2]), 0) };
+}
+
+describe('lookups answered ENOENT from the names of directories JS lists for the binding (patch level 10)', () => {
+  it('agree with a plain directory in the mount root and in directories older than the mount, across remounts', async () => {
+    m = await TestMount.create('listed', { env: { SEFS_TRACE_OPS: '1' } });
+    const plain = m.host('plain');
+    await mkdir(plain);
+    // Every 200 steps a remount: each directory is then older than the mount, its names unknown until listed.
+    await randomNamesWalk(m.mnt, plain, 9, () => m!.remount());
+    await m.unmount();
+    const { listed, absent } = await listedAndAbsent(m);
+    expect(listed).toBeGreaterThan(5);
+    expect(absent).toBeGreaterThan(100);
+  });
+
+  it('count the hidden name of a file removed while open among a listed directory\'s names', async () => {
+    m = await TestMount.create('listed-hidden', { env: { SEFS_TRACE_OPS: '1' } });
+    await mkdir(m.at('d'));
+    await writeFile(m.at('d/f'), 'kept open');
+    await m.remount(); // d is older than this mount now
+    const fh = await open(m.at('d/f'), 'r');
+    try {
+      await unlink(m.at('d/f')); // libfuse renames f to a hidden name while it is open
+      // Not listed by readdir (sefs keeps it in memory): libfuse names it .fuse_hidden, its node id and its count of
+      // hidden files (1 here), in hex; a node id below 64 after a fresh mount.
+      const hex = (n: number) => n.toString(16).padStart(8, '0');
+      const candidates = Array.from({ length: 64 }, (_, id) => `.fuse_hidden${hex(id + 1)}${hex(1)}`);
+      const hidden = candidates.find((name) => codeOfStat(m!.at('d', name)) === 'exists');
+      expect(hidden).toBeDefined();
+      for (const n of ['x', 'y', 'z']) expect(codeOfStat(m.at('d', n))).toBe('ENOENT'); // misses enough: d is listed
+      await forgetNames();
+      expect(lstatSync(m.at('d', hidden!)).size).toBe(9); // answered by JS, not ENOENT by the binding
+      expect(codeOfStat(m.at('d', 'w'))).toBe('ENOENT');
+    } finally {
+      await fh.close();
+    }
+    await m.unmount();
+    expect((await listedAndAbsent(m)).listed).toBe(1);
   });
 });
 
