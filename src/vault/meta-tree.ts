@@ -176,10 +176,6 @@ export class MetaTree {
     return join(this.linksDir, recordName(ino));
   }
 
-  /**
-   * The hard-link record a name is a stub for; undefined for any other node, and for no node (read from the
-   * entry, cached).
-   */
   /** lstat of `path`'s metadata node, undefined when there is none. */
   private lstatIfPresent(path: string): Stats | undefined {
     try {
@@ -190,6 +186,10 @@ export class MetaTree {
     }
   }
 
+  /**
+   * The hard-link record a name is a stub for; undefined for any other node, and for no node (read from the
+   * entry, cached).
+   */
   linkAt(path: string): number | undefined {
     let raw = this.entries.get(path);
     if (!raw) {
@@ -350,7 +350,12 @@ export class MetaTree {
    * calls, as the other metadata calls (tar and rsync set owner, mode and times of every file they write).
    */
   private async onNode(path: string, direct: (self: string) => void, link: (at: string) => void): Promise<void> {
-    if (path !== '/' && (await this.lstat(path)).isSymbolicLink()) return atNameSync(this.diskPath(path), this.metaArea, link);
+    const st = path === '/' ? undefined : await this.lstat(path);
+    if (st?.isSymbolicLink()) {
+      atNameSync(this.diskPath(path), this.metaArea, link);
+      if (st.nlink > 1) this.onLinkedChange?.(st.ino); // a plain vault's symlink with other names (linkSymlink)
+      return;
+    }
     atNodeSync(this.diskPath(path), this.metaArea, ['file', 'dir'], direct, this.linkedOk);
     this.linkedChanged(this.linkIfAny(path));
   }
@@ -586,15 +591,18 @@ export class MetaTree {
   async removeNode(path: string): Promise<void> {
     const disk = this.diskPath(path);
     const link = this.linkAt(path);
-    const names = link === undefined ? 0 : lstatInside(disk, this.metaArea).nlink;
-    // A stub's host links are its names (st_nlink): unlinked at once. Any other entry leaves at once and is
-    // freed later, off the request path.
-    if (link === undefined) this.removed.remove(disk);
+    const st = lstatInside(disk, this.metaArea);
+    // A stub's host links are its names (st_nlink), and so are a plain vault's linked symlink's: unlinked at
+    // once, so the names left show one link less. Any other entry leaves at once and is freed later, off the
+    // request path.
+    const linkedSymlink = st.isSymbolicLink() && st.nlink > 1;
+    if (link === undefined && !linkedSymlink) this.removed.remove(disk);
     else this.atSync(path, (p) => unlinkSync(p));
     await this.removeLongName(disk);
     this.forget(path);
-    if (link !== undefined && names <= 1) await this.dropRecord(link, dirname(disk));
+    if (link !== undefined && st.nlink <= 1) await this.dropRecord(link, dirname(disk));
     else this.linkedChanged(link);
+    if (linkedSymlink) this.onLinkedChange?.(st.ino);
   }
 
   /** The record of a linked file whose last name was removed from `dir`. */
@@ -658,10 +666,19 @@ export class MetaTree {
     // A moved name changes its node's ctime; a name renamed over takes one link from its node.
     const moved = this.linkIfAny(from);
     const over = from === to ? undefined : this.linkIfAny(to);
+    const symlinks = [from, to].map((p) => this.linkedSymlinkIno(p));
     await this.renameNodeOnly(from, to, src, dst);
     if (replaced !== undefined) await this.dropRecord(replaced, dirname(dst));
     this.linkedChanged(moved);
     if (over !== replaced && over !== moved) this.linkedChanged(over);
+    for (const ino of new Set(symlinks)) if (ino !== undefined) this.onLinkedChange?.(ino);
+  }
+
+  /** The inode number of a plain vault's symlink with other names (linkSymlink) at `path`, if that is one. */
+  private linkedSymlinkIno(path: string): number | undefined {
+    if (this.codec.sealed) return undefined;
+    const st = this.lstatIfPresent(path);
+    return st?.isSymbolicLink() && st.nlink > 1 ? st.ino : undefined;
   }
 
   private async renameNodeOnly(from: string, to: string, src: string, dst: string): Promise<void> {
@@ -907,12 +924,24 @@ export class MetaTree {
     const src = this.diskPath(from);
     const dst = this.diskPath(to);
     const st = lstatInside(src, this.metaArea, { bigint: true });
-    if (!st.isFile()) throw posixError('EPERM', 'only files have hard links here');
+    if (st.isSymbolicLink() && !this.codec.sealed) return this.linkSymlink(to, src, dst, Number(st.ino));
+    if (!st.isFile()) throw posixError('EPERM', this.codec.sealed ? 'only files have hard links in a sealed vault' : 'only files and symlinks have hard links here');
     if (this.linkAt(from) === undefined) await this.makeRecord(from, src, st, await this.readEntry(from), ino);
     await this.writeLongName(to, dst);
     renameInside(src, this.metaArea, dst, this.metaArea, linkSync);
     this.forget(to);
     this.linkedChanged(this.linkIfAny(from));
+  }
+
+  /**
+   * A plain vault's symlink is a host symlink whose host inode number is the one the mount shows: its names are
+   * host links of it, as a linked file's are of its stub, and the host keeps its nlink, owner and times. (A sealed
+   * symlink's target is sealed for its one name: refused there.)
+   */
+  private linkSymlink(to: string, src: string, dst: string, ino: number): void {
+    renameInside(src, this.metaArea, dst, this.metaArea, linkSync);
+    this.forget(to);
+    this.onLinkedChange?.(ino);
   }
 
   private async makeRecord(path: string, disk: string, st: BigIntStats, entry: MetaEntry, ino: () => Promise<number>): Promise<void> {

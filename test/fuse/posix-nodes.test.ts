@@ -185,6 +185,59 @@ print(' '.join(out))
     expect(renamedOver!.slice(0, 2)).toEqual(['e', '2']);
   });
 
+  it('of a symlink: one node with its names counted, changes through one shown at once by the others, across remounts; refused in a sealed vault', async () => {
+    m = await TestMount.create('posix-links-symlink');
+    // cp -al and rsync -H link symlinks as they link files. One process, each step right after the last (inside
+    // the kernel's 1 s of cached attributes, which each name has apart).
+    const py = `
+import os, sys
+os.chdir(sys.argv[1])
+def seen(name):
+    st = os.lstat(name)
+    return '%s:%d:%d:%d:%d:%s' % (name, st.st_ino, st.st_nlink, st.st_uid, st.st_mtime_ns, os.readlink(name))
+out = []
+os.symlink('../target', 's')
+os.lstat('s')
+os.mkdir('d')
+os.link('s', 'd/t', follow_symlinks=False)
+out.append(seen('s'))
+os.link('s', 'u', follow_symlinks=False)
+out.append(seen('d/t'))
+os.lchown('u', 1234, 1234)
+out.append(seen('s'))
+os.utime('s', ns=(10**18, 10**18), follow_symlinks=False)
+out.append(seen('u'))
+os.unlink('d/t')
+out.append(seen('u'))
+os.symlink('other', 'v')
+os.rename('v', 'u')
+out.append(seen('s'))
+print(' '.join(out))
+`;
+    const seen = (await run('python3', ['-c', py, m.mnt])).stdout.trim().split(' ').map((l) => l.split(':'));
+    const [linked, linkedAgain, chowned, touched, unlinked, renamedOver] = seen;
+    const ino = linked![1];
+    expect(linked!.slice(2)).toEqual(['2', '0', linked![4], '../target']);
+    expect(linkedAgain!.slice(1, 3)).toEqual([ino, '3']);
+    expect(chowned![3]).toBe('1234');
+    expect(touched![4]).toBe(String(10n ** 18n));
+    expect(unlinked!.slice(1, 3)).toEqual([ino, '2']);
+    expect(renamedOver!.slice(1, 3)).toEqual([ino, '1']);
+    await sh(`cd ${m.mnt} && ln -P s w`);
+    await m.remount();
+    const after = await statOf(m.at('s'), m.at('w'));
+    expect(after.map((l) => l.split(' ').slice(0, 3).join(' '))).toEqual([`${ino} 2 symbolic`, `${ino} 2 symbolic`]);
+    expect((await run('readlink', [m.at('w')])).stdout.trim()).toBe('../target');
+    await sh(`cd ${m.mnt} && rm s`);
+    expect((await statOf(m.at('w')))[0]!.split(' ')[1]).toBe('1');
+    await fsckClean(m);
+
+    const sealed = await TestMount.create('posix-links-symlink-sealed', { sealed: true });
+    await sh(`cd ${sealed.mnt} && ln -s target s`);
+    const refused = await run('python3', ['-c', `import os\ntry:\n  os.link('${sealed.at('s')}', '${sealed.at('t')}', follow_symlinks=False)\nexcept OSError as e:\n  print(e.errno)`]);
+    expect(refused.stdout.trim()).toBe('1'); // EPERM: a sealed symlink's target is sealed for its one name
+  });
+
   it('a file open by one name keeps its changes when that name is removed and another is left', async () => {
     m = await TestMount.create('posix-links-open');
     await sh(`cd ${m.mnt} && printf one > a && ln a b`);
