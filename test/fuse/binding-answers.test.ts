@@ -199,9 +199,8 @@ describe('names the kernel keeps as missing (negative_timeout)', () => {
  * by side: each must give the same outcome in both, and every 20 steps, with the kernel's names forgotten (every
  * lookup then reaches the binding), every name the same type. `between` runs every 200 steps.
  */
-async function randomNamesWalk(mnt: string, plain: string, seed: number, between?: () => Promise<void>): Promise<void> {
+async function randomNamesWalk(mnt: string, plain: string, seed: number, between?: () => Promise<void>, names = ['a', 'b', 'c'], sealed = false): Promise<void> {
   // Names at three depths, so renames move known directories into, out of and over one another.
-  const names = ['a', 'b', 'c'];
   const paths = names.flatMap((x) => [x, ...names.flatMap((y) => [`${x}/${y}`, ...names.map((z) => `${x}/${y}/${z}`)])]);
   const shape = (root: string, path: string): string => {
     try {
@@ -244,7 +243,8 @@ async function randomNamesWalk(mnt: string, plain: string, seed: number, between
     ['unlink', (p) => (root) => unlink(join(root, p))],
     ['rmdir', (p) => (root) => rmdir(join(root, p))],
     ['rename', (p, q) => (root) => rename(join(root, p), join(root, q))],
-    ['link', (p, q) => (root) => link(join(root, p), join(root, q))],
+    // A sealed vault refuses a symlink a second name (EPERM: its target is sealed for its one name).
+    ['link', (p, q) => (root) => (sealed && shape(plain, p) === 'link' ? Promise.resolve() : link(join(root, p), join(root, q)))],
     ['symlink', (_p, q) => (root) => symlink('target', join(root, q))],
     ['unlink while open', (p) => (root) => openUnlinked(root, p)],
   ];
@@ -313,6 +313,17 @@ describe('lookups answered ENOENT from the names of directories JS lists for the
     await mkdir(plain);
     // Every 200 steps a remount: each directory is then older than the mount, its names unknown until listed.
     await randomNamesWalk(m.mnt, plain, 9, () => m!.remount());
+    await m.unmount();
+    const { listed, absent } = await listedAndAbsent(m);
+    expect(listed).toBeGreaterThan(5);
+    expect(absent).toBeGreaterThan(100);
+  });
+
+  it('the same in a sealed vault, with a name long enough to be stored in its long form', async () => {
+    m = await TestMount.create('listed-sealed', { sealed: true, env: { SEFS_TRACE_OPS: '1' } });
+    const plain = m.host('plain');
+    await mkdir(plain);
+    await randomNamesWalk(m.mnt, plain, 10, () => m!.remount(), ['a', 'b', 'l'.repeat(200)], true);
     await m.unmount();
     const { listed, absent } = await listedAndAbsent(m);
     expect(listed).toBeGreaterThan(5);
