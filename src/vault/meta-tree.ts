@@ -591,18 +591,18 @@ export class MetaTree {
   async removeNode(path: string): Promise<void> {
     const disk = this.diskPath(path);
     const link = this.linkAt(path);
-    const st = lstatInside(disk, this.metaArea);
+    const names = link === undefined ? 0 : lstatInside(disk, this.metaArea).nlink;
+    const symlinkIno = link === undefined ? this.linkedSymlinkIno(path) : undefined;
     // A stub's host links are its names (st_nlink), and so are a plain vault's linked symlink's: unlinked at
     // once, so the names left show one link less. Any other entry leaves at once and is freed later, off the
     // request path.
-    const linkedSymlink = st.isSymbolicLink() && st.nlink > 1;
-    if (link === undefined && !linkedSymlink) this.removed.remove(disk);
+    if (link === undefined && symlinkIno === undefined) this.removed.remove(disk);
     else this.atSync(path, (p) => unlinkSync(p));
     await this.removeLongName(disk);
     this.forget(path);
-    if (link !== undefined && st.nlink <= 1) await this.dropRecord(link, dirname(disk));
+    if (link !== undefined && names <= 1) await this.dropRecord(link, dirname(disk));
     else this.linkedChanged(link);
-    if (linkedSymlink) this.onLinkedChange?.(st.ino);
+    if (symlinkIno !== undefined) this.onLinkedChange?.(symlinkIno);
   }
 
   /** The record of a linked file whose last name was removed from `dir`. */
