@@ -5,6 +5,7 @@ import type { OpenFile, OpenFiles } from './open-files.js';
 import type { Reclaimer } from './reclaim.js';
 import type { SlabReads } from './slab-reads.js';
 import type { HeldWrites } from './held-writes.js';
+import type { HeldCreates } from './held-creates.js';
 import type { DirNames } from './dir-names.js';
 import type { Persist } from './sequencer.js';
 import type { Mutex } from './mutex.js';
@@ -31,6 +32,8 @@ export interface FsContext {
   slabReads?: SlabReads;
   /** Writes the FUSE binding holds for new files (held-writes.ts); absent without a mount. */
   heldWrites?: HeldWrites;
+  /** Creates the FUSE binding answers (held-creates.ts); absent without a mount, or in a sealed vault. */
+  heldCreates?: HeldCreates;
   /** Directories listed for the binding's answers to lookups of missing names (dir-names.ts); absent without a mount. */
   dirNames?: DirNames;
 }

@@ -67,6 +67,18 @@ export interface FuseInstance {
    * has the rule); the binding then answers lookups of other names there ENOENT itself. True if recorded.
    */
   knowDir(path: string, names: string[]): boolean;
+  /**
+   * Patch level 11: creates answered in the binding (fs/held-creates.ts has the rules). createsStart(metaFd,
+   * endMax) answers them beneath O_PATH descriptor metaFd (-1: stop; false if not answered); giveCreates hands
+   * prepared inodes ([dirFd, name, fd, ino, fh] each; the taken ones' fds become the binding's) and returns how
+   * many it took; createsMade() is how many were answered and not taken; takeCreates() returns them in order
+   * ([fh, path, ino] each).
+   */
+  createsStart(metaFd: number, endMax: number): boolean;
+  giveCreates(items: [number, string, number, number, number][]): number;
+  createsMade(): number;
+  takeCreates(): [number, string, number][];
+  createStats(): { ready: number; made: number; passed: number };
 }
 
 export interface SlabReadStats {
@@ -101,7 +113,7 @@ const O_ACCMODE = 3;
 export const opensForReading = (flags: number): boolean => (flags & O_ACCMODE) === fsConstants.O_RDONLY;
 
 /** The patch level our code is written against: PATCH_LEVEL of scripts/patch-fuse-native.mjs. */
-export const FUSE_PATCH_LEVEL = 10;
+export const FUSE_PATCH_LEVEL = 11;
 
 // The script's absolute path: in an installed package there is no checkout to cd into.
 const PATCH_SCRIPT = fileURLToPath(new URL('../../scripts/patch-fuse-native.mjs', import.meta.url));

@@ -48,7 +48,9 @@ export function buildOps(ctx: FsContext, trace?: OpTrace): FuseOps {
       let running: Promise<R>;
       try {
         const go = (): Promise<R> => run(...([...args, answer.context ?? DAEMON] as unknown as A));
-        // Writes the binding answered are applied before anything else is answered (held-writes.ts).
+        // Creates and writes the binding answered are taken before anything else is answered (held-creates.ts,
+        // held-writes.ts).
+        ctx.heldCreates?.adoptIfAny();
         running = ctx.heldWrites?.pending ? ctx.heldWrites.settle().then(go) : go();
       } catch (err) {
         return fail(err);

@@ -31,6 +31,11 @@ export class HeldWrites {
   private readonly holding = new Map<number, OpenFile>();
   /** The take being applied, if any: later requests wait for it. */
   private applying: Promise<void> | undefined;
+  /**
+   * Registers the creates the binding answered (held-creates.ts): called before each take, as a handle's writes
+   * may be held from its create on, and creates go on while a take is applied.
+   */
+  adoptCreates?: () => void;
 
   constructor(
     private readonly binding: HeldWriteBinding,
@@ -46,6 +51,17 @@ export class HeldWrites {
     if (!file || file.handles !== 1) return;
     this.holding.set(fh, file);
     this.binding.holdWrites(fh, MAX_FILE_SIZE); // past it, JS answers EFBIG
+  }
+
+  /**
+   * Handle `fh`, made by a create the binding answered (held-creates.ts), holds its writes there already: known
+   * here from now on. Shared with another handle (not expected: its name was new), its holding ends now.
+   */
+  adoptHeld(fh: number): void {
+    const file = this.files.handle(fh);
+    if (!file) return;
+    this.holding.set(fh, file);
+    if (file.handles !== 1) void this.end({ fh });
   }
 
   /** Whether a request must wait for held writes to be applied first (cheap: asked before every request). */
@@ -68,6 +84,7 @@ export class HeldWrites {
     // Every release comes here: a handle that holds nothing costs no call into the binding.
     if (!fhs.some((fh) => this.holding.has(fh))) return;
     if (this.pending) await this.settle();
+    this.adoptCreates?.();
     for (const fh of fhs) {
       if (!this.holding.has(fh)) continue;
       const run = this.binding.endWrites(fh) as HeldRun | null;
@@ -78,8 +95,14 @@ export class HeldWrites {
   }
 
   private async applyAll(): Promise<void> {
-    for (let runs = this.binding.takeWrites() as HeldRun[]; runs.length > 0; runs = this.binding.takeWrites() as HeldRun[]) {
+    const take = (): HeldRun[] => {
+      this.adoptCreates?.();
+      return this.binding.takeWrites() as HeldRun[];
+    };
+    for (let runs = take(); runs.length > 0; runs = take()) {
       for (const run of runs) {
+        // A create answered after the take of creates above, and written to since.
+        if (!this.holding.has(run[0])) this.adoptCreates?.();
         const file = this.holding.get(run[0]);
         if (file) await this.apply(file, run);
         else this.log(`BUG: the binding held writes for handle ${run[0]}, which holds none`);

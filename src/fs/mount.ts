@@ -21,6 +21,7 @@ import { logLine } from './errno.js';
 import { writeUploadStatus } from './upload-status.js';
 import { SlabReads } from './slab-reads.js';
 import { HeldWrites } from './held-writes.js';
+import { HeldCreates } from './held-creates.js';
 import { DirNames } from './dir-names.js';
 import { unmountFromKernel } from './kernel-unmount.js';
 
@@ -129,6 +130,8 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
   ctx.slabReads = new SlabReads(fuse, session.cache);
   if (!options.readOnly) ctx.heldWrites = new HeldWrites(fuse, ctx.files, log, (path) => ctx.meta.logName(path));
   ctx.dirNames = new DirNames(fuse, ctx.meta, ctx.files);
+  if (!options.readOnly) ctx.heldCreates = HeldCreates.start(fuse, ctx);
+  if (ctx.heldWrites && ctx.heldCreates) ctx.heldWrites.adoptCreates = () => ctx.heldCreates?.adoptIfAny();
   const readAhead = await raiseReadAhead(mnt);
   if (readAhead) log(`kernel readahead stays at its default (sequential reads are slower): ${readAhead}`);
 
@@ -139,6 +142,7 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
       await step('committing open files', session.commitAll());
       for (const line of trace?.report(fuse.attrStats(), fuse.readStats(), fuse.writeStats()) ?? []) log(line);
       if (trace) log(ctx.meta.freshUse());
+      if (trace && ctx.heldCreates) log(ctx.heldCreates.report());
       await step('unmounting from the kernel', unmountFromKernel(fuse, mnt, log));
       // An S3 vault: the chunks not yet in the bucket go up before the daemon ends (sefs umount shows this).
       await step('uploading', session.drainUploads((chunks, bytes) => writeUploadStatus(root, chunks, bytes)));

@@ -112,11 +112,25 @@ export class OpenFiles {
    */
   open(path: string, load: () => Promise<LoadedFile>, link?: number): Promise<number> {
     return this.acquire(path, load, link).then((file) => {
-      const fh = this.nextHandle++;
-      if (this.nextHandle > 0x7fffffff) this.nextHandle = 1;
+      const fh = this.reserveHandle();
       this.byHandle.set(fh, file);
       return fh;
     });
+  }
+
+  /** A handle number of its own, for a create the FUSE binding answers (held-creates.ts): adopt() registers it. */
+  reserveHandle(): number {
+    const fh = this.nextHandle++;
+    if (this.nextHandle > 0x7fffffff) this.nextHandle = 1;
+    return fh;
+  }
+
+  /** Reserved handle `fh` of `path`, just created (with `loaded` as its entry) by the binding: as open() leaves it. */
+  adopt(fh: number, path: string, loaded: LoadedFile): OpenFile {
+    const file = this.byPath.get(path) ?? this.register(path, loaded);
+    file.handles++;
+    this.byHandle.set(fh, file);
+    return file;
   }
 
   /** The open file for `path`, opening it (without a handle) if needed; pair with `unref`. */
@@ -131,16 +145,19 @@ export class OpenFiles {
         loaded = await load();
       }
       link = loaded!.link;
-      file = this.byPath.get(path) ?? this.linked(link); // another open may have won the race
-      if (!file) {
-        file = { path, seq: new Sequencer(loaded!.entry, this.deps), handles: 0, link };
-        file.seq.persist = this.persistFor?.(file);
-        this.byPath.set(path, file);
-        if (link !== undefined) this.byLink.set(link, file);
-        this.live.add(file);
-      }
+      file = this.byPath.get(path) ?? this.linked(link) ?? this.register(path, loaded!); // another open may have won the race
     }
     file.handles++;
+    return file;
+  }
+
+  /** A file opened now, of no handle yet. */
+  private register(path: string, loaded: LoadedFile): OpenFile {
+    const file: OpenFile = { path, seq: new Sequencer(loaded.entry, this.deps), handles: 0, link: loaded.link };
+    file.seq.persist = this.persistFor?.(file);
+    this.byPath.set(path, file);
+    if (loaded.link !== undefined) this.byLink.set(loaded.link, file);
+    this.live.add(file);
     return file;
   }
 

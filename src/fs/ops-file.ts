@@ -18,6 +18,7 @@ export async function create(ctx: FsContext, path: string, mode: number, caller?
   await makeNode(ctx, path, mode, 0, caller);
   const fh = await ctx.files.open(path, async () => ({ entry: EMPTY_ENTRY }));
   ctx.heldWrites?.hold(fh); // before the create is answered: the binding keeps the writes that follow
+  ctx.heldCreates?.fillSoon(); // the binding may have had no prepared inode for it
   return fh;
 }
 

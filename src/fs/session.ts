@@ -138,6 +138,7 @@ export async function openSession(root: string, config: VaultConfig, options: Se
     cache,
     commitAll: async () => {
       clearInterval(retry);
+      await ctx.heldCreates?.stop();
       await ctx.heldWrites?.settle();
       await ctx.writeback.idle();
       for (const file of files.all()) {

@@ -59,6 +59,11 @@ export class Writeback {
     while (this.queue.length > MAX_QUEUED) await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
   }
 
+  /** Whether `n` more files fit in the queue before creates wait (held-creates.ts prepares no more than that). */
+  roomFor(n: number): boolean {
+    return this.queue.length + n <= MAX_QUEUED;
+  }
+
   /** Whether `file`'s commit is queued or running (the session's retries leave it to its batch). */
   has(file: OpenFile): boolean {
     return this.queued.has(file) || this.committing.has(file);

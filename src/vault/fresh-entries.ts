@@ -77,6 +77,8 @@ export class FreshEntries {
   /** Creates that took a fresh inode, and those that found none (and created in place). */
   taken = 0;
   missed = 0;
+  /** Fresh inodes given away whole (handOver). */
+  handed = 0;
 
   private constructor(
     private readonly tmpArea: string,
@@ -138,6 +140,19 @@ export class FreshEntries {
     this.taken++;
     this.refillSoon();
     return file;
+  }
+
+  /**
+   * A fresh inode given away whole: its descriptor becomes the caller's, and its directory's descriptor stays
+   * open until clear() (the FUSE binding renames it to a new name itself: fs/held-creates.ts).
+   */
+  handOver(): { dirFd: number; name: string; fd: number } | undefined {
+    const box = this.boxToTake();
+    const file = box?.files.pop();
+    this.refillSoon();
+    if (!box || !file) return undefined;
+    this.handed++;
+    return { dirFd: box.fd, name: file.name, fd: file.fd };
   }
 
   /** Close and remove every waiting inode and the directories (unmount); refills stop. */

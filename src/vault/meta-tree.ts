@@ -19,7 +19,7 @@ import { DirSyncs } from '../store/dir-syncs.js';
 import type { LinkNode, MetaCodec, Place } from './meta-codec.js';
 import { DIR_ID_FILE, NO_DIR_ID, createDirId, isHousekeeping, isLongForm, readDirId, sealedNameOf, sideFileOf, storedFormOf } from './meta-dir.js';
 import { type EntryFacts, type EntryOpener, MAX_STORED_ENTRY, type MetaEntry, decodeStoredEntry, decodeStoredFacts, encodeEntry, neverWritten, storedBytesOf, withNode } from './meta-entry.js';
-import { type LinkedCheck, areaOf, atName, atNameSync, atNode, atNodeSync, createExclusiveSync, fsyncDir, fsyncDirInside, lstatInside, mkdirInsideSync, openRewriteSync, readBounded, readBoundedSync, renameInside, sameBytesSync } from './safe-fs.js';
+import { type LinkedCheck, areaOf, atName, atNameSync, atNode, atNodeSync, createExclusiveSync, fsyncDir, fsyncDirInside, holdDirSync, lstatInside, mkdirInsideSync, openRewriteSync, readBounded, readBoundedSync, renameInside, sameBytesSync } from './safe-fs.js';
 import { RemovedEntries } from './removed-entries.js';
 import { SpareEntries } from './spare-entries.js';
 import { FreshEntries } from './fresh-entries.js';
@@ -834,6 +834,40 @@ export class MetaTree {
     return { temp, fd: createExclusiveSync(temp, this.tmpArea, mode) };
   }
 
+  /**
+   * A fresh inode prepared for a create the FUSE binding answers itself (fs/held-creates.ts), written with the
+   * entry createEmpty would write there: an empty file of inode number `ino` (a plain vault's entry is the same
+   * wherever it is placed). Never written again before its rename, so a power loss shows its name empty or as
+   * this, as createEmpty's. Undefined in a sealed vault (names and entries are sealed for their place) or when
+   * there is no fresh inode at hand.
+   */
+  prepareCreate(ino: number): { dirFd: number; name: string; fd: number } | undefined {
+    if (this.codec.sealed) return undefined;
+    const fresh = this.fresh?.handOver();
+    if (!fresh) return undefined;
+    try {
+      writeAll(fresh.fd, this.codec.sealEntry(encodeEntry(withNode(EMPTY_ENTRY_NODE, { ino })), this.placeOf('/')));
+    } catch (err) {
+      closeSync(fresh.fd);
+      throw err;
+    }
+    return fresh;
+  }
+
+  /** An O_PATH descriptor of meta/ itself, checked (holdDirSync); the caller closes it. */
+  holdRoot(): number {
+    return holdDirSync(this.metaArea, this.metaArea);
+  }
+
+  /** A create the binding answered at `path` with a prepared inode of number `ino`: known as createEmpty leaves it. */
+  adoptCreated(path: string, ino: number): void {
+    const entry = withNode(EMPTY_ENTRY_NODE, { ino });
+    this.forget(path);
+    this.dirCtimes.delete(parentOf(path)); // its names changed: a ctime a commit kept is not shown any more
+    this.entries.set(path, entry);
+    this.facts.set(path, { size: 0, storedBytes: 0, node: entry.node });
+  }
+
   /** Remove the spare and fresh inodes (unmount): old entries do not outlive the mount. */
   async dropSpares(): Promise<void> {
     await this.removed.free();
@@ -849,7 +883,7 @@ export class MetaTree {
   /** How creates got their inodes (the op trace's report). */
   freshUse(): string {
     const f = this.fresh;
-    return f ? `creates: ${f.taken} took a fresh inode, ${f.missed} found none and created in place` : 'creates: no fresh inodes (created in place)';
+    return f ? `creates: ${f.taken} took a fresh inode, ${f.missed} found none and created in place, ${f.handed} were prepared for the binding` : 'creates: no fresh inodes (created in place)';
   }
 
   /**

@@ -19,7 +19,7 @@ import { lstatSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { appendFile, chmod, chown, link, mkdir, open, readFile, rename, rm, rmdir, symlink, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { disposeEachTest, fuseSuite, prng, run, seededBytes, sleep, TestMount } from './helpers.js';
+import { CLI, disposeEachTest, fuseSuite, prng, run, seededBytes, sleep, TestMount } from './helpers.js';
 import { ATTR_TIMEOUT_S } from '../../src/fs/kernel-options.js';
 
 fuseSuite();
@@ -425,6 +425,69 @@ describe('writes to new files held in the binding (patch level 9)', () => {
     for (const [name, bytes] of expected) expect((await readFile(m.at(name))).equals(bytes), `${name} after a remount`).toBe(true);
     expect(statSync(m.at('utimed')).mtimeMs).toBe(2_000_000_000);
     expect(Math.abs(statSync(m.at('timed')).mtimeMs - mtime)).toBeLessThan(1);
+  });
+});
+
+describe('creates answered in the binding (patch level 11)', () => {
+  it('make files as JS does: mode, owner, inode number, content, and every change right after, across a remount', async () => {
+    m = await TestMount.create('creates', { env: { SEFS_TRACE_OPS: '1' } });
+    await mkdir(m.at('d'));
+    const expected = new Map<string, Buffer>();
+    // A burst in a directory made through the mount (its names are known): the binding answers these.
+    for (let i = 0; i < 150; i++) {
+      const bytes = seededBytes(1 + ((i * 97) % 5000), 2000 + i);
+      await writeFile(m.at('d', `f${i}`), bytes, { mode: i % 2 ? 0o600 : 0o640 });
+      expected.set(`d/f${i}`, bytes);
+    }
+    // A name that is not plain ASCII, and one in the root (its names are not known yet): JS's creates.
+    await writeFile(m.at('d', 'é.txt'), 'accented');
+    await writeFile(m.at('top'), 'top');
+    expected.set('d/é.txt', Buffer.from('accented')).set('top', Buffer.from('top'));
+    // Changes right after a create, each the first request to reach JS since it (JS takes the create first).
+    const renamed = await open(m.at('d', 'moving'), 'wx');
+    await rename(m.at('d', 'moving'), m.at('d', 'moved'));
+    await renamed.write('moved while open');
+    await renamed.close();
+    expected.set('d/moved', Buffer.from('moved while open'));
+    await writeFile(m.at('d', 'gone'), 'x');
+    await unlink(m.at('d', 'gone'));
+    await writeFile(m.at('d', 'linked'), 'two names');
+    await link(m.at('d', 'linked'), m.at('d', 'other'));
+    expected.set('d/linked', Buffer.from('two names')).set('d/other', Buffer.from('two names'));
+    const chmodded = await open(m.at('d', 'chmodded'), 'wx', 0o644);
+    await chmodded.chmod(0o604);
+    await chmodded.write('chmod while open');
+    await chmodded.close();
+    expected.set('d/chmodded', Buffer.from('chmod while open'));
+    // O_EXCL on a name the binding made: EEXIST, and the file is untouched.
+    expect(await open(m.at('d', 'f1'), 'wx').then(() => 'opened', (err: NodeJS.ErrnoException) => err.code)).toBe('EEXIST');
+
+    const shown = new Map<string, { ino: number; mode: number; uid: number; gid: number; size: number }>();
+    for (const name of expected.keys()) {
+      const st = statSync(m.at(name));
+      shown.set(name, { ino: st.ino, mode: st.mode, uid: st.uid, gid: st.gid, size: st.size });
+      expect(st.size, name).toBe(expected.get(name)!.length);
+    }
+    expect(shown.get('d/f1')!.mode).toBe(0o100600);
+    expect(shown.get('d/f2')!.mode).toBe(0o100640);
+    expect(shown.get('d/chmodded')!.mode).toBe(0o100604);
+    expect(shown.get('d/other')!.ino).toBe(shown.get('d/linked')!.ino);
+    const inos = [...shown].filter(([name]) => name !== 'd/other').map(([, s]) => s.ino);
+    expect(new Set(inos).size).toBe(inos.length);
+    expect(readdirSync(m.at('d')).sort()).toEqual([...expected.keys()].filter((n) => n.startsWith('d/')).map((n) => n.slice(2)).sort());
+    expect(lstatSync(m.at('d', 'gone'), { throwIfNoEntry: false })).toBeUndefined();
+
+    await m.unmount();
+    const made = /creates answered in the binding: (\d+)/.exec(await m.log());
+    expect(Number(made?.[1])).toBeGreaterThanOrEqual(150);
+    await m.mount();
+    for (const [name, bytes] of expected) {
+      expect((await readFile(m.at(name))).equals(bytes), `${name} after a remount`).toBe(true);
+      const st = statSync(m.at(name));
+      expect({ ino: st.ino, mode: st.mode, uid: st.uid, gid: st.gid, size: st.size }, name).toEqual(shown.get(name));
+    }
+    await m.unmount();
+    await run(process.execPath, [CLI, 'fsck', m.vault]); // rejects unless the vault is clean
   });
 });
 
