@@ -77,8 +77,10 @@ export class FreshEntries {
   /** Creates that took a fresh inode, and those that found none (and created in place). */
   taken = 0;
   missed = 0;
-  /** Fresh inodes given away whole (handOver). */
-  handed = 0;
+  /** Of those taken, how many were given away whole (handOver) and used. */
+  handedTaken = 0;
+  /** Given away whole and not used yet. */
+  private out = 0;
 
   private constructor(
     private readonly tmpArea: string,
@@ -149,10 +151,20 @@ export class FreshEntries {
   handOver(): { dirFd: number; name: string; fd: number } | undefined {
     const box = this.boxToTake();
     const file = box?.files.pop();
-    this.refillSoon();
-    if (!box || !file) return undefined;
-    this.handed++;
+    if (!box || !file) {
+      this.refillSoon();
+      return undefined;
+    }
+    this.out++; // still in its box until used: counted as waiting, so the pool on disk stays POOL_SIZE
     return { dirFd: box.fd, name: file.name, fd: file.fd };
+  }
+
+  /** One given away by handOver was put in place by a create. */
+  handedUsed(): void {
+    this.out = Math.max(0, this.out - 1);
+    this.taken++;
+    this.handedTaken++;
+    this.refillSoon();
   }
 
   /** Close and remove every waiting inode and the directories (unmount); refills stop. */
@@ -175,7 +187,7 @@ export class FreshEntries {
   }
 
   private get waiting(): number {
-    return this.boxes[0]!.files.length + this.boxes[1]!.files.length;
+    return this.boxes[0]!.files.length + this.boxes[1]!.files.length + this.out;
   }
 
   /**

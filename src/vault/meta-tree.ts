@@ -864,6 +864,7 @@ export class MetaTree {
     const entry = withNode(EMPTY_ENTRY_NODE, { ino });
     this.forget(path);
     this.dirCtimes.delete(parentOf(path)); // its names changed: a ctime a commit kept is not shown any more
+    this.fresh?.handedUsed();
     this.entries.set(path, entry);
     this.facts.set(path, { size: 0, storedBytes: 0, node: entry.node });
   }
@@ -883,7 +884,7 @@ export class MetaTree {
   /** How creates got their inodes (the op trace's report). */
   freshUse(): string {
     const f = this.fresh;
-    return f ? `creates: ${f.taken} took a fresh inode, ${f.missed} found none and created in place, ${f.handed} were prepared for the binding` : 'creates: no fresh inodes (created in place)';
+    return f ? `creates: ${f.taken} took a fresh inode, ${f.missed} found none and created in place (${f.handedTaken} answered in the binding)` : 'creates: no fresh inodes (created in place)';
   }
 
   /**
