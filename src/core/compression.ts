@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { brotliCompressSync, brotliDecompressSync, constants as zlib } from 'node:zlib';
 import { native } from './native.js';
 import { type BrotliParts, readStoredBrotli, storeAsBrotli } from './raw-brotli.js';
+import { MAX_CHUNK_SIZE } from './constants.js';
 
 export type Profile = 'compat' | 'fast';
 export const PROFILES: readonly Profile[] = ['compat', 'fast'];
@@ -112,6 +113,9 @@ export function decompress(data: Uint8Array, maxSize: number): Buffer {
   // Stored (incompressible) chunks need no decoder: their bytes are read in place.
   const stored = readStoredBrotli(data);
   if (stored && stored.length <= maxSize) return Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
+  // The addon's one-shot decoder: node:zlib makes a stream object and its buffers for every call, which cost
+  // more than decoding a small chunk (a small file's open: native-notes/small-files.md, fourteenth session).
+  if (native?.brotliDecodeInto && maxSize <= MAX_CHUNK_SIZE) return decompressInto(data, Buffer.allocUnsafe(maxSize));
   return brotliDecompressSync(data, { maxOutputLength: Math.max(1, maxSize) });
 }
 
