@@ -86,7 +86,7 @@ export class HeldCreates {
   /** The binding's counts, for the op trace. */
   report(): string {
     const { ready, made, passed } = this.binding.createStats();
-    return `creates answered in the binding: ${made}, passed to JS with one of ${ready} prepared inodes at hand or none: ${passed}`;
+    return `creates answered in the binding: ${made}, passed to JS for want of a prepared inode or after a failure: ${passed}; prepared inodes at hand: ${ready}`;
   }
 
   /** Prepare more inodes if few are at hand (after a create JS made, perhaps for want of them). */
