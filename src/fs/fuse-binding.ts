@@ -78,7 +78,9 @@ export interface FuseInstance {
   giveCreates(items: [number, string, number, number, number][]): number;
   createsMade(): number;
   takeCreates(): [number, string, number][];
-  createStats(): { ready: number; made: number; passed: number };
+  createStats(): { ready: number; made: number; passed: number; dropped: number };
+  /** Hold creates before their rename (true) or let them go on (false): around a replacement that keeps its directory's times. */
+  createsPause(on: boolean): void;
 }
 
 export interface SlabReadStats {

@@ -22,7 +22,7 @@ import { EMPTY_ENTRY } from '../vault/meta-entry.js';
 import { MAX_FILE_SIZE } from './sequencer.js';
 
 /** What the patched binding offers for this (fuse-binding.ts, level 11). */
-export type HeldCreateBinding = Pick<FuseInstance, 'createsStart' | 'giveCreates' | 'createsMade' | 'takeCreates' | 'createStats'>;
+export type HeldCreateBinding = Pick<FuseInstance, 'createsStart' | 'giveCreates' | 'createsMade' | 'takeCreates' | 'createStats' | 'createsPause'>;
 
 /** Prepared inodes the binding keeps at hand: a burst of creates uses them faster than one refill makes them. */
 const READY = 48;
@@ -33,6 +33,8 @@ export class HeldCreates {
   private on = true;
   private filling: Promise<void> | undefined;
   private fillQueued = false;
+  /** Prepared inodes the binding had closed unused, as last counted. */
+  private dropped = 0;
 
   private constructor(
     private readonly binding: HeldCreateBinding,
@@ -51,6 +53,14 @@ export class HeldCreates {
     }
     if (!on) return undefined;
     const held = new HeldCreates(binding, ctx);
+    ctx.meta.dirTimesGuard = (fn) => {
+      binding.createsPause(true);
+      try {
+        return fn();
+      } finally {
+        binding.createsPause(false);
+      }
+    };
     held.fillSoon();
     return held;
   }
@@ -104,21 +114,35 @@ export class HeldCreates {
 
   /** Prepare inodes until READY are at hand, while the write-back queue has room for them. */
   private async fill(): Promise<void> {
+    this.countDropped();
     let ready = this.binding.createStats().ready;
     while (this.on && ready < READY && this.ctx.writeback.roomFor(READY)) {
       const items: [number, string, number, number, number][] = [];
-      while (ready + items.length < READY) {
-        const ino = await this.ctx.inodes.allocate();
-        if (!this.on) break;
-        const fresh = this.ctx.meta.prepareCreate(ino);
-        if (!fresh) break;
-        items.push([fresh.dirFd, fresh.name, fresh.fd, ino, this.ctx.files.reserveHandle()]);
+      let taken = 0;
+      try {
+        while (ready + items.length < READY) {
+          const ino = await this.ctx.inodes.allocate();
+          if (!this.on) break;
+          const fresh = this.ctx.meta.prepareCreate(ino);
+          if (!fresh) break;
+          items.push([fresh.dirFd, fresh.name, fresh.fd, ino, this.ctx.files.reserveHandle()]);
+        }
+        if (items.length === 0) return;
+        taken = this.binding.giveCreates(items);
+      } finally {
+        // Not taken (stopped meanwhile, or a failure above): never used.
+        for (const item of items.slice(taken)) closeSync(item[2]);
+        this.ctx.meta.preparedGone(items.length - taken);
       }
-      if (items.length === 0) return;
-      const taken = this.binding.giveCreates(items);
-      for (const item of items.slice(taken)) closeSync(item[2]); // refused (stopped meanwhile): never used
       if (taken < items.length) return;
       ready = this.binding.createStats().ready;
     }
+  }
+
+  /** Prepared inodes the binding closed unused (a failed create, or gone): the fresh pool makes others. */
+  private countDropped(): void {
+    const { dropped } = this.binding.createStats();
+    this.ctx.meta.preparedGone(dropped - this.dropped);
+    this.dropped = dropped;
   }
 }

@@ -159,6 +159,12 @@ export class FreshEntries {
     return { dirFd: box.fd, name: file.name, fd: file.fd };
   }
 
+  /** `n` given away by handOver were closed unused (their files stay in tmp/ until clear()). */
+  handedGone(n: number): void {
+    this.out = Math.max(0, this.out - n);
+    this.refillSoon();
+  }
+
   /** One given away by handOver was put in place by a create. */
   handedUsed(): void {
     this.out = Math.max(0, this.out - 1);

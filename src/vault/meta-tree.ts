@@ -799,7 +799,7 @@ export class MetaTree {
             }
           }
           await this.writeLongName(path, target);
-          const { before, after, result: exchanged } = renameInside(temp, this.tmpArea, target, this.metaArea, (a, b) => keepingDirTimes(b, () => this.spares.replace(a, b)));
+          const { before, after, result: exchanged } = renameInside(temp, this.tmpArea, target, this.metaArea, (a, b) => this.keepingDirTimes(b, () => this.spares.replace(a, b)));
           this.keepDirCtime(parentOf(path), before, after);
           if (exchanged) this.spares.replacedIn(dirname(target), temp); // the replaced entry's inode, for a later commit
         } catch (err) {
@@ -849,9 +849,25 @@ export class MetaTree {
       writeAll(fresh.fd, this.codec.sealEntry(encodeEntry(withNode(EMPTY_ENTRY_NODE, { ino })), this.placeOf('/')));
     } catch (err) {
       closeSync(fresh.fd);
+      this.preparedGone(1);
       throw err;
     }
     return fresh;
+  }
+
+  /** `n` inodes prepareCreate gave were closed unused. */
+  preparedGone(n: number): void {
+    if (n > 0) this.fresh?.handedGone(n);
+  }
+
+  /**
+   * Runs each replacement of an entry that keeps its directory's times (keepingDirTimes), so that nothing else
+   * changes the directory meanwhile: the mount has the creates its FUSE binding answers wait (held-creates.ts).
+   */
+  dirTimesGuard: <T>(fn: () => T) => T = (fn) => fn();
+
+  private keepingDirTimes<T>(target: string, change: () => T): { before: BigIntStats; after: BigIntStats; result: T } {
+    return this.dirTimesGuard(() => keepingDirTimes(target, change));
   }
 
   /** An O_PATH descriptor of meta/ itself, checked (holdDirSync); the caller closes it. */
@@ -992,7 +1008,7 @@ export class MetaTree {
     // The stub keeps the file's own mode, owner and times: they are the node's from now on, for every name.
     const attrs = { mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), atime: st.atimeNs, mtime: st.mtimeNs };
     const stubTemp = await this.writeTemp(this.codec.sealEntry(encodeEntry(stubEntry(number)), STUB_PLACE), attrs);
-    const { before, after } = renameInside(stubTemp, this.tmpArea, disk, this.metaArea, renameOver);
+    const { before, after } = renameInside(stubTemp, this.tmpArea, disk, this.metaArea, (temp, target) => this.keepingDirTimes(target, () => renameSync(temp, target)));
     this.keepDirCtime(parentOf(path), before, after);
     await fsyncDirInside(dirname(disk), this.metaArea);
     this.entries.set(`#${number}`, record);
@@ -1191,19 +1207,23 @@ function writeAll(fd: number, bytes: Uint8Array): void {
 const fsyncFd = promisify(fsync);
 
 /**
- * Replace an entry by rename, keeping its directory's times: the rename changes no visible name, and a
- * directory's mtime moves only when its entries change (rsync and tar set directory times, then files are
- * written back). Synchronous, so no other operation of the mount runs in between.
+ * Tests only (test/fuse/binding-answers.test.ts): the JS thread stops this long between a replacement and the
+ * restore of its directory's times, so that a create the binding answers would land in between if nothing held it.
  */
-function renameOver(temp: string, target: string): { before: BigIntStats; after: BigIntStats } {
-  return keepingDirTimes(target, () => renameSync(temp, target));
-}
+const DIR_TIMES_TEST_PAUSE_MS = Number(process.env.SEFS_TEST_DIR_TIMES_PAUSE_MS ?? 0);
 
-/** Run `change` (a rename or exchange onto `target`), putting the times of `target`'s directory back. */
+
+/**
+ * Run `change` (a rename or exchange onto `target`: an entry replaced), putting the times of `target`'s directory
+ * back: the change shows no new name, and a directory's mtime moves only when its entries change (rsync and tar
+ * set directory times, then files are written back). Synchronous, so no other operation of the JS thread runs in
+ * between; creates the FUSE binding answers wait meanwhile (MetaTree.dirTimesGuard).
+ */
 function keepingDirTimes<T>(target: string, change: () => T): { before: BigIntStats; after: BigIntStats; result: T } {
   const dir = dirname(target); // a pinned directory's /proc/self/fd path (safe-fs.ts): followed to it, never beyond
   const before = statSync(dir, { bigint: true });
   const result = change();
+  if (DIR_TIMES_TEST_PAUSE_MS > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, DIR_TIMES_TEST_PAUSE_MS);
   setTimesNs(dir, before.atimeNs, before.mtimeNs);
   return { before, after: statSync(dir, { bigint: true }), result };
 }

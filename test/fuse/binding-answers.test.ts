@@ -433,12 +433,19 @@ describe('creates answered in the binding (patch level 11)', () => {
     m = await TestMount.create('creates', { env: { SEFS_TRACE_OPS: '1' } });
     await mkdir(m.at('d'));
     const expected = new Map<string, Buffer>();
-    // A burst in a directory made through the mount (its names are known): the binding answers these.
-    for (let i = 0; i < 150; i++) {
+    // A burst in a directory made through the mount (its names are known): the binding answers these, while the
+    // write-back commits of the ones before replace their entries (keeping the directory's times meanwhile: a
+    // create landing in between would lose its mtime).
+    let lastCreate = 0;
+    for (let i = 0; i < 400; i++) {
       const bytes = seededBytes(1 + ((i * 97) % 5000), 2000 + i);
+      lastCreate = Date.now();
       await writeFile(m.at('d', `f${i}`), bytes, { mode: i % 2 ? 0o600 : 0o640 });
       expected.set(`d/f${i}`, bytes);
+      if (i % 50 === 49) await sleep(150); // commits run now, as the creates go on
     }
+    await sleep(1500); // every commit done
+    expect(statSync(m.at('d')).mtimeMs).toBeGreaterThanOrEqual(lastCreate - 10);
     // A name that is not plain ASCII, and one in the root (its names are not known yet): JS's creates.
     await writeFile(m.at('d', 'é.txt'), 'accented');
     await writeFile(m.at('top'), 'top');
@@ -479,7 +486,7 @@ describe('creates answered in the binding (patch level 11)', () => {
 
     await m.unmount();
     const made = /creates answered in the binding: (\d+)/.exec(await m.log());
-    expect(Number(made?.[1])).toBeGreaterThanOrEqual(150);
+    expect(Number(made?.[1])).toBeGreaterThanOrEqual(350);
     await m.mount();
     for (const [name, bytes] of expected) {
       expect((await readFile(m.at(name))).equals(bytes), `${name} after a remount`).toBe(true);
@@ -488,6 +495,22 @@ describe('creates answered in the binding (patch level 11)', () => {
     }
     await m.unmount();
     await run(process.execPath, [CLI, 'fsck', m.vault]); // rejects unless the vault is clean
+  });
+
+  it('wait while a commit replaces an entry in their directory and puts its times back', async () => {
+    // The daemon's JS thread stops 400 ms between a commit's replacement of an entry and the restore of the
+    // directory's times; a create the binding answered in that window would have its mtime undone.
+    m = await TestMount.create('creates-dir-times', { env: { SEFS_TEST_DIR_TIMES_PAUSE_MS: '400' } });
+    await mkdir(m.at('d'));
+    await writeFile(m.at('d', 'warm'), 'the binding has prepared inodes by now');
+    await sleep(1500);
+    await writeFile(m.at('d', 'a'), 'committed 100 ms after its close');
+    await sleep(250); // a's commit is in its pause now
+    const created = Date.now();
+    await writeFile(m.at('d', 'b'), 'created during the pause');
+    await sleep(1500);
+    expect(statSync(m.at('d')).mtimeMs).toBeGreaterThanOrEqual(created - 10);
+    expect(lstatSync(join(m.vault, 'meta', 'd')).mtimeMs).toBeGreaterThanOrEqual(created - 10);
   });
 });
 
