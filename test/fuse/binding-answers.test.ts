@@ -486,7 +486,7 @@ describe('creates answered in the binding (patch level 11)', () => {
 
     await m.unmount();
     const made = /creates answered in the binding: (\d+)/.exec(await m.log());
-    expect(Number(made?.[1])).toBeGreaterThanOrEqual(350);
+    expect(Number(made?.[1])).toBeGreaterThanOrEqual(300); // of 400+: a few go to JS while prepared inodes are refilled
     await m.mount();
     for (const [name, bytes] of expected) {
       expect((await readFile(m.at(name))).equals(bytes), `${name} after a remount`).toBe(true);
