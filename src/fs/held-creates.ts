@@ -120,12 +120,10 @@ export class HeldCreates {
       const items: [number, string, number, number, number][] = [];
       let taken = 0;
       try {
-        while (ready + items.length < READY) {
-          const ino = await this.ctx.inodes.allocate();
-          if (!this.on) break;
-          const fresh = this.ctx.meta.prepareCreate(ino);
-          if (!fresh) break;
-          items.push([fresh.dirFd, fresh.name, fresh.fd, ino, this.ctx.files.reserveHandle()]);
+        while (ready + items.length < READY && this.on) {
+          const prepared = await this.ctx.meta.prepareCreate(() => this.ctx.inodes.allocate());
+          if (!prepared) break;
+          items.push([prepared.dirFd, prepared.name, prepared.fd, prepared.ino, this.ctx.files.reserveHandle()]);
         }
         if (items.length === 0) return;
         taken = this.binding.giveCreates(items);

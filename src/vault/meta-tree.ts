@@ -836,23 +836,24 @@ export class MetaTree {
 
   /**
    * A fresh inode prepared for a create the FUSE binding answers itself (fs/held-creates.ts), written with the
-   * entry createEmpty would write there: an empty file of inode number `ino` (a plain vault's entry is the same
+   * entry createEmpty would write there: an empty file of inode number `allocateIno()` (a plain vault's entry is the same
    * wherever it is placed). Never written again before its rename, so a power loss shows its name empty or as
    * this, as createEmpty's. Undefined in a sealed vault (names and entries are sealed for their place) or when
    * there is no fresh inode at hand.
    */
-  prepareCreate(ino: number): { dirFd: number; name: string; fd: number } | undefined {
+  async prepareCreate(allocateIno: () => Promise<number>): Promise<{ dirFd: number; name: string; fd: number; ino: number } | undefined> {
     if (this.codec.sealed) return undefined;
-    const fresh = this.fresh?.handOver();
+    const fresh = this.fresh?.handOver(); // first: no inode number is spent when there is none
     if (!fresh) return undefined;
     try {
+      const ino = await allocateIno();
       writeAll(fresh.fd, this.codec.sealEntry(encodeEntry(withNode(EMPTY_ENTRY_NODE, { ino })), this.placeOf('/')));
+      return { ...fresh, ino };
     } catch (err) {
       closeSync(fresh.fd);
       this.preparedGone(1);
       throw err;
     }
-    return fresh;
   }
 
   /** `n` inodes prepareCreate gave were closed unused. */
