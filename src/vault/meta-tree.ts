@@ -836,8 +836,8 @@ export class MetaTree {
 
   /**
    * A fresh inode prepared for a create the FUSE binding answers itself (fs/held-creates.ts), written with the
-   * entry createEmpty would write there: an empty file of inode number `allocateIno()` (a plain vault's entry is the same
-   * wherever it is placed). Never written again before its rename, so a power loss shows its name empty or as
+   * entry createEmpty would write there: an empty file of inode number `allocateIno()` (a plain vault's entry is
+   * the same wherever it is placed). Never written again before its rename, so a power loss shows its name empty or as
    * this, as createEmpty's. Undefined in a sealed vault (names and entries are sealed for their place) or when
    * there is no fresh inode at hand.
    */
@@ -878,12 +878,9 @@ export class MetaTree {
 
   /** A create the binding answered at `path` with a prepared inode of number `ino`: known as createEmpty leaves it. */
   adoptCreated(path: string, ino: number): void {
-    const entry = withNode(EMPTY_ENTRY_NODE, { ino });
-    this.forget(path);
+    this.knowCreated(path, withNode(EMPTY_ENTRY_NODE, { ino }));
     this.dirCtimes.delete(parentOf(path)); // its names changed: a ctime a commit kept is not shown any more
     this.fresh?.handedUsed();
-    this.entries.set(path, entry);
-    this.facts.set(path, { size: 0, storedBytes: 0, node: entry.node });
   }
 
   /** Remove the spare and fresh inodes (unmount): old entries do not outlive the mount. */
@@ -961,8 +958,12 @@ export class MetaTree {
         }
       }),
     );
+    this.knowCreated(path, entry);
+  }
+
+  /** A file just created empty at `path` with `entry`: what the stat and open that follow a create read back. */
+  private knowCreated(path: string, entry: MetaEntry): void {
     this.forget(path);
-    // What was just written is what the stat and open that follow a create would read back.
     this.entries.set(path, entry);
     this.facts.set(path, { size: 0, storedBytes: 0, node: entry.node });
   }
@@ -1212,7 +1213,6 @@ const fsyncFd = promisify(fsync);
  * restore of its directory's times, so that a create the binding answers would land in between if nothing held it.
  */
 const DIR_TIMES_TEST_PAUSE_MS = Number(process.env.SEFS_TEST_DIR_TIMES_PAUSE_MS ?? 0);
-
 
 /**
  * Run `change` (a rename or exchange onto `target`: an entry replaced), putting the times of `target`'s directory
