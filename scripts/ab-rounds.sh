@@ -7,7 +7,7 @@ for r in $(seq $N); do
   k=$(( (r - 1) % ${#T[@]} ))
   for i in $(seq 0 $(( ${#T[@]} - 1 ))); do
     t=${T[$(( (i + k) % ${#T[@]} ))]}
-    line=$(node "$(dirname "$0")/ab-small.mjs" $t 1000 $PH 2>/dev/null | tail -1)
+    line=$(node "$(dirname "$0")/ab-small.mjs" $t ${AB_N:-1000} $PH 2>/dev/null | tail -1)
     echo "{\"round\":$r,\"load\":\"$(cut -d' ' -f1 /proc/loadavg)\",\"run\":$line}"
   done
 done

@@ -10,12 +10,13 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, symli
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCipheriv, createHash } from 'node:crypto';
-import { brotliCompressSync, brotliDecompressSync } from 'node:zlib';
+import { brotliCompressSync, brotliDecompressSync, constants as zlibConstants } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { keysFromHashes } from '../src/core/keys.js';
 import { encryptChunk, encryptChunks, openChunk, openChunkInPlace, xorInto, xorIntoPortable } from '../src/core/chunk.js';
 import { copyBytes } from '../src/core/copy-bytes.js';
 import { storeAsBrotli } from '../src/core/raw-brotli.js';
+import { maxBrotliSize } from '../src/core/compression.js';
 import { native } from '../src/core/native.js';
 import { ChunkDecryptFailed, ChunkHashMismatch } from '../src/core/errors.js';
 import { sha3Backend, sha3Many } from '../src/core/sha3-many.js';
@@ -189,6 +190,30 @@ describe('brotliDecodeInto', () => {
     expect(out.equals(plain)).toBe(true);
     expect(decode!(stream, Buffer.alloc(plain.length - 1))).toBe(-1);
     expect(decode!(seededBytes(1000, 4), out)).toBe(-1);
+  });
+});
+
+describe('brotliEncodeInto', () => {
+  it('writes the stream node:zlib writes with the same parameters (chunk names of the fast profile stay put)', () => {
+    const encode = native?.brotliEncodeInto;
+    expect(encode, "Node's brotli encoder is found").toBeDefined();
+    const text = textLike(1_100_000, 7);
+    const inputs: Uint8Array[] = [];
+    for (const n of [1, 2, 3, 100, 700, 16_383, 16_384, 16_385, 65_536, 300_000, 1_048_576]) {
+      inputs.push(text.subarray(0, n), seededBytes(n, n), Buffer.alloc(n));
+    }
+    for (const quality of [0, 1, 6]) {
+      for (const input of inputs) {
+        const expected = brotliCompressSync(input, { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: quality, [zlibConstants.BROTLI_PARAM_SIZE_HINT]: input.length } });
+        const out = Buffer.alloc(maxBrotliSize(input.length));
+        const n = encode!(input, out, quality);
+        expect(n, `quality ${quality}, ${input.length} bytes`).toBe(expected.length);
+        expect(out.subarray(0, n).equals(expected), `quality ${quality}, ${input.length} bytes`).toBe(true);
+      }
+    }
+    // Too small an output: refused, never written past.
+    const small = Buffer.alloc(10);
+    expect(encode!(seededBytes(1000, 9), small, 0)).toBe(-1);
   });
 });
 

@@ -20,6 +20,11 @@ export interface NativeAddon {
   aesCbcDecrypt?(buffer: Uint8Array, key: Uint8Array, iv: Uint8Array, pad?: Uint8Array): void;
   /** One-shot brotli decoding into `output`: bytes written, or -1 (invalid, or larger than `output`). Absent where Node's brotli is not found. */
   brotliDecodeInto?(input: Uint8Array, output: Uint8Array): number;
+  /**
+   * One-shot brotli encoding with node:zlib's defaults (window 22, generic mode, size hint the input's length)
+   * into `output` (at least maxBrotliSize(input.length) bytes): bytes written, or -1. Absent where Node's brotli is not found.
+   */
+  brotliEncodeInto?(input: Uint8Array, output: Uint8Array, quality: number): number;
   /** The kernel picked for this CPU: 'avx512vl', 'avx2' or 'generic'. */
   kernel: string;
   /** utimensat(2) with times in ns (bigint); 0 or a negative errno. */

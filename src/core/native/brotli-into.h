@@ -1,4 +1,4 @@
-/* One-shot brotli decoding into the caller's buffer (brotli-into.c): adds brotliDecodeInto to the exports. */
+/* One-shot brotli decoding and encoding into the caller's buffer (brotli-into.c): adds brotliDecodeInto and brotliEncodeInto to the exports. */
 #ifndef SEFS_BROTLI_INTO_H
 #define SEFS_BROTLI_INTO_H
 #include <node_api.h>
