@@ -32,8 +32,9 @@ export class HeldWrites {
   /** The take being applied, if any: later requests wait for it. */
   private applying: Promise<void> | undefined;
   /**
-   * Registers the creates the binding answered (held-creates.ts): called before each take, as a handle's writes
-   * may be held from its create on, and creates go on while a take is applied.
+   * Registers the creates the binding answered (held-creates.ts): called after each take. A handle's writes may
+   * be held from its create on, and the binding records a create before answering it, so every run a take
+   * returns belongs to a create recorded by then.
    */
   adoptCreates?: () => void;
 
@@ -84,7 +85,6 @@ export class HeldWrites {
     // Every release comes here: a handle that holds nothing costs no call into the binding.
     if (!fhs.some((fh) => this.holding.has(fh))) return;
     if (this.pending) await this.settle();
-    this.adoptCreates?.();
     for (const fh of fhs) {
       if (!this.holding.has(fh)) continue;
       const run = this.binding.endWrites(fh) as HeldRun | null;
@@ -96,13 +96,12 @@ export class HeldWrites {
 
   private async applyAll(): Promise<void> {
     const take = (): HeldRun[] => {
+      const runs = this.binding.takeWrites() as HeldRun[];
       this.adoptCreates?.();
-      return this.binding.takeWrites() as HeldRun[];
+      return runs;
     };
     for (let runs = take(); runs.length > 0; runs = take()) {
       for (const run of runs) {
-        // A create answered after the take of creates above, and written to since.
-        if (!this.holding.has(run[0])) this.adoptCreates?.();
         const file = this.holding.get(run[0]);
         if (file) await this.apply(file, run);
         else this.log(`BUG: the binding held writes for handle ${run[0]}, which holds none`);
