@@ -151,7 +151,7 @@ export class ChunkCache {
    * (or all of `refs`, near the end of a file): a trickle of single chunks would hash one at a time.
    * Each group of `readAhead.group` is decrypted as soon as its own fetches are in.
    */
-  prefetch(refs: ChunkRef[], atLeast = 1): void {
+  prefetch(refs: ChunkRef[], atLeast = 1, { here = false }: { here?: boolean } = {}): void {
     const todo = refs.filter((r) => {
       const key = r.dst.toString('hex');
       return !this.lru.has(key) && !this.inFlight.has(key);
@@ -159,7 +159,7 @@ export class ChunkCache {
     if (todo.length === 0 || todo.length < Math.min(atLeast, refs.length)) return;
     for (let at = 0; at < todo.length; at += this.readAhead.group) {
       const group = todo.slice(at, at + this.readAhead.group);
-      this.loadMany(group, true).forEach((pending, i) => {
+      this.loadMany(group, !here).forEach((pending, i) => {
         pending.catch(() => {});
         this.inFlight.set(group[i]!.dst.toString('hex'), pending);
       });

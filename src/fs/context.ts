@@ -4,6 +4,7 @@ import type { MetaTree } from '../vault/meta-tree.js';
 import type { OpenFile, OpenFiles } from './open-files.js';
 import type { Reclaimer } from './reclaim.js';
 import type { SlabReads } from './slab-reads.js';
+import type { SiblingReads } from './sibling-reads.js';
 import type { HeldWrites } from './held-writes.js';
 import type { HeldCreates } from './held-creates.js';
 import type { DirNames } from './dir-names.js';
@@ -30,6 +31,8 @@ export interface FsContext {
   inodes: InodeNumbers;
   /** Reads the FUSE binding answers from the chunk cache's slab (slab-reads.ts); absent without a mount. */
   slabReads?: SlabReads;
+  /** Small files decrypted ahead of a reader walking their directory (sibling-reads.ts); absent without a mount. */
+  siblingReads?: SiblingReads;
   /** Writes the FUSE binding holds for new files (held-writes.ts); absent without a mount. */
   heldWrites?: HeldWrites;
   /** Creates the FUSE binding answers (held-creates.ts); absent without a mount, or in a sealed vault. */

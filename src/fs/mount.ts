@@ -20,6 +20,7 @@ import { openAppendSync, vaultArea } from '../vault/safe-fs.js';
 import { logLine } from './errno.js';
 import { writeUploadStatus } from './upload-status.js';
 import { SlabReads } from './slab-reads.js';
+import { SiblingReads } from './sibling-reads.js';
 import { HeldWrites } from './held-writes.js';
 import { HeldCreates } from './held-creates.js';
 import { DirNames } from './dir-names.js';
@@ -128,6 +129,7 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
     throw new VaultError(`cannot mount ${mnt}: ${(err as Error).message}`);
   }
   ctx.slabReads = new SlabReads(fuse, session.cache);
+  ctx.siblingReads = new SiblingReads(ctx.meta, session.cache);
   if (!options.readOnly) ctx.heldWrites = new HeldWrites(fuse, ctx.files, log, (path) => ctx.meta.logName(path));
   ctx.dirNames = new DirNames(fuse, ctx.meta, ctx.files);
   if (!options.readOnly) ctx.heldCreates = HeldCreates.start(fuse, ctx);
@@ -143,6 +145,7 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
       for (const line of trace?.report(fuse.attrStats(), fuse.readStats(), fuse.writeStats()) ?? []) log(line);
       if (trace) log(ctx.meta.freshUse());
       if (trace && ctx.heldCreates) log(ctx.heldCreates.report());
+      if (trace && ctx.siblingReads) log(ctx.siblingReads.report());
       await step('unmounting from the kernel', unmountFromKernel(fuse, mnt, log));
       // An S3 vault: the chunks not yet in the bucket go up before the daemon ends (sefs umount shows this).
       await step('uploading', session.drainUploads((chunks, bytes) => writeUploadStatus(root, chunks, bytes)));

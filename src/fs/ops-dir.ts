@@ -26,6 +26,7 @@ export async function listWithAttrs(ctx: FsContext, path: string): Promise<{ nam
   const listed = await ctx.meta.list(path);
   // Their entries read several at once in the thread pool (a cold disk), not one by one on this thread.
   await ctx.meta.prefetchFacts(path, listed.slice(0, LISTED_ATTRS_MAX));
+  ctx.siblingReads?.listed(path, listed);
   const names = ['.', '..', ...listed];
   const stats = await Promise.all(
     names.map((name, i) => (i < 2 || i >= LISTED_ATTRS_MAX + 2 ? null : getattr(ctx, childPath(path, name)).catch(() => null))),

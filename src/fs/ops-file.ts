@@ -33,7 +33,10 @@ export async function open(ctx: FsContext, path: string, flags?: number): Promis
   const file = fileOf(ctx, fh);
   if (file.handles > 1) await ctx.heldWrites?.end({ file });
   // A small file's reads are then answered by the binding (before this open is, so before any of them).
-  if (flags !== undefined && opensForReading(flags) && ctx.slabReads) await ctx.slabReads.opened(fh, file.seq).catch(() => {});
+  if (flags !== undefined && opensForReading(flags)) {
+    if (ctx.slabReads) await ctx.slabReads.opened(fh, file.seq).catch(() => {});
+    ctx.siblingReads?.opened(path);
+  }
   return fh;
 }
 

@@ -444,6 +444,11 @@ export class MetaTree {
     return facts;
   }
 
+  /** The entry of `path` if it is cached now (a read-ahead's hint: nothing is read, a stub is not followed). */
+  cachedEntry(path: string): MetaEntry | undefined {
+    return this.entries.get(path);
+  }
+
   /** A file's entry: its own, or for a hard-link stub its record's. */
   async readEntry(path: string): Promise<MetaEntry> {
     let entry = this.entries.get(path);

@@ -86,6 +86,34 @@ describe('packed small files', () => {
     }
   });
 
+  it("a directory read in its listing's order has its next files decrypted ahead, and a file changed since reads as changed", async () => {
+    const walked = await TestMount.create('siblings', { env: { SEFS_TRACE_OPS: '1' } });
+    await mkdir(walked.at('d'));
+    const content = new Map<string, Buffer>();
+    for (let i = 0; i < 100; i++) {
+      const data = seededBytes(100 + ((i * 97) % 3000), 500 + i);
+      content.set(`f${i}`, data);
+      await writeFile(walked.at('d', `f${i}`), data);
+    }
+    await walked.remount();
+    const order = await readdir(walked.at('d'));
+    expect(order.length).toBe(100);
+    // Changed after the listing whose cached entries the read-ahead uses: ahead of the reader, and right after
+    // the first file it opens.
+    for (const name of [order[1]!, order[60]!]) {
+      const data = seededBytes(2000, 900 + name.length);
+      content.set(name, data);
+      await writeFile(walked.at('d', name), data);
+    }
+    for (const name of order) expect((await readFile(walked.at('d', name))).equals(content.get(name)!), name).toBe(true);
+    await walked.unmount();
+    // The second mount's line (the log also holds the first mount's).
+    const line = [...(await walked.log()).matchAll(/sibling reads: (\d+) small files decrypted ahead of their open, (\d+) of them opened after/g)].at(-1);
+    expect(line, 'the op trace counts the files decrypted ahead').toBeDefined();
+    expect(Number(line![1])).toBeGreaterThanOrEqual(90);
+    expect(Number(line![2])).toBeGreaterThanOrEqual(90);
+  });
+
   it('a damaged packed chunk is EIO on read, never wrong bytes, and the log names the file', async () => {
     const f = m.at('damaged');
     await writeFile(f, seededBytes(20 * KiB, 9));
