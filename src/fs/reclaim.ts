@@ -2,12 +2,15 @@
  * Space that comes back by itself: chunks no entry names any more are removed a moment after the commit or
  * removal that dropped them, without waiting for `sefs gc`.
  *
- * The mount keeps, in memory, how many entries name each chunk (vault/references.ts, built from meta/ at
- * mount time). Each commit and each removal of a file turns the chunks it dropped into candidates; a sweep,
+ * The mount keeps, in memory, how many entries name each chunk (vault/references.ts, counted from meta/ in the
+ * background once the mount serves: session.ts). Until that count is whole nothing is removed; commits and
+ * removals meanwhile add what they name and propose what they drop, but take nothing off, since the count may
+ * or may not include what they replaced (a chunk counted twice is kept a session longer, never lost). Each
+ * commit and each removal of a file turns the chunks it dropped into candidates; a sweep,
  * a few seconds later, removes the candidates that no entry names and no open file holds (an open file holds
  * its committed chunks and the chunks it stored for changes not yet committed). A removal's candidates wait
  * until their directory has been fsynced, so a power loss cannot bring back an entry whose chunks are gone.
- * After a crash the index is simply rebuilt, and the startup sweep removes what a crash left unreferenced.
+ * After a crash the index is simply counted again, and the sweep after the count removes what a crash left unreferenced.
  * A writer that finds a chunk already stored re-checks it after holding it (Sequencer.encryptAndStore,
  * DiskStore.stillThere), so a sweep racing a dedup hit costs a rewrite, never the chunk.
  */
@@ -48,9 +51,17 @@ export class Reclaimer {
   private timer: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
   removedChunks = 0;
+  /** The index is being counted (or could not be: damaged entries): nothing is removed, nothing taken off. */
+  private counting = true;
+  private readonly whole: Promise<void>;
+  private wholeNow!: () => void;
+  /** Unmounting: a count still running stops. */
+  stopped = false;
+  /** Why the count could not be made (nothing is ever removed then). */
+  private uncounted: string | undefined;
 
   constructor(
-    private readonly refs: ChunkReferences,
+    private refs: ChunkReferences,
     private readonly store: ChunkStore,
     private readonly openFiles: () => Iterable<Sequencer>,
     private readonly log: Logger,
@@ -59,7 +70,32 @@ export class Reclaimer {
     /** Every chunk of the store (a local one is listed synchronously: it runs in the daemon on request only). */
     private readonly listChunks: () => Iterable<{ hex: string; size: number }> | AsyncIterable<{ hex: string; size: number }>,
     private readonly delayMs = SWEEP_DELAY_MS,
-  ) {}
+  ) {
+    this.whole = new Promise((resolve) => (this.wholeNow = resolve));
+  }
+
+  /** A count starts (again) into `refs`: what commits name from now on is added there. */
+  countingInto(refs: ChunkReferences): void {
+    this.refs = refs;
+  }
+
+  /** The count cannot be made (`why`, for `sefs gc`): nothing is removed in this session. */
+  cannotCount(why: string): void {
+    this.uncounted = why;
+    this.wholeNow();
+  }
+
+  /**
+   * The count is whole: chunks from now on go when nothing names or holds them, starting with the chunk files
+   * of `localChunks` none names (what a crash left behind). How many were removed.
+   */
+  async counted(localChunks: () => Iterable<{ hex: string; size: number }>): Promise<number> {
+    this.counting = false;
+    this.wholeNow();
+    const { swept } = await this.sweepAll(false, localChunks);
+    this.schedule();
+    return swept;
+  }
 
   /** A commit finished: count its new entry, drop its old one, and consider what it no longer names. */
   committed({ previous, nextNames, stored, persisted, dir }: CommitOutcome): void {
@@ -67,7 +103,7 @@ export class Reclaimer {
     if (persisted) {
       const previousNames = entryChunkNames(previous);
       this.refs.add(nextNames.keys());
-      this.refs.remove(previousNames.keys());
+      if (!this.counting) this.refs.remove(previousNames.keys());
       for (const [hex, name] of previousNames) if (!nextNames.has(hex)) this.propose(hex, name);
     } else {
       for (const [hex, name] of nextNames) this.propose(hex, name);
@@ -84,7 +120,7 @@ export class Reclaimer {
   removed(entry: MetaEntry, dir: string): void {
     const names = entryChunkNames(entry);
     if (names.size === 0) return;
-    this.refs.remove(names.keys());
+    if (!this.counting) this.refs.remove(names.keys());
     for (const [hex, name] of names) this.propose(hex, name);
     this.dirsToSync.add(dir);
     this.schedule();
@@ -102,7 +138,7 @@ export class Reclaimer {
   }
 
   private schedule(delayMs = this.delayMs): void {
-    if (this.timer) return;
+    if (this.timer || this.counting) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       // A sweep running now may have missed what came meanwhile: one more after it.
@@ -120,6 +156,7 @@ export class Reclaimer {
   }
 
   private async sweepOnce(): Promise<void> {
+    if (this.counting) return; // (an unmount during the count) what was dropped goes at the next mount's
     try {
       // Only the candidates known now: one that arrives during the fsyncs below waits for the next sweep,
       // since its removal's directory may not be among them.
@@ -159,11 +196,13 @@ export class Reclaimer {
    * Mark and sweep the whole store at once (what `sefs gc` asks of a live mount): every chunk file that no
    * entry names and no open file holds is removed. Exact, so no grace period: the mount knows its writes.
    */
-  async sweepAll(dryRun: boolean): Promise<FullSweep> {
+  async sweepAll(dryRun: boolean, list = this.listChunks): Promise<FullSweep> {
+    await this.whole; // a mount still counting what its files name (session.ts) answers once it knows
+    if (this.uncounted) throw new Error(this.uncounted);
     const report: FullSweep = { chunks: 0, referenced: 0, held: 0, heldBytes: 0, swept: 0, freedBytes: 0 };
     const open = [...this.openFiles()];
     const doomed: { name: Buffer; size: number }[] = [];
-    for await (const chunk of this.listChunks()) {
+    for await (const chunk of list()) {
       // A large store is listed in slices: FUSE requests are served in between.
       if (++report.chunks % 2000 === 0) await new Promise((r) => setImmediate(r));
       if (this.refs.has(chunk.hex)) report.referenced++;
@@ -214,6 +253,8 @@ export class Reclaimer {
 
   /** Run what is due now and stop the timer (unmount). */
   async close(): Promise<void> {
+    this.stopped = true;
+    if (this.counting) this.cannotCount('the mount is unmounting');
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     await this.sweep();

@@ -113,8 +113,9 @@ export async function openSession(root: string, config: VaultConfig, options: Se
   const ctx: FsContext = { root, meta, files, log, namespace: new Mutex(), writeback: new Writeback(writeBack, log, () => budget.over), inodes };
   files.persistFor = (file) => persistFor(ctx, file);
   // Read-only: nothing is committed or removed, so nothing is ever reclaimed either.
-  ctx.reclaim = options.readOnly ? undefined : await startReclaiming(meta, store, local, files, log, options.sweepDelayMs);
-  // Uploads start once the startup sweep has removed what no file names (no use uploading it).
+  ctx.reclaim = options.readOnly ? undefined : startReclaiming(meta, store, local, files, log, options.sweepDelayMs);
+  // Uploads start at once, not after the count's sweep (which a large vault's count puts off for seconds): a
+  // chunk a crash left unnamed may go up before the sweep removes it from both places.
   if (cached && !options.readOnly) cached.startUploads();
 
   // Files whose commit failed when they were closed keep their changes in memory: try again now and then.
@@ -159,10 +160,6 @@ export async function openSession(root: string, config: VaultConfig, options: Se
   };
 }
 
-/**
- * Count what every entry names, then remove the chunk files none names (what a crash left behind), before
- * anything is served. A vault with unreadable entries gets no reclamation (their chunks are unknown).
- */
 /** An S3 vault's store: the bucket (checked now: a bad setting fails the mount in one line) behind the cache. */
 async function openBucket(local: DiskStore, config: VaultConfig, options: SessionOptions): Promise<CachedStore> {
   const remote = new S3Store(config.s3!);
@@ -174,24 +171,60 @@ async function openBucket(local: DiskStore, config: VaultConfig, options: Sessio
 
 /**
  * `store`: the vault's chunk store; `local`: its chunk files (the store itself, or an S3 vault's cache).
- * Chunks listed for a full sweep are the store's (the bucket's, for an S3 vault).
+ * Chunks listed for a full sweep are the store's (the bucket's, for an S3 vault). The reclaimer removes
+ * nothing until countReferences has counted what every entry names, in the background.
  */
-async function startReclaiming(meta: MetaTree, store: ChunkStore, local: DiskStore, files: OpenFiles, log: Logger, delayMs?: number): Promise<Reclaimer | undefined> {
-  const { refs, damaged, named } = ChunkReferences.build(meta.metaDir, meta.codec);
-  if (damaged.length > 0) {
-    log(`space is not reclaimed while ${damaged.length} metadata entries cannot be read (first: ${meta.logName(damaged[0]!)}); run sefs fsck`);
-    return undefined;
-  }
-  // Records no name reaches (a crash after a last unlink): their chunks go with the sweep below.
-  const orphans = meta.removeOrphanRecords(named);
-  if (orphans > 0) log(`removed ${orphans} hard-link records no name reaches (left by a crash)`);
+function startReclaiming(meta: MetaTree, store: ChunkStore, local: DiskStore, files: OpenFiles, log: Logger, delayMs?: number): Reclaimer {
   const list = store instanceof CachedStore ? () => store.list() : () => chunkFiles(local);
-  const reclaimer = new Reclaimer(refs, store, () => files.sequencers(), log, (dir) => meta.syncDir(dir), list, delayMs);
-  // What a crash left in the cache unnamed (the bucket's leftovers wait for sefs gc: listing it costs requests).
-  const unnamed = [...chunkFiles(local)].filter((chunk) => !refs.has(chunk.hex)).map((chunk) => chunk.hex);
-  if (store.deleteMany) await store.deleteMany(unnamed);
-  else for (const hex of unnamed) await store.delete(Buffer.from(hex, 'hex'));
-  const swept = unnamed.length;
-  if (swept > 0) log(`removed ${swept} chunks no file names (left by a crash or an older sefs)`);
+  const reclaimer = new Reclaimer(new ChunkReferences(), store, () => files.sequencers(), log, (dir) => meta.syncDir(dir), list, delayMs);
+  void countReferences(meta, local, reclaimer, log).catch((err: Error) => {
+    reclaimer.cannotCount(`counting what the files name failed: ${err.message}`);
+    log(`space is not reclaimed in this session: counting what the files name failed: ${err.message}`);
+  });
   return reclaimer;
+}
+
+/** The count's walk gives the event loop back this often (its reads are synchronous). */
+const COUNT_SLICE_MS = 5;
+/** A count a rename or link may have made miss an entry is made again, this many times at most. */
+const COUNT_TRIES = 3;
+/** SEFS_TEST_COUNT_SLOW_MS (tests): the count waits this long after each node, so a test can act during it. */
+const COUNT_SLOW_MS = Number(process.env.SEFS_TEST_COUNT_SLOW_MS ?? 0);
+
+/**
+ * Count what every entry names while the mount serves (a walk of meta/: seconds for a large vault, which the
+ * mount used to make before serving), then remove the chunk files none names (what a crash left behind, or
+ * what was dropped meanwhile). A rename or link during the walk may have moved an entry past it unseen: the
+ * count is made again. A vault with unreadable entries gets no reclamation (their chunks are unknown).
+ */
+async function countReferences(meta: MetaTree, local: DiskStore, reclaimer: Reclaimer, log: Logger): Promise<void> {
+  const started = performance.now();
+  for (let tries = 1; ; tries++) {
+    const moves = meta.moves;
+    const refs = new ChunkReferences();
+    reclaimer.countingInto(refs);
+    const { damaged, named } = await refs.countLive(meta.metaDir, meta.codec, COUNT_SLICE_MS, COUNT_SLOW_MS, () => reclaimer.stopped);
+    if (reclaimer.stopped) return;
+    if (damaged.length > 0) {
+      reclaimer.cannotCount('space is not reclaimed in this vault: some metadata entries cannot be read (run sefs fsck)');
+      log(`space is not reclaimed while ${damaged.length} metadata entries cannot be read (first: ${meta.logName(damaged[0]!)}); run sefs fsck`);
+      return;
+    }
+    if (meta.moves !== moves) {
+      if (tries < COUNT_TRIES) continue;
+      reclaimer.cannotCount('space is reclaimed from the next mount: renames kept moving entries while this one counted them');
+      log(`space is not reclaimed in this session: renames or links moved entries during each of ${COUNT_TRIES} counts of what the files name`);
+      return;
+    }
+    // Records no name reaches (a crash after a last unlink): their chunks go with the sweep below. In the same
+    // turn as the check above: no link can have named one since the walk.
+    const orphans = meta.removeOrphanRecords(named);
+    if (orphans > 0) log(`removed ${orphans} hard-link records no name reaches (left by a crash)`);
+    break;
+  }
+  // What a crash left in the cache unnamed (the bucket's leftovers wait for sefs gc: listing it costs requests).
+  const swept = await reclaimer.counted(() => chunkFiles(local));
+  if (swept > 0) log(`removed ${swept} chunks no file names (left by a crash or an older sefs)`);
+  const ms = performance.now() - started;
+  if (ms > 2000 || COUNT_SLOW_MS > 0) log(`counted what the files name in ${(ms / 1000).toFixed(1)} s: space is reclaimed from now on`);
 }

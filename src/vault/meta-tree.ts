@@ -80,6 +80,11 @@ export interface StagedEntry {
 }
 
 export class MetaTree {
+  /**
+   * Renames and links begun or ended (each counts twice): a walk of meta/ that saw this change may have missed
+   * an entry moved past it (the mount's count of what files name: session.ts).
+   */
+  moves = 0;
   /** Decoded entries by visible path (for opens), bounded by their size in memory. */
   private readonly entries = new LRUCache<string, MetaEntry>({ maxSize: 64 * 1024 * 1024, sizeCalculation: entryMemory });
   /** Size and stored bytes by visible path (for stats: a stat never decodes a DataMap it does not need). */
@@ -665,6 +670,15 @@ export class MetaTree {
    * is bound to its id, which moves with it.
    */
   async renameNode(from: string, to: string): Promise<void> {
+    this.moves++;
+    try {
+      await this.renameNodeCounted(from, to);
+    } finally {
+      this.moves++;
+    }
+  }
+
+  private async renameNodeCounted(from: string, to: string): Promise<void> {
     const src = this.diskPath(from);
     const dst = this.diskPath(to);
     const replaced = from === to ? undefined : this.recordReplaced(from, to);
@@ -979,6 +993,15 @@ export class MetaTree {
    * host hard link of the stub. `ino` gives the inode number an entry without one gets.
    */
   async link(from: string, to: string, ino: () => Promise<number>): Promise<void> {
+    this.moves++;
+    try {
+      await this.linkCounted(from, to, ino);
+    } finally {
+      this.moves++;
+    }
+  }
+
+  private async linkCounted(from: string, to: string, ino: () => Promise<number>): Promise<void> {
     const src = this.diskPath(from);
     const dst = this.diskPath(to);
     const st = lstatInside(src, this.metaArea, { bigint: true });

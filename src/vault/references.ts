@@ -8,6 +8,14 @@ import { stubOf, walkMeta, walkRecords } from './walk.js';
 import type { MetaCodec } from './meta-codec.js';
 import { entryChunkNames } from './meta-entry.js';
 
+/** What a count of meta/ found besides the references. */
+export interface CountedVault {
+  /** Entries that cannot be read (their chunks are unknown). */
+  damaged: string[];
+  /** The hard-link records some stub names (the others are orphans). */
+  named: Set<number>;
+}
+
 export class ChunkReferences {
   private readonly counts = new Map<string, number>();
 
@@ -15,22 +23,47 @@ export class ChunkReferences {
    * Count every entry below `metaDir` and every hard-link record a stub names; `damaged` lists entries that
    * cannot be read (their chunks are unknown), `named` the records some stub names (the others are orphans).
    */
-  static build(metaDir: string, codec: MetaCodec): { refs: ChunkReferences; damaged: string[]; named: Set<number> } {
+  static build(metaDir: string, codec: MetaCodec): { refs: ChunkReferences } & CountedVault {
     const refs = new ChunkReferences();
-    const damaged: string[] = [];
-    const named = new Set<number>();
+    const found: CountedVault = { damaged: [], named: new Set() };
+    for (const _ of refs.countSteps(metaDir, codec, found));
+    return { refs, ...found };
+  }
+
+  /**
+   * build() into this index while a mount serves: the walk gives the event loop back after every `sliceMs` of
+   * work (its reads are synchronous), and `slowMs` (tests) waits that long after each node. Ends early, with
+   * what it found so far, once `stop()` says so.
+   */
+  async countLive(metaDir: string, codec: MetaCodec, sliceMs: number, slowMs: number, stop: () => boolean): Promise<CountedVault> {
+    const found: CountedVault = { damaged: [], named: new Set() };
+    let sliceStart = performance.now();
+    for (const _ of this.countSteps(metaDir, codec, found)) {
+      if (stop()) break;
+      if (slowMs > 0) await new Promise((r) => setTimeout(r, slowMs));
+      else if (performance.now() - sliceStart < sliceMs) continue;
+      await new Promise((r) => setImmediate(r));
+      sliceStart = performance.now();
+    }
+    return found;
+  }
+
+  /** The count, one node per step. */
+  private *countSteps(metaDir: string, codec: MetaCodec, found: CountedVault): Generator<void> {
     for (const node of walkMeta(metaDir, codec)) {
-      if (node.kind !== 'file') continue;
-      if (node.error || !node.entry) damaged.push(node.path);
-      else if (stubOf(node) !== undefined) named.add(stubOf(node)!);
-      else refs.add(entryChunkNames(node.entry).keys());
+      if (node.kind === 'file') {
+        if (node.error || !node.entry) found.damaged.push(node.path);
+        else if (stubOf(node) !== undefined) found.named.add(stubOf(node)!);
+        else this.add(entryChunkNames(node.entry).keys());
+      }
+      yield;
     }
     for (const record of walkRecords(metaDir, codec)) {
-      if (!named.has(record.ino)) continue;
-      if (record.error || !record.entry) damaged.push(record.path);
-      else refs.add(entryChunkNames(record.entry).keys());
+      if (!found.named.has(record.ino)) continue;
+      if (record.error || !record.entry) found.damaged.push(record.path);
+      else this.add(entryChunkNames(record.entry).keys());
+      yield;
     }
-    return { refs, damaged, named };
   }
 
   count(hex: string): number {

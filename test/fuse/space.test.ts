@@ -3,9 +3,9 @@
  * removal that dropped them, without `sefs gc`, and never one that another file still names.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFile, unlink } from 'node:fs/promises';
+import { copyFile, link, mkdir, readFile, rename, unlink } from 'node:fs/promises';
 // Writes are fsynced: these tests look at the chunk store right after them (a close alone is written back later).
-import { MiB, TestMount, disposeAll, fuseSuite, seededBytes, sh, sha256, writeFileSynced as writeFile } from './helpers.js';
+import { CLI, KiB, MiB, TestMount, disposeAll, fuseSuite, run, seededBytes, sh, sha256, writeFileSynced as writeFile } from './helpers.js';
 
 fuseSuite();
 
@@ -105,5 +105,50 @@ os.close(fd)
 PY`);
     expect(out.stdout.trim()).toBe(sha256(data));
     expect(await storeShrinksTo(base)).toBeLessThanOrEqual(base);
+  });
+
+  it('are counted while the mount serves: renames, links, rewrites and removals during the count lose no chunk, and leftovers go after it', async () => {
+    // Each node of meta/ takes 30 ms to count: about 3 s for this vault, during which the changes below land.
+    const c = await TestMount.create('count', { env: { SEFS_TEST_COUNT_SLOW_MS: '30' } });
+    const files = new Map<string, Buffer>();
+    await mkdir(c.at('a'));
+    await mkdir(c.at('b'));
+    for (let i = 0; i < 40; i++) {
+      const path = i < 20 ? `a/f${i}` : `b/g${i}`;
+      files.set(path, seededBytes(300 * KiB, 600 + i)); // past the packing limit: chunks in the store
+      await writeFile(c.at(path), files.get(path)!);
+    }
+    const kept = new Set(await c.chunkNames());
+    await c.unmount();
+    // A chunk file a crash left behind (named like a chunk, named by no entry).
+    const leftover = 'ab'.repeat(32);
+    await mkdir(c.chunkPath(leftover).slice(0, -65), { recursive: true });
+    await copyFile(c.chunkPath([...kept][0]!), c.chunkPath(leftover));
+    const counts = async () => ((await c.log()).match(/counted what the files name in/g) ?? []).length;
+    const before = await counts(); // the first mount's
+    await c.mount();
+    // A rename moving entries from where the walk has not been to where it has, a link (an entry becomes a
+    // record), a rewrite and a removal, while the count runs.
+    await rename(c.at('b'), c.at('a', 'moved'));
+    for (const [path, data] of [...files]) if (path.startsWith('b/')) (files.delete(path), files.set(`a/moved/${path.slice(2)}`, data));
+    await link(c.at('a/f2'), c.at('f2-link'));
+    files.set('f2-link', files.get('a/f2')!);
+    files.set('a/f0', seededBytes(300 * KiB, 700));
+    await writeFile(c.at('a/f0'), files.get('a/f0')!);
+    await unlink(c.at('a/f1'));
+    files.delete('a/f1');
+    expect(await counts(), 'the changes landed while the count ran').toBe(before);
+    for (const [path, data] of files) expect(sha256(await readFile(c.at(path))), path).toBe(sha256(data));
+    for (let waited = 0; (await counts()) === before && waited < 60_000; waited += 250) await sleep(250);
+    expect(await counts()).toBe(before + 1);
+    // Counted again after the rename: exact, so what no file names goes (the leftover, a/f1, a/f0's old chunks).
+    let left = new Set(await c.chunkNames());
+    for (let waited = 0; left.has(leftover) && waited < 20_000; waited += 250) (await sleep(250), (left = new Set(await c.chunkNames())));
+    expect(left.has(leftover), 'the leftover chunk file is removed').toBe(false);
+    for (const [path, data] of files) expect(sha256(await readFile(c.at(path))), path).toBe(sha256(data));
+    await c.remount();
+    for (const [path, data] of files) expect(sha256(await readFile(c.at(path))), `${path} after a remount`).toBe(sha256(data));
+    await c.unmount();
+    await run(process.execPath, [CLI, 'fsck', c.vault]); // every chunk an entry names is there
   });
 });
