@@ -37,6 +37,8 @@ export interface FsContext {
   heldWrites?: HeldWrites;
   /** Creates the FUSE binding answers (held-creates.ts); absent without a mount, or in a sealed vault. */
   heldCreates?: HeldCreates;
+  /** When a FUSE request last reached JS (performance.now()): background work yields to a busy mount. */
+  lastRequestMs: number;
   /** Directories listed for the binding's answers to lookups of missing names (dir-names.ts); absent without a mount. */
   dirNames?: DirNames;
 }

@@ -42,6 +42,7 @@ export function buildOps(ctx: FsContext, trace?: OpTrace): FuseOps {
     <A extends unknown[], R>(name: string, run: (...args: A) => Promise<R>, reply: (cb: Cb, result: R) => void) =>
     (...args: unknown[]) => {
       const answer = args.pop() as Cb;
+      ctx.lastRequestMs = performance.now();
       const done = trace?.start(name);
       const cb: Cb = done ? (code, value, more) => (done(), answer(code, value, more)) : answer;
       const fail = (err: unknown) => cb(toErrno(err, name, ctx.meta.logName(String(args[0])), ctx.log));

@@ -18,7 +18,7 @@ import { dirname } from 'node:path';
 import type { ChunkStore } from '../store/chunk-store.js';
 import { fsyncRemoval } from '../store/dir-syncs.js';
 import { type MetaEntry, entryChunkNames } from '../vault/meta-entry.js';
-import type { ChunkReferences } from '../vault/references.js';
+import { ChunkReferences } from '../vault/references.js';
 import type { Logger } from './errno.js';
 import type { CommitOutcome, Sequencer } from './sequencer.js';
 
@@ -57,8 +57,10 @@ export class Reclaimer {
   private wholeNow!: () => void;
   /** Unmounting: a count still running stops. */
   stopped = false;
-  /** Why the count could not be made (nothing is ever removed then). */
+  /** Why the count could not be made: nothing is removed, and nothing kept for it, in this session. */
   private uncounted: string | undefined;
+  /** The sweep that follows the count, while it runs (an unmount waits for it). */
+  private firstSweep: Promise<unknown> | undefined;
 
   constructor(
     private refs: ChunkReferences,
@@ -82,6 +84,9 @@ export class Reclaimer {
   /** The count cannot be made (`why`, for `sefs gc`): nothing is removed in this session. */
   cannotCount(why: string): void {
     this.uncounted = why;
+    this.candidates.clear();
+    this.dirsToSync.clear();
+    this.refs = new ChunkReferences(); // what commits name is no longer kept (it would only grow)
     this.wholeNow();
   }
 
@@ -92,13 +97,22 @@ export class Reclaimer {
   async counted(localChunks: () => Iterable<{ hex: string; size: number }>): Promise<number> {
     this.counting = false;
     this.wholeNow();
-    const { swept } = await this.sweepAll(false, localChunks);
-    this.schedule();
-    return swept;
+    this.firstSweep = this.sweepAll(false, localChunks);
+    try {
+      return ((await this.firstSweep) as FullSweep).swept;
+    } catch (err) {
+      // Space still comes back as files change; what a crash left waits for the next mount or sefs gc.
+      this.log(`removing the chunks no file names after counting: ${(err as Error).message}`);
+      return 0;
+    } finally {
+      this.firstSweep = undefined;
+      this.schedule();
+    }
   }
 
   /** A commit finished: count its new entry, drop its old one, and consider what it no longer names. */
   committed({ previous, nextNames, stored, persisted, dir }: CommitOutcome): void {
+    if (this.uncounted) return;
     if (dir) this.dirsToSync.add(dir);
     if (persisted) {
       const previousNames = entryChunkNames(previous);
@@ -119,7 +133,7 @@ export class Reclaimer {
   /** A file's entry was removed from `dir` (unlink, or a rename over it). */
   removed(entry: MetaEntry, dir: string): void {
     const names = entryChunkNames(entry);
-    if (names.size === 0) return;
+    if (names.size === 0 || this.uncounted) return;
     if (!this.counting) this.refs.remove(names.keys());
     for (const [hex, name] of names) this.propose(hex, name);
     this.dirsToSync.add(dir);
@@ -128,6 +142,7 @@ export class Reclaimer {
 
   /** Chunks stored for changes that will never be committed (their file was removed while closed). */
   abandoned(stored: Set<string>): void {
+    if (this.uncounted) return;
     for (const hex of stored) this.propose(hex, Buffer.from(hex, 'hex'));
     this.schedule();
   }
@@ -138,7 +153,7 @@ export class Reclaimer {
   }
 
   private schedule(delayMs = this.delayMs): void {
-    if (this.timer || this.counting) return;
+    if (this.timer || this.counting || this.stopped) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       // A sweep running now may have missed what came meanwhile: one more after it.
@@ -147,6 +162,21 @@ export class Reclaimer {
       });
     }, delayMs);
     this.timer.unref();
+  }
+
+  /**
+   * Make the removals and replacements known so far durable (fsync of their directories), so a power loss
+   * cannot bring back an entry whose chunks a sweep then removes.
+   */
+  private async syncRemovals(): Promise<void> {
+    const dirs = [...this.dirsToSync];
+    this.dirsToSync.clear();
+    const synced = await Promise.allSettled(dirs.map((dir) => fsyncRemoval(dir, this.fsyncDir)));
+    const failed = synced.flatMap((r, i) => (r.status === 'rejected' ? [{ dir: dirs[i]!, err: r.reason as Error }] : []));
+    if (failed.length > 0) {
+      for (const { dir } of failed) this.dirsToSync.add(dir);
+      throw failed[0]!.err;
+    }
   }
 
   /** Remove the candidates nothing names or holds; failures are logged and retried by a later sweep. */
@@ -161,14 +191,7 @@ export class Reclaimer {
       // Only the candidates known now: one that arrives during the fsyncs below waits for the next sweep,
       // since its removal's directory may not be among them.
       const due = [...this.candidates];
-      const dirs = [...this.dirsToSync];
-      this.dirsToSync.clear();
-      const synced = await Promise.allSettled(dirs.map((dir) => fsyncRemoval(dir, this.fsyncDir)));
-      const failed = synced.flatMap((r, i) => (r.status === 'rejected' ? [{ dir: dirs[i]!, err: r.reason as Error }] : []));
-      if (failed.length > 0) {
-        for (const { dir } of failed) this.dirsToSync.add(dir);
-        throw failed[0]!.err;
-      }
+      await this.syncRemovals();
       const open = [...this.openFiles()];
       const decided: { hex: string; name: Buffer }[] = [];
       for (const [hex, proposal] of due) {
@@ -199,12 +222,15 @@ export class Reclaimer {
   async sweepAll(dryRun: boolean, list = this.listChunks): Promise<FullSweep> {
     await this.whole; // a mount still counting what its files name (session.ts) answers once it knows
     if (this.uncounted) throw new Error(this.uncounted);
+    // A chunk file no entry names may be named by a removed entry a power loss would bring back.
+    await this.syncRemovals();
     const report: FullSweep = { chunks: 0, referenced: 0, held: 0, heldBytes: 0, swept: 0, freedBytes: 0 };
     const open = [...this.openFiles()];
     const doomed: { name: Buffer; size: number }[] = [];
     for await (const chunk of list()) {
       // A large store is listed in slices: FUSE requests are served in between.
       if (++report.chunks % 2000 === 0) await new Promise((r) => setImmediate(r));
+      if (this.stopped) throw new Error('the mount is unmounting');
       if (this.refs.has(chunk.hex)) report.referenced++;
       else if (open.some((seq) => seq.holds(chunk.hex))) {
         report.held++;
@@ -255,6 +281,7 @@ export class Reclaimer {
   async close(): Promise<void> {
     this.stopped = true;
     if (this.counting) this.cannotCount('the mount is unmounting');
+    await this.firstSweep?.catch(() => {});
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     await this.sweep();

@@ -3,6 +3,7 @@
  * files, space reclamation and the retry of failed commits, wired together as the operations (ops-*.ts)
  * expect them. mount.ts puts FUSE in front of it; tests drive the operations directly to force races.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { closeDirPins } from '../vault/safe-fs.js';
 import { InodeNumbers } from '../vault/inode-numbers.js';
 import { DiskStore } from '../store/disk-store.js';
@@ -110,10 +111,11 @@ export async function openSession(root: string, config: VaultConfig, options: Se
     }
   };
   const inodes = new InodeNumbers(paths.inodes);
-  const ctx: FsContext = { root, meta, files, log, namespace: new Mutex(), writeback: new Writeback(writeBack, log, () => budget.over), inodes };
+  const ctx: FsContext = { root, meta, files, log, namespace: new Mutex(), writeback: new Writeback(writeBack, log, () => budget.over), inodes, lastRequestMs: 0 };
   files.persistFor = (file) => persistFor(ctx, file);
   // Read-only: nothing is committed or removed, so nothing is ever reclaimed either.
-  ctx.reclaim = options.readOnly ? undefined : startReclaiming(meta, store, local, files, log, options.sweepDelayMs);
+  const reclaiming = options.readOnly ? undefined : startReclaiming(ctx, store, local, options.sweepDelayMs);
+  ctx.reclaim = reclaiming?.reclaimer;
   // Uploads start at once, not after the count's sweep (which a large vault's count puts off for seconds): a
   // chunk a crash left unnamed may go up before the sweep removes it from both places.
   if (cached && !options.readOnly) cached.startUploads();
@@ -146,6 +148,7 @@ export async function openSession(root: string, config: VaultConfig, options: Se
         await commitFile(ctx, file).catch((err: Error) => log(`commit of ${meta.logName(file.path)} at unmount failed, its unsaved changes are lost: ${err.message}`));
       }
       await ctx.reclaim?.close().catch((err: Error) => log(`reclaiming space at unmount: ${err.message}`));
+      await reclaiming?.counting; // stopped by close(): it ends at its next node
       await meta.dropSpares();
     },
     drainUploads: async (onProgress) => {
@@ -174,22 +177,41 @@ async function openBucket(local: DiskStore, config: VaultConfig, options: Sessio
  * Chunks listed for a full sweep are the store's (the bucket's, for an S3 vault). The reclaimer removes
  * nothing until countReferences has counted what every entry names, in the background.
  */
-function startReclaiming(meta: MetaTree, store: ChunkStore, local: DiskStore, files: OpenFiles, log: Logger, delayMs?: number): Reclaimer {
+function startReclaiming(ctx: FsContext, store: ChunkStore, local: DiskStore, delayMs?: number): { reclaimer: Reclaimer; counting: Promise<void> } {
+  const { meta, files, log } = ctx;
   const list = store instanceof CachedStore ? () => store.list() : () => chunkFiles(local);
   const reclaimer = new Reclaimer(new ChunkReferences(), store, () => files.sequencers(), log, (dir) => meta.syncDir(dir), list, delayMs);
-  void countReferences(meta, local, reclaimer, log).catch((err: Error) => {
+  const counting = countReferences(meta, local, reclaimer, log, () => ctx.lastRequestMs).catch((err: Error) => {
     reclaimer.cannotCount(`counting what the files name failed: ${err.message}`);
     log(`space is not reclaimed in this session: counting what the files name failed: ${err.message}`);
   });
-  return reclaimer;
+  return { reclaimer, counting };
 }
 
 /** The count's walk gives the event loop back this often (its reads are synchronous). */
 const COUNT_SLICE_MS = 5;
+/**
+ * While requests keep coming (one reached JS within this many ms), the walk rests this long after each slice:
+ * the reader who just mounted (ls -lR, a backup) comes first, and the count still ends (a fifth of the time).
+ */
+const COUNT_BUSY_MS = 20;
 /** A count a rename or link may have made miss an entry is made again, this many times at most. */
 const COUNT_TRIES = 3;
 /** SEFS_TEST_COUNT_SLOW_MS (tests): the count waits this long after each node, so a test can act during it. */
 const COUNT_SLOW_MS = Number(process.env.SEFS_TEST_COUNT_SLOW_MS ?? 0);
+
+/** What the count's walk does after each node: give the event loop back every slice, and rest while requests come. */
+function countPacer(lastRequestMs: () => number): () => Promise<void> | undefined {
+  let sliceStart = performance.now();
+  const restart = () => void (sliceStart = performance.now());
+  return () => {
+    if (COUNT_SLOW_MS > 0) return sleep(COUNT_SLOW_MS);
+    const now = performance.now();
+    if (now - sliceStart < COUNT_SLICE_MS) return undefined;
+    const busy = now - lastRequestMs() < COUNT_BUSY_MS;
+    return (busy ? sleep(COUNT_BUSY_MS) : new Promise<void>((r) => setImmediate(r))).then(restart);
+  };
+}
 
 /**
  * Count what every entry names while the mount serves (a walk of meta/: seconds for a large vault, which the
@@ -197,13 +219,15 @@ const COUNT_SLOW_MS = Number(process.env.SEFS_TEST_COUNT_SLOW_MS ?? 0);
  * what was dropped meanwhile). A rename or link during the walk may have moved an entry past it unseen: the
  * count is made again. A vault with unreadable entries gets no reclamation (their chunks are unknown).
  */
-async function countReferences(meta: MetaTree, local: DiskStore, reclaimer: Reclaimer, log: Logger): Promise<void> {
+async function countReferences(meta: MetaTree, local: DiskStore, reclaimer: Reclaimer, log: Logger, lastRequestMs: () => number): Promise<void> {
   const started = performance.now();
   for (let tries = 1; ; tries++) {
+    // A rename or link already running could move an entry past the walk without changing `moves`.
+    while (meta.movesInFlight > 0 && !reclaimer.stopped) await sleep(10);
     const moves = meta.moves;
     const refs = new ChunkReferences();
     reclaimer.countingInto(refs);
-    const { damaged, named } = await refs.countLive(meta.metaDir, meta.codec, COUNT_SLICE_MS, COUNT_SLOW_MS, () => reclaimer.stopped);
+    const { damaged, named } = await refs.countLive(meta.metaDir, meta.codec, countPacer(lastRequestMs), () => reclaimer.stopped);
     if (reclaimer.stopped) return;
     if (damaged.length > 0) {
       reclaimer.cannotCount('space is not reclaimed in this vault: some metadata entries cannot be read (run sefs fsck)');

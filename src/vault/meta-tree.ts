@@ -81,10 +81,13 @@ export interface StagedEntry {
 
 export class MetaTree {
   /**
-   * Renames and links begun or ended (each counts twice): a walk of meta/ that saw this change may have missed
-   * an entry moved past it (the mount's count of what files name: session.ts).
+   * Renames and links begun, and those running now: a walk of meta/ that began with none running and ended
+   * with `moves` unchanged saw every entry where it stays (the mount's count of what files name: session.ts).
+   * A running one can move an entry at any moment: a link puts its record in links/ and fsyncs before the stub
+   * replaces the entry, a rename over a hard link's last name fsyncs after its rename(2).
    */
   moves = 0;
+  movesInFlight = 0;
   /** Decoded entries by visible path (for opens), bounded by their size in memory. */
   private readonly entries = new LRUCache<string, MetaEntry>({ maxSize: 64 * 1024 * 1024, sizeCalculation: entryMemory });
   /** Size and stored bytes by visible path (for stats: a stat never decodes a DataMap it does not need). */
@@ -671,10 +674,11 @@ export class MetaTree {
    */
   async renameNode(from: string, to: string): Promise<void> {
     this.moves++;
+    this.movesInFlight++;
     try {
       await this.renameNodeCounted(from, to);
     } finally {
-      this.moves++;
+      this.movesInFlight--;
     }
   }
 
@@ -994,10 +998,11 @@ export class MetaTree {
    */
   async link(from: string, to: string, ino: () => Promise<number>): Promise<void> {
     this.moves++;
+    this.movesInFlight++;
     try {
       await this.linkCounted(from, to, ino);
     } finally {
-      this.moves++;
+      this.movesInFlight--;
     }
   }
 
@@ -1035,6 +1040,7 @@ export class MetaTree {
     const recordTemp = await this.writeTemp(this.codec.sealEntry(encodeEntry(record), recordPlace(number)), { mode: 0o600 });
     renameInside(recordTemp, this.tmpArea, this.recordPath(number), this.linksArea);
     await fsyncDir(this.linksDir);
+    if (LINK_TEST_PAUSE_MS > 0) await new Promise((r) => setTimeout(r, LINK_TEST_PAUSE_MS));
     // The stub keeps the file's own mode, owner and times: they are the node's from now on, for every name.
     const attrs = { mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), atime: st.atimeNs, mtime: st.mtimeNs };
     const stubTemp = await this.writeTemp(this.codec.sealEntry(encodeEntry(stubEntry(number)), STUB_PLACE), attrs);
@@ -1235,6 +1241,12 @@ function writeAll(fd: number, bytes: Uint8Array): void {
 }
 
 const fsyncFd = promisify(fsync);
+
+/**
+ * Tests only (test/fuse/space.test.ts): a file's first link waits this long between its record's fsync and the
+ * stub's replacing its entry (a slow disk's fsyncs), the moment a count of what files name must not walk in.
+ */
+const LINK_TEST_PAUSE_MS = Number(process.env.SEFS_TEST_LINK_PAUSE_MS ?? 0);
 
 /**
  * Tests only (test/fuse/binding-answers.test.ts): the JS thread stops this long between a replacement and the

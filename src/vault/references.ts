@@ -31,19 +31,16 @@ export class ChunkReferences {
   }
 
   /**
-   * build() into this index while a mount serves: the walk gives the event loop back after every `sliceMs` of
-   * work (its reads are synchronous), and `slowMs` (tests) waits that long after each node. Ends early, with
-   * what it found so far, once `stop()` says so.
+   * build() into this index while a mount serves: `pace` is called after each node, and the walk waits for
+   * what it returns (its reads are synchronous: the caller gives the event loop back now and then). Ends early,
+   * with what it found so far, once `stop()` says so.
    */
-  async countLive(metaDir: string, codec: MetaCodec, sliceMs: number, slowMs: number, stop: () => boolean): Promise<CountedVault> {
+  async countLive(metaDir: string, codec: MetaCodec, pace: () => Promise<void> | undefined, stop: () => boolean): Promise<CountedVault> {
     const found: CountedVault = { damaged: [], named: new Set() };
-    let sliceStart = performance.now();
     for (const _ of this.countSteps(metaDir, codec, found)) {
       if (stop()) break;
-      if (slowMs > 0) await new Promise((r) => setTimeout(r, slowMs));
-      else if (performance.now() - sliceStart < sliceMs) continue;
-      await new Promise((r) => setImmediate(r));
-      sliceStart = performance.now();
+      const rest = pace();
+      if (rest) await rest;
     }
     return found;
   }
