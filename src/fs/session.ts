@@ -189,12 +189,13 @@ function startReclaiming(ctx: FsContext, store: ChunkStore, local: DiskStore, de
 }
 
 /** The count's walk gives the event loop back this often (its reads are synchronous). */
-const COUNT_SLICE_MS = 5;
+const COUNT_SLICE_MS = 2;
 /**
- * While requests keep coming (one reached JS within this many ms), the walk rests this long after each slice:
- * the reader who just mounted (ls -lR, a backup) comes first, and the count still ends (a fifth of the time).
+ * While requests keep coming (one reached JS within COUNT_BUSY_MS), the walk rests COUNT_REST_MS after each
+ * slice: the user who just mounted (ls -lR, a backup) comes first, and the count still ends, more slowly.
  */
-const COUNT_BUSY_MS = 20;
+const COUNT_BUSY_MS = 100;
+const COUNT_REST_MS = 50;
 /** A count a rename or link may have made miss an entry is made again, this many times at most. */
 const COUNT_TRIES = 3;
 /** SEFS_TEST_COUNT_SLOW_MS (tests): the count waits this long after each node, so a test can act during it. */
@@ -209,7 +210,7 @@ function countPacer(lastRequestMs: () => number): () => Promise<void> | undefine
     const now = performance.now();
     if (now - sliceStart < COUNT_SLICE_MS) return undefined;
     const busy = now - lastRequestMs() < COUNT_BUSY_MS;
-    return (busy ? sleep(COUNT_BUSY_MS) : new Promise<void>((r) => setImmediate(r))).then(restart);
+    return (busy ? sleep(COUNT_REST_MS) : new Promise<void>((r) => setImmediate(r))).then(restart);
   };
 }
 
