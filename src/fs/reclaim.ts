@@ -83,6 +83,7 @@ export class Reclaimer {
 
   /** The count cannot be made (`why`, for `sefs gc`): nothing is removed in this session. */
   cannotCount(why: string): void {
+    if (!this.counting) return;
     this.uncounted = why;
     this.candidates.clear();
     this.dirsToSync.clear();
@@ -222,8 +223,9 @@ export class Reclaimer {
   async sweepAll(dryRun: boolean, list = this.listChunks): Promise<FullSweep> {
     await this.whole; // a mount still counting what its files name (session.ts) answers once it knows
     if (this.uncounted) throw new Error(this.uncounted);
-    // A chunk file no entry names may be named by a removed entry a power loss would bring back.
-    await this.syncRemovals();
+    // Candidates go through the sweep that makes their removals durable first (a power loss must not bring back
+    // an entry naming removed chunks); those it leaves (held, or proposed meanwhile) are not this sweep's to take.
+    await this.sweep();
     const report: FullSweep = { chunks: 0, referenced: 0, held: 0, heldBytes: 0, swept: 0, freedBytes: 0 };
     const open = [...this.openFiles()];
     const doomed: { name: Buffer; size: number }[] = [];
@@ -231,7 +233,7 @@ export class Reclaimer {
       // A large store is listed in slices: FUSE requests are served in between.
       if (++report.chunks % 2000 === 0) await new Promise((r) => setImmediate(r));
       if (this.stopped) throw new Error('the mount is unmounting');
-      if (this.refs.has(chunk.hex)) report.referenced++;
+      if (this.refs.has(chunk.hex) || this.candidates.has(chunk.hex)) report.referenced++;
       else if (open.some((seq) => seq.holds(chunk.hex))) {
         report.held++;
         report.heldBytes += chunk.size;
@@ -239,7 +241,10 @@ export class Reclaimer {
     }
     // Named or held since the listing (a commit, or a writer that found one of them stored): spare it.
     const now = [...this.openFiles()];
-    const gone = doomed.filter(({ name }) => !now.some((seq) => seq.holds(name.toString('hex'))) && !this.refs.has(name.toString('hex')));
+    const gone = doomed.filter(({ name }) => {
+      const hex = name.toString('hex');
+      return !now.some((seq) => seq.holds(hex)) && !this.refs.has(hex) && !this.candidates.has(hex);
+    });
     for (const { size } of gone) {
       report.swept++;
       report.freedBytes += size;

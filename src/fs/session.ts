@@ -156,6 +156,9 @@ export async function openSession(root: string, config: VaultConfig, options: Se
     },
     close: async () => {
       clearInterval(retry);
+      // Not stopped by commitAll when the mount failed: no count may go on removing chunks without the vault's lock.
+      if (ctx.reclaim && !ctx.reclaim.stopped) await ctx.reclaim.close().catch(() => {});
+      await reclaiming?.counting;
       cached?.close();
       await pool.close();
       closeDirPins(); // the vault's directories are not held past its session
@@ -196,8 +199,8 @@ const COUNT_SLICE_MS = 2;
  */
 const COUNT_BUSY_MS = 100;
 const COUNT_REST_MS = 50;
-/** A count a rename or link may have made miss an entry is made again, this many times at most. */
-const COUNT_TRIES = 3;
+/** A count a rename or link may have made miss an entry is made again once none has begun for this long. */
+const COUNT_QUIET_MS = 1000;
 /** SEFS_TEST_COUNT_SLOW_MS (tests): the count waits this long after each node, so a test can act during it. */
 const COUNT_SLOW_MS = Number(process.env.SEFS_TEST_COUNT_SLOW_MS ?? 0);
 
@@ -223,8 +226,14 @@ function countPacer(lastRequestMs: () => number): () => Promise<void> | undefine
 async function countReferences(meta: MetaTree, local: DiskStore, reclaimer: Reclaimer, log: Logger, lastRequestMs: () => number): Promise<void> {
   const started = performance.now();
   for (let tries = 1; ; tries++) {
-    // A rename or link already running could move an entry past the walk without changing `moves`.
-    while (meta.movesInFlight > 0 && !reclaimer.stopped) await sleep(10);
+    // A rename or link already running could move an entry past the walk without changing `moves`; after a
+    // count that saw one, wait for a quiet moment (rsync renames every file it writes).
+    for (let quiet = tries === 1 ? COUNT_QUIET_MS : 0, seen = meta.moves; quiet < COUNT_QUIET_MS || meta.movesInFlight > 0; ) {
+      if (reclaimer.stopped) return;
+      await sleep(50);
+      quiet = meta.moves === seen && meta.movesInFlight === 0 ? quiet + 50 : 0;
+      seen = meta.moves;
+    }
     const moves = meta.moves;
     const refs = new ChunkReferences();
     reclaimer.countingInto(refs);
@@ -235,12 +244,7 @@ async function countReferences(meta: MetaTree, local: DiskStore, reclaimer: Recl
       log(`space is not reclaimed while ${damaged.length} metadata entries cannot be read (first: ${meta.logName(damaged[0]!)}); run sefs fsck`);
       return;
     }
-    if (meta.moves !== moves) {
-      if (tries < COUNT_TRIES) continue;
-      reclaimer.cannotCount('space is reclaimed from the next mount: renames kept moving entries while this one counted them');
-      log(`space is not reclaimed in this session: renames or links moved entries during each of ${COUNT_TRIES} counts of what the files name`);
-      return;
-    }
+    if (meta.moves !== moves) continue;
     // Records no name reaches (a crash after a last unlink): their chunks go with the sweep below. In the same
     // turn as the check above: no link can have named one since the walk.
     const orphans = meta.removeOrphanRecords(named);
