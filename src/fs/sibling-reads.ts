@@ -1,8 +1,9 @@
 /**
  * A directory's small files read one after another (tar c, cp -r, grep -r, a backup): once one of them is
  * opened for reading, the next ones in the directory's listing order (the order such readers take) are
- * decrypted ahead in the worker pool, so their opens find their chunks in the chunk cache instead of
- * decrypting them on the JS thread (native-notes/small-files.md, fifteenth session).
+ * decrypted ahead, on the JS thread between the reader's requests, so their opens find their chunks in the
+ * chunk cache instead of decrypting them while the reader waits (native-notes/small-files.md, fifteenth
+ * session: in the worker pool this was slower).
  *
  * Only what is at hand is used: the names of the directory's last listing, and the entries that listing's
  * read-ahead cached (MetaTree.cachedEntry); nothing is read from disk for it. Nothing here can show wrong or
@@ -17,7 +18,7 @@ import { entryChunkRef } from '../vault/meta-entry.js';
 import { childPath } from '../vault/names.js';
 import { SMALL_FILE_AT_OPEN } from './slab-reads.js';
 
-/** Files decrypted ahead of the one opened: enough to keep the workers a batch ahead of a reader. */
+/** Files decrypted ahead of the one opened: enough to stay ahead of a reader between its requests. */
 const AHEAD_FILES = 32;
 /** A new batch starts once the reader is this close to the end of the last one. */
 const REFILL_AT = 16;

@@ -88,6 +88,17 @@ export class MetaTree {
    */
   moves = 0;
   movesInFlight = 0;
+
+  /** Run a rename or link, counted in `moves` and `movesInFlight`. */
+  private async moving(move: () => Promise<void>): Promise<void> {
+    this.moves++;
+    this.movesInFlight++;
+    try {
+      await move();
+    } finally {
+      this.movesInFlight--;
+    }
+  }
   /** Decoded entries by visible path (for opens), bounded by their size in memory. */
   private readonly entries = new LRUCache<string, MetaEntry>({ maxSize: 64 * 1024 * 1024, sizeCalculation: entryMemory });
   /** Size and stored bytes by visible path (for stats: a stat never decodes a DataMap it does not need). */
@@ -672,14 +683,8 @@ export class MetaTree {
    * leaves both names (the same content twice), never neither. A directory is renamed as is: what it holds
    * is bound to its id, which moves with it.
    */
-  async renameNode(from: string, to: string): Promise<void> {
-    this.moves++;
-    this.movesInFlight++;
-    try {
-      await this.renameNodeCounted(from, to);
-    } finally {
-      this.movesInFlight--;
-    }
+  renameNode(from: string, to: string): Promise<void> {
+    return this.moving(() => this.renameNodeCounted(from, to));
   }
 
   private async renameNodeCounted(from: string, to: string): Promise<void> {
@@ -996,14 +1001,8 @@ export class MetaTree {
    * its entry to a record in links/ (durable) and puts a stub in its place (durable); each further name is a
    * host hard link of the stub. `ino` gives the inode number an entry without one gets.
    */
-  async link(from: string, to: string, ino: () => Promise<number>): Promise<void> {
-    this.moves++;
-    this.movesInFlight++;
-    try {
-      await this.linkCounted(from, to, ino);
-    } finally {
-      this.movesInFlight--;
-    }
+  link(from: string, to: string, ino: () => Promise<number>): Promise<void> {
+    return this.moving(() => this.linkCounted(from, to, ino));
   }
 
   private async linkCounted(from: string, to: string, ino: () => Promise<number>): Promise<void> {
