@@ -1,7 +1,7 @@
 /** What every FUSE operation works with. */
 import type { Logger } from './errno.js';
 import type { MetaTree } from '../vault/meta-tree.js';
-import type { OpenFile, OpenFiles } from './open-files.js';
+import { type OpenFile, type OpenFiles, utimensMtime } from './open-files.js';
 import type { Reclaimer } from './reclaim.js';
 import type { SlabReads } from './slab-reads.js';
 import type { SiblingReads } from './sibling-reads.js';
@@ -61,8 +61,9 @@ async function nodeFor(ctx: FsContext, file: OpenFile): Promise<NodeInfo> {
 /**
  * How an open file's commit persists its new entry, keeping the metadata file's mode and owner (the commit
  * runs under the file's lock, as chmod/chown/utimens of an open file do, so none of them is undone).
- * Times: an explicit utimens while dirty wins; otherwise the mtime is the moment of the last change (what stat
- * showed while the change was uncommitted) and the atime stays (writing is no access).
+ * Times: an explicit utimens while dirty wins, its mtime until the content changes after it; otherwise the mtime
+ * is the moment of the last change (what stat showed while the change was uncommitted) and the atime stays
+ * (writing is no access).
  * The entry is written while the chunks it names are synced, then put in place under the namespace lock at
  * the file's path of that moment (a rename or unlink meanwhile moved or removed it), and `placed` records
  * the commit there, before any other namespace change can see the file.
@@ -75,7 +76,8 @@ export function persistFor(ctx: FsContext, file: OpenFile): Persist {
       mode: st ? Number(st.mode) : 0o100644,
       uid: st ? Number(st.uid) : undefined,
       gid: st ? Number(st.gid) : undefined,
-      ...(file.times ?? { atime: st?.atimeNs, mtime: msToNs(file.seq.modifiedAt) }),
+      atime: file.times?.atime ?? st?.atimeNs,
+      mtime: utimensMtime(file) ?? msToNs(file.seq.modifiedAt),
     };
     const staged = await ctx.meta.stageEntry(withNode(entry, await nodeFor(ctx, file)), attrs, true, file.path || undefined);
     try {

@@ -60,8 +60,14 @@ export interface FuseInstance {
   heldRuns(): number;
   takeWrites(): unknown[];
   endWrites(fh: number): unknown;
-  /** How many writes of holding handles the binding kept, and how many it passed to JS. */
-  writeStats(): { held: number; passed: number };
+  /**
+   * Patch level 12: chmod, chown and utimens of a file whose create the binding answered, while its handle holds
+   * writes, answered in the binding; takeChanges() returns them in order ([kind, path, a, b] each: HeldChange in
+   * ops-attr.ts), and heldRuns() counts them too.
+   */
+  takeChanges(): unknown[];
+  /** How many writes of holding handles the binding kept, how many it passed to JS, and the changes it answered. */
+  writeStats(): WriteStats;
   /**
    * Patch level 10: every name directory `path` holds, listed in this same turn of the JS thread (fs/dir-names.ts
    * has the rule); the binding then answers lookups of other names there ENOENT itself. True if recorded.
@@ -115,7 +121,14 @@ const O_ACCMODE = 3;
 export const opensForReading = (flags: number): boolean => (flags & O_ACCMODE) === fsConstants.O_RDONLY;
 
 /** The patch level our code is written against: PATCH_LEVEL of scripts/patch-fuse-native.mjs. */
-export const FUSE_PATCH_LEVEL = 11;
+export const FUSE_PATCH_LEVEL = 12;
+
+/** What the binding did with writes and changes of files it holds (patch levels 9 and 12). */
+export interface WriteStats {
+  held: number;
+  passed: number;
+  changed: number;
+}
 
 // The script's absolute path: in an installed package there is no checkout to cd into.
 const PATCH_SCRIPT = fileURLToPath(new URL('../../scripts/patch-fuse-native.mjs', import.meta.url));

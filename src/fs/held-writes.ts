@@ -12,16 +12,21 @@
  *   before it has been applied (the rule above), so the order of writes is kept.
  * - Only a handle that is its file's only one holds writes: the open of another handle ends the holding first
  *   (reads the binding answers for the other handle would not see held bytes), and so does the release.
- * - The binding drops a path's cached attributes when it holds a write to it, as a write request does.
+ * - The binding drops a path's cached attributes when it holds a write to it, as a write request does (or, for a
+ *   file it created, makes them what JS will show: patch level 12).
+ * - Changes the binding answered (chmod, chown, utimens of a file it created, patch level 12) are taken before the
+ *   runs and made after them: the binding seals a handle at its first change (later writes reach JS, which
+ *   applies what it took first), so every run a change follows is applied before it.
  * The file's mtime is the moment of the last held write, not of its application.
  */
 import type { FuseInstance } from './fuse-binding.js';
 import type { Logger } from './errno.js';
 import type { OpenFile, OpenFiles } from './open-files.js';
+import type { HeldChange } from './ops-attr.js';
 import { MAX_FILE_SIZE } from './sequencer.js';
 
-/** What the patched binding offers for this (fuse-binding.ts, level 9). */
-export type HeldWriteBinding = Pick<FuseInstance, 'holdWrites' | 'heldRuns' | 'takeWrites' | 'endWrites'>;
+/** What the patched binding offers for this (fuse-binding.ts, levels 9 and 12). */
+export type HeldWriteBinding = Pick<FuseInstance, 'holdWrites' | 'heldRuns' | 'takeWrites' | 'endWrites' | 'takeChanges'>;
 
 /** A run of held bytes: [fh, file offset, bytes, mtime in ms]. */
 export type HeldRun = [number, number, Buffer, number];
@@ -37,6 +42,8 @@ export class HeldWrites {
    * returns belongs to a create recorded by then.
    */
   adoptCreates?: () => void;
+  /** Makes a change the binding answered, as JS makes the request (ops-attr.ts applyHeldChange). */
+  applyChange?: (change: HeldChange) => Promise<void>;
 
   constructor(
     private readonly binding: HeldWriteBinding,
@@ -65,9 +72,12 @@ export class HeldWrites {
     if (file.handles !== 1) void this.end({ fh });
   }
 
-  /** Whether a request must wait for held writes to be applied first (cheap: asked before every request). */
+  /**
+   * Whether a request must wait for held writes or changes to be applied first (cheap: asked before every
+   * request; a change may outlive its handle's holding, so it is asked even when no handle holds).
+   */
   get pending(): boolean {
-    return this.applying !== undefined || (this.holding.size > 0 && this.binding.heldRuns() > 0);
+    return this.applying !== undefined || this.binding.heldRuns() > 0;
   }
 
   /** Apply every run held now (and wait for one being applied); settles once they are in their files. */
@@ -95,17 +105,19 @@ export class HeldWrites {
   }
 
   private async applyAll(): Promise<void> {
-    const take = (): HeldRun[] => {
+    const take = (): [HeldChange[], HeldRun[]] => {
+      const changes = this.binding.takeChanges() as HeldChange[]; // first: the runs they follow are taken below
       const runs = this.binding.takeWrites() as HeldRun[];
       this.adoptCreates?.();
-      return runs;
+      return [changes, runs];
     };
-    for (let runs = take(); runs.length > 0; runs = take()) {
+    for (let [changes, runs] = take(); changes.length + runs.length > 0; [changes, runs] = take()) {
       for (const run of runs) {
         const file = this.holding.get(run[0]);
         if (file) await this.apply(file, run);
         else this.log(`BUG: the binding held writes for handle ${run[0]}, which holds none`);
       }
+      for (const change of changes) await this.applyChange?.(change);
     }
   }
 

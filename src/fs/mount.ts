@@ -22,6 +22,7 @@ import { writeUploadStatus } from './upload-status.js';
 import { SlabReads } from './slab-reads.js';
 import { SiblingReads } from './sibling-reads.js';
 import { HeldWrites } from './held-writes.js';
+import { applyHeldChange } from './ops-attr.js';
 import { HeldCreates } from './held-creates.js';
 import { DirNames } from './dir-names.js';
 import { unmountFromKernel } from './kernel-unmount.js';
@@ -133,6 +134,7 @@ export async function mountVault(vault: string, mountpoint: string, options: Mou
   if (!options.readOnly) ctx.heldWrites = new HeldWrites(fuse, ctx.files, log, (path) => ctx.meta.logName(path));
   ctx.dirNames = new DirNames(fuse, ctx.meta, ctx.files);
   if (!options.readOnly) ctx.heldCreates = HeldCreates.start(fuse, ctx);
+  if (ctx.heldWrites) ctx.heldWrites.applyChange = (change) => applyHeldChange(ctx, change);
   if (ctx.heldWrites && ctx.heldCreates) ctx.heldWrites.adoptCreates = () => ctx.heldCreates?.adoptIfAny();
   const readAhead = await raiseReadAhead(mnt);
   if (readAhead) log(`kernel readahead stays at its default (sequential reads are slower): ${readAhead}`);

@@ -4,7 +4,7 @@
  * logged at unmount (and on SIGUSR1). What it cannot see: the kernel and libfuse's threads before the
  * handler runs, which is the rest of a round trip (native-notes/small-files.md).
  */
-import type { AttrCacheStats, SlabReadStats } from './fuse-binding.js';
+import type { AttrCacheStats, SlabReadStats, WriteStats } from './fuse-binding.js';
 
 interface OpTimes {
   count: number;
@@ -33,13 +33,13 @@ export class OpTrace {
   }
 
   /** One line per operation, the busiest first, then what the binding answered itself (getattrs from its cache). */
-  report(attrs?: AttrCacheStats, reads?: SlabReadStats, writes?: { held: number; passed: number }): string[] {
+  report(attrs?: AttrCacheStats, reads?: SlabReadStats, writes?: WriteStats): string[] {
     const lines = [...this.ops]
       .sort((a, b) => b[1].totalMs - a[1].totalMs)
       .map(([op, t]) => `op ${op}: ${t.count} calls, ${t.totalMs.toFixed(0)} ms, mean ${((t.totalMs / t.count) * 1000).toFixed(0)} us, worst ${t.worstMs.toFixed(1)} ms`);
     if (attrs) lines.push(`attribute cache: ${attrs.hits} getattrs answered in the binding, ${attrs.misses} passed to JS; ${attrs.absent} lookups answered ENOENT from the names of ${attrs.dirs} directories (${attrs.given} listed by JS)`);
     if (reads) lines.push(`slab reads: ${reads.hits} reads answered in the binding, ${reads.misses} passed to JS`);
-    if (writes) lines.push(`held writes: ${writes.held} writes of new files answered in the binding, ${writes.passed} passed to JS`);
+    if (writes) lines.push(`held writes: ${writes.held} writes of new files answered in the binding, ${writes.passed} passed to JS; ${writes.changed} chmod, chown and utimens of them answered in the binding`);
     return lines;
   }
 }

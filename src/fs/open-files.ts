@@ -9,12 +9,18 @@ import type { MetaEntry } from '../vault/meta-entry.js';
 import type { FuseStat } from './ops-attr.js';
 import { type Persist, Sequencer, type SequencerDeps } from './sequencer.js';
 
+/** The mtime utimens gave `file` while it was dirty, unless its content changed since (then that change's moment is). */
+export const utimensMtime = (file: OpenFile): bigint | undefined => (file.times && file.times.version === file.seq.version ? file.times.mtime : undefined);
+
 export interface OpenFile {
   path: string;
   seq: Sequencer;
   handles: number;
-  /** Times set by utimens while the file had uncommitted changes: applied by the commit (ns). */
-  times?: { atime: bigint; mtime: bigint };
+  /**
+   * Times set by utimens while the file had uncommitted changes: applied by the commit (ns). `version` is the
+   * content's version then: a change after them makes the mtime its own moment again (utimensMtime).
+   */
+  times?: { atime: bigint; mtime: bigint; version: number };
   /** The hard-link record of a file with several names (hard-links.ts): opens by any name share this file. */
   link?: number;
   /** Removed while open: its attributes at that moment (what fstat shows of it). */

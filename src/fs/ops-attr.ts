@@ -1,7 +1,7 @@
 /** Attribute operations: getattr, chmod, chown, utimens, access, statfs. */
 import { statfs } from 'node:fs/promises';
 import type { FsContext } from './context.js';
-import type { OpenFile } from './open-files.js';
+import { type OpenFile, utimensMtime } from './open-files.js';
 import { E, fsError } from './errno.js';
 import { NAME_MAX } from '../vault/names.js';
 import { msToNs, nowNs } from '../vault/file-times.js';
@@ -28,8 +28,7 @@ export interface FuseStat {
  * last change when it has some; undefined: the stored one.
  */
 function openMtime(file: OpenFile): bigint | undefined {
-  if (file.times) return file.times.mtime;
-  return file.seq.isDirty ? msToNs(file.seq.modifiedAt) : undefined;
+  return utimensMtime(file) ?? (file.seq.isDirty ? msToNs(file.seq.modifiedAt) : undefined);
 }
 
 /**
@@ -158,8 +157,31 @@ async function setTimesNow(ctx: FsContext, path: string, atime: TimeSpec, mtime:
   const a = timeOf(atime, st.atimeNs, now);
   const m = timeOf(mtime, (open && openMtime(open)) ?? st.mtimeNs, now);
   // An uncommitted file gets its times again when its commit rewrites the metadata file.
-  if (open?.seq.isDirty) open.times = { atime: a, mtime: m };
+  if (open?.seq.isDirty) open.times = { atime: a, mtime: m, version: open.seq.version };
   await ctx.meta.setTimes(path, a, m);
+}
+
+/**
+ * A chmod, chown or utimens the binding answered itself (patch level 12: a file it created, whose handle holds
+ * its writes), with what it showed resolved: [0, path, mode], [1, path, uid, gid], [2, path, atime, mtime].
+ */
+export type HeldChange = [0, string, number, number] | [1, string, number, number] | [2, string, bigint, bigint];
+
+/**
+ * Make a change the binding answered, as the request would have been made (held-writes.ts takes it before any
+ * request is handled). The caller was told it succeeded: a failure is logged, and the file's next fsync reports it.
+ */
+export async function applyHeldChange(ctx: FsContext, change: HeldChange): Promise<void> {
+  const [kind, path] = change;
+  try {
+    if (change[0] === 0) await setMode(ctx, path, change[2]);
+    else if (change[0] === 1) await setOwner(ctx, path, change[2], change[3]);
+    else await setTimes(ctx, path, change[2], change[3]);
+  } catch (err) {
+    const open = openByAnyName(ctx, path);
+    if (open) open.heldWriteError ??= err as Error;
+    ctx.log(`${['chmod', 'chown', 'utimens'][kind]} of ${ctx.meta.logName(path)} answered in the binding could not be made: ${(err as Error).message}`);
+  }
 }
 
 export async function access(ctx: FsContext, path: string): Promise<void> {

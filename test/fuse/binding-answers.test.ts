@@ -514,6 +514,101 @@ describe('creates answered in the binding (patch level 11)', () => {
   });
 });
 
+describe('chmod, chown and utimens of files the binding made, answered in the binding (patch level 12)', () => {
+  /** What stat shows of a file that these tests compare. */
+  const shownOf = (path: string) => {
+    const st = statSync(path, { bigint: true });
+    return { mode: st.mode, uid: st.uid, gid: st.gid, size: st.size, atime: st.atimeNs, mtime: st.mtimeNs };
+  };
+  /** The blocks sefs shows: what is stored (no holes here), in 512-byte units. */
+  const blocksShown = (path: string): boolean => {
+    const st = statSync(path);
+    return st.blocks === Math.ceil(st.size / 512);
+  };
+
+  it('show as a plain directory shows them, at once and after a remount, with a write after a change winning', async () => {
+    m = await TestMount.create('changes', { env: { SEFS_TRACE_OPS: '1' } });
+    const plain = join(m.work, 'plain');
+    await mkdir(plain);
+    await mkdir(m.at('d'));
+    await writeFile(m.at('d', 'warm'), 'the binding has prepared inodes by now');
+    await sleep(1000);
+    // tar's order per file (as root): create, write, futimens, fchown, fchmod, close; checked against the same
+    // calls in a plain directory, through the open handle and right after the close.
+    const names: string[] = [];
+    for (let i = 0; i < 150; i++) {
+      const name = `f${i}`;
+      names.push(name);
+      const bytes = seededBytes(1 + ((i * 131) % 6000), 7000 + i);
+      const times: [number, number] = [1_500_000_000 + i + 0.25, 1_400_000_000 + i * 1000 + 0.5];
+      for (const path of [join(plain, name), m.at('d', name)]) {
+        const fh = await open(path, 'wx', 0o600);
+        await fh.write(bytes, 0, bytes.length, 0);
+        await fh.utimes(...times);
+        await fh.chown(1000 + (i % 3), 2000 + (i % 5));
+        await fh.chmod([0o644, 0o755, 0o600, 0o4755, 0o2750][i % 5]);
+        if (path === m.at('d', name)) {
+          expect(shownOf(path), `${name} while open`).toEqual(shownOf(join(plain, name)));
+          expect(blocksShown(path), `${name}'s blocks while open`).toBe(true);
+        }
+        await fh.close();
+      }
+      expect(shownOf(m.at('d', name)), name).toEqual(shownOf(join(plain, name)));
+      expect(blocksShown(m.at('d', name)), `${name}'s blocks`).toBe(true);
+    }
+
+    // A write after a change the binding answered: its mtime wins over the utimens, as the data follows.
+    const late = await open(m.at('d', 'late'), 'wx');
+    await late.write('first ');
+    await late.utimes(1_000_000, 1_000_000);
+    const beforeLate = Date.now();
+    await late.write('second', 6);
+    await late.chmod(0o640);
+    await late.close();
+    // A change by path from elsewhere while the file is open, and one after a rename of the open file.
+    const other = await open(m.at('d', 'other'), 'wx');
+    await other.write('changed by path');
+    await chmod(m.at('d', 'other'), 0o604);
+    await utimes(m.at('d', 'other'), 1_200_000_000, 1_300_000_000);
+    await other.close();
+    const moved = await open(m.at('d', 'moving'), 'wx');
+    await moved.write('renamed, then changed');
+    await rename(m.at('d', 'moving'), m.at('d', 'moved'));
+    await moved.chmod(0o606);
+    await moved.utimes(1_100_000_000, 1_100_000_000);
+    await moved.close();
+    const check = () => {
+      const late = statSync(m!.at('d', 'late'));
+      expect(late.size).toBe(12);
+      expect(late.mtimeMs).toBeGreaterThanOrEqual(beforeLate - 5);
+      expect(late.mode).toBe(0o100640);
+      expect(statSync(m!.at('d', 'other')).mode).toBe(0o100604);
+      expect(statSync(m!.at('d', 'other')).mtimeMs).toBe(1_300_000_000_000);
+      expect(statSync(m!.at('d', 'moved')).mode).toBe(0o100606);
+      expect(statSync(m!.at('d', 'moved')).mtimeMs).toBe(1_100_000_000_000);
+    };
+    check();
+    const shown = new Map(names.map((name) => [name, shownOf(m!.at('d', name))]));
+    const lateMtime = statSync(m.at('d', 'late')).mtimeMs;
+
+    await m.unmount();
+    const line = /held writes: .*; (\d+) chmod, chown and utimens of them answered in the binding/.exec(await m.log());
+    expect(Number(line?.[1])).toBeGreaterThanOrEqual(300); // of 450 and more: a few files are JS's creates
+    await m.mount();
+    for (const name of names) {
+      const { atime: _atime, ...after } = shownOf(m.at('d', name)); // a read may move atime (relatime)
+      const { atime: _shownAtime, ...before } = shown.get(name)!;
+      expect(after, `${name} after a remount`).toEqual(before);
+      expect((await readFile(m.at('d', name))).equals(seededBytes(1 + ((Number(name.slice(1)) * 131) % 6000), 7000 + Number(name.slice(1)))), name).toBe(true);
+    }
+    check();
+    expect(statSync(m.at('d', 'late')).mtimeMs).toBe(lateMtime);
+    expect(await readFile(m.at('d', 'late'), 'utf8')).toBe('first second');
+    await m.unmount();
+    await run(process.execPath, [CLI, 'fsck', m.vault]);
+  });
+});
+
 describe('closes', () => {
   it('close without a round trip to JS (sefs has no flush), and a written file is committed after its last close', async () => {
     m = await TestMount.create('ro-close', { env: { SEFS_TRACE_OPS: '1' } });
