@@ -26,7 +26,7 @@ import type { HeldChange } from './ops-attr.js';
 import { MAX_FILE_SIZE } from './sequencer.js';
 
 /** What the patched binding offers for this (fuse-binding.ts, levels 9 and 12). */
-export type HeldWriteBinding = Pick<FuseInstance, 'holdWrites' | 'heldRuns' | 'takeWrites' | 'endWrites' | 'takeChanges'>;
+export type HeldWriteBinding = Pick<FuseInstance, 'holdWrites' | 'heldRuns' | 'takeWrites' | 'endWrites' | 'takeChanges' | 'dropAttrs'>;
 
 /** A run of held bytes: [fh, file offset, bytes, mtime in ms]. */
 export type HeldRun = [number, number, Buffer, number];
@@ -42,8 +42,8 @@ export class HeldWrites {
    * returns belongs to a create recorded by then.
    */
   adoptCreates?: () => void;
-  /** Makes a change the binding answered, as JS makes the request (ops-attr.ts applyHeldChange). */
-  applyChange?: (change: HeldChange) => Promise<void>;
+  /** Makes a change the binding answered, as JS makes the request (ops-attr.ts applyHeldChange); whether it was made. */
+  applyChange?: (change: HeldChange) => Promise<boolean>;
 
   constructor(
     private readonly binding: HeldWriteBinding,
@@ -117,7 +117,10 @@ export class HeldWrites {
         if (file) await this.apply(file, run);
         else this.log(`BUG: the binding held writes for handle ${run[0]}, which holds none`);
       }
-      for (const change of changes) await this.applyChange?.(change);
+      for (const change of changes) {
+        // Not made: the binding's attributes showing it go, so a stat asks JS (the log and the next fsync say why).
+        if (!(await this.applyChange?.(change))) this.binding.dropAttrs(change[1]);
+      }
     }
   }
 

@@ -4,7 +4,7 @@ import type { FsContext } from './context.js';
 import { type OpenFile, utimensMtime } from './open-files.js';
 import { E, fsError } from './errno.js';
 import { NAME_MAX } from '../vault/names.js';
-import { msToNs, nowNs } from '../vault/file-times.js';
+import { clampNs, msToNs, nowNs } from '../vault/file-times.js';
 
 export interface FuseStat {
   mode: number;
@@ -149,7 +149,7 @@ export async function setTimes(ctx: FsContext, path: string, atime: TimeSpec, mt
 }
 
 /** What a utimens time means, given the time it replaces and now. */
-const timeOf = (t: TimeSpec, current: bigint, now: bigint): bigint => (t === 'now' ? now : t === 'omit' ? current : t);
+const timeOf = (t: TimeSpec, current: bigint, now: bigint): bigint => (t === 'now' ? now : t === 'omit' ? current : clampNs(t));
 
 async function setTimesNow(ctx: FsContext, path: string, atime: TimeSpec, mtime: TimeSpec, now: bigint): Promise<void> {
   const st = await ctx.meta.lstatNs(path);
@@ -169,18 +169,21 @@ export type HeldChange = [0, string, number, number] | [1, string, number, numbe
 
 /**
  * Make a change the binding answered, as the request would have been made (held-writes.ts takes it before any
- * request is handled). The caller was told it succeeded: a failure is logged, and the file's next fsync reports it.
+ * request is handled); whether it was made. The caller was told it succeeded: a failure is logged, and the file's
+ * next fsync reports it.
  */
-export async function applyHeldChange(ctx: FsContext, change: HeldChange): Promise<void> {
+export async function applyHeldChange(ctx: FsContext, change: HeldChange): Promise<boolean> {
   const [kind, path] = change;
   try {
     if (change[0] === 0) await setMode(ctx, path, change[2]);
     else if (change[0] === 1) await setOwner(ctx, path, change[2], change[3]);
     else await setTimes(ctx, path, change[2], change[3]);
+    return true;
   } catch (err) {
     const open = openByAnyName(ctx, path);
     if (open) open.heldWriteError ??= err as Error;
     ctx.log(`${['chmod', 'chown', 'utimens'][kind]} of ${ctx.meta.logName(path)} answered in the binding could not be made: ${(err as Error).message}`);
+    return false;
   }
 }
 

@@ -9,6 +9,13 @@ import { futimesSync, lutimesSync, utimesSync } from 'node:fs';
 import { native } from '../core/native.js';
 import { checkErrno as check } from './posix-error.js';
 
+/** The range of times kept: ns in a signed 64-bit integer (years 1677 to 2262). */
+const NS_MIN = -(2n ** 63n);
+const NS_MAX = 2n ** 63n - 1n;
+
+/** A time set through the mount, brought into that range (as ext4 clamps a time to its own). */
+export const clampNs = (ns: bigint): bigint => (ns < NS_MIN ? NS_MIN : ns > NS_MAX ? NS_MAX : ns);
+
 /** Node's seconds, for the fallback. */
 const seconds = (ns: bigint): number => Number(ns) / 1e9;
 

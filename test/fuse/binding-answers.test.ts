@@ -577,6 +577,14 @@ describe('chmod, chown and utimens of files the binding made, answered in the bi
     await moved.chmod(0o606);
     await moved.utimes(1_100_000_000, 1_100_000_000);
     await moved.close();
+    // A time whose nanoseconds do not fit in 64 bits: JS's to answer (not a wrapped time kept silently).
+    const far = await open(m.at('d', 'far'), 'wx');
+    await far.write('far');
+    const farAnswer = await far.utimes(2e10, 2e10).then(() => 'set', (err: NodeJS.ErrnoException) => err.code);
+    const farShown = statSync(m.at('d', 'far')).mtimeMs;
+    await far.close();
+    expect(farAnswer).toBe('set');
+    expect(farShown).toBeGreaterThan(9.2e12); // clamped to the last time kept (2262), as ext4 clamps to its range
     const check = () => {
       const late = statSync(m!.at('d', 'late'));
       expect(late.size).toBe(12);
@@ -586,6 +594,7 @@ describe('chmod, chown and utimens of files the binding made, answered in the bi
       expect(statSync(m!.at('d', 'other')).mtimeMs).toBe(1_300_000_000_000);
       expect(statSync(m!.at('d', 'moved')).mode).toBe(0o100606);
       expect(statSync(m!.at('d', 'moved')).mtimeMs).toBe(1_100_000_000_000);
+      expect(statSync(m!.at('d', 'far')).mtimeMs, `far (its utimens: ${farAnswer})`).toBe(farShown);
     };
     check();
     const shown = new Map(names.map((name) => [name, shownOf(m!.at('d', name))]));
