@@ -24,11 +24,12 @@ export type { ChunkRef };
 /** Stored chunks up to this size that the caller already holds are decrypted on this thread (decryptMany). */
 const DECRYPT_HERE_MAX = 16 * 1024;
 /**
- * A local store's read-ahead: 32 chunks, decrypted in batches of 16, 8 per worker (their SHA3 passes share the
- * four-way hash). With chunk reads past the page cache, 16/8 left the workers waiting: 32/16 read 1 GiB cold at
- * 590-658 MB/s against 520-657 (median +8%) with less CPU; 64/16 as fast with more (benchmarking.md, tenth session).
+ * A local store's read-ahead: 64 chunks, in groups of four (one four-way SHA3 pass in one worker), each
+ * decrypted as soon as its own four reads are in. Groups of 16 (8 per worker) waited for their slowest read
+ * and kept the workers idle two thirds of the time: 1 GiB read cold at 648-688 MB/s with 32/16, 772-830 with
+ * 64/4, for the same CPU (benchmarking.md, sixteenth session).
  */
-const LOCAL_READ_AHEAD: ReadAhead = { chunks: 32, group: 16 };
+const LOCAL_READ_AHEAD: ReadAhead = { chunks: 64, group: 4 };
 /** Chunks this large go through slab slots (a slot holds any chunk: smaller ones would waste most of it). */
 const SLOT_MIN = 256 * 1024;
 /** Slots beyond those the cache can hold, for chunks being read (a read-ahead window, and demand reads). */

@@ -9,6 +9,9 @@ import type { Profile } from '../core/compression.js';
 import { ChunkDecryptFailed, ChunkHashMismatch, SefsError } from '../core/errors.js';
 import type { Job, JobBytes, JobResult, PieceFields } from './chunk-jobs.js';
 
+/** How many chunks one pass of the native four-way SHA3 hashes together (sha3-many.ts). */
+const FOUR_WAY = 4;
+
 interface Pending {
   resolve: (r: JobResult) => void;
   reject: (e: Error) => void;
@@ -303,10 +306,11 @@ export class WorkerPool {
 
   /**
    * Verify and decrypt chunks in their slots of the attached slab, spread over the workers in batches as
-   * decryptMany: one promise per chunk, with where its plaintext now is in the slab.
+   * decryptMany, but never split below FOUR_WAY (a read-ahead group of four is one four-way SHA3 pass in one
+   * worker, not two half-empty ones): one promise per chunk, with where its plaintext now is in the slab.
    */
   decryptInSlab(chunks: SlabDecryptRequest[]): Promise<{ plainAt: number; plainLength: number }>[] {
-    const perWorker = Math.ceil(chunks.length / this.slots.length);
+    const perWorker = Math.max(Math.min(FOUR_WAY, chunks.length), Math.ceil(chunks.length / this.slots.length));
     const out: Promise<{ plainAt: number; plainLength: number }>[] = [];
     for (let at = 0; at < chunks.length; at += perWorker) {
       const jobs = chunks.slice(at, at + perWorker).map((c): Job => ({ kind: 'decryptSlot', ...c }));
