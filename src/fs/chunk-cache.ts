@@ -24,12 +24,17 @@ export type { ChunkRef };
 /** Stored chunks up to this size that the caller already holds are decrypted on this thread (decryptMany). */
 const DECRYPT_HERE_MAX = 16 * 1024;
 /**
- * A local store's read-ahead: 64 chunks, in groups of four (one four-way SHA3 pass in one worker), each
+ * A local store's read-ahead: up to 64 chunks, in groups of four (one four-way SHA3 pass in one worker), each
  * decrypted as soon as its own four reads are in. Groups of 16 (8 per worker) waited for their slowest read
  * and kept the workers idle two thirds of the time: 1 GiB read cold at 648-688 MB/s with 32/16, 772-830 with
  * 64/4, for the same CPU (benchmarking.md, sixteenth session).
  */
 const LOCAL_READ_AHEAD: ReadAhead = { chunks: 64, group: 4 };
+/**
+ * A window holds at most this share of the cache: chunks decrypted ahead wait there to be read, and several
+ * slow readers at once (cp to a slower disk) must not push each other's next chunks out before they are read.
+ */
+const WINDOW_SHARE_OF_CACHE = 1 / 3;
 /** Chunks this large go through slab slots (a slot holds any chunk: smaller ones would waste most of it). */
 const SLOT_MIN = 256 * 1024;
 /** Slots beyond those the cache can hold, for chunks being read (a read-ahead window, and demand reads). */
@@ -66,7 +71,9 @@ export class ChunkCache {
     private readonly pool: WorkerPool,
     maxBytes: number,
   ) {
-    this.readAhead = store.readAhead ?? LOCAL_READ_AHEAD;
+    const wanted = store.readAhead ?? LOCAL_READ_AHEAD;
+    const fits = Math.floor((maxBytes / SLOT_SIZE) * WINDOW_SHARE_OF_CACHE);
+    this.readAhead = { chunks: Math.max(wanted.group, Math.min(wanted.chunks, fits)), group: wanted.group };
     this.lru = new LRUCache<string, Entry>({
       maxSize: Math.max(maxBytes, 1),
       // A slot is taken whole, whatever the plaintext's length: the LRU's bound is then also the slots'.
@@ -147,10 +154,10 @@ export class ChunkCache {
 
   /**
    * Start loading chunks ahead of a sequential reader, without waiting; errors surface on the real read.
-   * The chunks not cached or loading are fetched together and decrypted as batches, a few per worker, so
-   * their hashes share the four-way SHA3. Nothing starts until at least `atLeast` of them are missing
-   * (or all of `refs`, near the end of a file): a trickle of single chunks would hash one at a time.
-   * Each group of `readAhead.group` is decrypted as soon as its own fetches are in.
+   * The chunks not cached or loading are fetched in groups of `readAhead.group`, each decrypted in one worker
+   * batch as soon as its own fetches are in, so their hashes share the four-way SHA3. Nothing starts until at
+   * least `atLeast` of them are missing (or all of `refs`, near the end of a file): a trickle of single chunks
+   * would hash one at a time.
    */
   prefetch(refs: ChunkRef[], atLeast = 1, { here = false }: { here?: boolean } = {}): void {
     const todo = refs.filter((r) => {

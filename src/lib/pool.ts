@@ -265,12 +265,12 @@ export class WorkerPool {
   }
 
   /**
-   * Verify and decrypt several stored chunks, spread over the workers in batches (read-ahead): one promise
-   * per chunk, each settled as its own batch finishes. The stored buffers are moved to the workers when they
+   * Verify and decrypt several stored chunks, spread over the workers in batches (read-ahead), never split
+   * below FOUR_WAY (decryptInSlab): one promise per chunk, each settled as its own batch finishes. The stored buffers are moved to the workers when they
    * own their memory (as fresh reads from a store do): callers must not use them afterwards.
    */
   decryptMany(chunks: DecryptRequest[], checks: ChunkChecks = 'both'): Promise<Buffer>[] {
-    const perWorker = Math.ceil(chunks.length / this.slots.length);
+    const perWorker = Math.max(Math.min(FOUR_WAY, chunks.length), Math.ceil(chunks.length / this.slots.length));
     const out: Promise<Buffer>[] = [];
     for (let at = 0; at < chunks.length; at += perWorker) {
       const transfer: ArrayBuffer[] = [];
