@@ -265,12 +265,12 @@ export class WorkerPool {
   }
 
   /**
-   * Verify and decrypt several stored chunks, spread over the workers in batches (read-ahead), never split
-   * below FOUR_WAY (decryptInSlab): one promise per chunk, each settled as its own batch finishes. The stored buffers are moved to the workers when they
-   * own their memory (as fresh reads from a store do): callers must not use them afterwards.
+   * Verify and decrypt several stored chunks, spread over the workers in batches (read-ahead: decryptBatch):
+   * one promise per chunk, each settled as its own batch finishes. The stored buffers are moved to the workers
+   * when they own their memory (as fresh reads from a store do): callers must not use them afterwards.
    */
   decryptMany(chunks: DecryptRequest[], checks: ChunkChecks = 'both'): Promise<Buffer>[] {
-    const perWorker = Math.max(Math.min(FOUR_WAY, chunks.length), Math.ceil(chunks.length / this.slots.length));
+    const perWorker = this.decryptBatch(chunks.length);
     const out: Promise<Buffer>[] = [];
     for (let at = 0; at < chunks.length; at += perWorker) {
       const transfer: ArrayBuffer[] = [];
@@ -305,12 +305,19 @@ export class WorkerPool {
   }
 
   /**
+   * How many of `count` chunks to decrypt go to one worker: spread over the workers, but never split below
+   * FOUR_WAY (a read-ahead group of four is one four-way SHA3 pass in one worker, not two half-empty ones).
+   */
+  private decryptBatch(count: number): number {
+    return Math.max(Math.min(FOUR_WAY, count), Math.ceil(count / this.slots.length));
+  }
+
+  /**
    * Verify and decrypt chunks in their slots of the attached slab, spread over the workers in batches as
-   * decryptMany, but never split below FOUR_WAY (a read-ahead group of four is one four-way SHA3 pass in one
-   * worker, not two half-empty ones): one promise per chunk, with where its plaintext now is in the slab.
+   * decryptMany: one promise per chunk, with where its plaintext now is in the slab.
    */
   decryptInSlab(chunks: SlabDecryptRequest[]): Promise<{ plainAt: number; plainLength: number }>[] {
-    const perWorker = Math.max(Math.min(FOUR_WAY, chunks.length), Math.ceil(chunks.length / this.slots.length));
+    const perWorker = this.decryptBatch(chunks.length);
     const out: Promise<{ plainAt: number; plainLength: number }>[] = [];
     for (let at = 0; at < chunks.length; at += perWorker) {
       const jobs = chunks.slice(at, at + perWorker).map((c): Job => ({ kind: 'decryptSlot', ...c }));
