@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Profile } from '../src/core/compression.js';
 import { prng as seededPrng } from '../test/helpers/inputs.js';
 import { type S3BenchResult, runS3Bench, s3Table } from './bench-s3.js';
 
@@ -570,7 +571,7 @@ class GocryptfsTarget extends FuseTarget {
 }
 
 class SefsTarget extends FuseTarget {
-  constructor(name: string, root: string, readonly profile: 'fast' | 'compat') { super(name, root); }
+  constructor(name: string, root: string, readonly profile: Profile) { super(name, root); }
   get cli() { return path.join(REPO, 'dist', 'cli', 'main.js'); }
   get vault() { return path.join(this.root, 'vault'); }
   get storeDir() { const c = path.join(this.vault, 'chunks'); return fs.existsSync(c) ? c : this.vault; }
@@ -654,7 +655,7 @@ let OPTS: Options;
 
 function parseArgs(argv: string[]): Options {
   const o: Options = {
-    scratch: '', only: ['plain', 'gocryptfs', 'sefs-fast', 'sefs-compat'], sizeMb: 1024, reads: 2000, writes: 200,
+    scratch: '', only: ['plain', 'gocryptfs', 'sefs-fast', 'sefs-compact', 'sefs-compat'], sizeMb: 1024, reads: 2000, writes: 200,
     files: 5000, seed: 42, stepTimeoutS: 0, out: path.join(REPO, 'bench-results'), cases: ['seq', 'randread', 'dedup', 'randwrite', 'small', 'tools'],
   };
   for (let i = 0; i < argv.length; i++) {
@@ -663,7 +664,7 @@ function parseArgs(argv: string[]): Options {
     switch (k) {
       case '--scratch': o.scratch = val(); break;
       case '--dir': val(); break; // handled by scripts/bench
-      case '--only': o.only = val().split(',').flatMap((t) => (t === 'sefs' ? ['sefs-fast', 'sefs-compat'] : [t.trim()])); break;
+      case '--only': o.only = val().split(',').flatMap((t) => (t === 'sefs' ? ['sefs-fast', 'sefs-compact', 'sefs-compat'] : [t.trim()])); break;
       case '--size-mb': o.sizeMb = Number(val()); break;
       case '--cache-mb': o.cacheMb = Number(val()); break;
       case '--reads': o.reads = Number(val()); break;
@@ -677,7 +678,7 @@ function parseArgs(argv: string[]): Options {
     }
   }
   if (!o.scratch) throw new Error('--scratch DIR is required (scripts/bench passes it)');
-  for (const t of o.only) if (!['plain', 'gocryptfs', 'sefs-fast', 'sefs-compat', 's3'].includes(t)) throw new Error(`unknown target ${t}`);
+  for (const t of o.only) if (!['plain', 'gocryptfs', 'sefs-fast', 'sefs-compact', 'sefs-compat', 's3'].includes(t)) throw new Error(`unknown target ${t}`);
   if (!(o.sizeMb >= 1)) throw new Error('--size-mb must be >= 1');
   // A 1 GiB step at ~1 MB/s still finishes; a hung daemon is given up on.
   if (!o.stepTimeoutS) o.stepTimeoutS = Math.max(300, Math.round(o.sizeMb * 1.2));
@@ -705,8 +706,9 @@ function prepareTools(src: Sources, o: Options): void {
 async function runTarget(t: Target, o: Options, src: Sources, defs: CaseDef[]): Promise<void> {
   const size = o.sizeMb * MiB;
   const T = o.stepTimeoutS;
-  const isCompat = t.name === 'sefs-compat';
-  const wanted = defs.filter((d) => o.cases.includes(d.group) && (!isCompat || d.group === 'seq'));
+  // The other profiles differ from fast only in how chunks are compressed: the streams show it.
+  const seqOnly = t.name === 'sefs-compat' || t.name === 'sefs-compact';
+  const wanted = defs.filter((d) => o.cases.includes(d.group) && (!seqOnly || d.group === 'seq'));
   const fileA = () => path.join(t.dataDir, 'random.bin');
   const fileB = () => path.join(t.dataDir, 'text.txt');
   const fileA2 = () => path.join(t.dataDir, 'random-copy.bin');
@@ -973,7 +975,7 @@ async function main(): Promise<void> {
     random: path.join(srcDir, 'random.bin'), text: path.join(srcDir, 'text.txt'), sample: path.join(srcDir, 'sample.txt'),
     tree: path.join(srcDir, 'tree'), tarball: path.join(srcDir, 'tree.tar'), repo: path.join(srcDir, 'repo'), npmProject: path.join(srcDir, 'npm'),
   };
-  const order = ['plain', 'gocryptfs', 'sefs-fast', 'sefs-compat'].filter((t) => o.only.includes(t));
+  const order = ['plain', 'gocryptfs', 'sefs-fast', 'sefs-compact', 'sefs-compat'].filter((t) => o.only.includes(t));
   // The sources of the local targets (the S3 case makes its own).
   if (order.length > 0) {
     let g0 = Date.now();
@@ -996,7 +998,7 @@ async function main(): Promise<void> {
     const root = path.join(o.scratch, name);
     const t = name === 'plain' ? new PlainTarget(name, root)
       : name === 'gocryptfs' ? new GocryptfsTarget(name, root)
-      : new SefsTarget(name, root, name === 'sefs-fast' ? 'fast' : 'compat');
+      : new SefsTarget(name, root, name.slice('sefs-'.length) as Profile);
     const s = Date.now();
     await runTarget(t, o, src, defs);
     log(`== ${name}: done in ${((Date.now() - s) / 1000).toFixed(0)} s`);

@@ -47,7 +47,7 @@ const CASES: [args: string[], line: string, code: number][] = [
   [['init', 'fastvault', '--profile', 'compat'], "sefs: fastvault is already a vault of profile fast: --profile compat cannot apply (the profile is chosen when a vault is created)", 1],
   [['init', 'fastvault', '--cache-mb', '64'], 'sefs: fastvault is already a vault with --cache-mb 128: --cache-mb 64 cannot apply (give it to sefs mount instead)', 1],
   [['init', 'fastvault', '--passphrase-file', 'pass'], 'sefs: fastvault is already an unsealed vault: a vault is sealed when it is created', 1],
-  [['init', 'v', '--profile', 'turbo'], "sefs: --profile must be fast or compat, got 'turbo'", 2],
+  [['init', 'v', '--profile', 'turbo'], "sefs: --profile must be one of compat, fast, compact, got 'turbo'", 2],
   [['init', 'v', '--scrypt-log-n', '12'], 'sefs: --scrypt-log-n goes with --seal, --passphrase-file or --passphrase-fd', 2],
   [['init', 'v', '--seal', '--scrypt-log-n', '40'], "sefs: --scrypt-log-n must be an integer from 10 to 18, got '40'", 2],
   [['init', 'v', '--seal'], 'sefs: v is to be sealed: give its passphrase with --passphrase-file F or --passphrase-fd N (or run on a terminal to be asked)', 1],

@@ -3,7 +3,13 @@
  * to know which one made a chunk.
  *  - compat: brotli quality 6 exactly as the reference crate's Rust encoder writes it (brotli-wasm
  *    is that encoder compiled to WASM), so chunk names equal the reference's.
- *  - fast: native brotli at a low quality; chunks that look incompressible are stored raw.
+ *  - fast (the filesystem's default): a chunk is compressed (native brotli, quality 0) only when that shrinks
+ *    it to a third or less; every other chunk is stored raw (uncompressed brotli meta-blocks). Why: brotli
+ *    decodes about 8 ms per MiB of compressed stream on this class of CPU, so a chunk of ordinary text (about
+ *    half its size compressed) reads 2.5x slower than raw, while one compressed to a third reads at most about
+ *    twice as slow as raw (native-notes/benchmarking.md, seventeenth session).
+ *  - compact: native brotli at quality 0 wherever it saves anything; only chunks that look incompressible
+ *    are stored raw (fast's rule until the seventeenth session): the smallest vault short of compat's writes.
  */
 import { createRequire } from 'node:module';
 import { brotliCompressSync, brotliDecompressSync, constants as zlib } from 'node:zlib';
@@ -11,8 +17,8 @@ import { native } from './native.js';
 import { type BrotliParts, readStoredBrotli, storeAsBrotli } from './raw-brotli.js';
 import { MAX_CHUNK_SIZE } from './constants.js';
 
-export type Profile = 'compat' | 'fast';
-export const PROFILES: readonly Profile[] = ['compat', 'fast'];
+export type Profile = 'compat' | 'fast' | 'compact';
+export const PROFILES: readonly Profile[] = ['compat', 'fast', 'compact'];
 
 export function isProfile(value: string): value is Profile {
   return (PROFILES as readonly string[]).includes(value);
@@ -20,11 +26,18 @@ export function isProfile(value: string): value is Profile {
 
 /** The reference crate's COMPRESSION_QUALITY. */
 const COMPAT_QUALITY = 6;
-/** fast: quality 0 compresses text-like data at about 200 MB/s per core to 40% (quality 1: 140 MB/s, 35%). */
+/** fast and compact: quality 0 compresses text-like data at about 190 MB/s per core to 48% (quality 1: 150 MB/s, 41%). */
 const FAST_QUALITY = 0;
-/** fast: a sample whose byte entropy is at least this (bits per byte) is treated as incompressible. */
+/** compact: a sample whose byte entropy is at least this (bits per byte) is treated as incompressible. */
 const INCOMPRESSIBLE_ENTROPY = 7.5;
 const SAMPLE_BYTES = 16 * 1024;
+/** fast: the largest share of its size a chunk may compress to and still be stored compressed. */
+const FAST_KEEP_RATIO = 1 / 3;
+/**
+ * fast: a sample window that compresses to more than this share means the whole chunk will not reach
+ * FAST_KEEP_RATIO (a 16 KiB window compresses 5 to 13 points worse than its 1 MiB chunk: text, code, JSON).
+ */
+const FAST_WINDOW_RATIO = 0.45;
 
 type BrotliWasm = { compress(buf: Uint8Array, options?: { quality?: number }): Uint8Array };
 let brotliWasm: BrotliWasm | undefined;
@@ -94,12 +107,24 @@ function brotliFast(data: Uint8Array): Buffer {
  */
 function looksIncompressible(data: Uint8Array): boolean {
   if (data.length < SAMPLE_BYTES || sampledEntropy(data) < INCOMPRESSIBLE_ENTROPY) return false;
+  return brotliFast(middleWindow(data)).length > SAMPLE_BYTES * 0.95;
+}
+
+/** The middle SAMPLE_BYTES of `data` (all of it when shorter). */
+function middleWindow(data: Uint8Array): Uint8Array {
+  if (data.length <= SAMPLE_BYTES) return data;
   const start = Math.floor((data.length - SAMPLE_BYTES) / 2);
-  const window = data.subarray(start, start + SAMPLE_BYTES);
-  return brotliFast(window).length > SAMPLE_BYTES * 0.95;
+  return data.subarray(start, start + SAMPLE_BYTES);
 }
 
 function compressFast(data: Uint8Array): BrotliParts {
+  // A sample first, so that a chunk that will not compress well enough costs 1% of compressing it.
+  if (data.length > SAMPLE_BYTES && brotliFast(middleWindow(data)).length > SAMPLE_BYTES * FAST_WINDOW_RATIO) return storeAsBrotli(data);
+  const packed = brotliFast(data);
+  return packed.length <= data.length * FAST_KEEP_RATIO ? { parts: [packed] } : storeAsBrotli(data);
+}
+
+function compressCompact(data: Uint8Array): BrotliParts {
   if (looksIncompressible(data)) return storeAsBrotli(data);
   const packed = brotliFast(data);
   return packed.length < data.length ? { parts: [packed] } : storeAsBrotli(data);
@@ -114,7 +139,8 @@ function compressCompat(data: Uint8Array): BrotliParts {
  * where the plaintext sits in it when the profile stored it raw.
  */
 export function compressParts(data: Uint8Array, profile: Profile): BrotliParts {
-  return profile === 'compat' ? compressCompat(data) : compressFast(data);
+  if (profile === 'compat') return compressCompat(data);
+  return profile === 'fast' ? compressFast(data) : compressCompact(data);
 }
 
 export function compress(data: Uint8Array, profile: Profile): Buffer {

@@ -1,4 +1,4 @@
-/** sefs encrypt FILE --store DIR [--datamap OUT] [--json] [--profile compat|fast] */
+/** sefs encrypt FILE --store DIR [--datamap OUT] [--json] [--profile compat|fast|compact] */
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { isProfile, PROFILES } from '../../core/compression.js';
@@ -11,7 +11,7 @@ import { storeForWriting } from '../store.js';
 
 export const summary = 'self-encrypt a file into a chunk store and write its DataMap';
 
-export const usage = `usage: sefs encrypt FILE --store DIR [--datamap OUT] [--json] [--profile compat|fast]
+export const usage = `usage: sefs encrypt FILE --store DIR [--datamap OUT] [--json] [--profile compat|fast|compact]
 
 Self-encrypts FILE, streaming, into the chunk store DIR (created if missing) and writes
 its DataMap, the key to the content, in the reference crate's form (shrunk as it shrinks it).

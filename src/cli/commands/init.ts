@@ -1,5 +1,5 @@
-/** sefs init VAULT [--chunks s3://BUCKET[/PREFIX]] [--profile fast|compat] [--cache-mb N] [--seal | --passphrase-file F | --passphrase-fd N] [--scrypt-log-n N] */
-import { PROFILES, isProfile } from '../../core/compression.js';
+/** sefs init VAULT [--chunks s3://BUCKET[/PREFIX]] [--profile fast|compat|compact] [--cache-mb N] [--seal | --passphrase-file F | --passphrase-fd N] [--scrypt-log-n N] */
+import { PROFILES, type Profile, isProfile } from '../../core/compression.js';
 import { createSeal, openSeal } from '../../vault/seal.js';
 import { DEFAULT_SCRYPT } from '../../vault/kdf.js';
 import { type VaultConfig, VaultError, initVault, readVaultConfig } from '../../vault/config.js';
@@ -9,7 +9,7 @@ import { checkDirectory } from '../vault.js';
 import { type S3Location, S3Store, parseS3Url, s3Url } from '../../store/s3-store.js';
 
 export const summary = 'create a vault (done by the first mount too); sealed with a passphrase';
-export const usage = `usage: sefs init VAULT [--chunks s3://BUCKET[/PREFIX]] [--profile fast|compat] [--cache-mb N]
+export const usage = `usage: sefs init VAULT [--chunks s3://BUCKET[/PREFIX]] [--profile fast|compat|compact] [--cache-mb N]
                  [--seal | --passphrase-file F | --passphrase-fd N [--scrypt-log-n N]]
 
 Creates VAULT/sefs.json, VAULT/chunks/ and VAULT/meta/ (0700). On an existing vault it checks that the
@@ -41,7 +41,7 @@ export const operands = [{ name: 'VAULT', complete: 'dir' }] as const;
 
 export async function run({ values, operands: [vault] }: Parsed<typeof options>): Promise<void> {
   const profile = values.profile;
-  if (profile !== undefined && !isProfile(profile)) throw new UsageError(`--profile must be fast or compat, got '${profile}'`);
+  if (profile !== undefined && !isProfile(profile)) throw new UsageError(`--profile must be one of ${PROFILES.join(', ')}, got '${profile}'`);
   const cache = cacheMb(values['cache-mb']);
   const logN = intOption(values['scrypt-log-n'], '--scrypt-log-n', 10, 18);
   const sealing = values.seal === true || hasPassphraseSource(values);
@@ -66,7 +66,7 @@ export async function run({ values, operands: [vault] }: Parsed<typeof options>)
   passphrase?.fill(0);
   // The bucket first: a vault is not created for a bucket it cannot reach.
   const createdBucket = s3 && !existing ? await new S3Store(s3).ensureBucket() : false;
-  const config = await initVault(vault!, { profile: profile as 'fast' | 'compat' | undefined, cacheMb: cache, seal, s3 });
+  const config = await initVault(vault!, { profile: profile as Profile | undefined, cacheMb: cache, seal, s3 });
   const sealed = config.seal ? ', metadata sealed' : '';
   const where = config.s3 ? `, chunks in ${s3Url(config.s3)}${createdBucket ? ' (bucket created)' : ''}` : '';
   process.stdout.write(`sefs: vault ${vault} ${existing ? 'already exists' : 'ready'} (profile ${config.profile}${sealed}${where})\n`);
