@@ -5,7 +5,7 @@
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import type { Profile } from '../src/core/compression.js';
+import { PROFILES, type Profile } from '../src/core/compression.js';
 import { MemoryStore } from '../src/store/memory-store.js';
 import { WorkerPool, parallelDecrypt, parallelEncrypt } from '../src/lib/index.js';
 import { seededBytes, textLike } from '../test/helpers/inputs.js';
@@ -33,7 +33,7 @@ const mbps = (bytes: number, ms: number): number => bytes / 1e6 / (ms / 1000);
 const cpuMs = (u: NodeJS.CpuUsage): number => (u.user + u.system) / 1000;
 const rows: Row[] = [];
 for (const [data, input] of inputs) {
-  for (const profile of ['compat', 'fast'] as Profile[]) {
+  for (const profile of PROFILES) {
     for (const threads of [1, 2]) {
       const pool = new WorkerPool(threads);
       await Promise.all(Array.from({ length: threads }, () => pool.hash(Buffer.alloc(1)))); // workers started

@@ -28,6 +28,13 @@ function pattern(size: number): Buffer {
   return out;
 }
 
+/** 1 MiB of zeros with `middle` in its middle: one sample slice alone would call it incompressible. */
+function zerosAround(middle: Buffer): Buffer {
+  const out = Buffer.alloc(MiB);
+  middle.copy(out, (MiB - middle.length) >> 1);
+  return out;
+}
+
 function stored(data: Uint8Array, profile: Profile) {
   const { parts, plainAt } = compressParts(data, profile);
   const stream = Buffer.concat(parts);
@@ -43,6 +50,11 @@ describe('compression profiles', () => {
     { name: 'a repeated pattern', data: pattern(MiB), raw: false },
     { name: 'zeros', data: Buffer.alloc(MiB), raw: false },
     { name: 'a small log', data: logLines(6000), raw: false },
+    { name: 'zeros around 12 KB of random bytes', data: zerosAround(seededBytes(12_000, 8)), raw: false },
+    ...[16383, 16384, 16385].flatMap((n) => [
+      { name: `text of ${n} bytes`, data: textLike(n, 9), raw: true },
+      { name: `a log of ${n} bytes`, data: logLines(n), raw: false },
+    ]),
   ])('fast: $name, stored raw: $raw', ({ data, raw }) => {
     const s = stored(data, 'fast');
     expect(s.raw).toBe(raw);

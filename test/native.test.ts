@@ -16,7 +16,7 @@ import { keysFromHashes } from '../src/core/keys.js';
 import { encryptChunk, encryptChunks, openChunk, openChunkInPlace, xorInto, xorIntoPortable } from '../src/core/chunk.js';
 import { copyBytes } from '../src/core/copy-bytes.js';
 import { storeAsBrotli } from '../src/core/raw-brotli.js';
-import { maxBrotliSize } from '../src/core/compression.js';
+import { maxBrotliSize, PROFILES } from '../src/core/compression.js';
 import { native } from '../src/core/native.js';
 import { ChunkDecryptFailed, ChunkHashMismatch } from '../src/core/errors.js';
 import { sha3Backend, sha3Many } from '../src/core/sha3-many.js';
@@ -138,9 +138,9 @@ describe('four-stream AES-128-CBC', () => {
     expect(() => native!.aesCbcEncryptMany!([Buffer.alloc(16)], [Buffer.alloc(15)], [Buffer.alloc(16)])).toThrow(RangeError);
   });
 
-  it('encryptChunks gives encryptChunk\'s bytes, both profiles, any mix of sizes and data', () => {
+  it('encryptChunks gives encryptChunk\'s bytes, every profile, any mix of sizes and data', () => {
     const rand = prng(7);
-    for (const profile of ['fast', 'compat'] as const) {
+    for (const profile of PROFILES) {
       const plains = [1, 100, 4095, 4096, 70_000, 1 << 20, 333_333].map((n, i) => (i % 2 ? textLike(n, i) : seededBytes(n, i)));
       const keys = plains.map(() => keysFromHashes(...([0, 1, 2].map(() => Buffer.from(Array.from({ length: 32 }, () => Math.floor(rand() * 256)))) as [Buffer, Buffer, Buffer])));
       const batch = encryptChunks(plains, keys, profile);
@@ -280,7 +280,7 @@ describe('chunks opened in place', () => {
     const scratch = Buffer.alloc(SLOT);
     const raw = seededBytes(1 << 20, 6);
     const text = textLike(1 << 20, 7);
-    for (const stored of [encryptChunk(raw, keys, 'fast'), encryptChunk(text, keys, 'fast'), encryptChunk(text, keys, 'compat')]) {
+    for (const stored of [encryptChunk(raw, keys, 'fast'), encryptChunk(text, keys, 'fast'), encryptChunk(text, keys, 'compact'), encryptChunk(text, keys, 'compat')]) {
       const slot = inSlot(stored);
       const plain = openChunkInPlace(slot, stored.length, keys, name, 1 << 20, scratch);
       expect(plain.buffer).toBe(slot.buffer);

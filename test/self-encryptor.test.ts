@@ -1,6 +1,6 @@
 /** The SelfEncryptor: streamed writes give encrypt()'s DataMap; reads by range and chunk by chunk give the bytes back. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Profile } from '../src/core/compression.js';
+import { PROFILES } from '../src/core/compression.js';
 import { chunkSpans } from '../src/core/layout.js';
 import { MemoryStore } from '../src/store/memory-store.js';
 import { SelfEncryptor, WorkerPool, encrypt, inlineCrypto } from '../src/lib/index.js';
@@ -27,7 +27,7 @@ async function writeInPieces(enc: SelfEncryptor, data: Buffer, seed: number): Pr
   }
 }
 
-describe.each(['compat', 'fast'] as Profile[])('profile %s', (profile) => {
+describe.each(PROFILES)('profile %s', (profile) => {
   it.each([3, 1000, 3 * MiB - 1, 3 * MiB, 3 * MiB + 1, 4 * MiB, 7 * MiB + 333])('%i bytes written in pieces', async (size) => {
     const data = size % 2 ? seededBytes(size, size) : textLike(size, size);
     const store = new MemoryStore();

@@ -1,7 +1,7 @@
 /**
  * A brotli stream that stores bytes uncompressed (RFC 7932, section 9.2: ISUNCOMPRESSED meta-blocks).
- * The `fast` profile writes incompressible chunks this way: any brotli decoder (the reference crate's
- * included) reads it, and writing it costs one copy instead of a compression attempt.
+ * The `fast` profile writes every chunk that does not compress to a third this way, `compact` incompressible
+ * ones: any brotli decoder (the reference crate's included) reads it, and writing it costs one copy.
  * Why by hand: node:zlib and brotli-wasm only offer "compress", which spends time trying first.
  */
 

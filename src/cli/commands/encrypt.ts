@@ -21,7 +21,8 @@ its DataMap, the key to the content, in the reference crate's form (shrunk as it
   --datamap OUT    where to write the DataMap (default: FILE.datamap)
   --json           print the file's root DataMap as JSON:
                    {file_size, child, chunks: [{index, dst, src, size}]}, hashes in hex
-  --profile P      compat (default; the same chunk names as the reference crate) or fast`;
+  --profile P      compat (default; the same chunk names as the reference crate), fast (compresses only
+                   what shrinks to a third or less) or compact (compresses whatever it can)`;
 
 export const options = {
   store: { type: 'string', help: 'chunk store directory (created if missing)', complete: 'dir' },

@@ -18,8 +18,10 @@ options given match it (a profile, cache size or seal is chosen when a vault is 
                      being a local cache (sefs mount --disk-cache-mb). Endpoint, region and keys come
                      from the AWS SDK's settings (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
                      AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ~/.aws); one vault per prefix
-  --profile          compression profile of new chunks: fast (default) or compat
-                     (chunk names identical to the self_encryption crate's)
+  --profile          compression profile of new chunks: fast (default: compresses only chunks that shrink
+                     to a third or less, stores the rest raw), compact (compresses whatever it can: half
+                     the space for text, reads of it at half the speed) or compat (chunk names identical
+                     to the self_encryption crate's, slow writes)
   --cache-mb N       default size of a mount's decrypted-chunk cache, 1 to 1048576 (128)
   --seal             seal the metadata with a passphrase asked for on the terminal (twice)
   --passphrase-file F  seal with the passphrase in F (its bytes without a trailing newline)
