@@ -915,6 +915,31 @@ async function runTarget(t: Target, o: Options, src: Sources, defs: CaseDef[]): 
   }
 }
 
+/** Requests in flight on every block device (reads, writes and discards: /sys/block/X/stat, field 9). */
+function diskInFlight(): number {
+  let total = 0;
+  for (const dev of fs.readdirSync('/sys/block')) {
+    try { total += Number(fs.readFileSync(`/sys/block/${dev}/stat`, 'utf8').trim().split(/\s+/)[8] ?? 0); } catch { /* gone */ }
+  }
+  return total;
+}
+
+/**
+ * Between targets: a target's teardown frees gigabytes, which a disk mounted with online discard trims after
+ * the journal commits, in the first seconds of the next target's writes. sync, then wait until no request has
+ * been in flight for a second (30 s at most), so every target starts on a quiet disk.
+ */
+async function settleDisk(): Promise<void> {
+  const s = Date.now();
+  spawnSync('sync');
+  let quietSince = Date.now();
+  while (Date.now() - s < 30_000 && Date.now() - quietSince < 1000) {
+    if (diskInFlight() > 0) quietSince = Date.now();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  log(`disk settled in ${((Date.now() - s) / 1000).toFixed(1)} s`);
+}
+
 // ---------------------------------------------------------------------------------------------
 // output
 
@@ -994,6 +1019,7 @@ async function main(): Promise<void> {
     s3 = await runS3Bench(o.scratch, o.sizeMb, Math.min(o.reads, 500), log).catch((e: Error) => `failed: ${e.message}`);
     log(`== s3: done in ${((Date.now() - s) / 1000).toFixed(0)} s`);
   }
+  await settleDisk();
   for (const name of order) {
     const root = path.join(o.scratch, name);
     const t = name === 'plain' ? new PlainTarget(name, root)
@@ -1002,6 +1028,7 @@ async function main(): Promise<void> {
     const s = Date.now();
     await runTarget(t, o, src, defs);
     log(`== ${name}: done in ${((Date.now() - s) / 1000).toFixed(0)} s`);
+    await settleDisk();
   }
 
   const totalS = (Date.now() - t0) / 1000;
