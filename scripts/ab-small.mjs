@@ -82,7 +82,7 @@ try {
     fs.writeFileSync(path.join(base, 'pass'), 'benchpass\n');
     fs.mkdirSync(store);
     execFileSync('gocryptfs', ['-init', '-q', '-passfile', path.join(base, 'pass'), store], { stdio: 'ignore' });
-  } else execFileSync('node', [main, 'init', store, '--profile', 'fast'], { stdio: 'ignore' });
+  } else execFileSync('node', [main, 'init', store], { stdio: 'ignore' });
   await mount();
   const tree = path.join(mnt, 'tree');
   const untar = path.join(mnt, 'untar');

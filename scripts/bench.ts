@@ -655,7 +655,7 @@ let OPTS: Options;
 
 function parseArgs(argv: string[]): Options {
   const o: Options = {
-    scratch: '', only: ['plain', 'gocryptfs', 'sefs-fast', 'sefs-compact', 'sefs-compat'], sizeMb: 1024, reads: 2000, writes: 200,
+    scratch: '', only: ['plain', 'gocryptfs', 'sefs-selective', 'sefs-fast', 'sefs-compat'], sizeMb: 1024, reads: 2000, writes: 200,
     files: 5000, seed: 42, stepTimeoutS: 0, out: path.join(REPO, 'bench-results'), cases: ['seq', 'randread', 'dedup', 'randwrite', 'small', 'tools'],
   };
   for (let i = 0; i < argv.length; i++) {
@@ -664,7 +664,7 @@ function parseArgs(argv: string[]): Options {
     switch (k) {
       case '--scratch': o.scratch = val(); break;
       case '--dir': val(); break; // handled by scripts/bench
-      case '--only': o.only = val().split(',').flatMap((t) => (t === 'sefs' ? ['sefs-fast', 'sefs-compact', 'sefs-compat'] : [t.trim()])); break;
+      case '--only': o.only = val().split(',').flatMap((t) => (t === 'sefs' ? ['sefs-selective', 'sefs-fast', 'sefs-compat'] : [t.trim()])); break;
       case '--size-mb': o.sizeMb = Number(val()); break;
       case '--cache-mb': o.cacheMb = Number(val()); break;
       case '--reads': o.reads = Number(val()); break;
@@ -678,7 +678,7 @@ function parseArgs(argv: string[]): Options {
     }
   }
   if (!o.scratch) throw new Error('--scratch DIR is required (scripts/bench passes it)');
-  for (const t of o.only) if (!['plain', 'gocryptfs', 'sefs-fast', 'sefs-compact', 'sefs-compat', 's3'].includes(t)) throw new Error(`unknown target ${t}`);
+  for (const t of o.only) if (!['plain', 'gocryptfs', 'sefs-selective', 'sefs-fast', 'sefs-compat', 's3'].includes(t)) throw new Error(`unknown target ${t}`);
   if (!(o.sizeMb >= 1)) throw new Error('--size-mb must be >= 1');
   // A 1 GiB step at ~1 MB/s still finishes; a hung daemon is given up on.
   if (!o.stepTimeoutS) o.stepTimeoutS = Math.max(300, Math.round(o.sizeMb * 1.2));
@@ -706,8 +706,8 @@ function prepareTools(src: Sources, o: Options): void {
 async function runTarget(t: Target, o: Options, src: Sources, defs: CaseDef[]): Promise<void> {
   const size = o.sizeMb * MiB;
   const T = o.stepTimeoutS;
-  // The other profiles differ from fast only in how chunks are compressed: the streams show it.
-  const seqOnly = t.name === 'sefs-compat' || t.name === 'sefs-compact';
+  // The other profiles differ from the default (selective) only in how chunks are compressed: the streams show it.
+  const seqOnly = t.name === 'sefs-compat' || t.name === 'sefs-fast';
   const wanted = defs.filter((d) => o.cases.includes(d.group) && (!seqOnly || d.group === 'seq'));
   const fileA = () => path.join(t.dataDir, 'random.bin');
   const fileB = () => path.join(t.dataDir, 'text.txt');
@@ -958,13 +958,13 @@ function ratio(a: Cell | undefined, b: Cell | undefined): string {
 }
 
 function table(defs: CaseDef[], targets: string[]): string {
-  const cols = ['case', 'unit', ...targets, 'fast/gocfs', 'fast/plain'];
+  const cols = ['case', 'unit', ...targets, 'sel/gocfs', 'sel/plain'];
   const rows: string[][] = [];
   for (const d of defs) {
     const r = results[d.id];
     if (!r) continue;
     const unit = d.unit + (d.better === 'hi' ? ' ^' : d.better === 'lo' ? ' v' : '');
-    rows.push([d.label, unit, ...targets.map((t) => fmt(r[t], d.unit)), ratio(r['sefs-fast'], r.gocryptfs), ratio(r['sefs-fast'], r.plain)]);
+    rows.push([d.label, unit, ...targets.map((t) => fmt(r[t], d.unit)), ratio(r['sefs-selective'], r.gocryptfs), ratio(r['sefs-selective'], r.plain)]);
   }
   const w = cols.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((c, i) => (i < 2 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ');
@@ -1000,7 +1000,7 @@ async function main(): Promise<void> {
     random: path.join(srcDir, 'random.bin'), text: path.join(srcDir, 'text.txt'), sample: path.join(srcDir, 'sample.txt'),
     tree: path.join(srcDir, 'tree'), tarball: path.join(srcDir, 'tree.tar'), repo: path.join(srcDir, 'repo'), npmProject: path.join(srcDir, 'npm'),
   };
-  const order = ['plain', 'gocryptfs', 'sefs-fast', 'sefs-compact', 'sefs-compat'].filter((t) => o.only.includes(t));
+  const order = ['plain', 'gocryptfs', 'sefs-selective', 'sefs-fast', 'sefs-compat'].filter((t) => o.only.includes(t));
   // The sources of the local targets (the S3 case makes its own).
   if (order.length > 0) {
     let g0 = Date.now();
@@ -1033,7 +1033,7 @@ async function main(): Promise<void> {
 
   const totalS = (Date.now() - t0) / 1000;
   const out = table(defs, order);
-  const legend = '^ higher is better, v lower is better; MB = 1e6 bytes; ratios are sefs-fast divided by gocryptfs / plain.';
+  const legend = '^ higher is better, v lower is better; MB = 1e6 bytes; ratios are sefs-selective (the default profile) divided by gocryptfs / plain.';
   const m = machineInfo();
   const la = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
   process.stdout.write(`\nsefs bench: ${o.sizeMb} MiB files, ${m.cpus} CPUs, ${m.memMB} MB RAM, kernel ${m.kernel}, node ${m.node}, ${m.gocryptfs.split(';')[0]}, sefs ${m.sefsCommit}\n`);

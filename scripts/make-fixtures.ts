@@ -1,6 +1,6 @@
 /**
  * Writes test/fixtures/own: sefs-made fixtures in the layout of the reference vectors, for the `fast` and
- * `compact` profiles (the reference vectors cover `compat`). Run once, deliberately (`npx tsx scripts/make-fixtures.ts`), and
+ * `selective` profiles (the reference vectors cover `compat`). Run once, deliberately (`npx tsx scripts/make-fixtures.ts`), and
  * commit the result: the tests then catch any change to what the fast profile writes (which would end dedup
  * against existing vaults) and keep old chunks decryptable.
  */
@@ -14,10 +14,9 @@ import { inputFromWords, sha3hex } from '../test/helpers/inputs.js';
 
 const OUT = new URL('../test/fixtures/own/', import.meta.url).pathname;
 const CASES: Record<string, { input: string; profile: Profile }> = {
-  // Text compresses to about 40%: stored raw by fast, compressed by compact (whose chunks are those fast made
-  // before the seventeenth session: the same fixture files under their old name fast-text-48KiB).
+  // This text compresses to about 40%: compressed by fast, stored raw by selective.
   'fast-text-48KiB': { input: 'text-like, seed 7, 49152 bytes', profile: 'fast' },
-  'compact-text-48KiB': { input: 'text-like, seed 7, 49152 bytes', profile: 'compact' },
+  'selective-text-48KiB': { input: 'text-like, seed 7, 49152 bytes', profile: 'selective' },
   'fast-random-60KiB': { input: 'random, seed 11, 61440 bytes', profile: 'fast' },
   // More than 3 chunks, so the map is shrunk (with the fast profile too); low entropy, so the chunks are small.
   'fast-mod16-4MiB+5': { input: 'byte i = i % 16, 4 MiB + 5 bytes', profile: 'fast' },

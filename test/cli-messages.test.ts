@@ -25,7 +25,7 @@ beforeAll(async () => {
   await writeFile(join(dir, 'regular'), 'not a vault\n');
   await writeFile(join(dir, 'pass'), 'secret\n');
   await writeFile(join(dir, 'small.txt'), 'hello, world\n');
-  expect(sefs('init', 'fastvault').code).toBe(0);
+  expect(sefs('init', 'fastvault', '--profile', 'fast').code).toBe(0);
   expect(sefs('init', 'sealed', '--passphrase-file', 'pass', '--scrypt-log-n', '10').code).toBe(0);
   expect(sefs('encrypt', 'small.txt', '--store', 'store').code).toBe(0);
   await mkdir(join(dir, 'adir'));
@@ -47,7 +47,7 @@ const CASES: [args: string[], line: string, code: number][] = [
   [['init', 'fastvault', '--profile', 'compat'], "sefs: fastvault is already a vault of profile fast: --profile compat cannot apply (the profile is chosen when a vault is created)", 1],
   [['init', 'fastvault', '--cache-mb', '64'], 'sefs: fastvault is already a vault with --cache-mb 128: --cache-mb 64 cannot apply (give it to sefs mount instead)', 1],
   [['init', 'fastvault', '--passphrase-file', 'pass'], 'sefs: fastvault is already an unsealed vault: a vault is sealed when it is created', 1],
-  [['init', 'v', '--profile', 'turbo'], "sefs: --profile must be one of compat, fast, compact, got 'turbo'", 2],
+  [['init', 'v', '--profile', 'turbo'], "sefs: --profile must be one of compat, fast, selective, got 'turbo'", 2],
   [['init', 'v', '--scrypt-log-n', '12'], 'sefs: --scrypt-log-n goes with --seal, --passphrase-file or --passphrase-fd', 2],
   [['init', 'v', '--seal', '--scrypt-log-n', '40'], "sefs: --scrypt-log-n must be an integer from 10 to 18, got '40'", 2],
   [['init', 'v', '--seal'], 'sefs: v is to be sealed: give its passphrase with --passphrase-file F or --passphrase-fd N (or run on a terminal to be asked)', 1],
@@ -161,7 +161,7 @@ describe('a passphrase asked for on a terminal', () => {
 
   it('init --seal asks twice without echo; the vault then opens with that passphrase and refuses another', async () => {
     const init = await onTerminal(['init', 'asked', '--seal', '--scrypt-log-n', '10'], ['typed secret', 'typed secret']);
-    expect(init.shown).toBe('Passphrase for asked: \nAgain, to confirm: \nsefs: vault asked ready (profile fast, metadata sealed)\n');
+    expect(init.shown).toBe('Passphrase for asked: \nAgain, to confirm: \nsefs: vault asked ready (profile selective, metadata sealed)\n');
     expect(init.code).toBe(0);
     const good = await onTerminal(['stats', 'asked', '--json'], ['typed secret']);
     expect(good.code).toBe(0);

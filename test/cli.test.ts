@@ -116,7 +116,7 @@ describe('a multi-chunk file', () => {
 
   beforeAll(async () => {
     await writeFile(join(dir, 'multi.bin'), input);
-    const r = sefs('encrypt', 'multi.bin', '--store', store(), '--profile', 'compact'); // compressed text chunks, raw random ones
+    const r = sefs('encrypt', 'multi.bin', '--store', store(), '--profile', 'fast'); // compressed text chunks, raw random ones
     expect(r.code, r.stderr).toBe(0);
     expect(existsSync(map())).toBe(true); // FILE.datamap by default
     expect(r.stdout.toString()).toMatch(/^[^\n]+\n$/);

@@ -63,7 +63,7 @@ describe('bash completes with the tables', () => {
     expect(complete('')).toEqual([...Object.keys(commands), '--debug', '--help', '--version'].sort());
     expect(complete('mo')).toEqual(['mount']);
     expect(complete('mount', 'v', 'm', '--re')).toEqual(['--read-only']);
-    expect(complete('init', 'v', '--profile', '')).toEqual(['compact', 'compat', 'fast']);
+    expect(complete('init', 'v', '--profile', '')).toEqual(['compat', 'fast', 'selective']);
     expect(complete('completion', '')).toEqual(['bash', 'zsh']);
     expect(complete('fsck', '--')).toEqual([...flags('fsck'), '--help'].sort());
   });

@@ -280,7 +280,7 @@ describe('chunks opened in place', () => {
     const scratch = Buffer.alloc(SLOT);
     const raw = seededBytes(1 << 20, 6);
     const text = textLike(1 << 20, 7);
-    for (const stored of [encryptChunk(raw, keys, 'fast'), encryptChunk(text, keys, 'fast'), encryptChunk(text, keys, 'compact'), encryptChunk(text, keys, 'compat')]) {
+    for (const stored of [encryptChunk(raw, keys, 'fast'), encryptChunk(text, keys, 'selective'), encryptChunk(text, keys, 'fast'), encryptChunk(text, keys, 'compat')]) {
       const slot = inSlot(stored);
       const plain = openChunkInPlace(slot, stored.length, keys, name, 1 << 20, scratch);
       expect(plain.buffer).toBe(slot.buffer);

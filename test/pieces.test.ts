@@ -19,7 +19,7 @@ function rawChunk(size: number, seed: number) {
   const n1 = sha3(Buffer.from(`n1-${seed}`));
   const n2 = sha3(Buffer.from(`n2-${seed}`));
   const keys = keysFromHashes(own, n1, n2);
-  const enc = encryptChunkBytes(plain, keys, 'fast');
+  const enc = encryptChunkBytes(plain, keys, 'selective');
   expect(enc.plainAt).toBeDefined();
   expect(enc.content.length).toBe(rawStoredLength(enc.plainAt!, size));
   return { plain, keys, stored: enc.content, pieces: hashPieces(enc.content, enc.plainAt!), name: sha3(enc.content), own };
@@ -73,11 +73,11 @@ describe('piece reads of a raw chunk', () => {
     expect(() => openPieces(c.stored.subarray(start + 16, end + 16), start + 16, c.pieces, 1 << 20, c.keys, 500_000, 504_096)).toThrow();
   });
 
-  it('compressed chunks have no piece hashes; fast stores text raw, compact compresses it', () => {
+  it('compressed chunks have no piece hashes; selective stores text raw, fast compresses it', () => {
     const plain = textLike(1 << 20, 3);
     const keys = keysFromHashes(sha3(plain), sha3(Buffer.of(1)), sha3(Buffer.of(2)));
-    expect(encryptChunkBytes(plain, keys, 'fast').plainAt).toBeDefined();
-    expect(encryptChunkBytes(plain, keys, 'compact').plainAt).toBeUndefined();
+    expect(encryptChunkBytes(plain, keys, 'selective').plainAt).toBeDefined();
+    expect(encryptChunkBytes(plain, keys, 'fast').plainAt).toBeUndefined();
     const compat = encryptChunkBytes(seededBytes(1 << 20, 4), keys, 'compat');
     expect(compat.plainAt).toBeUndefined();
   });

@@ -22,7 +22,7 @@ import { prng, seededBytes, textLike } from './helpers/inputs.js';
 const MiB = 1024 * 1024;
 const SIZES = [3, 4, 1023, 3072, 3 * MiB - 1, 3 * MiB, 3 * MiB + 1, 10 * MiB + 7];
 const KINDS = { random: seededBytes, compressible: textLike } as const;
-const PROFILES: Profile[] = ['compat', 'fast', 'compact'];
+const PROFILES: Profile[] = ['compat', 'fast', 'selective'];
 
 /** A store that records what is fetched. */
 class CountingStore extends MemoryStore {

@@ -1,6 +1,6 @@
 /**
  * Reference vectors (made by the self_encryption crate, copied from shared/vectors) and our own fixtures
- * (test/fixtures/own, made by scripts/make-fixtures.ts for the fast and compact profiles), checked the same way:
+ * (test/fixtures/own, made by scripts/make-fixtures.ts for the fast and selective profiles), checked the same way:
  * layout, hashes, DataMap bytes, chunk names and bytes, shrinking, and decryption of the stored chunks.
  */
 import { describe, expect, it } from 'vitest';

@@ -3,13 +3,16 @@
  * to know which one made a chunk.
  *  - compat: brotli quality 6 exactly as the reference crate's Rust encoder writes it (brotli-wasm
  *    is that encoder compiled to WASM), so chunk names equal the reference's.
- *  - fast (the filesystem's default): a chunk is compressed (native brotli, quality 0) only when that shrinks
- *    it to a third or less; every other chunk is stored raw (uncompressed brotli meta-blocks). Why: brotli
- *    decodes about 8 ms per MiB of compressed stream on this class of CPU, so a chunk of ordinary text (about
- *    half its size compressed) reads 2.5x slower than raw, while one compressed to a third reads at most about
- *    twice as slow as raw (native-notes/benchmarking.md, seventeenth session).
- *  - compact: native brotli at quality 0 wherever it saves anything; only chunks that look incompressible
- *    are stored raw (fast's rule until the seventeenth session): the smallest vault short of compat's writes.
+ *  - selective (the filesystem's default since the seventeenth session): a chunk is compressed (native
+ *    brotli, quality 0) only when that shrinks it to a third or less; every other chunk is stored raw
+ *    (uncompressed brotli meta-blocks). Why: brotli decodes about 8 ms per MiB of compressed stream on this
+ *    class of CPU, so a chunk of ordinary text (about half its size compressed) reads 2.5x slower than raw,
+ *    while one compressed to a third reads at most about twice as slow as raw (native-notes/benchmarking.md,
+ *    seventeenth session).
+ *  - fast (the default before): native brotli at quality 0 wherever it saves anything; only chunks that look
+ *    incompressible are stored raw. The smallest vault short of compat's slow writes.
+ * A profile's rule never changes once vaults use it: its chunk names are what dedup inside a vault relies on
+ * (test/fixtures/own pins them).
  */
 import { createRequire } from 'node:module';
 import { brotliCompressSync, brotliDecompressSync, constants as zlib } from 'node:zlib';
@@ -17,8 +20,8 @@ import { native } from './native.js';
 import { type BrotliParts, readStoredBrotli, storeAsBrotli } from './raw-brotli.js';
 import { MAX_CHUNK_SIZE } from './constants.js';
 
-export type Profile = 'compat' | 'fast' | 'compact';
-export const PROFILES: readonly Profile[] = ['compat', 'fast', 'compact'];
+export type Profile = 'compat' | 'fast' | 'selective';
+export const PROFILES: readonly Profile[] = ['compat', 'fast', 'selective'];
 
 export function isProfile(value: string): value is Profile {
   return (PROFILES as readonly string[]).includes(value);
@@ -26,19 +29,19 @@ export function isProfile(value: string): value is Profile {
 
 /** The reference crate's COMPRESSION_QUALITY. */
 const COMPAT_QUALITY = 6;
-/** fast and compact: quality 0 compresses text-like data at about 190 MB/s per core to 48% (quality 1: 150 MB/s, 41%). */
+/** fast and selective: quality 0 compresses text-like data at about 190 MB/s per core to 48% (quality 1: 150 MB/s, 41%). */
 const FAST_QUALITY = 0;
-/** compact: a sample whose byte entropy is at least this (bits per byte) is treated as incompressible. */
+/** fast: a sample whose byte entropy is at least this (bits per byte) is treated as incompressible. */
 const INCOMPRESSIBLE_ENTROPY = 7.5;
 const SAMPLE_BYTES = 16 * 1024;
-/** fast: the largest share of its size a chunk may compress to and still be stored compressed. */
-const FAST_KEEP_RATIO = 1 / 3;
+/** selective: the largest share of its size a chunk may compress to and still be stored compressed. */
+const SELECTIVE_KEEP_RATIO = 1 / 3;
 /**
- * fast: a chunk whose spread sample (16 slices of 1 KiB side by side) compresses to more than this share will
- * not reach FAST_KEEP_RATIO: the sample compresses 5 to 17 points worse than its 1 MiB chunk (text 53-54%
+ * selective: a chunk whose spread sample (16 slices of 1 KiB side by side) compresses to more than this share
+ * will not reach SELECTIVE_KEEP_RATIO: the sample compresses 5 to 17 points worse than its 1 MiB chunk (text 53-54%
  * against 48%, code 33-41% against 18-30%, JSON 40-46% against 29%).
  */
-const FAST_SAMPLE_RATIO = 0.5;
+const SELECTIVE_SAMPLE_RATIO = 0.5;
 
 type BrotliWasm = { compress(buf: Uint8Array, options?: { quality?: number }): Uint8Array };
 let brotliWasm: BrotliWasm | undefined;
@@ -131,15 +134,15 @@ function middleWindow(data: Uint8Array): Uint8Array {
   return data.subarray(start, start + SAMPLE_BYTES);
 }
 
-function compressFast(data: Uint8Array): BrotliParts {
+function compressSelective(data: Uint8Array): BrotliParts {
   // A sample first, so that a chunk that will not compress well enough costs 1% of compressing it. Spread
   // over the chunk, so that a mostly compressible chunk is not judged by one incompressible stretch.
-  if (data.length > SAMPLE_BYTES && brotliFast(spreadSample(data)).length > SAMPLE_BYTES * FAST_SAMPLE_RATIO) return storeAsBrotli(data);
+  if (data.length > SAMPLE_BYTES && brotliFast(spreadSample(data)).length > SAMPLE_BYTES * SELECTIVE_SAMPLE_RATIO) return storeAsBrotli(data);
   const packed = brotliFast(data);
-  return packed.length <= data.length * FAST_KEEP_RATIO ? { parts: [packed] } : storeAsBrotli(data);
+  return packed.length <= data.length * SELECTIVE_KEEP_RATIO ? { parts: [packed] } : storeAsBrotli(data);
 }
 
-function compressCompact(data: Uint8Array): BrotliParts {
+function compressFast(data: Uint8Array): BrotliParts {
   if (looksIncompressible(data)) return storeAsBrotli(data);
   const packed = brotliFast(data);
   return packed.length < data.length ? { parts: [packed] } : storeAsBrotli(data);
@@ -155,7 +158,7 @@ function compressCompat(data: Uint8Array): BrotliParts {
  */
 export function compressParts(data: Uint8Array, profile: Profile): BrotliParts {
   if (profile === 'compat') return compressCompat(data);
-  return profile === 'fast' ? compressFast(data) : compressCompact(data);
+  return profile === 'selective' ? compressSelective(data) : compressFast(data);
 }
 
 export function compress(data: Uint8Array, profile: Profile): Buffer {

@@ -1,6 +1,6 @@
 /**
  * A brotli stream that stores bytes uncompressed (RFC 7932, section 9.2: ISUNCOMPRESSED meta-blocks).
- * The `fast` profile writes every chunk that does not compress to a third this way, `compact` incompressible
+ * The `selective` profile writes every chunk that does not compress to a third this way, `fast` incompressible
  * ones: any brotli decoder (the reference crate's included) reads it, and writing it costs one copy.
  * Why by hand: node:zlib and brotli-wasm only offer "compress", which spends time trying first.
  */

@@ -113,7 +113,7 @@ export async function initVault(root: string, options: InitOptions = {}): Promis
   }
   const config: VaultConfig = {
     format: VAULT_FORMAT,
-    profile: options.profile ?? 'fast',
+    profile: options.profile ?? 'selective',
     cacheMb: options.cacheMb ?? 128,
     store: options.s3 ? 's3' : 'disk',
     ...(options.s3 ? { s3: options.s3 } : {}),

@@ -64,7 +64,7 @@ describe('npm pack, npm install -g of the tarball, and the installed sefs', () =
   it('the installed sefs inits a vault, mounts it, writes and reads a file, and unmounts', async () => {
     const vault = join(dir, 'vault');
     const mnt = join(dir, 'mnt');
-    expect((await run(sefs, ['init', vault], { cwd: dir })).stdout).toBe(`sefs: vault ${vault} ready (profile fast)\n`);
+    expect((await run(sefs, ['init', vault], { cwd: dir })).stdout).toBe(`sefs: vault ${vault} ready (profile selective)\n`);
     await run(sefs, ['mount', vault, mnt], { cwd: dir });
     expect(await isMounted(mnt)).toBe(true);
     await run('sh', ['-c', `printf 'installed and mounted\\n' > ${mnt}/hello && sync`]);

@@ -1,6 +1,6 @@
 /**
- * The compression profile of a vault, through the mount: `fast` (the default) stores text raw and compresses
- * only what shrinks to a third, `compact` compresses text. Either way the files read back exact after a
+ * The compression profile of a vault, through the mount: `selective` (the default) stores text raw and
+ * compresses only what shrinks to a third, `fast` compresses text. Either way the files read back exact after a
  * remount, small packed files included (a compressed one is decoded at its open).
  */
 import { afterAll, describe, expect, it } from 'vitest';
@@ -27,7 +27,7 @@ const files = {
   'tiny.txt': textLike(700, 3),
 };
 
-async function writeAndReadBack(profile: 'fast' | 'compact') {
+async function writeAndReadBack(profile: 'selective' | 'fast') {
   const m = await TestMount.create(`profile-${profile}`, { initArgs: ['--profile', profile] });
   expect(JSON.parse(await readFile(join(m.vault, 'sefs.json'), 'utf8')).profile).toBe(profile);
   const stored: Record<string, number> = {};
@@ -48,16 +48,16 @@ async function writeAndReadBack(profile: 'fast' | 'compact') {
 }
 
 describe('compression profiles through the mount', () => {
-  it('fast: text stored raw, logs compressed to a third or less; all read back exact', async () => {
-    const { stored, small, tiny } = await writeAndReadBack('fast');
+  it('selective: text stored raw, logs compressed to a third or less; all read back exact', async () => {
+    const { stored, small, tiny } = await writeAndReadBack('selective');
     expect(stored['big.txt']).toBeGreaterThanOrEqual(files['big.txt'].length);
     expect(stored['log.txt']).toBeLessThanOrEqual(files['log.txt'].length / 3);
     expect(small).toBeGreaterThanOrEqual(files['small.txt'].length);
     expect(tiny).toBeGreaterThanOrEqual(files['tiny.txt'].length);
   });
 
-  it('compact: text compressed, packed small files too; all read back exact', async () => {
-    const { stored, small, tiny } = await writeAndReadBack('compact');
+  it('fast: text compressed, packed small files too; all read back exact', async () => {
+    const { stored, small, tiny } = await writeAndReadBack('fast');
     expect(stored['big.txt']).toBeLessThan(files['big.txt'].length * 0.6);
     expect(stored['log.txt']).toBeLessThanOrEqual(files['log.txt'].length / 3);
     expect(small).toBeLessThan(files['small.txt'].length * 0.7);

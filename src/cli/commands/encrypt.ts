@@ -1,4 +1,4 @@
-/** sefs encrypt FILE --store DIR [--datamap OUT] [--json] [--profile compat|fast|compact] */
+/** sefs encrypt FILE --store DIR [--datamap OUT] [--json] [--profile compat|fast|selective] */
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { isProfile, PROFILES } from '../../core/compression.js';
@@ -11,7 +11,7 @@ import { storeForWriting } from '../store.js';
 
 export const summary = 'self-encrypt a file into a chunk store and write its DataMap';
 
-export const usage = `usage: sefs encrypt FILE --store DIR [--datamap OUT] [--json] [--profile compat|fast|compact]
+export const usage = `usage: sefs encrypt FILE --store DIR [--datamap OUT] [--json] [--profile compat|fast|selective]
 
 Self-encrypts FILE, streaming, into the chunk store DIR (created if missing) and writes
 its DataMap, the key to the content, in the reference crate's form (shrunk as it shrinks it).
@@ -21,8 +21,8 @@ its DataMap, the key to the content, in the reference crate's form (shrunk as it
   --datamap OUT    where to write the DataMap (default: FILE.datamap)
   --json           print the file's root DataMap as JSON:
                    {file_size, child, chunks: [{index, dst, src, size}]}, hashes in hex
-  --profile P      compat (default; the same chunk names as the reference crate), fast (compresses only
-                   what shrinks to a third or less) or compact (compresses whatever it can)`;
+  --profile P      compat (default; the same chunk names as the reference crate), fast (compresses
+                   whatever it can) or selective (compresses only what shrinks to a third or less)`;
 
 export const options = {
   store: { type: 'string', help: 'chunk store directory (created if missing)', complete: 'dir' },

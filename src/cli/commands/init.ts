@@ -1,4 +1,4 @@
-/** sefs init VAULT [--chunks s3://BUCKET[/PREFIX]] [--profile fast|compat|compact] [--cache-mb N] [--seal | --passphrase-file F | --passphrase-fd N] [--scrypt-log-n N] */
+/** sefs init VAULT [--chunks s3://BUCKET[/PREFIX]] [--profile selective|fast|compat] [--cache-mb N] [--seal | --passphrase-file F | --passphrase-fd N] [--scrypt-log-n N] */
 import { PROFILES, type Profile, isProfile } from '../../core/compression.js';
 import { createSeal, openSeal } from '../../vault/seal.js';
 import { DEFAULT_SCRYPT } from '../../vault/kdf.js';
@@ -9,7 +9,7 @@ import { checkDirectory } from '../vault.js';
 import { type S3Location, S3Store, parseS3Url, s3Url } from '../../store/s3-store.js';
 
 export const summary = 'create a vault (done by the first mount too); sealed with a passphrase';
-export const usage = `usage: sefs init VAULT [--chunks s3://BUCKET[/PREFIX]] [--profile fast|compat|compact] [--cache-mb N]
+export const usage = `usage: sefs init VAULT [--chunks s3://BUCKET[/PREFIX]] [--profile selective|fast|compat] [--cache-mb N]
                  [--seal | --passphrase-file F | --passphrase-fd N [--scrypt-log-n N]]
 
 Creates VAULT/sefs.json, VAULT/chunks/ and VAULT/meta/ (0700). On an existing vault it checks that the
@@ -18,10 +18,10 @@ options given match it (a profile, cache size or seal is chosen when a vault is 
                      being a local cache (sefs mount --disk-cache-mb). Endpoint, region and keys come
                      from the AWS SDK's settings (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
                      AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ~/.aws); one vault per prefix
-  --profile          compression profile of new chunks: fast (default: compresses only chunks that shrink
-                     to a third or less, stores the rest raw), compact (compresses whatever it can: half
-                     the space for text, reads of it at half the speed) or compat (chunk names identical
-                     to the self_encryption crate's, slow writes)
+  --profile          compression profile of the vault's chunks: selective (default: compresses only
+                     chunks that shrink to a third or less, stores the rest raw), fast (compresses
+                     whatever it can: half the space for text, reads of it at half the speed) or compat
+                     (chunk names identical to the self_encryption crate's, slow writes)
   --cache-mb N       default size of a mount's decrypted-chunk cache, 1 to 1048576 (128)
   --seal             seal the metadata with a passphrase asked for on the terminal (twice)
   --passphrase-file F  seal with the passphrase in F (its bytes without a trailing newline)
