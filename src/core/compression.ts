@@ -60,17 +60,23 @@ function sampleSlices(data: Uint8Array): Array<[number, number]> {
   return Array.from({ length: slices }, (_, s) => [s * stride, s * stride + sliceLen]);
 }
 
-/** The sample slices of `data` side by side: what a chunk is judged by before it is compressed. */
-function spreadSample(data: Uint8Array): Uint8Array {
-  const slices = sampleSlices(data);
-  if (slices.length === 1) return data;
-  const out = Buffer.allocUnsafe(SAMPLE_BYTES);
+/** Scratch of this thread for the sample and its brotli stream: a chunk's sample leaves no garbage behind. */
+let sampleScratch: { sample: Buffer; packed: Buffer } | undefined;
+
+/**
+ * The length of the brotli stream of the sample slices of `data` side by side: what selective judges a chunk
+ * by before compressing it (only for `data` longer than SAMPLE_BYTES).
+ */
+function spreadSampleCompressedLength(data: Uint8Array): number {
+  sampleScratch ??= { sample: Buffer.allocUnsafe(SAMPLE_BYTES), packed: Buffer.allocUnsafe(maxBrotliSize(SAMPLE_BYTES)) };
+  const { sample, packed } = sampleScratch;
   let at = 0;
-  for (const [start, end] of slices) {
-    out.set(data.subarray(start, end), at);
+  for (const [start, end] of sampleSlices(data)) {
+    sample.set(data.subarray(start, end), at);
     at += end - start;
   }
-  return out;
+  const n = native?.brotliEncodeInto ? native.brotliEncodeInto(sample.subarray(0, at), packed, FAST_QUALITY) : -1;
+  return n > 0 ? n : brotliFast(sample.subarray(0, at)).length;
 }
 
 /**
@@ -137,7 +143,7 @@ function middleWindow(data: Uint8Array): Uint8Array {
 function compressSelective(data: Uint8Array): BrotliParts {
   // A sample first, so that a chunk that will not compress well enough costs 1% of compressing it. Spread
   // over the chunk, so that a mostly compressible chunk is not judged by one incompressible stretch.
-  if (data.length > SAMPLE_BYTES && brotliFast(spreadSample(data)).length > SAMPLE_BYTES * SELECTIVE_SAMPLE_RATIO) return storeAsBrotli(data);
+  if (data.length > SAMPLE_BYTES && spreadSampleCompressedLength(data) > SAMPLE_BYTES * SELECTIVE_SAMPLE_RATIO) return storeAsBrotli(data);
   const packed = brotliFast(data);
   return packed.length <= data.length * SELECTIVE_KEEP_RATIO ? { parts: [packed] } : storeAsBrotli(data);
 }
