@@ -17,6 +17,11 @@ const CASES: Record<string, { input: string; profile: Profile }> = {
   // This text compresses to about 40%: compressed by fast, stored raw by selective.
   'fast-text-48KiB': { input: 'text-like, seed 7, 49152 bytes', profile: 'fast' },
   'selective-text-48KiB': { input: 'text-like, seed 7, 49152 bytes', profile: 'selective' },
+  // Chunks of 100 KiB, past selective's 16 KiB sample: random bytes stored raw on the sample alone; text whose
+  // sample passes (42%) but whose chunk compresses to 40%, over a third: raw; a byte pattern: compressed.
+  'selective-random-300KiB': { input: 'random, seed 12, 307200 bytes', profile: 'selective' },
+  'selective-text-300KiB': { input: 'text-like, seed 13, 307200 bytes', profile: 'selective' },
+  'selective-mod16-300KiB': { input: 'byte i = i % 16, 307200 bytes', profile: 'selective' },
   'fast-random-60KiB': { input: 'random, seed 11, 61440 bytes', profile: 'fast' },
   // More than 3 chunks, so the map is shrunk (with the fast profile too); low entropy, so the chunks are small.
   'fast-mod16-4MiB+5': { input: 'byte i = i % 16, 4 MiB + 5 bytes', profile: 'fast' },
