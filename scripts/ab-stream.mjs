@@ -6,7 +6,7 @@
 //   node scripts/ab-stream.mjs read BUILD VAULT FILE        cold: new daemon, drop_caches, dd bs=1M to /dev/null
 //   node scripts/ab-stream.mjs rand BUILD VAULT FILE [N]    cold: N (2000) 4 KiB preads at seeded offsets, checked
 //   node scripts/ab-stream.mjs write BUILD VAULT FILE       a fresh vault at VAULT, dd bs=1M conv=fsync
-// Environment: PROFILE=fast|compat (the vault's; default selective), BYTID=1 (CPU per thread id), NODEFLAGS='--trace-gc' (daemon node flags), PERF=FILE (perf record -g
+// Environment: PROFILE=fast|compat|selective (the vault's; default: the build's), BYTID=1 (CPU per thread id), NODEFLAGS='--trace-gc' (daemon node flags), PERF=FILE (perf record -g
 // of the daemon over the timed part, reads and writes), TRACE=1 (SEFS_TRACE_OPS=1: the op table lands in VAULT.log).
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -55,17 +55,19 @@ async function stopPerf(perf) {
   perf.kill('SIGINT');
   await new Promise((r) => perf.on('exit', r));
 }
+// The vault's profile: PROFILE, else the build's default.
+const initVault = () => execFileSync('node', [`${build}/dist/cli/main.js`, 'init', vault, ...(process.env.PROFILE ? ['--profile', process.env.PROFILE] : [])]);
 const drop = () => { execFileSync('sync'); fs.writeFileSync('/proc/sys/vm/drop_caches', '3'); };
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 if (cmd === 'prep') {
-  execFileSync('node', [`${build}/dist/cli/main.js`, 'init', vault, '--profile', process.env.PROFILE ?? 'selective']);
+  initVault();
   const d = await mount();
   for (const f of ['random.bin', 'text.txt']) execFileSync('dd', [`if=${SRC}/${f}`, `of=${mnt}/${f}`, 'bs=1M', 'conv=fsync'], { stdio: 'ignore' });
   await umount(d);
 } else if (cmd === 'write') {
   // write FILE into a fresh vault at VAULT (removed first), timed like the bench (dd conv=fsync)
   fs.rmSync(vault, { recursive: true, force: true });
-  execFileSync('node', [`${build}/dist/cli/main.js`, 'init', vault, '--profile', process.env.PROFILE ?? 'selective']);
+  initVault();
   execFileSync('dd', [`if=${SRC}/${file}`, 'of=/dev/null', 'bs=1M'], { stdio: 'ignore' });
   const d = await mount();
   const before = threads(d.pid);

@@ -14,7 +14,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Profile } from '../src/core/compression.js';
+import { PROFILES, type Profile } from '../src/core/compression.js';
+import { DEFAULT_VAULT_PROFILE } from '../src/vault/config.js';
 import { prng as seededPrng } from '../test/helpers/inputs.js';
 import { type S3BenchResult, runS3Bench, s3Table } from './bench-s3.js';
 
@@ -653,9 +654,14 @@ const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000);
 
 let OPTS: Options;
 
+/** The sefs targets, one per profile, the default first: the ratios are the default's; the others run the seq case. */
+const MAIN_SEFS = `sefs-${DEFAULT_VAULT_PROFILE}`;
+const SEFS_TARGETS = [MAIN_SEFS, ...PROFILES.filter((p) => p !== DEFAULT_VAULT_PROFILE).map((p) => `sefs-${p}`)];
+const TARGETS = ['plain', 'gocryptfs', ...SEFS_TARGETS];
+
 function parseArgs(argv: string[]): Options {
   const o: Options = {
-    scratch: '', only: ['plain', 'gocryptfs', 'sefs-selective', 'sefs-fast', 'sefs-compat'], sizeMb: 1024, reads: 2000, writes: 200,
+    scratch: '', only: TARGETS, sizeMb: 1024, reads: 2000, writes: 200,
     files: 5000, seed: 42, stepTimeoutS: 0, out: path.join(REPO, 'bench-results'), cases: ['seq', 'randread', 'dedup', 'randwrite', 'small', 'tools'],
   };
   for (let i = 0; i < argv.length; i++) {
@@ -664,7 +670,7 @@ function parseArgs(argv: string[]): Options {
     switch (k) {
       case '--scratch': o.scratch = val(); break;
       case '--dir': val(); break; // handled by scripts/bench
-      case '--only': o.only = val().split(',').flatMap((t) => (t === 'sefs' ? ['sefs-selective', 'sefs-fast', 'sefs-compat'] : [t.trim()])); break;
+      case '--only': o.only = val().split(',').flatMap((t) => (t === 'sefs' ? SEFS_TARGETS : [t.trim()])); break;
       case '--size-mb': o.sizeMb = Number(val()); break;
       case '--cache-mb': o.cacheMb = Number(val()); break;
       case '--reads': o.reads = Number(val()); break;
@@ -678,7 +684,7 @@ function parseArgs(argv: string[]): Options {
     }
   }
   if (!o.scratch) throw new Error('--scratch DIR is required (scripts/bench passes it)');
-  for (const t of o.only) if (!['plain', 'gocryptfs', 'sefs-selective', 'sefs-fast', 'sefs-compat', 's3'].includes(t)) throw new Error(`unknown target ${t}`);
+  for (const t of o.only) if (![...TARGETS, 's3'].includes(t)) throw new Error(`unknown target ${t}`);
   if (!(o.sizeMb >= 1)) throw new Error('--size-mb must be >= 1');
   // A 1 GiB step at ~1 MB/s still finishes; a hung daemon is given up on.
   if (!o.stepTimeoutS) o.stepTimeoutS = Math.max(300, Math.round(o.sizeMb * 1.2));
@@ -706,8 +712,8 @@ function prepareTools(src: Sources, o: Options): void {
 async function runTarget(t: Target, o: Options, src: Sources, defs: CaseDef[]): Promise<void> {
   const size = o.sizeMb * MiB;
   const T = o.stepTimeoutS;
-  // The other profiles differ from the default (selective) only in how chunks are compressed: the streams show it.
-  const seqOnly = t.name === 'sefs-compat' || t.name === 'sefs-fast';
+  // The other profiles differ from the default only in how chunks are compressed: the streams show it.
+  const seqOnly = t instanceof SefsTarget && t.name !== MAIN_SEFS;
   const wanted = defs.filter((d) => o.cases.includes(d.group) && (!seqOnly || d.group === 'seq'));
   const fileA = () => path.join(t.dataDir, 'random.bin');
   const fileB = () => path.join(t.dataDir, 'text.txt');
@@ -964,7 +970,7 @@ function table(defs: CaseDef[], targets: string[]): string {
     const r = results[d.id];
     if (!r) continue;
     const unit = d.unit + (d.better === 'hi' ? ' ^' : d.better === 'lo' ? ' v' : '');
-    rows.push([d.label, unit, ...targets.map((t) => fmt(r[t], d.unit)), ratio(r['sefs-selective'], r.gocryptfs), ratio(r['sefs-selective'], r.plain)]);
+    rows.push([d.label, unit, ...targets.map((t) => fmt(r[t], d.unit)), ratio(r[MAIN_SEFS], r.gocryptfs), ratio(r[MAIN_SEFS], r.plain)]);
   }
   const w = cols.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((c, i) => (i < 2 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ');
@@ -1000,7 +1006,7 @@ async function main(): Promise<void> {
     random: path.join(srcDir, 'random.bin'), text: path.join(srcDir, 'text.txt'), sample: path.join(srcDir, 'sample.txt'),
     tree: path.join(srcDir, 'tree'), tarball: path.join(srcDir, 'tree.tar'), repo: path.join(srcDir, 'repo'), npmProject: path.join(srcDir, 'npm'),
   };
-  const order = ['plain', 'gocryptfs', 'sefs-selective', 'sefs-fast', 'sefs-compat'].filter((t) => o.only.includes(t));
+  const order = TARGETS.filter((t) => o.only.includes(t));
   // The sources of the local targets (the S3 case makes its own).
   if (order.length > 0) {
     let g0 = Date.now();
@@ -1033,7 +1039,7 @@ async function main(): Promise<void> {
 
   const totalS = (Date.now() - t0) / 1000;
   const out = table(defs, order);
-  const legend = '^ higher is better, v lower is better; MB = 1e6 bytes; ratios are sefs-selective (the default profile) divided by gocryptfs / plain.';
+  const legend = `^ higher is better, v lower is better; MB = 1e6 bytes; ratios are ${MAIN_SEFS} (the default profile) divided by gocryptfs / plain.`;
   const m = machineInfo();
   const la = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
   process.stdout.write(`\nsefs bench: ${o.sizeMb} MiB files, ${m.cpus} CPUs, ${m.memMB} MB RAM, kernel ${m.kernel}, node ${m.node}, ${m.gocryptfs.split(';')[0]}, sefs ${m.sefsCommit}\n`);

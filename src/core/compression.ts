@@ -75,8 +75,7 @@ function spreadSampleCompressedLength(data: Uint8Array): number {
     sample.set(data.subarray(start, end), at);
     at += end - start;
   }
-  const n = native?.brotliEncodeInto ? native.brotliEncodeInto(sample.subarray(0, at), packed, FAST_QUALITY) : -1;
-  return n > 0 ? n : brotliFast(sample.subarray(0, at)).length;
+  return brotliFast(sample.subarray(0, at), packed).length;
 }
 
 /**
@@ -106,12 +105,13 @@ export function maxBrotliSize(n: number): number {
   return n === 0 ? 2 : n + 6 + 4 * (n >> 14);
 }
 
-function brotliFast(data: Uint8Array): Buffer {
+/** Quality-0 brotli of `data`: a view of `into` when given (at least maxBrotliSize(data.length) bytes) and the addon is there. */
+function brotliFast(data: Uint8Array, into?: Buffer): Buffer {
   // The addon's one-shot encoder writes the same stream as node:zlib (test/native.test.ts) without a stream
   // object per call, which costs more than compressing a small file's chunk. Not for an empty input (the two
   // write different, equally valid, one-byte streams: a chunk is never empty, but names must not move).
   if (native?.brotliEncodeInto && data.length > 0) {
-    const out = Buffer.allocUnsafe(maxBrotliSize(data.length));
+    const out = into ?? Buffer.allocUnsafe(maxBrotliSize(data.length));
     const n = native.brotliEncodeInto(data, out, FAST_QUALITY);
     if (n > 0) return out.subarray(0, n);
   }

@@ -15,6 +15,8 @@ import { readBounded, vaultArea } from './safe-fs.js';
  * is refused with a clear error (seal.ts).
  */
 export const VAULT_FORMAT = 2;
+/** The profile of a vault made without --profile (core/compression.ts says why). */
+export const DEFAULT_VAULT_PROFILE: Profile = 'selective';
 const READABLE_FORMATS = [1, 2];
 
 export interface VaultConfig {
@@ -113,7 +115,7 @@ export async function initVault(root: string, options: InitOptions = {}): Promis
   }
   const config: VaultConfig = {
     format: VAULT_FORMAT,
-    profile: options.profile ?? 'selective',
+    profile: options.profile ?? DEFAULT_VAULT_PROFILE,
     cacheMb: options.cacheMb ?? 128,
     store: options.s3 ? 's3' : 'disk',
     ...(options.s3 ? { s3: options.s3 } : {}),

@@ -1,5 +1,5 @@
 /** sefs init VAULT [--chunks s3://BUCKET[/PREFIX]] [--profile selective|fast|compat] [--cache-mb N] [--seal | --passphrase-file F | --passphrase-fd N] [--scrypt-log-n N] */
-import { PROFILES, type Profile, isProfile } from '../../core/compression.js';
+import { PROFILES, isProfile } from '../../core/compression.js';
 import { createSeal, openSeal } from '../../vault/seal.js';
 import { DEFAULT_SCRYPT } from '../../vault/kdf.js';
 import { type VaultConfig, VaultError, initVault, readVaultConfig } from '../../vault/config.js';
@@ -68,7 +68,7 @@ export async function run({ values, operands: [vault] }: Parsed<typeof options>)
   passphrase?.fill(0);
   // The bucket first: a vault is not created for a bucket it cannot reach.
   const createdBucket = s3 && !existing ? await new S3Store(s3).ensureBucket() : false;
-  const config = await initVault(vault!, { profile: profile as Profile | undefined, cacheMb: cache, seal, s3 });
+  const config = await initVault(vault!, { profile, cacheMb: cache, seal, s3 });
   const sealed = config.seal ? ', metadata sealed' : '';
   const where = config.s3 ? `, chunks in ${s3Url(config.s3)}${createdBucket ? ' (bucket created)' : ''}` : '';
   process.stdout.write(`sefs: vault ${vault} ${existing ? 'already exists' : 'ready'} (profile ${config.profile}${sealed}${where})\n`);
