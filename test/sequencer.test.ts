@@ -7,7 +7,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { decryptAll } from '../src/core/encrypt.js';
 import { ChunkCache } from '../src/fs/chunk-cache.js';
 import { EMPTY_ENTRY, type MetaEntry } from '../src/vault/meta-entry.js';
+import { MemoryBudget } from '../src/fs/memory-budget.js';
 import { Sequencer } from '../src/fs/sequencer.js';
+import { SEQUENTIAL_LEAD } from '../src/fs/stager.js';
 import { WorkerPool } from '../src/lib/pool.js';
 import { MemoryStore } from '../src/store/memory-store.js';
 import { prng, seededBytes } from './helpers/inputs.js';
@@ -126,6 +128,33 @@ describe('Sequencer', () => {
     for (let off = 0; off < data.length; off += 128 * 1024) await seq.write(off, data.subarray(off, off + 128 * 1024));
     // Before any commit, most of the file already sits in the store as chunks.
     expect(store.chunks.size).toBeGreaterThan(30);
+    let entry: MetaEntry = EMPTY_ENTRY;
+    await seq.commit(async (e) => {
+      entry = e;
+    });
+    expect((await contentOf(entry, store)).equals(data)).toBe(true);
+  }, 120_000);
+
+  it('holds a sequential writer once it runs SEQUENTIAL_LEAD blocks ahead of its staging, whatever the per-file allowance', async () => {
+    // A store slower than the writer: without the lead, blocks would pile up to the 128 the file may hold.
+    class SlowStore extends MemoryStore {
+      override async put(name: Buffer, content: Buffer): Promise<void> {
+        await new Promise((r) => setTimeout(r, 5));
+        return super.put(name, content);
+      }
+    }
+    const store = new SlowStore();
+    const budget = new MemoryBudget(1024 * MiB);
+    const deps = { store, pool, cache: new ChunkCache(store, pool, 64 * MiB), profile: 'fast' as const, memBudgetBlocks: 128, budget };
+    const seq = new Sequencer(EMPTY_ENTRY, deps);
+    const data = seededBytes(64 * MiB, 10);
+    let peak = 0;
+    for (let off = 0; off < data.length; off += MiB) {
+      await seq.write(off, data.subarray(off, off + MiB));
+      peak = Math.max(peak, budget.used);
+    }
+    expect(peak).toBeLessThanOrEqual(SEQUENTIAL_LEAD * MiB);
+    expect(peak).toBeGreaterThan(8 * MiB); // it did run ahead: staging was slower than the writes
     let entry: MetaEntry = EMPTY_ENTRY;
     await seq.commit(async (e) => {
       entry = e;

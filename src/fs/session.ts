@@ -30,8 +30,9 @@ import { Reclaimer } from './reclaim.js';
 
 /**
  * Recycled whole-block buffers for written data (block-buffers.ts): 64 MiB of address space, touched as used.
- * A sequential writer holds about 20 blocks (two being written, up to three groups of four being staged,
- * blocks 0 and 1 until the commit), so three such writers never take a buffer of their own.
+ * A sequential writer holds at most 20 blocks (SEQUENTIAL_LEAD in stager.ts: two being written, up to three
+ * groups of four being staged and one forming, blocks 0 and 1 until the commit), so three such writers never
+ * take a buffer of their own.
  */
 const BLOCK_BUFFERS = 64;
 

@@ -23,6 +23,14 @@ import type { MemoryBudget } from './memory-budget.js';
 const STAGE_GROUP = 4;
 const STAGING_CONCURRENCY = 3 * STAGE_GROUP;
 
+/**
+ * Blocks a sequential writer may hold in memory while its staging runs: blocks 0 and 1, two being written,
+ * the groups in flight and one forming. Past that it waits for a group to be stored. Staging is what bounds a
+ * sequential write, so blocks held further ahead only cost: beyond the shared block buffers (session.ts) each
+ * takes a zeroed buffer of its own, copied again for each of its jobs (native-notes/benchmarking.md).
+ */
+export const SEQUENTIAL_LEAD = 4 + STAGING_CONCURRENCY + STAGE_GROUP;
+
 export class Stager {
   private readonly inFlight = new Map<number, Promise<void>>();
   private error: Error | undefined;
@@ -85,7 +93,8 @@ export class Stager {
 
   /** Hold a writer while too many blocks sit in memory and staging can make room. */
   async waitForRoom(): Promise<void> {
-    while (this.content.memBlockCount > this.blocksPerFile && this.inFlight.size > 0) {
+    const limit = this.sequentialWriter ? Math.min(this.blocksPerFile, SEQUENTIAL_LEAD) : this.blocksPerFile;
+    while (this.content.memBlockCount > limit && this.inFlight.size > 0) {
       await Promise.race(this.inFlight.values());
     }
   }
