@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PACK_LIMIT, encodeEntry, decodeEntry } from '../src/vault/meta-entry.js';
-import { hashPieces } from '../src/core/pieces.js';
+import { hashPieces, newPieceKey } from '../src/core/pieces.js';
 import { storeAsBrotli } from '../src/core/raw-brotli.js';
 import { type MetaCodec, plainCodec } from '../src/vault/meta-codec.js';
 import { fsck } from '../src/vault/fsck.js';
@@ -143,7 +143,10 @@ describe('fsck', () => {
     expect((await sefs('fsck', vault.root, '--deep')).code).toBe(1);
   });
 
-  it("checks an entry's piece hashes against its chunks: sound ones pass, a damaged one is named", async () => {
+  it.each([
+    ['keyed (kind 5)', newPieceKey()],
+    ['SHA-256 (kind 4)', undefined],
+  ])("checks an entry's piece tags against its chunks, %s: sound ones pass, a damaged one is named", async (_kind, key) => {
     const { vault, chunks } = await freshVault();
     const path = join(vault.paths.meta, 'dir', 'sub', 'big.bin');
     const entry = decodeEntry(await readFile(path));
@@ -151,8 +154,9 @@ describe('fsck', () => {
     // Random data is stored raw: give its first chunk the piece hashes a mount's writer would have kept.
     const stored = await readFile(vault.store.pathOf(chunks['/dir/sub/big.bin']![0]!));
     const plainAt = storeAsBrotli(Buffer.alloc(entry.dataMap.chunks[0]!.srcSize)).plainAt!;
-    entry.pieces = [hashPieces(stored, plainAt)];
+    entry.pieces = [hashPieces(stored, plainAt, key, entry.dataMap.chunks[0]!.dstHash)];
     await writeFile(path, encodeEntry(entry));
+    expect((await readFile(path)).readUInt8(5)).toBe(key ? 5 : 4);
     expect((await fsck(vault, { pool })).damaged).toEqual([]);
     entry.pieces[0]!.hashes[20]! ^= 1;
     await writeFile(path, encodeEntry(entry));

@@ -1,7 +1,8 @@
 /**
- * Piece hashes (core/pieces.ts): any plaintext range of a raw-stored chunk, read from its covering pieces
- * only, equals the whole chunk's decryption; a damaged byte fails exactly the reads whose pieces cover it; and
- * the metadata entry keeps the hashes (kind 4), refusing tables that do not fit their map.
+ * Piece tags (core/pieces.ts), keyed and SHA-256 alike: any plaintext range of a raw-stored chunk, read from
+ * its covering pieces only, equals the whole chunk's decryption; a damaged byte fails exactly the reads whose
+ * pieces cover it; keyed tags verify only under their file's key and chunk; and the metadata entry keeps
+ * them (kind 5 keyed, kind 4 SHA-256), refusing tables that do not fit their map.
  */
 import { describe, expect, it } from 'vitest';
 import { decryptChunk, encryptChunkBytes } from '../src/core/chunk.js';
@@ -9,11 +10,16 @@ import type { DataMap } from '../src/core/data-map.js';
 import { serializeDataMap } from '../src/core/data-map.js';
 import { sha3 } from '../src/core/hash.js';
 import { keysFromHashes } from '../src/core/keys.js';
-import { PIECE_SIZE, PieceMismatch, hashPieces, openPieces, pieceSpan, rawStoredLength } from '../src/core/pieces.js';
-import { decodeEntry, encodeEntry, entryChunkRef, frameEntry, type MetaEntry } from '../src/vault/meta-entry.js';
+import { PIECE_KEY_SIZE, PIECE_SIZE, PieceMismatch, hashPieces, newPieceKey, openPieces, pieceSpan, rawStoredLength } from '../src/core/pieces.js';
+import { EMPTY_ENTRY, decodeEntry, encodeEntry, entryChunkRef, frameEntry, type MetaEntry, pieceKeyFor } from '../src/vault/meta-entry.js';
 import { prng, seededBytes, textLike } from './helpers/inputs.js';
 
-function rawChunk(size: number, seed: number) {
+const KINDS = [
+  ['keyed', newPieceKey()],
+  ['SHA-256', undefined],
+] as const;
+
+function rawChunk(size: number, seed: number, key: Buffer | undefined = undefined) {
   const plain = seededBytes(size, seed);
   const own = sha3(plain);
   const n1 = sha3(Buffer.from(`n1-${seed}`));
@@ -22,17 +28,18 @@ function rawChunk(size: number, seed: number) {
   const enc = encryptChunkBytes(plain, keys, 'selective');
   expect(enc.plainAt).toBeDefined();
   expect(enc.content.length).toBe(rawStoredLength(enc.plainAt!, size));
-  return { plain, keys, stored: enc.content, pieces: hashPieces(enc.content, enc.plainAt!), name: sha3(enc.content), own };
+  const name = sha3(enc.content);
+  return { plain, keys, stored: enc.content, pieces: hashPieces(enc.content, enc.plainAt!, key, name), name, own };
 }
 
 function readRange(c: ReturnType<typeof rawChunk>, stored: Buffer, from: number, to: number): Buffer {
   const { start, end } = pieceSpan(c.pieces, c.plain.length, from, to);
-  return openPieces(stored.subarray(start, end), start, c.pieces, c.plain.length, c.keys, from, to);
+  return openPieces(stored.subarray(start, end), start, c.pieces, c.plain.length, c.keys, c.name, from, to);
 }
 
-describe('piece reads of a raw chunk', () => {
+describe.each(KINDS)('piece reads of a raw chunk, %s tags', (_kind, key) => {
   it.each([1 << 20, 400_001, 3 * PIECE_SIZE - 7])('%i bytes: every range read from its pieces equals the plaintext', (size) => {
-    const c = rawChunk(size, size);
+    const c = rawChunk(size, size, key);
     // The whole decryption agrees with the plaintext: the fixture is a real chunk.
     expect(decryptChunk(c.stored, c.keys, c.name, size).equals(c.plain)).toBe(true);
     const edges = [0, 1, 15, 16, 17, PIECE_SIZE - 5, PIECE_SIZE - 4, PIECE_SIZE, PIECE_SIZE + 12, 2 * PIECE_SIZE - 4, size - 4096, size - 1];
@@ -48,7 +55,7 @@ describe('piece reads of a raw chunk', () => {
 
   it('a damaged byte fails the reads whose pieces cover it, and only those', () => {
     const size = 1 << 20;
-    const c = rawChunk(size, 7);
+    const c = rawChunk(size, 7, key);
     // The last byte of piece 2: its own hash and piece 3's (which covers the 16 bytes before it) both see it.
     const at = 3 * PIECE_SIZE - 1;
     const damaged = Buffer.from(c.stored);
@@ -67,10 +74,30 @@ describe('piece reads of a raw chunk', () => {
   });
 
   it('bytes from the wrong place, or too few, are refused', () => {
-    const c = rawChunk(1 << 20, 9);
+    const c = rawChunk(1 << 20, 9, key);
     const { start, end } = pieceSpan(c.pieces, 1 << 20, 500_000, 504_096);
-    expect(() => openPieces(c.stored.subarray(start, end - 1), start, c.pieces, 1 << 20, c.keys, 500_000, 504_096)).toThrow();
-    expect(() => openPieces(c.stored.subarray(start + 16, end + 16), start + 16, c.pieces, 1 << 20, c.keys, 500_000, 504_096)).toThrow();
+    expect(() => openPieces(c.stored.subarray(start, end - 1), start, c.pieces, 1 << 20, c.keys, c.name, 500_000, 504_096)).toThrow();
+    expect(() => openPieces(c.stored.subarray(start + 16, end + 16), start + 16, c.pieces, 1 << 20, c.keys, c.name, 500_000, 504_096)).toThrow();
+  });
+});
+
+describe('keyed piece tags', () => {
+  it('verify only under their file key and for their chunk: another key, another name or SHA-256 hashes fail', () => {
+    const key = newPieceKey();
+    const c = rawChunk(1 << 20, 11, key);
+    expect(c.pieces.key!.length).toBe(PIECE_KEY_SIZE);
+    const { start, end } = pieceSpan(c.pieces, 1 << 20, 300_000, 304_096);
+    const bytes = c.stored.subarray(start, end);
+    const open = (pieces: typeof c.pieces, name: Buffer) => openPieces(bytes, start, pieces, 1 << 20, c.keys, name, 300_000, 304_096);
+    expect(open(c.pieces, c.name).equals(c.plain.subarray(300_000, 304_096))).toBe(true);
+    expect(() => open({ ...c.pieces, key: newPieceKey() }, c.name)).toThrow(PieceMismatch);
+    expect(() => open(c.pieces, sha3(c.name))).toThrow(PieceMismatch);
+    // The same bytes' SHA-256 hashes, read as keyed tags, and keyed tags read as SHA-256 hashes.
+    const unkeyed = hashPieces(c.stored, c.pieces.plainAt);
+    expect(() => open({ ...unkeyed, key }, c.name)).toThrow(PieceMismatch);
+    expect(() => open({ plainAt: c.pieces.plainAt, hashes: c.pieces.hashes }, c.name)).toThrow(PieceMismatch);
+    // Tags differ between files (keys) for the same chunk.
+    expect(rawChunk(1 << 20, 11, newPieceKey()).pieces.hashes.equals(c.pieces.hashes)).toBe(false);
   });
 
   it('compressed chunks have no piece hashes; selective stores text raw, fast compresses it', () => {
@@ -83,13 +110,16 @@ describe('piece reads of a raw chunk', () => {
   });
 });
 
-describe('piece hashes in a metadata entry (kind 4)', () => {
+describe.each([
+  ['keyed tags (kind 5)', 5, newPieceKey()],
+  ['SHA-256 hashes (kind 4)', 4, undefined],
+] as const)('piece %s in a metadata entry', (_name, entryKind, key) => {
   function mapOf(count: number, seed: number): DataMap {
     const rand = prng(seed);
     const hash = () => sha3(Buffer.from(String(rand())));
     return { chunks: Array.from({ length: count }, (_, i) => ({ index: i, dstHash: hash(), srcHash: hash(), srcSize: 1 << 20 })) };
   }
-  const piecesFor = (seed: number) => rawChunk(1 << 20, seed).pieces;
+  const piecesFor = (seed: number) => rawChunk(1 << 20, seed, key).pieces;
 
   it.each([5, 2000])('a map of %i chunks keeps its piece hashes through encode and decode', (count) => {
     const dataMap = mapOf(count, count);
@@ -99,7 +129,7 @@ describe('piece hashes in a metadata entry (kind 4)', () => {
     pieces[count - 1] = p;
     const entry: MetaEntry = { kind: 'map', size: count << 20, dataMap, pieces };
     const bytes = encodeEntry(entry);
-    expect(bytes.readUInt8(5)).toBe(4);
+    expect(bytes.readUInt8(5)).toBe(entryKind);
     const back = decodeEntry(bytes) as MetaEntry & { kind: 'map' };
     expect(back.dataMap.chunks.map((c) => c.dstHash.toString('hex'))).toEqual(dataMap.chunks.map((c) => c.dstHash.toString('hex')));
     expect(back.pieces!.length).toBe(count);
@@ -108,6 +138,9 @@ describe('piece hashes in a metadata entry (kind 4)', () => {
     expect(back.pieces![count - 1]!.plainAt).toBe(p.plainAt);
     expect(entryChunkRef(back, 1).pieces!.hashes.equals(p.hashes)).toBe(true);
     expect(entryChunkRef(back, 0).pieces).toBeUndefined();
+    expect(back.pieces![1]!.key?.toString('hex')).toBe(key?.toString('hex'));
+    // The next writer of the file tags its chunks the same way.
+    expect(pieceKeyFor(back)?.toString('hex')).toBe(key?.toString('hex'));
   });
 
   it('an entry without piece hashes is written as before (kind 1)', () => {
@@ -125,7 +158,7 @@ describe('piece hashes in a metadata entry (kind 4)', () => {
       return b;
     };
     const record = (index: number, plainAt: number, hashes: Buffer) => Buffer.concat([u32(index), Buffer.of(plainAt), hashes]);
-    const entryWith = (table: Buffer) => frameEntry(4, 5 << 20, Buffer.concat([Buffer.of(1), u32(map.length), map, table]));
+    const entryWith = (table: Buffer) => frameEntry(entryKind, 5 << 20, Buffer.concat([Buffer.of(1), u32(map.length), map, ...(key ? [key] : []), table]));
     // The well-formed one decodes: the others differ from it in one thing each.
     expect((decodeEntry(entryWith(Buffer.concat([u32(1), record(2, p.plainAt, p.hashes)]))) as { pieces: unknown[] }).pieces[2]).toBeDefined();
     const bad = [
@@ -137,5 +170,30 @@ describe('piece hashes in a metadata entry (kind 4)', () => {
       Buffer.concat([u32(1), record(2, 200, p.hashes)]), // plainAt out of range
     ];
     for (const table of bad) expect(() => decodeEntry(entryWith(table))).toThrow(/piece/);
+    if (key) expect(() => decodeEntry(frameEntry(5, 5 << 20, Buffer.concat([Buffer.of(1), u32(map.length), map, key.subarray(0, 20)])))).toThrow(/piece/);
+  });
+});
+
+describe('which tags a file writes (pieceKeyFor)', () => {
+  it('a file without piece tags gets a new key of its own; one with SHA-256 hashes keeps writing those', () => {
+    const a = pieceKeyFor(EMPTY_ENTRY)!;
+    expect(a.length).toBe(PIECE_KEY_SIZE);
+    expect(pieceKeyFor(EMPTY_ENTRY)!.equals(a)).toBe(false);
+    const c = rawChunk(1 << 20, 12);
+    const map: DataMap = { chunks: [0, 1, 2].map((index) => ({ index, dstHash: c.name, srcHash: c.own, srcSize: 1 << 20 })) };
+    expect(pieceKeyFor({ kind: 'map', size: 3 << 20, dataMap: map, pieces: [undefined, c.pieces] })).toBeUndefined();
+    expect(pieceKeyFor({ kind: 'map', size: 3 << 20, dataMap: map })!.length).toBe(PIECE_KEY_SIZE);
+  });
+
+  it('an entry keeps one kind of tags: those of its first chunk with any', () => {
+    const key = newPieceKey();
+    const keyed = rawChunk(1 << 20, 13, key);
+    const other = rawChunk(1 << 20, 14, newPieceKey());
+    const unkeyed = rawChunk(1 << 20, 15);
+    const map: DataMap = { chunks: [keyed, other, unkeyed].map((c, index) => ({ index, dstHash: c.name, srcHash: c.own, srcSize: 1 << 20 })) };
+    const back = decodeEntry(encodeEntry({ kind: 'map', size: 3 << 20, dataMap: map, pieces: [keyed.pieces, other.pieces, unkeyed.pieces] })) as MetaEntry & { kind: 'map' };
+    expect(back.pieces![0]!.key!.equals(key)).toBe(true);
+    expect(back.pieces![1]).toBeUndefined();
+    expect(back.pieces![2]).toBeUndefined();
   });
 });

@@ -3,17 +3,24 @@
  *
  * A chunk's name verifies it only whole (SHA3-256 of every stored byte), so a cold 4 KiB read used to cost a
  * 1 MiB read and a SHA3 pass over it. For a chunk stored raw (its brotli stream is one uncompressed
- * meta-block, so plaintext byte p is stream byte plainAt + p), the writer also hashes the stored bytes in
- * pieces of PIECE_SIZE, and the file's metadata entry keeps those hashes beside the DataMap: as trusted as the
+ * meta-block, so plaintext byte p is stream byte plainAt + p), the writer also tags the stored bytes in
+ * pieces of PIECE_SIZE, and the file's metadata entry keeps those tags beside the DataMap: as trusted as the
  * DataMap itself. A reader then reads only the pieces covering its range, checks them, and decrypts only
  * the AES blocks it needs (CBC decrypts any block from the one before it; the pad XOR depends on the stored
  * offset only). The DataMap, the chunk bytes and their names stay the reference algorithm's.
  *
- * Piece k covers stored bytes [k * PIECE_SIZE, (k + 1) * PIECE_SIZE), and its hash also covers the 16 bytes
- * before it (the block a decryption of its first block needs): SHA-256 of [k * PIECE_SIZE - 16, end),
- * truncated to PIECE_HASH_SIZE bytes (a second preimage still costs 2^128).
+ * Piece k covers stored bytes [k * PIECE_SIZE, (k + 1) * PIECE_SIZE), and its tag also covers the 16 bytes
+ * before it (the block a decryption of its first block needs), PIECE_HASH_SIZE bytes each, of one of two kinds:
+ *  - keyed (entries of kind 5, written since the eighteenth session): a GMAC (AES-256-GCM over no plaintext,
+ *    the piece as its additional data) under a key of the chunk, HMAC-SHA256(file's piece key, chunk name),
+ *    with the piece index as its nonce. The file's piece key is random and lives in its entry only, so a tag
+ *    can be made only by whoever can read that entry (a store cannot, nor someone who merely knows the
+ *    content). GMAC costs a sixth of SHA-256 here (0.08 against 0.53 ms per MiB): the write's largest cost
+ *    after its two SHA3 passes (native-notes/benchmarking.md, eighteenth session). Each chunk has its own key,
+ *    so no key sees a nonce twice over different bytes (the name fixes the bytes).
+ *  - unkeyed (kind 4, entries written before): SHA-256, truncated (a second preimage still costs 2^128).
  */
-import { createDecipheriv, createHash } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ChunkKeys } from './keys.js';
 import { xorInto } from './chunk.js';
 
@@ -21,12 +28,22 @@ export const PIECE_SIZE = 128 * 1024;
 export const PIECE_HASH_SIZE = 16;
 const BLOCK = 16;
 
-/** Where a raw chunk's plaintext sits in its stored bytes, and the hash of each of its pieces. */
+/** Bytes of a file's piece key. */
+export const PIECE_KEY_SIZE = 32;
+
+/** Where a raw chunk's plaintext sits in its stored bytes, and the tag of each of its pieces. */
 export interface PieceHashes {
   /** Offset of the plaintext in the brotli stream (the uncompressed meta-block's header length). */
   plainAt: number;
   /** PIECE_HASH_SIZE bytes per piece, in order. */
   hashes: Buffer;
+  /** The file's piece key when the tags are keyed; none: SHA-256 (see the file comment). */
+  key?: Buffer;
+}
+
+/** A new file's piece key. */
+export function newPieceKey(): Buffer {
+  return randomBytes(PIECE_KEY_SIZE);
 }
 
 /** Stored length of a raw chunk: the stream (header, plaintext, one closing byte) padded by PKCS#7. */
@@ -44,18 +61,37 @@ export function worthPieces(storedLength: number): boolean {
   return storedLength > PIECE_SIZE;
 }
 
-function pieceHash(stored: Uint8Array, k: number): Buffer {
-  const from = Math.max(0, k * PIECE_SIZE - BLOCK);
-  const to = Math.min(stored.length, (k + 1) * PIECE_SIZE);
-  return createHash('sha256').update(stored.subarray(from, to)).digest().subarray(0, PIECE_HASH_SIZE);
+/** How a chunk's pieces are tagged: with the chunk's own GMAC key, or (none) by SHA-256. */
+type ChunkTagKey = Buffer | undefined;
+
+function chunkTagKey(fileKey: Buffer | undefined, name: Uint8Array): ChunkTagKey {
+  return fileKey && createHmac('sha256', fileKey).update(name).digest();
 }
 
-/** The piece hashes of a raw chunk's stored bytes. */
-export function hashPieces(stored: Uint8Array, plainAt: number): PieceHashes {
+/** The tag of piece k, whose bytes (with the 16 before it) are `bytes`. */
+function pieceTag(bytes: Uint8Array, k: number, key: ChunkTagKey): Buffer {
+  if (!key) return createHash('sha256').update(bytes).digest().subarray(0, PIECE_HASH_SIZE);
+  const nonce = Buffer.alloc(12);
+  nonce.writeUInt32BE(k, 8);
+  const gmac = createCipheriv('aes-256-gcm', key, nonce);
+  gmac.setAAD(bytes);
+  gmac.final();
+  return gmac.getAuthTag();
+}
+
+/**
+ * The piece tags of a raw chunk's stored bytes: keyed by the file's piece key `fileKey` for the chunk named
+ * `name` (SHA3-256 of `stored`), or without a key SHA-256 (entries of kind 4).
+ */
+export function hashPieces(stored: Uint8Array, plainAt: number, fileKey?: Buffer, name?: Uint8Array): PieceHashes {
+  if (fileKey && !name) throw new Error('keyed piece tags need the chunk name');
+  const key = chunkTagKey(fileKey, name!);
   const count = pieceCount(stored.length);
   const hashes = Buffer.allocUnsafeSlow(count * PIECE_HASH_SIZE); // its own memory: it crosses to other threads
-  for (let k = 0; k < count; k++) pieceHash(stored, k).copy(hashes, k * PIECE_HASH_SIZE);
-  return { plainAt, hashes };
+  for (let k = 0; k < count; k++) {
+    pieceTag(stored.subarray(Math.max(0, k * PIECE_SIZE - BLOCK), Math.min(stored.length, (k + 1) * PIECE_SIZE)), k, key).copy(hashes, k * PIECE_HASH_SIZE);
+  }
+  return fileKey ? { plainAt, hashes, key: fileKey } : { plainAt, hashes };
 }
 
 /** The stored bytes to read for plaintext [from, to) of a raw chunk of `size` bytes: [start, end). */
@@ -74,20 +110,22 @@ export class PieceMismatch extends Error {
 }
 
 /**
- * Plaintext [from, to) of a raw chunk from `bytes`, the stored bytes pieceSpan named (read from `start`).
- * Every piece they cover is checked against its hash first: a mismatch throws PieceMismatch, never bytes.
+ * Plaintext [from, to) of a raw chunk named `name` from `bytes`, the stored bytes pieceSpan named (read from
+ * `start`). Every piece they cover is checked against its tag first: a mismatch throws PieceMismatch, never bytes.
  */
-export function openPieces(bytes: Uint8Array, start: number, pieces: PieceHashes, size: number, keys: ChunkKeys, from: number, to: number): Buffer {
+export function openPieces(bytes: Uint8Array, start: number, pieces: PieceHashes, size: number, keys: ChunkKeys, name: Uint8Array, from: number, to: number): Buffer {
   const span = pieceSpan(pieces, size, from, to);
   if (start !== span.start || bytes.length !== span.end - span.start) throw new Error(`piece read of ${bytes.length} bytes at ${start}, expected ${span.end - span.start} at ${span.start}`);
   if (pieces.hashes.length !== pieceCount(rawStoredLength(pieces.plainAt, size)) * PIECE_HASH_SIZE) throw new Error('piece hashes do not fit the chunk');
   const first = span.start === 0 ? 0 : (span.start + BLOCK) / PIECE_SIZE;
   const last = Math.ceil(span.end / PIECE_SIZE) - 1;
+  const key = chunkTagKey(pieces.key, name);
   for (let k = first; k <= last; k++) {
     const lo = Math.max(0, k * PIECE_SIZE - BLOCK) - start;
     const hi = Math.min(span.end, (k + 1) * PIECE_SIZE) - start;
-    const got = createHash('sha256').update(bytes.subarray(lo, hi)).digest();
-    if (!got.subarray(0, PIECE_HASH_SIZE).equals(pieces.hashes.subarray(k * PIECE_HASH_SIZE, (k + 1) * PIECE_HASH_SIZE))) throw new PieceMismatch(k);
+    const got = pieceTag(bytes.subarray(lo, hi), k, key);
+    // In constant time: a keyed tag is a MAC.
+    if (!timingSafeEqual(got, pieces.hashes.subarray(k * PIECE_HASH_SIZE, (k + 1) * PIECE_HASH_SIZE))) throw new PieceMismatch(k);
   }
   // Only the AES blocks holding [from, to), each decrypted from the (unmasked) block before it.
   const blockStart = Math.floor((pieces.plainAt + from) / BLOCK) * BLOCK;

@@ -145,7 +145,7 @@ export class ChunkCache {
     const bytes = await this.store.getRange!(ref.dst, start, end);
     if (bytes.length !== end - start) throw new ChunkHashMismatch(hex, 'piece', `it holds fewer bytes than its entry says (${start + bytes.length} of at least ${end})`);
     try {
-      return openPieces(bytes, start, pieces, ref.size, keysFromHashes(ref.own, ref.n1, ref.n2), from, to);
+      return openPieces(bytes, start, pieces, ref.size, keysFromHashes(ref.own, ref.n1, ref.n2), ref.dst, from, to);
     } catch (err) {
       if (err instanceof PieceMismatch) throw new ChunkHashMismatch(hex, 'piece', err.message);
       throw err;

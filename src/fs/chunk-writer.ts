@@ -11,7 +11,7 @@
 import type { Profile } from '../core/compression.js';
 import { neighbours } from '../core/keys.js';
 import type { PieceHashes } from '../core/pieces.js';
-import { type Job, type PieceFields, runJobsOrThrow } from '../lib/chunk-jobs.js';
+import { type Job, type PieceFields, type PieceOptions, runJobsOrThrow } from '../lib/chunk-jobs.js';
 import type { EncryptRequest, WorkerPool } from '../lib/pool.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import type { BlockBuffers } from './block-buffers.js';
@@ -25,8 +25,9 @@ export interface WrittenChunk {
   pieces?: PieceHashes;
 }
 
-function writtenChunk(name: Buffer, fields: PieceFields): WrittenChunk {
-  return fields.pieceHashes && fields.plainAt !== undefined ? { name, pieces: { plainAt: fields.plainAt, hashes: fields.pieceHashes } } : { name };
+function writtenChunk(name: Buffer, fields: PieceFields, key: Buffer | undefined): WrittenChunk {
+  if (!fields.pieceHashes || fields.plainAt === undefined) return { name };
+  return { name, pieces: key ? { plainAt: fields.plainAt, hashes: fields.pieceHashes, key } : { plainAt: fields.plainAt, hashes: fields.pieceHashes } };
 }
 
 export class ChunkWriter {
@@ -38,7 +39,13 @@ export class ChunkWriter {
     private readonly profile: Profile,
     /** Where the blocks given to write() may live: their bytes are held until each write settles. */
     private readonly buffers?: BlockBuffers,
+    /** The file's piece key (core/pieces.ts); none: SHA-256 piece hashes, as its entry already has. */
+    private readonly pieceKey?: Buffer,
   ) {}
+
+  private get pieces(): PieceOptions {
+    return this.pieceKey ? { key: this.pieceKey } : {};
+  }
 
   /** Encrypt and store chunks as one worker batch; one result per chunk, each settling on its own. */
   write(chunks: EncryptRequest[]): Promise<WrittenChunk>[] {
@@ -52,7 +59,7 @@ export class ChunkWriter {
     };
     if (store.localRoot !== undefined && store.adopt) {
       const adopt = store.adopt.bind(store);
-      const options = { profile: this.profile, storeRoot: store.localRoot, keepContent: store.wantsContent, pieces: true };
+      const options = { profile: this.profile, storeRoot: store.localRoot, keepContent: store.wantsContent, pieces: this.pieces };
       return this.pool.storeMany(chunks, options).map((p, i) =>
         holding(
           chunks[i]!,
@@ -61,7 +68,7 @@ export class ChunkWriter {
             this.stored.add(name.toString('hex'));
             if (temp !== undefined || (await store.stillThere?.(name)) !== false) {
               await adopt(name, temp, content);
-              return writtenChunk(name, done);
+              return writtenChunk(name, done, this.pieceKey);
             }
             return this.viaPut(chunks[i]!);
           }),
@@ -72,10 +79,10 @@ export class ChunkWriter {
   }
 
   private viaPut(chunk: EncryptRequest): Promise<WrittenChunk> {
-    return this.pool.encryptMany([chunk], this.profile, true)[0]!.then(async (done) => {
+    return this.pool.encryptMany([chunk], this.profile, this.pieces)[0]!.then(async (done) => {
       this.stored.add(done.name.toString('hex'));
       await this.store.put(done.name, done.content);
-      return writtenChunk(done.name, done);
+      return writtenChunk(done.name, done, this.pieceKey);
     });
   }
 

@@ -14,7 +14,7 @@ import type { ChunkRef } from '../core/chunk-ref.js';
 import type { Profile } from '../core/compression.js';
 import type { WorkerPool } from '../lib/pool.js';
 import type { ChunkStore } from '../store/chunk-store.js';
-import { type MetaEntry, entryChunkNames } from '../vault/meta-entry.js';
+import { type MetaEntry, entryChunkNames, pieceKeyFor } from '../vault/meta-entry.js';
 import { posixError } from '../vault/posix-error.js';
 import type { BlockBuffers } from './block-buffers.js';
 import type { ChunkCache } from './chunk-cache.js';
@@ -95,7 +95,7 @@ export class Sequencer {
     private readonly deps: SequencerDeps,
   ) {
     this.content = new FileContent(entry, deps.pool, deps.cache, deps.budget, deps.buffers);
-    this.writer = new ChunkWriter(deps.store, deps.pool, deps.profile, deps.buffers);
+    this.writer = new ChunkWriter(deps.store, deps.pool, deps.profile, deps.buffers, pieceKeyFor(entry));
     this.stager = new Stager(this.content, this.writer, deps.memBudgetBlocks, deps.budget);
   }
 

@@ -28,8 +28,11 @@ export type Job =
       storeRoot?: string;
       /** With storeRoot: return a newly written chunk's bytes too (a store that uploads them: ChunkStore.wantsContent). */
       keepContent?: boolean;
-      /** Return the piece hashes of a chunk stored raw (core/pieces.ts): the mount keeps them in its entry. */
-      pieces?: boolean;
+      /**
+       * Return the piece tags of a chunk stored raw (core/pieces.ts): the mount keeps them in its entry. With
+       * `key` (the file's piece key) keyed tags, without it SHA-256 (a file whose entry has those).
+       */
+      pieces?: PieceOptions;
     }
   | { kind: 'decrypt'; data: Uint8Array; own: Uint8Array; n1: Uint8Array; n2: Uint8Array; dst: Uint8Array; size: number; checks?: ChunkChecks }
   /**
@@ -38,6 +41,11 @@ export type Job =
    * place comes back. The plaintext's hash is checked (the mount's rule, as 'src' checks).
    */
   | { kind: 'decryptSlot'; slab: number; at: number; length: number; own: Uint8Array; n1: Uint8Array; n2: Uint8Array; dst: Uint8Array; size: number };
+
+/** An encrypt job's piece tags: wanted, and keyed by `key` when given. */
+export interface PieceOptions {
+  key?: Uint8Array;
+}
 
 /** With an encrypt job's `pieces`, for a chunk stored raw: where its plaintext starts, and its piece hashes. */
 export interface PieceFields {
@@ -110,9 +118,10 @@ function encryptAll(jobs: Job[]): (EncryptedBytes | undefined)[] {
 }
 
 /** The piece fields of an encrypted chunk, when its job asked for them and it was stored raw and large enough. */
-function pieceFields(job: { pieces?: boolean }, enc: EncryptedBytes): PieceFields {
+function pieceFields(job: { pieces?: PieceOptions }, enc: EncryptedBytes, name: Buffer): PieceFields {
   if (!job.pieces || enc.plainAt === undefined || !worthPieces(enc.content.length)) return {};
-  return { plainAt: enc.plainAt, pieceHashes: hashPieces(enc.content, enc.plainAt).hashes };
+  const key = job.pieces.key && asBuffer(job.pieces.key);
+  return { plainAt: enc.plainAt, pieceHashes: hashPieces(enc.content, enc.plainAt, key, name).hashes };
 }
 
 function start(job: Job, encrypted: EncryptedBytes | undefined): Pending {
@@ -122,12 +131,12 @@ function start(job: Job, encrypted: EncryptedBytes | undefined): Pending {
     case 'encrypt': {
       const enc = encrypted ?? encryptChunkBytes(bytesOf(job.data), keysFromHashes(job.own, job.n1, job.n2), job.profile);
       const { content } = enc;
-      const pieces = pieceFields(job, enc);
       const root = job.storeRoot;
-      if (root === undefined) return { toHash: [content], finish: ([name]) => ({ name: name!, content, ...pieces }) };
+      if (root === undefined) return { toHash: [content], finish: ([name]) => ({ name: name!, content, ...pieceFields(job, enc, name!) }) };
       return {
         toHash: [content],
         finish: ([name]) => {
+          const pieces = pieceFields(job, enc, name!);
           const temp = writeChunkTempSync(root, name!, content);
           if (temp === undefined) return { name: name!, ...pieces };
           return job.keepContent ? { name: name!, temp, content, ...pieces } : { name: name!, temp, ...pieces };

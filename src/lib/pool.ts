@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import type { ChunkChecks } from '../core/chunk.js';
 import type { Profile } from '../core/compression.js';
 import { ChunkDecryptFailed, ChunkHashMismatch, SefsError } from '../core/errors.js';
-import type { Job, JobBytes, JobResult, PieceFields } from './chunk-jobs.js';
+import type { Job, JobBytes, JobResult, PieceFields, PieceOptions } from './chunk-jobs.js';
 
 /** How many chunks one pass of the native four-way SHA3 hashes together (sha3-many.ts). */
 const FOUR_WAY = 4;
@@ -227,10 +227,10 @@ export class WorkerPool {
 
   /**
    * Encrypt several chunks in one worker batch (their names share the four-way hash); one promise per chunk.
-   * With `pieces`, a chunk stored raw comes with its piece hashes (core/pieces.ts).
+   * With `pieces`, a chunk stored raw comes with its piece tags (core/pieces.ts).
    */
-  encryptMany(list: EncryptRequest[], profile: Profile, pieces = false): Promise<{ name: Buffer; content: Buffer } & PieceFields>[] {
-    return this.encryptBatch(list, { profile, pieces }) as Promise<{ name: Buffer; content: Buffer } & PieceFields>[];
+  encryptMany(list: EncryptRequest[], profile: Profile, pieces?: PieceOptions): Promise<{ name: Buffer; content: Buffer } & PieceFields>[] {
+    return this.encryptBatch(list, pieces ? { profile, pieces } : { profile }) as Promise<{ name: Buffer; content: Buffer } & PieceFields>[];
   }
 
   /**
@@ -238,11 +238,11 @@ export class WorkerPool {
    * one promise per chunk, with its name and the temp file to adopt (none when the store had the chunk), and
    * with `keepContent` a new chunk's bytes (moved back, not copied).
    */
-  storeMany(list: EncryptRequest[], options: { profile: Profile; storeRoot: string; keepContent?: boolean; pieces?: boolean }): Promise<{ name: Buffer; temp?: string; content?: Buffer } & PieceFields>[] {
+  storeMany(list: EncryptRequest[], options: { profile: Profile; storeRoot: string; keepContent?: boolean; pieces?: PieceOptions }): Promise<{ name: Buffer; temp?: string; content?: Buffer } & PieceFields>[] {
     return this.encryptBatch(list, options) as Promise<{ name: Buffer; temp?: string; content?: Buffer } & PieceFields>[];
   }
 
-  private encryptBatch(list: EncryptRequest[], options: { profile: Profile; storeRoot?: string; keepContent?: boolean; pieces?: boolean }): Promise<JobResult>[] {
+  private encryptBatch(list: EncryptRequest[], options: { profile: Profile; storeRoot?: string; keepContent?: boolean; pieces?: PieceOptions }): Promise<JobResult>[] {
     const transfer: ArrayBuffer[] = [];
     const held = list.map((): (() => void)[] => []);
     const jobs = list.map((c, i): Job => ({ kind: 'encrypt', data: this.jobBytes(c.data, transfer, held[i]!), own: c.own, n1: c.n1, n2: c.n2, ...options }));

@@ -15,6 +15,8 @@
  * length of that kind's payload, the payload, then u32 LE n and n records of u32 LE chunk index (increasing,
  * below MAX_PIECED_CHUNKS), u8 plainAt and the chunk's piece hashes (their count follows from plainAt and the
  * chunk's size). Written only for entries with piece hashes; without them an entry is kind 1 or 2 as before.
+ * kind 5 (keyed piece tags, since the eighteenth session): as kind 4, with the file's piece key (PIECE_KEY_SIZE
+ * bytes) between the payload and the table; the records are then GMAC tags under it (core/pieces.ts).
  * The checksum makes a damaged entry a clear error (not chunks decrypted under damaged keys).
  */
 import { type ChunkRef, chunkRefOf } from '../core/chunk-ref.js';
@@ -22,7 +24,7 @@ import { type DataMap, dataMapSize, deserializeDataMap, serializeDataMap } from 
 import { InvalidDataMap } from '../core/errors.js';
 import { sha3 } from '../core/hash.js';
 import { zeroSrc } from '../core/zeros.js';
-import { PIECE_HASH_SIZE, type PieceHashes, pieceCount, rawStoredLength, worthPieces } from '../core/pieces.js';
+import { PIECE_HASH_SIZE, PIECE_KEY_SIZE, type PieceHashes, newPieceKey, pieceCount, rawStoredLength, worthPieces } from '../core/pieces.js';
 import { brotliCompressSync, brotliDecompressSync, constants as zc } from 'node:zlib';
 import { type NodeInfo, decodeNode, encodeNode, hasNodeFields } from './node-info.js';
 
@@ -75,9 +77,11 @@ export function encodeEntry(entry: MetaEntry): Buffer {
   const map = serializeDataMap(entry.dataMap);
   if (entry.packed) return frameEntry(3, entry.size, Buffer.concat([u32(map.length), map, ...entry.packed.flatMap((c) => [u32(c.length), c])]), node);
   const [kind, payload] = mapPayload(entry, map);
-  const table = entry.pieces && pieceTable(entry.pieces);
+  // One kind of tags per entry: those of the first chunk that has any (pieceKeyFor keeps a file's chunks so).
+  const key = entry.pieces?.find((p) => p !== undefined)?.key;
+  const table = entry.pieces && pieceTable(entry.pieces, key);
   if (!table) return frameEntry(kind, entry.size, payload, node);
-  return frameEntry(4, entry.size, Buffer.concat([Buffer.of(kind), u32(payload.length), payload, table]), node);
+  return frameEntry(key ? 5 : 4, entry.size, Buffer.concat([Buffer.of(kind), u32(payload.length), payload, ...(key ? [key] : []), table]), node);
 }
 
 /** A map's kind-1 or kind-2 payload. */
@@ -89,11 +93,11 @@ function mapPayload(entry: MetaEntry & { kind: 'map' }, map: Buffer): [1 | 2, Bu
   return [2, Buffer.concat([head, packed])];
 }
 
-/** A kind-4 entry's table of piece hashes; undefined when no chunk has any. */
-function pieceTable(pieces: (PieceHashes | undefined)[]): Buffer | undefined {
+/** A kind-4 or kind-5 entry's table of the piece tags made with `key` (none: SHA-256); undefined when no chunk has any. */
+function pieceTable(pieces: (PieceHashes | undefined)[], key: Buffer | undefined): Buffer | undefined {
   const records: Buffer[] = [];
   pieces.forEach((p, i) => {
-    if (!p || i >= MAX_PIECED_CHUNKS) return;
+    if (!p || i >= MAX_PIECED_CHUNKS || !(key ? p.key?.equals(key) : !p.key)) return;
     const head = Buffer.alloc(5);
     head.writeUInt32LE(i);
     head.writeUInt8(p.plainAt, 4);
@@ -214,35 +218,40 @@ export function decodeEntry(file: Buffer): MetaEntry {
   return entryOf(unwrapPieces(kind, payload), size, node);
 }
 
-function entryOf({ kind, payload, table }: EntryContent, size: number, node: NodeInfo | undefined): MetaEntry {
+function entryOf({ kind, payload, table, key }: EntryContent, size: number, node: NodeInfo | undefined): MetaEntry {
   const entry = contentOf(kind, size, payload);
   if (table) {
     if (entry.kind !== 'map' || entry.packed) throw new InvalidDataMap('piece hashes on an entry without chunks in the store');
-    entry.pieces = readPieceTable(table, entry.dataMap);
+    entry.pieces = readPieceTable(table, entry.dataMap, key);
   }
   if (node) entry.node = node;
   return entry;
 }
 
-/** An entry's content kind and payload, and a kind-4 entry's piece table. */
+/** An entry's content kind and payload, and a kind-4 or kind-5 entry's piece table (and key). */
 interface EntryContent {
   kind: number;
   payload: Buffer;
   table?: Buffer;
+  key?: Buffer;
 }
 
-/** A kind-4 payload's map kind and payload, and its piece table; any other kind as it is. */
+/** A kind-4 or kind-5 payload's map kind and payload, and its piece table (and key); any other kind as it is. */
 function unwrapPieces(kind: number, payload: Buffer): EntryContent {
-  if (kind !== 4) return { kind, payload };
+  if (kind !== 4 && kind !== 5) return { kind, payload };
   if (payload.length < 5) throw new InvalidDataMap('entry with piece hashes truncated');
   const inner = payload.readUInt8(0);
   const length = payload.readUInt32LE(1);
-  if ((inner !== 1 && inner !== 2) || 5 + length > payload.length) throw new InvalidDataMap('entry with piece hashes is malformed');
-  return { kind: inner, payload: payload.subarray(5, 5 + length), table: payload.subarray(5 + length) };
+  const keySize = kind === 5 ? PIECE_KEY_SIZE : 0;
+  if ((inner !== 1 && inner !== 2) || 5 + length + keySize > payload.length) throw new InvalidDataMap('entry with piece hashes is malformed');
+  const content: EntryContent = { kind: inner, payload: payload.subarray(5, 5 + length), table: payload.subarray(5 + length + keySize) };
+  // A copy: the entry file's buffer is not kept alive by its key.
+  if (keySize > 0) content.key = Buffer.from(payload.subarray(5 + length, 5 + length + keySize));
+  return content;
 }
 
-/** The piece records of a kind-4 entry, each checked against its chunk's size (increasing indices, exact lengths). */
-function readPieceTable(table: Buffer, map: DataMap): (PieceHashes | undefined)[] {
+/** The piece records of a kind-4 or kind-5 entry, each checked against its chunk's size (increasing indices, exact lengths). */
+function readPieceTable(table: Buffer, map: DataMap, key: Buffer | undefined): (PieceHashes | undefined)[] {
   if (table.length < 4) throw new InvalidDataMap('piece table truncated');
   const n = table.readUInt32LE(0);
   const pieces: (PieceHashes | undefined)[] = [];
@@ -259,7 +268,8 @@ function readPieceTable(table: Buffer, map: DataMap): (PieceHashes | undefined)[
     const length = pieceCount(storedLength) * PIECE_HASH_SIZE;
     if (at + 5 + length > table.length) throw new InvalidDataMap('piece table truncated');
     // A copy: the entry file's buffer is not kept alive by its hashes.
-    pieces[index] = { plainAt, hashes: Buffer.from(table.subarray(at + 5, at + 5 + length)) };
+    const hashes = Buffer.from(table.subarray(at + 5, at + 5 + length));
+    pieces[index] = key ? { plainAt, hashes, key } : { plainAt, hashes };
     at += 5 + length;
     previous = index;
   }
@@ -310,6 +320,15 @@ function unpack(payload: Buffer): Buffer {
   } catch (err) {
     throw new InvalidDataMap(`compressed DataMap does not decompress: ${(err as Error).message}`);
   }
+}
+
+/**
+ * The piece key a file's new chunks are tagged with (core/pieces.ts): its entry's; a new one when its entry
+ * has no piece tags; none (SHA-256) when they are unkeyed (kind 4), so that an entry's tags stay of one kind.
+ */
+export function pieceKeyFor(entry: MetaEntry): Buffer | undefined {
+  const first = entry.kind === 'map' ? entry.pieces?.find((p) => p !== undefined) : undefined;
+  return first ? first.key : newPieceKey();
 }
 
 /** How to decrypt chunk i of a map entry, with its stored bytes when the entry holds them (packed). */

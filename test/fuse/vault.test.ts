@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { chunkSpans } from '../../src/core/layout.js';
 import { READ_AHEAD_KB, readAheadFile } from '../../src/fs/kernel-options.js';
-import { decodeEntry } from '../../src/vault/meta-entry.js';
+import { hashPieces } from '../../src/core/pieces.js';
+import { type MetaEntry, decodeEntry, encodeEntry } from '../../src/vault/meta-entry.js';
 import { CLI, codeOf, disposeEachTest, fsyncFile, fuseSuite, isMounted, KiB, MiB, run, seededBytes, sha256, sha256File, TestMount, writeFileSynced } from './helpers.js';
 
 fuseSuite();
@@ -229,6 +230,55 @@ describe('damage', () => {
     // The mount is still healthy.
     await writeFile(m.at('fine.txt'), 'fine');
     expect(await readFile(m.at('fine.txt'), 'utf8')).toBe('fine');
+  });
+
+  it('the mount writes keyed piece tags (kind 5); an entry with SHA-256 piece hashes (kind 4) still reads piecewise and stays kind 4', async () => {
+    m = await TestMount.create('piece-kinds');
+    let data = seededBytes(6 * MiB + 77, 1010);
+    await writeFile(m.at('a.bin'), data);
+    await m.unmount();
+    const entryPath = join(m.vault, 'meta', 'a.bin');
+    const stored = await readFile(entryPath);
+    expect(stored.readUInt8(5)).toBe(5);
+    const entry = decodeEntry(stored) as MetaEntry & { kind: 'map' };
+    const key = entry.pieces![0]!.key!;
+    expect(entry.pieces!.every((p) => p?.key?.equals(key))).toBe(true);
+    // As an older sefs wrote it: the same chunks with SHA-256 piece hashes.
+    const names = await chunksOf(m, 'a.bin');
+    entry.pieces = await Promise.all(entry.pieces!.map(async (p, i) => p && hashPieces(await readFile(m!.chunkPath(names[i]!)), p.plainAt)));
+    await writeFile(entryPath, encodeEntry(entry));
+    expect((await readFile(entryPath)).readUInt8(5)).toBe(4);
+    // Damage piece 5 of chunk 3: a cold read there fails, one in its piece 1 is checked and exact.
+    const chunk3 = m.chunkPath(names[3]!);
+    const original = await readFile(chunk3);
+    const damaged = Buffer.from(original);
+    damaged[5 * 128 * KiB + 100]! ^= 1;
+    await writeFile(chunk3, damaged);
+    await m.mount();
+    const start3 = chunkSpans(data.length)[3]!.start;
+    let fh = await open(m.at('a.bin'), 'r');
+    try {
+      expect((await pread(fh, start3 + 128 * KiB + 10, 4 * KiB)).equals(data.subarray(start3 + 128 * KiB + 10, start3 + 132 * KiB + 10))).toBe(true);
+      expect(await codeOf(pread(fh, start3 + 5 * 128 * KiB + 50, 4 * KiB))).toBe('EIO');
+    } finally {
+      await fh.close();
+    }
+    await m.unmount();
+    await writeFile(chunk3, original);
+    await m.mount();
+    // A write into chunk 4 re-encrypts chunks 4 to 6: their new hashes are SHA-256 too, like the rest.
+    const patch = seededBytes(4 * KiB, 1011);
+    const at = chunkSpans(data.length)[4]!.start + 1000;
+    fh = await open(m.at('a.bin'), 'r+');
+    await fh.write(patch, 0, patch.length, at);
+    await fh.close();
+    data = Buffer.concat([data.subarray(0, at), patch, data.subarray(at + patch.length)]);
+    await m.unmount();
+    const after = await readFile(entryPath);
+    expect(after.readUInt8(5)).toBe(4);
+    expect((decodeEntry(after) as MetaEntry & { kind: 'map' }).pieces!.filter((p) => p).every((p) => !p!.key)).toBe(true);
+    await m.mount();
+    expect(sha256(await readFile(m.at('a.bin')))).toBe(sha256(data));
   });
 
   it('a corrupt metadata file: EIO on stat and open, never wrong bytes; other files are unaffected', async () => {
