@@ -4,15 +4,22 @@
  * pieces cover it; keyed tags verify only under their file's key and chunk; and the metadata entry keeps
  * them (kind 5 keyed, kind 4 SHA-256), refusing tables that do not fit their map.
  */
+import { createHash } from 'node:crypto';
+import { gcm } from '@noble/ciphers/aes.js';
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import { describe, expect, it } from 'vitest';
 import { decryptChunk, encryptChunkBytes } from '../src/core/chunk.js';
 import type { DataMap } from '../src/core/data-map.js';
 import { serializeDataMap } from '../src/core/data-map.js';
 import { sha3 } from '../src/core/hash.js';
 import { keysFromHashes } from '../src/core/keys.js';
-import { PIECE_KEY_SIZE, PIECE_SIZE, PieceMismatch, hashPieces, newPieceKey, openPieces, pieceSpan, rawStoredLength } from '../src/core/pieces.js';
+import { PIECE_KEY_SIZE, PIECE_SIZE, PieceMismatch, checkAllPieces, hashPieces, newPieceKey, openPieces, pieceSpan, rawStoredLength } from '../src/core/pieces.js';
 import { EMPTY_ENTRY, decodeEntry, encodeEntry, entryChunkRef, frameEntry, type MetaEntry, pieceKeyFor } from '../src/vault/meta-entry.js';
 import { prng, seededBytes, textLike } from './helpers/inputs.js';
+
+/** SHA-256 (first 8 bytes) of the tags of the fixed chunk and key in the test below. */
+const PINNED_TAGS = 'a64622d326bafc12';
 
 const KINDS = [
   ['keyed', newPieceKey()],
@@ -82,6 +89,39 @@ describe.each(KINDS)('piece reads of a raw chunk, %s tags', (_kind, key) => {
 });
 
 describe('keyed piece tags', () => {
+  it('are GMACs as the file comment defines them: checked with another implementation (noble) and pinned', () => {
+    // A fixed chunk and key: the tags of every stored kind-5 entry depend on this definition never moving.
+    const fileKey = Buffer.alloc(PIECE_KEY_SIZE, 7);
+    const c = rawChunk(300_001, 17);
+    const tagged = hashPieces(c.stored, c.pieces.plainAt, fileKey, c.name);
+    const chunkKey = hmac(nobleSha256, fileKey, c.name);
+    for (let k = 0; k * PIECE_SIZE < c.stored.length; k++) {
+      const nonce = new Uint8Array(12);
+      new DataView(nonce.buffer).setUint32(8, k);
+      const piece = c.stored.subarray(Math.max(0, k * PIECE_SIZE - 16), Math.min(c.stored.length, (k + 1) * PIECE_SIZE));
+      const tag = gcm(chunkKey, nonce, piece).encrypt(new Uint8Array(0));
+      expect(Buffer.from(tag).equals(tagged.hashes.subarray(16 * k, 16 * k + 16)), `piece ${k}`).toBe(true);
+    }
+    expect(createHash('sha256').update(tagged.hashes).digest('hex').slice(0, 16)).toBe(PINNED_TAGS);
+  });
+
+  it('vouch for a whole chunk (checkAllPieces): a damaged byte in any piece, a byte short or long, or a wrong name fails', () => {
+    const size = 1 << 20;
+    const c = rawChunk(size, 16, newPieceKey());
+    checkAllPieces(c.stored, c.pieces, size, c.name);
+    for (const at of [0, 15, PIECE_SIZE - 1, PIECE_SIZE, 4 * PIECE_SIZE + 77, c.stored.length - 1]) {
+      const damaged = Buffer.from(c.stored);
+      damaged[at]! ^= 0x01;
+      expect(() => checkAllPieces(damaged, c.pieces, size, c.name), `byte ${at}`).toThrow(PieceMismatch);
+    }
+    expect(() => checkAllPieces(c.stored.subarray(0, c.stored.length - 16), c.pieces, size, c.name)).toThrow(PieceMismatch);
+    expect(() => checkAllPieces(Buffer.concat([c.stored, Buffer.alloc(16)]), c.pieces, size, c.name)).toThrow(PieceMismatch);
+    // A size the tags do not cover (a size within the same AES padding is caught by the decryption's length check).
+    expect(() => checkAllPieces(c.stored, c.pieces, size - 64, c.name)).toThrow(PieceMismatch);
+    expect(() => checkAllPieces(c.stored, c.pieces, size, sha3(c.name))).toThrow(PieceMismatch);
+    expect(() => checkAllPieces(c.stored, hashPieces(c.stored, c.pieces.plainAt), size, c.name)).toThrow(/only keyed/);
+  });
+
   it('verify only under their file key and for their chunk: another key, another name or SHA-256 hashes fail', () => {
     const key = newPieceKey();
     const c = rawChunk(1 << 20, 11, key);

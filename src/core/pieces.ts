@@ -102,10 +102,32 @@ export function pieceSpan(pieces: PieceHashes, size: number, from: number, to: n
   return { start: Math.max(0, first * PIECE_SIZE - BLOCK), end: Math.min(storedLength, (last + 1) * PIECE_SIZE) };
 }
 
+/**
+ * Check a whole raw chunk's stored bytes against its keyed tags (a reader then needs no SHA3 pass over its
+ * plaintext: the tags, made by the writer under a key only its entry holds, vouch for every stored byte, and
+ * the entry for the keys): throws PieceMismatch at the first piece that differs, or when the length does not
+ * fit the tags. Unkeyed (SHA-256) hashes are not worth it: they cost as much as the SHA3 pass they would save.
+ */
+export function checkAllPieces(stored: Uint8Array, pieces: PieceHashes, size: number, name: Uint8Array): void {
+  if (!pieces.key) throw new Error('checkAllPieces: only keyed tags');
+  if (stored.length !== rawStoredLength(pieces.plainAt, size) || pieces.hashes.length !== pieceCount(stored.length) * PIECE_HASH_SIZE) {
+    throw new PieceMismatch(-1, `the chunk holds ${stored.length} bytes, its tags cover ${rawStoredLength(pieces.plainAt, size)}`);
+  }
+  const key = chunkTagKey(pieces.key, name);
+  const hashes = pieces.hashes;
+  for (let k = 0; k < pieceCount(stored.length); k++) {
+    const got = pieceTag(stored.subarray(Math.max(0, k * PIECE_SIZE - BLOCK), Math.min(stored.length, (k + 1) * PIECE_SIZE)), k, key);
+    if (!timingSafeEqual(got, hashes.subarray(k * PIECE_HASH_SIZE, (k + 1) * PIECE_HASH_SIZE))) throw new PieceMismatch(k);
+  }
+}
+
 /** A piece that does not match its hash: the stored chunk is damaged there. */
 export class PieceMismatch extends Error {
-  constructor(readonly piece: number) {
-    super(`piece ${piece} (bytes ${piece * PIECE_SIZE}-${(piece + 1) * PIECE_SIZE - 1}) does not match its hash in the entry`);
+  constructor(
+    readonly piece: number,
+    why = `piece ${piece} (bytes ${piece * PIECE_SIZE}-${(piece + 1) * PIECE_SIZE - 1}) does not match its hash in the entry`,
+  ) {
+    super(why);
   }
 }
 

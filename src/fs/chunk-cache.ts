@@ -191,7 +191,8 @@ export class ChunkCache {
 
   /**
    * Only the plaintext's hash is checked, which rejects damaged or swapped chunks and wrong keys alike
-   * (one SHA3 pass per byte instead of two). The store is read here, on the FUSE thread's event loop (the
+   * (one SHA3 pass per byte instead of two); a chunk with keyed piece tags has those checked instead, a sixth
+   * of that cost (core/pieces.ts checkAllPieces). The store is read here, on the FUSE thread's event loop (the
    * workers are the busy side), into slab slots the workers decrypt in place, or into fresh buffers moved
    * to the workers.
    */
@@ -212,7 +213,7 @@ export class ChunkCache {
       const loose = refs.flatMap((ref, i) => (slots[i] === undefined && ok(i) ? [{ ...ref, stored: (results[i] as PromiseFulfilledResult<Buffer>).value, i }] : []));
       const byIndex = new Map<number, Promise<Entry>>();
       this.pool
-        .decryptInSlab(inSlab.map(({ ref, slot, length }) => ({ slab: this.slabId, at: this.slab.offsetOf(slot), length, dst: ref.dst, size: ref.size, own: ref.own, n1: ref.n1, n2: ref.n2 })))
+        .decryptInSlab(inSlab.map(({ ref, slot, length }) => ({ slab: this.slabId, at: this.slab.offsetOf(slot), length, dst: ref.dst, size: ref.size, own: ref.own, n1: ref.n1, n2: ref.n2, ...tagsOf(ref) })))
         .forEach((p, k) => {
           const { i, slot } = inSlab[k]!;
           byIndex.set(
@@ -258,4 +259,10 @@ export class ChunkCache {
     if (bytes.length > target.length) throw new Error(`chunk ${ref.dst.toString('hex')} holds ${bytes.length} bytes, more than a chunk can`);
     return bytes.copy(target);
   }
+}
+
+/** A chunk's keyed piece tags, for a worker to check its stored bytes by (none for SHA-256 piece hashes). */
+function tagsOf(ref: ChunkRef): { tags?: { plainAt: number; hashes: Uint8Array; key: Uint8Array } } {
+  const p = ref.pieces;
+  return p?.key ? { tags: { plainAt: p.plainAt, hashes: p.hashes, key: p.key } } : {};
 }

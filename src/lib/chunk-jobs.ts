@@ -8,7 +8,7 @@ import { type ChunkChecks, type EncryptedBytes, checkPlain, encryptChunkBytes, e
 import type { Profile } from '../core/compression.js';
 import { ChunkHashMismatch } from '../core/errors.js';
 import { keysFromHashes } from '../core/keys.js';
-import { hashPieces, worthPieces } from '../core/pieces.js';
+import { PieceMismatch, checkAllPieces, hashPieces, worthPieces } from '../core/pieces.js';
 import { sha3Many } from '../core/sha3-many.js';
 import { writeChunkTempSync } from '../store/disk-store.js';
 
@@ -40,7 +40,19 @@ export type Job =
    * (`length` of them) in a slot of the slab's slot size; the plaintext is left in the same slot and only its
    * place comes back. The plaintext's hash is checked (the mount's rule, as 'src' checks).
    */
-  | { kind: 'decryptSlot'; slab: number; at: number; length: number; own: Uint8Array; n1: Uint8Array; n2: Uint8Array; dst: Uint8Array; size: number };
+  | {
+      kind: 'decryptSlot';
+      slab: number;
+      at: number;
+      length: number;
+      own: Uint8Array;
+      n1: Uint8Array;
+      n2: Uint8Array;
+      dst: Uint8Array;
+      size: number;
+      /** The chunk's keyed piece tags: checked instead of the plaintext's hash (core/pieces.ts checkAllPieces). */
+      tags?: { plainAt: number; hashes: Uint8Array; key: Uint8Array };
+    };
 
 /** An encrypt job's piece tags: wanted, and keyed by `key` when given. */
 export interface PieceOptions {
@@ -150,6 +162,19 @@ function start(job: Job, encrypted: EncryptedBytes | undefined): Pending {
       }
       const keys = keysFromHashes(job.own, job.n1, job.n2);
       const slot = slab.bytes.subarray(job.at, job.at + slab.slotSize);
+      const { tags } = job;
+      if (tags) {
+        // Every stored byte checked against the entry's tags before it is decrypted: no SHA3 pass needed.
+        try {
+          checkAllPieces(slot.subarray(0, job.length), { plainAt: tags.plainAt, hashes: asBuffer(tags.hashes), key: asBuffer(tags.key) }, job.size, job.dst);
+        } catch (err) {
+          if (err instanceof PieceMismatch) throw new ChunkHashMismatch(Buffer.from(job.dst).toString('hex'), 'piece', err.message);
+          throw err;
+        }
+        const plain = openChunkInPlace(slot, job.length, keys, job.dst, job.size, scratch);
+        if (plain.length !== job.size) throw new ChunkHashMismatch(Buffer.from(job.dst).toString('hex'), 'src');
+        return { toHash: [], finish: () => ({ plainAt: plain.byteOffset, plainLength: plain.length }) };
+      }
       const plain = openChunkInPlace(slot, job.length, keys, job.dst, job.size, scratch);
       return { toHash: [plain], finish: ([src]) => (checkPlain(plain, src!, keys, job.dst, job.size), { plainAt: plain.byteOffset, plainLength: plain.length }) };
     }

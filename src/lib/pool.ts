@@ -104,6 +104,8 @@ export interface SlabDecryptRequest {
   own: Uint8Array;
   n1: Uint8Array;
   n2: Uint8Array;
+  /** Keyed piece tags of the chunk: checked instead of its plaintext's hash. */
+  tags?: { plainAt: number; hashes: Uint8Array; key: Uint8Array };
 }
 
 export class WorkerPool {

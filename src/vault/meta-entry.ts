@@ -115,6 +115,13 @@ export function withNode(entry: MetaEntry, node: NodeInfo | undefined): MetaEntr
   return copy;
 }
 
+/** Bytes copied into memory of their own (not Node's shared pool for small Buffers). */
+function copyOwn(bytes: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafeSlow(bytes.length);
+  out.set(bytes);
+  return out;
+}
+
 function u32(n: number): Buffer {
   const b = Buffer.alloc(4);
   b.writeUInt32LE(n);
@@ -245,8 +252,9 @@ function unwrapPieces(kind: number, payload: Buffer): EntryContent {
   const keySize = kind === 5 ? PIECE_KEY_SIZE : 0;
   if ((inner !== 1 && inner !== 2) || 5 + length + keySize > payload.length) throw new InvalidDataMap('entry with piece hashes is malformed');
   const content: EntryContent = { kind: inner, payload: payload.subarray(5, 5 + length), table: payload.subarray(5 + length + keySize) };
-  // A copy: the entry file's buffer is not kept alive by its key.
-  if (keySize > 0) content.key = Buffer.from(payload.subarray(5 + length, 5 + length + keySize));
+  // A copy in memory of its own: the entry file's buffer is not kept alive by its key, and a worker job
+  // carrying it copies 32 bytes, not the shared 8 KiB pool block small Buffers live in.
+  if (keySize > 0) content.key = copyOwn(payload.subarray(5 + length, 5 + length + keySize));
   return content;
 }
 
@@ -268,7 +276,7 @@ function readPieceTable(table: Buffer, map: DataMap, key: Buffer | undefined): (
     const length = pieceCount(storedLength) * PIECE_HASH_SIZE;
     if (at + 5 + length > table.length) throw new InvalidDataMap('piece table truncated');
     // A copy: the entry file's buffer is not kept alive by its hashes.
-    const hashes = Buffer.from(table.subarray(at + 5, at + 5 + length));
+    const hashes = copyOwn(table.subarray(at + 5, at + 5 + length));
     pieces[index] = key ? { plainAt, hashes, key } : { plainAt, hashes };
     at += 5 + length;
     previous = index;

@@ -240,9 +240,25 @@ describe('damage', () => {
     const entryPath = join(m.vault, 'meta', 'a.bin');
     const stored = await readFile(entryPath);
     expect(stored.readUInt8(5)).toBe(5);
-    const entry = decodeEntry(stored) as MetaEntry & { kind: 'map' };
+    let entry = decodeEntry(stored) as MetaEntry & { kind: 'map' };
     const key = entry.pieces![0]!.key!;
-    expect(entry.pieces!.every((p) => p?.key?.equals(key))).toBe(true);
+    const spans = chunkSpans(data.length);
+    // Every chunk of more than a piece has tags, all under the file's key.
+    const pieced = spans.filter((sp) => sp.size > 128 * KiB).map((sp) => sp.index);
+    expect(pieced.length).toBeGreaterThan(3);
+    const tagged = () => pieced.every((i) => entry.pieces![i]?.key?.equals(key));
+    expect(tagged()).toBe(true);
+    // A write into chunk 2 re-encrypts chunks 2 to 4 under the same key; the entry stays kind 5.
+    await m.mount();
+    let fh = await open(m.at('a.bin'), 'r+');
+    const first = seededBytes(4 * KiB, 1012);
+    await fh.write(first, 0, first.length, spans[2]!.start + 500);
+    await fh.close();
+    data = Buffer.concat([data.subarray(0, spans[2]!.start + 500), first, data.subarray(spans[2]!.start + 500 + first.length)]);
+    await m.unmount();
+    expect((await readFile(entryPath)).readUInt8(5)).toBe(5);
+    entry = decodeEntry(await readFile(entryPath)) as MetaEntry & { kind: 'map' };
+    expect(tagged()).toBe(true);
     // As an older sefs wrote it: the same chunks with SHA-256 piece hashes.
     const names = await chunksOf(m, 'a.bin');
     entry.pieces = await Promise.all(entry.pieces!.map(async (p, i) => p && hashPieces(await readFile(m!.chunkPath(names[i]!)), p.plainAt)));
@@ -255,8 +271,8 @@ describe('damage', () => {
     damaged[5 * 128 * KiB + 100]! ^= 1;
     await writeFile(chunk3, damaged);
     await m.mount();
-    const start3 = chunkSpans(data.length)[3]!.start;
-    let fh = await open(m.at('a.bin'), 'r');
+    const start3 = spans[3]!.start;
+    fh = await open(m.at('a.bin'), 'r');
     try {
       expect((await pread(fh, start3 + 128 * KiB + 10, 4 * KiB)).equals(data.subarray(start3 + 128 * KiB + 10, start3 + 132 * KiB + 10))).toBe(true);
       expect(await codeOf(pread(fh, start3 + 5 * 128 * KiB + 50, 4 * KiB))).toBe('EIO');
@@ -268,7 +284,7 @@ describe('damage', () => {
     await m.mount();
     // A write into chunk 4 re-encrypts chunks 4 to 6: their new hashes are SHA-256 too, like the rest.
     const patch = seededBytes(4 * KiB, 1011);
-    const at = chunkSpans(data.length)[4]!.start + 1000;
+    const at = spans[4]!.start + 1000;
     fh = await open(m.at('a.bin'), 'r+');
     await fh.write(patch, 0, patch.length, at);
     await fh.close();
@@ -276,7 +292,8 @@ describe('damage', () => {
     await m.unmount();
     const after = await readFile(entryPath);
     expect(after.readUInt8(5)).toBe(4);
-    expect((decodeEntry(after) as MetaEntry & { kind: 'map' }).pieces!.filter((p) => p).every((p) => !p!.key)).toBe(true);
+    const rewritten = decodeEntry(after) as MetaEntry & { kind: 'map' };
+    expect(pieced.every((i) => rewritten.pieces![i] !== undefined && rewritten.pieces![i]!.key === undefined)).toBe(true);
     await m.mount();
     expect(sha256(await readFile(m.at('a.bin')))).toBe(sha256(data));
   });
