@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PACK_LIMIT, encodeEntry, decodeEntry } from '../src/vault/meta-entry.js';
+import { chunkRefOf } from '../src/core/chunk-ref.js';
 import { hashPieces, newPieceKey } from '../src/core/pieces.js';
 import { storeAsBrotli } from '../src/core/raw-brotli.js';
 import { type MetaCodec, plainCodec } from '../src/vault/meta-codec.js';
@@ -154,7 +155,7 @@ describe('fsck', () => {
     // Random data is stored raw: give its first chunk the piece hashes a mount's writer would have kept.
     const stored = await readFile(vault.store.pathOf(chunks['/dir/sub/big.bin']![0]!));
     const plainAt = storeAsBrotli(Buffer.alloc(entry.dataMap.chunks[0]!.srcSize)).plainAt!;
-    entry.pieces = [hashPieces(stored, plainAt, key, entry.dataMap.chunks[0]!.dstHash)];
+    entry.pieces = [hashPieces(stored, plainAt, key, chunkRefOf(entry.dataMap, 0))];
     await writeFile(path, encodeEntry(entry));
     expect((await readFile(path)).readUInt8(5)).toBe(key ? 5 : 4);
     expect((await fsck(vault, { pool })).damaged).toEqual([]);

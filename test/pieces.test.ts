@@ -14,12 +14,12 @@ import type { DataMap } from '../src/core/data-map.js';
 import { serializeDataMap } from '../src/core/data-map.js';
 import { sha3 } from '../src/core/hash.js';
 import { keysFromHashes } from '../src/core/keys.js';
-import { PIECE_KEY_SIZE, PIECE_SIZE, PieceMismatch, checkAllPieces, hashPieces, newPieceKey, openPieces, pieceSpan, rawStoredLength } from '../src/core/pieces.js';
+import { PIECE_KEY_SIZE, PIECE_SIZE, PieceMismatch, checkAllPieces, hashPieces, newPieceKey, openPieces, pieceSpan, rawStoredLength, type TagSubject } from '../src/core/pieces.js';
 import { EMPTY_ENTRY, decodeEntry, encodeEntry, entryChunkRef, frameEntry, type MetaEntry, pieceKeyFor } from '../src/vault/meta-entry.js';
 import { prng, seededBytes, textLike } from './helpers/inputs.js';
 
 /** SHA-256 (first 8 bytes) of the tags of the fixed chunk and key in the test below. */
-const PINNED_TAGS = 'a64622d326bafc12';
+const PINNED_TAGS = '1c9c3af3b35a4953';
 
 const KINDS = [
   ['keyed', newPieceKey()],
@@ -36,12 +36,13 @@ function rawChunk(size: number, seed: number, key: Buffer | undefined = undefine
   expect(enc.plainAt).toBeDefined();
   expect(enc.content.length).toBe(rawStoredLength(enc.plainAt!, size));
   const name = sha3(enc.content);
-  return { plain, keys, stored: enc.content, pieces: hashPieces(enc.content, enc.plainAt!, key, name), name, own };
+  const chunk: TagSubject = { dst: name, own, n1, n2, size };
+  return { plain, keys, stored: enc.content, pieces: hashPieces(enc.content, enc.plainAt!, key, chunk), name, own, chunk };
 }
 
 function readRange(c: ReturnType<typeof rawChunk>, stored: Buffer, from: number, to: number): Buffer {
   const { start, end } = pieceSpan(c.pieces, c.plain.length, from, to);
-  return openPieces(stored.subarray(start, end), start, c.pieces, c.plain.length, c.keys, c.name, from, to);
+  return openPieces(stored.subarray(start, end), start, c.pieces, c.chunk, c.keys, from, to);
 }
 
 describe.each(KINDS)('piece reads of a raw chunk, %s tags', (_kind, key) => {
@@ -83,8 +84,8 @@ describe.each(KINDS)('piece reads of a raw chunk, %s tags', (_kind, key) => {
   it('bytes from the wrong place, or too few, are refused', () => {
     const c = rawChunk(1 << 20, 9, key);
     const { start, end } = pieceSpan(c.pieces, 1 << 20, 500_000, 504_096);
-    expect(() => openPieces(c.stored.subarray(start, end - 1), start, c.pieces, 1 << 20, c.keys, c.name, 500_000, 504_096)).toThrow();
-    expect(() => openPieces(c.stored.subarray(start + 16, end + 16), start + 16, c.pieces, 1 << 20, c.keys, c.name, 500_000, 504_096)).toThrow();
+    expect(() => openPieces(c.stored.subarray(start, end - 1), start, c.pieces, c.chunk, c.keys, 500_000, 504_096)).toThrow();
+    expect(() => openPieces(c.stored.subarray(start + 16, end + 16), start + 16, c.pieces, c.chunk, c.keys, 500_000, 504_096)).toThrow();
   });
 });
 
@@ -93,8 +94,10 @@ describe('keyed piece tags', () => {
     // A fixed chunk and key: the tags of every stored kind-5 entry depend on this definition never moving.
     const fileKey = Buffer.alloc(PIECE_KEY_SIZE, 7);
     const c = rawChunk(300_001, 17);
-    const tagged = hashPieces(c.stored, c.pieces.plainAt, fileKey, c.name);
-    const chunkKey = hmac(nobleSha256, fileKey, c.name);
+    const tagged = hashPieces(c.stored, c.pieces.plainAt, fileKey, c.chunk);
+    const size = new Uint8Array(4);
+    new DataView(size.buffer).setUint32(0, 300_001);
+    const chunkKey = hmac(nobleSha256, fileKey, Buffer.concat([c.name, c.chunk.own, c.chunk.n1, c.chunk.n2, size]));
     for (let k = 0; k * PIECE_SIZE < c.stored.length; k++) {
       const nonce = new Uint8Array(12);
       new DataView(nonce.buffer).setUint32(8, k);
@@ -105,21 +108,23 @@ describe('keyed piece tags', () => {
     expect(createHash('sha256').update(tagged.hashes).digest('hex').slice(0, 16)).toBe(PINNED_TAGS);
   });
 
-  it('vouch for a whole chunk (checkAllPieces): a damaged byte in any piece, a byte short or long, or a wrong name fails', () => {
+  it('vouch for a whole chunk (checkAllPieces): a damaged byte in any piece, a byte short or long, another name, keys or size fails', () => {
     const size = 1 << 20;
     const c = rawChunk(size, 16, newPieceKey());
-    checkAllPieces(c.stored, c.pieces, size, c.name);
+    checkAllPieces(c.stored, c.pieces, c.chunk);
     for (const at of [0, 15, PIECE_SIZE - 1, PIECE_SIZE, 4 * PIECE_SIZE + 77, c.stored.length - 1]) {
       const damaged = Buffer.from(c.stored);
       damaged[at]! ^= 0x01;
-      expect(() => checkAllPieces(damaged, c.pieces, size, c.name), `byte ${at}`).toThrow(PieceMismatch);
+      expect(() => checkAllPieces(damaged, c.pieces, c.chunk), `byte ${at}`).toThrow(PieceMismatch);
     }
-    expect(() => checkAllPieces(c.stored.subarray(0, c.stored.length - 16), c.pieces, size, c.name)).toThrow(PieceMismatch);
-    expect(() => checkAllPieces(Buffer.concat([c.stored, Buffer.alloc(16)]), c.pieces, size, c.name)).toThrow(PieceMismatch);
-    // A size the tags do not cover (a size within the same AES padding is caught by the decryption's length check).
-    expect(() => checkAllPieces(c.stored, c.pieces, size - 64, c.name)).toThrow(PieceMismatch);
-    expect(() => checkAllPieces(c.stored, c.pieces, size, sha3(c.name))).toThrow(PieceMismatch);
-    expect(() => checkAllPieces(c.stored, hashPieces(c.stored, c.pieces.plainAt), size, c.name)).toThrow(/only keyed/);
+    expect(() => checkAllPieces(c.stored.subarray(0, c.stored.length - 16), c.pieces, c.chunk)).toThrow(PieceMismatch);
+    expect(() => checkAllPieces(Buffer.concat([c.stored, Buffer.alloc(16)]), c.pieces, c.chunk)).toThrow(PieceMismatch);
+    // Every field the tags vouch for: a size within the same AES padding too, and each of the keys' hashes (a wrong
+    // n2 alone decrypts the first block right, and at some lengths the last, so only the tags can tell).
+    for (const other of [{ size: size - 64 }, { size: size - 1 }, { dst: sha3(c.name) }, { own: sha3(c.chunk.own) }, { n1: sha3(c.chunk.n1) }, { n2: sha3(c.chunk.n2) }]) {
+      expect(() => checkAllPieces(c.stored, c.pieces, { ...c.chunk, ...other }), JSON.stringify(Object.keys(other))).toThrow(PieceMismatch);
+    }
+    expect(() => checkAllPieces(c.stored, hashPieces(c.stored, c.pieces.plainAt), c.chunk)).toThrow(/only keyed/);
   });
 
   it('verify only under their file key and for their chunk: another key, another name or SHA-256 hashes fail', () => {
@@ -128,7 +133,7 @@ describe('keyed piece tags', () => {
     expect(c.pieces.key!.length).toBe(PIECE_KEY_SIZE);
     const { start, end } = pieceSpan(c.pieces, 1 << 20, 300_000, 304_096);
     const bytes = c.stored.subarray(start, end);
-    const open = (pieces: typeof c.pieces, name: Buffer) => openPieces(bytes, start, pieces, 1 << 20, c.keys, name, 300_000, 304_096);
+    const open = (pieces: typeof c.pieces, name: Buffer) => openPieces(bytes, start, pieces, { ...c.chunk, dst: name }, c.keys, 300_000, 304_096);
     expect(open(c.pieces, c.name).equals(c.plain.subarray(300_000, 304_096))).toBe(true);
     expect(() => open({ ...c.pieces, key: newPieceKey() }, c.name)).toThrow(PieceMismatch);
     expect(() => open(c.pieces, sha3(c.name))).toThrow(PieceMismatch);

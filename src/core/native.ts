@@ -9,6 +9,8 @@ import { isMainThread } from 'node:worker_threads';
 export interface NativeAddon {
   sha3Many(list: Uint8Array[]): Buffer;
   xorPad(target: Uint8Array, at: number, source: Uint8Array, pad: Uint8Array): void;
+  /** Where `bytes` starts in memory, modulo `align` (a power of two; absent in an addon built before it). */
+  addressMod?(bytes: Uint8Array, align: number): number;
   /** memmove of `source` into `target` at `at` (absent in an addon built before it). */
   copyBytes?(target: Uint8Array, at: number, source: Uint8Array): void;
   /** AES-128-CBC encryption in place, four streams at a time; only on CPUs with AES-NI. */

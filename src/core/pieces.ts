@@ -12,8 +12,10 @@
  * Piece k covers stored bytes [k * PIECE_SIZE, (k + 1) * PIECE_SIZE), and its tag also covers the 16 bytes
  * before it (the block a decryption of its first block needs), PIECE_HASH_SIZE bytes each, of one of two kinds:
  *  - keyed (entries of kind 5, written since the eighteenth session): a GMAC (AES-256-GCM over no plaintext,
- *    the piece as its additional data) under a key of the chunk, HMAC-SHA256(file's piece key, chunk name),
- *    with the piece index as its nonce. The file's piece key is random and lives in its entry only, so a tag
+ *    the piece as its additional data) under a key of the chunk, HMAC-SHA256(file's piece key, name | own |
+ *    n1 | n2 | u32 BE plaintext size: what a reader decrypts it as, TagSubject), with the piece index as its
+ *    nonce. Binding the keys' hashes and the size lets a reader that checked every piece skip the hash of the
+ *    plaintext: the bytes are the writer's and so are the keys it decrypts them with. The file's piece key is random and lives in its entry only, so a tag
  *    can be made only by whoever can read that entry (a store cannot, nor someone who merely knows the
  *    content). GMAC costs a sixth of SHA-256 here (0.08 against 0.53 ms per MiB): the write's largest cost
  *    after its two SHA3 passes (native-notes/benchmarking.md, eighteenth session). Each chunk has its own key,
@@ -21,6 +23,7 @@
  *  - unkeyed (kind 4, entries written before): SHA-256, truncated (a second preimage still costs 2^128).
  */
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { ChunkRef } from './chunk-ref.js';
 import type { ChunkKeys } from './keys.js';
 import { xorInto } from './chunk.js';
 
@@ -64,8 +67,14 @@ export function worthPieces(storedLength: number): boolean {
 /** How a chunk's pieces are tagged: with the chunk's own GMAC key, or (none) by SHA-256. */
 type ChunkTagKey = Buffer | undefined;
 
-function chunkTagKey(fileKey: Buffer | undefined, name: Uint8Array): ChunkTagKey {
-  return fileKey && createHmac('sha256', fileKey).update(name).digest();
+/** What keyed tags vouch for besides the stored bytes: the chunk's name, its keys' hashes and its plaintext size. */
+export type TagSubject = Pick<ChunkRef, 'dst' | 'own' | 'n1' | 'n2' | 'size'>;
+
+function chunkTagKey(fileKey: Buffer | undefined, chunk: TagSubject): ChunkTagKey {
+  if (!fileKey) return undefined;
+  const size = Buffer.alloc(4);
+  size.writeUInt32BE(chunk.size);
+  return createHmac('sha256', fileKey).update(chunk.dst).update(chunk.own).update(chunk.n1).update(chunk.n2).update(size).digest();
 }
 
 /** The tag of piece k, whose bytes (with the 16 before it) are `bytes`. */
@@ -80,12 +89,13 @@ function pieceTag(bytes: Uint8Array, k: number, key: ChunkTagKey): Buffer {
 }
 
 /**
- * The piece tags of a raw chunk's stored bytes: keyed by the file's piece key `fileKey` for the chunk named
- * `name` (SHA3-256 of `stored`), or without a key SHA-256 (entries of kind 4).
+ * The piece tags of a raw chunk's stored bytes: keyed by the file's piece key `fileKey` for `chunk` (its name
+ * the SHA3-256 of `stored`, its keys' hashes and size those it was encrypted with), or without a key SHA-256
+ * (entries of kind 4).
  */
-export function hashPieces(stored: Uint8Array, plainAt: number, fileKey?: Buffer, name?: Uint8Array): PieceHashes {
-  if (fileKey && !name) throw new Error('keyed piece tags need the chunk name');
-  const key = chunkTagKey(fileKey, name!);
+export function hashPieces(stored: Uint8Array, plainAt: number, fileKey?: Buffer, chunk?: TagSubject): PieceHashes {
+  if (fileKey && !chunk) throw new Error('keyed piece tags need the chunk they are for');
+  const key = chunkTagKey(fileKey, chunk!);
   const count = pieceCount(stored.length);
   const hashes = Buffer.allocUnsafeSlow(count * PIECE_HASH_SIZE); // its own memory: it crosses to other threads
   for (let k = 0; k < count; k++) {
@@ -108,12 +118,13 @@ export function pieceSpan(pieces: PieceHashes, size: number, from: number, to: n
  * the entry for the keys): throws PieceMismatch at the first piece that differs, or when the length does not
  * fit the tags. Unkeyed (SHA-256) hashes are not worth it: they cost as much as the SHA3 pass they would save.
  */
-export function checkAllPieces(stored: Uint8Array, pieces: PieceHashes, size: number, name: Uint8Array): void {
+export function checkAllPieces(stored: Uint8Array, pieces: PieceHashes, chunk: TagSubject): void {
   if (!pieces.key) throw new Error('checkAllPieces: only keyed tags');
-  if (stored.length !== rawStoredLength(pieces.plainAt, size) || pieces.hashes.length !== pieceCount(stored.length) * PIECE_HASH_SIZE) {
-    throw new PieceMismatch(-1, `the chunk holds ${stored.length} bytes, its tags cover ${rawStoredLength(pieces.plainAt, size)}`);
+  const covered = rawStoredLength(pieces.plainAt, chunk.size);
+  if (stored.length !== covered || pieces.hashes.length !== pieceCount(stored.length) * PIECE_HASH_SIZE) {
+    throw new PieceMismatch(-1, `the chunk holds ${stored.length} bytes, its tags cover ${covered}`);
   }
-  const key = chunkTagKey(pieces.key, name);
+  const key = chunkTagKey(pieces.key, chunk);
   const hashes = pieces.hashes;
   for (let k = 0; k < pieceCount(stored.length); k++) {
     const got = pieceTag(stored.subarray(Math.max(0, k * PIECE_SIZE - BLOCK), Math.min(stored.length, (k + 1) * PIECE_SIZE)), k, key);
@@ -132,16 +143,17 @@ export class PieceMismatch extends Error {
 }
 
 /**
- * Plaintext [from, to) of a raw chunk named `name` from `bytes`, the stored bytes pieceSpan named (read from
+ * Plaintext [from, to) of raw chunk `chunk` from `bytes`, the stored bytes pieceSpan named (read from
  * `start`). Every piece they cover is checked against its tag first: a mismatch throws PieceMismatch, never bytes.
  */
-export function openPieces(bytes: Uint8Array, start: number, pieces: PieceHashes, size: number, keys: ChunkKeys, name: Uint8Array, from: number, to: number): Buffer {
+export function openPieces(bytes: Uint8Array, start: number, pieces: PieceHashes, chunk: TagSubject, keys: ChunkKeys, from: number, to: number): Buffer {
+  const { size } = chunk;
   const span = pieceSpan(pieces, size, from, to);
   if (start !== span.start || bytes.length !== span.end - span.start) throw new Error(`piece read of ${bytes.length} bytes at ${start}, expected ${span.end - span.start} at ${span.start}`);
   if (pieces.hashes.length !== pieceCount(rawStoredLength(pieces.plainAt, size)) * PIECE_HASH_SIZE) throw new Error('piece hashes do not fit the chunk');
   const first = span.start === 0 ? 0 : (span.start + BLOCK) / PIECE_SIZE;
   const last = Math.ceil(span.end / PIECE_SIZE) - 1;
-  const key = chunkTagKey(pieces.key, name);
+  const key = chunkTagKey(pieces.key, chunk);
   for (let k = first; k <= last; k++) {
     const lo = Math.max(0, k * PIECE_SIZE - BLOCK) - start;
     const hi = Math.min(span.end, (k + 1) * PIECE_SIZE) - start;

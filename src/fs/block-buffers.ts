@@ -38,7 +38,7 @@ export class BlockBuffers {
   /** `count` slots of one block each, attached to `pool` (address space only until they are first used). */
   constructor(pool: WorkerPool, count: number) {
     this.slab = new Slab(count, BLOCK);
-    pool.attachSlab(this.slab.buffer, BLOCK, this.slab);
+    pool.attachSlab(this.slab.buffer, BLOCK, this.slab, this.slab.base);
   }
 
   /** A zeroed block buffer: a free slot (held once, by the caller), else a buffer of its own. */

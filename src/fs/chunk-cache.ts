@@ -85,7 +85,7 @@ export class ChunkCache {
       },
     });
     this.slab = new Slab(Math.ceil(maxBytes / SLOT_SIZE) + Math.max(SLOTS_IN_FLIGHT, 2 * this.readAhead.chunks));
-    this.slabId = pool.attachSlab(this.slab.buffer, SLOT_SIZE);
+    this.slabId = pool.attachSlab(this.slab.buffer, SLOT_SIZE, undefined, this.slab.base);
   }
 
   /** Told of a cached plaintext's slot before the cache gives it up (it may then be reused at any time). */
@@ -93,7 +93,7 @@ export class ChunkCache {
 
   /** The slab cached plaintexts in slots live in, as bytes (slab-reads.ts hands it to the FUSE binding). */
   get slabBytes(): Buffer {
-    return this.slab.view(0, this.slab.count * this.slab.slotSize);
+    return this.slab.slots;
   }
 
   /** Where a cached chunk's plaintext is in the slab, if it is cached in a slot (without touching its recency). */
@@ -145,7 +145,7 @@ export class ChunkCache {
     const bytes = await this.store.getRange!(ref.dst, start, end);
     if (bytes.length !== end - start) throw new ChunkHashMismatch(hex, 'piece', `it holds fewer bytes than its entry says (${start + bytes.length} of at least ${end})`);
     try {
-      return openPieces(bytes, start, pieces, ref.size, keysFromHashes(ref.own, ref.n1, ref.n2), ref.dst, from, to);
+      return openPieces(bytes, start, pieces, ref, keysFromHashes(ref.own, ref.n1, ref.n2), from, to);
     } catch (err) {
       if (err instanceof PieceMismatch) throw new ChunkHashMismatch(hex, 'piece', err.message);
       throw err;

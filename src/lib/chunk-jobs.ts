@@ -83,13 +83,13 @@ interface Pending {
 const asBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
 /** The shared slabs of decryptSlot jobs in this thread, by id, with their slot sizes. */
-const slabs = new Map<number, { bytes: Buffer; slotSize: number }>();
+const slabs = new Map<number, { bytes: Buffer; slotSize: number; base: number }>();
 /** Where a compressed chunk's stream is copied to be decoded into its slot (one per thread). */
 let scratch = Buffer.alloc(0);
 
 /** A slab later decryptSlot jobs refer to by `id` (sent once to each worker: slab.ts). */
-export function useSlab(id: number, buffer: SharedArrayBuffer, slotSize: number): void {
-  slabs.set(id, { bytes: Buffer.from(buffer), slotSize });
+export function useSlab(id: number, buffer: SharedArrayBuffer, slotSize: number, base = 0): void {
+  slabs.set(id, { bytes: Buffer.from(buffer), slotSize, base });
   if (scratch.length < slotSize) scratch = Buffer.allocUnsafeSlow(slotSize);
 }
 
@@ -130,10 +130,11 @@ function encryptAll(jobs: Job[]): (EncryptedBytes | undefined)[] {
 }
 
 /** The piece fields of an encrypted chunk, when its job asked for them and it was stored raw and large enough. */
-function pieceFields(job: { pieces?: PieceOptions }, enc: EncryptedBytes, name: Buffer): PieceFields {
+function pieceFields(job: Extract<Job, { kind: 'encrypt' }>, enc: EncryptedBytes, name: Buffer): PieceFields {
   if (!job.pieces || enc.plainAt === undefined || !worthPieces(enc.content.length)) return {};
   const key = job.pieces.key && asBuffer(job.pieces.key);
-  return { plainAt: enc.plainAt, pieceHashes: hashPieces(enc.content, enc.plainAt, key, name).hashes };
+  const chunk = { dst: name, own: asBuffer(job.own), n1: asBuffer(job.n1), n2: asBuffer(job.n2), size: bytesOf(job.data).length };
+  return { plainAt: enc.plainAt, pieceHashes: hashPieces(enc.content, enc.plainAt, key, chunk).hashes };
 }
 
 function start(job: Job, encrypted: EncryptedBytes | undefined): Pending {
@@ -157,7 +158,7 @@ function start(job: Job, encrypted: EncryptedBytes | undefined): Pending {
     }
     case 'decryptSlot': {
       const slab = slabs.get(job.slab);
-      if (!slab || job.at % slab.slotSize !== 0 || job.at + slab.slotSize > slab.bytes.length || job.length > slab.slotSize || job.size > slab.slotSize) {
+      if (!slab || job.at < slab.base || (job.at - slab.base) % slab.slotSize !== 0 || job.at + slab.slotSize > slab.bytes.length || job.length > slab.slotSize || job.size > slab.slotSize) {
         throw new Error('decryptSlot: no such slab, or a slot outside it');
       }
       const keys = keysFromHashes(job.own, job.n1, job.n2);
@@ -166,13 +167,14 @@ function start(job: Job, encrypted: EncryptedBytes | undefined): Pending {
       if (tags) {
         // Every stored byte checked against the entry's tags before it is decrypted: no SHA3 pass needed.
         try {
-          checkAllPieces(slot.subarray(0, job.length), { plainAt: tags.plainAt, hashes: asBuffer(tags.hashes), key: asBuffer(tags.key) }, job.size, job.dst);
+          const chunk = { dst: asBuffer(job.dst), own: asBuffer(job.own), n1: asBuffer(job.n1), n2: asBuffer(job.n2), size: job.size };
+          checkAllPieces(slot.subarray(0, job.length), { plainAt: tags.plainAt, hashes: asBuffer(tags.hashes), key: asBuffer(tags.key) }, chunk);
         } catch (err) {
           if (err instanceof PieceMismatch) throw new ChunkHashMismatch(Buffer.from(job.dst).toString('hex'), 'piece', err.message);
           throw err;
         }
         const plain = openChunkInPlace(slot, job.length, keys, job.dst, job.size, scratch);
-        if (plain.length !== job.size) throw new ChunkHashMismatch(Buffer.from(job.dst).toString('hex'), 'src');
+        if (plain.length !== job.size) throw new ChunkHashMismatch(Buffer.from(job.dst).toString('hex'), 'piece', `it decrypted to ${plain.length} bytes, its entry says ${job.size}`);
         return { toHash: [], finish: () => ({ plainAt: plain.byteOffset, plainLength: plain.length }) };
       }
       const plain = openChunkInPlace(slot, job.length, keys, job.dst, job.size, scratch);

@@ -64,8 +64,8 @@ function schedule(): void {
 }
 
 // Each message is a batch of jobs from the pool (one job or several), or the slab of decryptSlot jobs.
-parentPort!.on('message', (msg: { id: number; job: Job }[] | { slab: number; buffer: SharedArrayBuffer; slotSize: number }) => {
-  if (!Array.isArray(msg)) return useSlab(msg.slab, msg.buffer, msg.slotSize);
+parentPort!.on('message', (msg: { id: number; job: Job }[] | { slab: number; buffer: SharedArrayBuffer; slotSize: number; base: number }) => {
+  if (!Array.isArray(msg)) return useSlab(msg.slab, msg.buffer, msg.slotSize, msg.base);
   queue.push(...msg);
   schedule();
 });

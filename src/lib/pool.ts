@@ -44,7 +44,12 @@ interface Slot {
 /** Rebuild the typed error a worker reported. */
 function reviveError(e: { code: string; message: string; chunkName?: string; which?: string; errno?: number; sysCode?: string }): Error {
   if (e.errno !== undefined) return Object.assign(new Error(e.message), { errno: e.errno, code: e.sysCode });
-  if (e.code === 'ChunkHashMismatch' && e.chunkName) return new ChunkHashMismatch(e.chunkName, e.which === 'src' ? 'src' : 'dst');
+  if (e.code === 'ChunkHashMismatch' && e.chunkName) {
+    const which = e.which === 'src' || e.which === 'piece' ? e.which : 'dst';
+    const err = new ChunkHashMismatch(e.chunkName, which);
+    err.message = e.message; // a piece mismatch's detail (which piece, what length) is in the worker's message
+    return err;
+  }
   if (e.code === 'ChunkDecryptFailed' && e.chunkName) {
     const err = new ChunkDecryptFailed(e.chunkName, '');
     err.message = e.message;
@@ -91,6 +96,8 @@ interface AttachedSlab {
   slab: number;
   buffer: SharedArrayBuffer;
   slotSize: number;
+  /** Where slot 0 starts in the buffer (Slab.base). */
+  base: number;
   holders?: SlotHolders;
 }
 
@@ -124,7 +131,7 @@ export class WorkerPool {
   private startSlot(): Slot {
     const worker = startWorker();
     // A worker started to replace one that died gets the slabs too, before any job (their holders stay here).
-    for (const { slab, buffer, slotSize } of this.slabs) worker.postMessage({ slab, buffer, slotSize });
+    for (const { slab, buffer, slotSize, base } of this.slabs) worker.postMessage({ slab, buffer, slotSize, base });
     const slot: Slot = { worker, jobs: new Map() };
     worker.on('message', (msg: { id: number; result?: JobResult; error?: Parameters<typeof reviveError>[0] }) => {
       const p = slot.jobs.get(msg.id);
@@ -190,8 +197,8 @@ export class WorkerPool {
   private jobBytes(data: Uint8Array, transfer: ArrayBuffer[], held: (() => void)[]): JobBytes {
     const slab = data.buffer instanceof SharedArrayBuffer ? this.slabs.find((s) => s.buffer === data.buffer) : undefined;
     if (!slab) return forTransfer(data, transfer);
-    const slot = Math.floor(data.byteOffset / slab.slotSize);
-    if (data.byteOffset + data.byteLength > (slot + 1) * slab.slotSize) throw new Error('worker pool: bytes across two slots of a slab');
+    const slot = Math.floor((data.byteOffset - slab.base) / slab.slotSize);
+    if (slot < 0 || data.byteOffset + data.byteLength > slab.base + (slot + 1) * slab.slotSize) throw new Error('worker pool: bytes outside one slot of a slab');
     const holders = slab.holders;
     if (holders) {
       holders.hold(slot);
@@ -299,8 +306,8 @@ export class WorkerPool {
    * encrypt jobs given bytes of it send their place too; with `holders`, each such job holds its slot while
    * it runs (jobBytes). Its id.
    */
-  attachSlab(buffer: SharedArrayBuffer, slotSize: number, holders?: SlotHolders): number {
-    const slab = { slab: this.slabs.length + 1, buffer, slotSize };
+  attachSlab(buffer: SharedArrayBuffer, slotSize: number, holders?: SlotHolders, base = 0): number {
+    const slab = { slab: this.slabs.length + 1, buffer, slotSize, base };
     this.slabs.push({ ...slab, holders });
     for (const s of this.slots) s.worker.postMessage(slab);
     return slab.slab;

@@ -195,7 +195,7 @@ async function checkChunk(
     }
   }
   // The chunk is sound: an entry's piece hashes that disagree with it would fail that file's small reads.
-  if (pieces.some((p) => !hashPieces(stored, p.plainAt, p.key, ref.dst).hashes.equals(p.hashes))) {
+  if (pieces.some((p) => !hashPieces(stored, p.plainAt, p.key, ref).hashes.equals(p.hashes))) {
     return { bytes: stored.length, problem: { problem: 'wrong-content', message: "the entry's piece hashes do not match the chunk (small reads of it fail)" } };
   }
   return { bytes: stored.length };

@@ -185,6 +185,28 @@ static napi_value copy_bytes_js(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * addressMod(bytes, align): where `bytes` starts in memory, modulo `align` (a power of two). The mount aligns its
+ * slab's slots to the disk's O_DIRECT blocks with it, so chunk files are read straight into their slots.
+ */
+static napi_value address_mod_js(napi_env env, napi_callback_info info) {
+  size_t argc = 2, len;
+  napi_value argv[2], out;
+  uint32_t align;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) {
+    napi_throw_type_error(env, NULL, "addressMod(bytes, align)");
+    return NULL;
+  }
+  uint8_t *bytes = bytes_of(env, argv[0], &len);
+  if (!bytes) return NULL;
+  if (napi_get_value_uint32(env, argv[1], &align) != napi_ok || align == 0 || (align & (align - 1)) != 0) {
+    napi_throw_range_error(env, NULL, "addressMod: align must be a power of two");
+    return NULL;
+  }
+  if (napi_create_uint32(env, (uint32_t)((uintptr_t)bytes & (align - 1)), &out) != napi_ok) return NULL;
+  return out;
+}
+
 #ifdef SEFS_X86
 /*
  * aesCbcEncryptMany(buffers, keys, ivs): AES-128-CBC encryption of each buffer in place (lengths multiples of
@@ -273,6 +295,8 @@ NAPI_MODULE_INIT() {
   if (napi_set_named_property(env, exports, "xorPad", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "copyBytes", NAPI_AUTO_LENGTH, copy_bytes_js, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "copyBytes", fn) != napi_ok) return NULL;
+  if (napi_create_function(env, "addressMod", NAPI_AUTO_LENGTH, address_mod_js, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "addressMod", fn) != napi_ok) return NULL;
 #ifdef SEFS_X86
   if (has_aes) {
     if (napi_create_function(env, "aesCbcEncryptMany", NAPI_AUTO_LENGTH, aes_cbc_encrypt_many_js, NULL, &fn) != napi_ok) return NULL;
