@@ -61,8 +61,11 @@ interface ChunkUse {
   ref: ChunkRef;
   /** (file number, chunk index) of every reference. */
   users: [number, number][];
-  /** The distinct piece tables its entries keep for it (core/pieces.ts). */
-  pieces: PieceHashes[];
+  /**
+   * The distinct piece tables its entries keep for it (core/pieces.ts), each as that entry's ref: keyed tags
+   * vouch for the entry's own key hashes and size too, so each table is checked with its own entry's.
+   */
+  pieces: (ChunkRef & { pieces: PieceHashes })[];
 }
 
 export async function fsck(vault: OpenedVault, options: FsckOptions = {}): Promise<FsckReport> {
@@ -102,7 +105,7 @@ export async function fsck(vault: OpenedVault, options: FsckOptions = {}): Promi
       use.users.push([file, i]);
       // Every distinct piece table the entries give this chunk is checked (each entry's small reads use its own).
       const pieces = entry.pieces?.[i];
-      if (pieces && !use.pieces.some((p) => p.plainAt === pieces.plainAt && p.hashes.equals(pieces.hashes))) use.pieces.push(pieces);
+      if (pieces && !use.pieces.some((p) => p.pieces.plainAt === pieces.plainAt && p.pieces.hashes.equals(pieces.hashes))) use.pieces.push({ ...entryChunkRef(entry, i), pieces });
     });
   }
 
@@ -162,7 +165,7 @@ async function checkChunk(
   vault: OpenedVault,
   hex: string,
   ref: ChunkRef,
-  pieces: PieceHashes[],
+  pieces: (ChunkRef & { pieces: PieceHashes })[],
   deep: boolean,
   pool: ChunkCrypto,
 ): Promise<{ bytes: number; problem?: { problem: ChunkProblem; message: string } }> {
@@ -195,7 +198,7 @@ async function checkChunk(
     }
   }
   // The chunk is sound: an entry's piece hashes that disagree with it would fail that file's small reads.
-  if (pieces.some((p) => !hashPieces(stored, p.plainAt, p.key, ref).hashes.equals(p.hashes))) {
+  if (pieces.some((p) => !hashPieces(stored, p.pieces.plainAt, p.pieces.key, p).hashes.equals(p.pieces.hashes))) {
     return { bytes: stored.length, problem: { problem: 'wrong-content', message: "the entry's piece hashes do not match the chunk (small reads of it fail)" } };
   }
   return { bytes: stored.length };
