@@ -68,13 +68,18 @@ export function worthPieces(storedLength: number): boolean {
 type ChunkTagKey = Buffer | undefined;
 
 /** What keyed tags vouch for besides the stored bytes: the chunk's name, its keys' hashes and its plaintext size. */
-export type TagSubject = Pick<ChunkRef, 'dst' | 'own' | 'n1' | 'n2' | 'size'>;
+export type TagSubject = { [K in 'dst' | 'own' | 'n1' | 'n2']: Uint8Array } & Pick<ChunkRef, 'size'>;
 
 function chunkTagKey(fileKey: Buffer | undefined, chunk: TagSubject): ChunkTagKey {
   if (!fileKey) return undefined;
   const size = Buffer.alloc(4);
   size.writeUInt32BE(chunk.size);
   return createHmac('sha256', fileKey).update(chunk.dst).update(chunk.own).update(chunk.n1).update(chunk.n2).update(size).digest();
+}
+
+/** Piece k of a whole chunk's stored bytes, with the 16 bytes before it (what its tag covers). */
+function pieceBytes(stored: Uint8Array, k: number): Uint8Array {
+  return stored.subarray(Math.max(0, k * PIECE_SIZE - BLOCK), Math.min(stored.length, (k + 1) * PIECE_SIZE));
 }
 
 /** The tag of piece k, whose bytes (with the 16 before it) are `bytes`. */
@@ -98,9 +103,7 @@ export function hashPieces(stored: Uint8Array, plainAt: number, fileKey?: Buffer
   const key = chunkTagKey(fileKey, chunk!);
   const count = pieceCount(stored.length);
   const hashes = Buffer.allocUnsafeSlow(count * PIECE_HASH_SIZE); // its own memory: it crosses to other threads
-  for (let k = 0; k < count; k++) {
-    pieceTag(stored.subarray(Math.max(0, k * PIECE_SIZE - BLOCK), Math.min(stored.length, (k + 1) * PIECE_SIZE)), k, key).copy(hashes, k * PIECE_HASH_SIZE);
-  }
+  for (let k = 0; k < count; k++) pieceTag(pieceBytes(stored, k), k, key).copy(hashes, k * PIECE_HASH_SIZE);
   return fileKey ? { plainAt, hashes, key: fileKey } : { plainAt, hashes };
 }
 
@@ -127,7 +130,7 @@ export function checkAllPieces(stored: Uint8Array, pieces: PieceHashes, chunk: T
   const key = chunkTagKey(pieces.key, chunk);
   const hashes = pieces.hashes;
   for (let k = 0; k < pieceCount(stored.length); k++) {
-    const got = pieceTag(stored.subarray(Math.max(0, k * PIECE_SIZE - BLOCK), Math.min(stored.length, (k + 1) * PIECE_SIZE)), k, key);
+    const got = pieceTag(pieceBytes(stored, k), k, key);
     if (!timingSafeEqual(got, hashes.subarray(k * PIECE_HASH_SIZE, (k + 1) * PIECE_HASH_SIZE))) throw new PieceMismatch(k);
   }
 }

@@ -133,8 +133,7 @@ function encryptAll(jobs: Job[]): (EncryptedBytes | undefined)[] {
 function pieceFields(job: Extract<Job, { kind: 'encrypt' }>, enc: EncryptedBytes, name: Buffer): PieceFields {
   if (!job.pieces || enc.plainAt === undefined || !worthPieces(enc.content.length)) return {};
   const key = job.pieces.key && asBuffer(job.pieces.key);
-  const chunk = { dst: name, own: asBuffer(job.own), n1: asBuffer(job.n1), n2: asBuffer(job.n2), size: bytesOf(job.data).length };
-  return { plainAt: enc.plainAt, pieceHashes: hashPieces(enc.content, enc.plainAt, key, chunk).hashes };
+  return { plainAt: enc.plainAt, pieceHashes: hashPieces(enc.content, enc.plainAt, key, { ...job, dst: name, size: bytesOf(job.data).length }).hashes };
 }
 
 function start(job: Job, encrypted: EncryptedBytes | undefined): Pending {
@@ -164,21 +163,18 @@ function start(job: Job, encrypted: EncryptedBytes | undefined): Pending {
       const keys = keysFromHashes(job.own, job.n1, job.n2);
       const slot = slab.bytes.subarray(job.at, job.at + slab.slotSize);
       const { tags } = job;
-      if (tags) {
-        // Every stored byte checked against the entry's tags before it is decrypted: no SHA3 pass needed.
-        try {
-          const chunk = { dst: asBuffer(job.dst), own: asBuffer(job.own), n1: asBuffer(job.n1), n2: asBuffer(job.n2), size: job.size };
-          checkAllPieces(slot.subarray(0, job.length), { plainAt: tags.plainAt, hashes: asBuffer(tags.hashes), key: asBuffer(tags.key) }, chunk);
-        } catch (err) {
-          if (err instanceof PieceMismatch) throw new ChunkHashMismatch(Buffer.from(job.dst).toString('hex'), 'piece', err.message);
-          throw err;
-        }
-        const plain = openChunkInPlace(slot, job.length, keys, job.dst, job.size, scratch);
-        if (plain.length !== job.size) throw new ChunkHashMismatch(Buffer.from(job.dst).toString('hex'), 'piece', `it decrypted to ${plain.length} bytes, its entry says ${job.size}`);
-        return { toHash: [], finish: () => ({ plainAt: plain.byteOffset, plainLength: plain.length }) };
+      const hex = () => Buffer.from(job.dst).toString('hex');
+      // With keyed tags every stored byte is checked before it is decrypted, and no SHA3 pass is needed.
+      try {
+        if (tags) checkAllPieces(slot.subarray(0, job.length), { plainAt: tags.plainAt, hashes: asBuffer(tags.hashes), key: asBuffer(tags.key) }, job);
+      } catch (err) {
+        throw err instanceof PieceMismatch ? new ChunkHashMismatch(hex(), 'piece', err.message) : err;
       }
       const plain = openChunkInPlace(slot, job.length, keys, job.dst, job.size, scratch);
-      return { toHash: [plain], finish: ([src]) => (checkPlain(plain, src!, keys, job.dst, job.size), { plainAt: plain.byteOffset, plainLength: plain.length }) };
+      const place = { plainAt: plain.byteOffset, plainLength: plain.length };
+      if (!tags) return { toHash: [plain], finish: ([src]) => (checkPlain(plain, src!, keys, job.dst, job.size), place) };
+      if (plain.length !== job.size) throw new ChunkHashMismatch(hex(), 'piece', `it decrypted to ${plain.length} bytes, its entry says ${job.size}`);
+      return { toHash: [], finish: () => place };
     }
     case 'decrypt': {
       const keys = keysFromHashes(job.own, job.n1, job.n2);
