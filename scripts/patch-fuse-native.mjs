@@ -15,7 +15,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const PATCH_LEVEL = 12 // must match SEFS_PATCH_LEVEL / sefs_patch_level inside the patch
+const PATCH_LEVEL = 13 // must match SEFS_PATCH_LEVEL / sefs_patch_level inside the patch
 const FUSE_NATIVE_VERSION = '2.2.6'
 const MARKER = /SEFS-PATCH v(\d+)/
 const BACKUP_SUFFIX = '.sefs-orig'

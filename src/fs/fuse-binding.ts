@@ -121,7 +121,7 @@ const O_ACCMODE = 3;
 export const opensForReading = (flags: number): boolean => (flags & O_ACCMODE) === fsConstants.O_RDONLY;
 
 /** The patch level our code is written against: PATCH_LEVEL of scripts/patch-fuse-native.mjs. */
-export const FUSE_PATCH_LEVEL = 12;
+export const FUSE_PATCH_LEVEL = 13;
 
 /** What the binding did with writes and changes of files it holds (patch levels 9 and 12). */
 export interface WriteStats {

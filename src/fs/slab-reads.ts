@@ -3,7 +3,8 @@
  * round trip through the JS thread: about 150 us of this thread's CPU per 128 KiB request, seven of each
  * chunk's eight requests for a sequential reader. After JS answers a read of a file whose content is its
  * committed version, it tells the binding, for that handle, which file ranges the chunks around the read
- * cover and where their plaintexts sit in the slab; the binding copies later reads inside those ranges.
+ * cover and where their plaintexts sit in the slab; the binding answers later reads inside those ranges, its
+ * reply carrying the slab's bytes to the kernel directly (level 13: no copy into libfuse's buffer).
  *
  * What keeps every byte right:
  * - a range is given only for a file with no uncommitted change, and only if no change happened while the
@@ -11,7 +12,8 @@
  * - a change of a file's content (write, truncate, fallocate) drops the ranges of its handles before the
  *   request making it is answered (Sequencer.onChange);
  * - the cache drops the ranges in a slot before giving the slot up, under the binding's write lock, so no
- *   copy from it runs once it may be reused (ChunkCache.onSlotDropped);
+ *   reply from it is being written once it may be reused (ChunkCache.onSlotDropped; the binding holds the read
+ *   lock from answering a read until the kernel has its reply's bytes);
  * - the binding drops a handle's ranges at its release (JS may give the number out again).
  * A commit changes which chunks hold the content, not the content: the ranges stay right until their slots go.
  *

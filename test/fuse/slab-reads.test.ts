@@ -187,4 +187,27 @@ describe('reads answered from the slab', () => {
     }
     expect(await answeredByBinding(m)).toBeGreaterThan(0);
   });
+
+  it('several readers at once over a small cache: slots are reused while other replies from them are being written', async () => {
+    // The binding's reply carries slab bytes straight to the kernel (patch level 13); a slot must not be given to
+    // another chunk until the reply reading it is written. Four readers at once through 2 MiB of cache: every
+    // chunk loaded takes the slot of one another reader may be answered from at that moment, and the binding
+    // waits 3 ms before each such reply (a test hook), so a slot reused too early would show in the bytes.
+    const m = await TestMount.create('slab-concurrent', { env: { SEFS_TRACE_OPS: '1', SEFS_TEST_REPLY_DELAY_US: '3000' }, mountArgs: ['--cache-mb', '2'] });
+    const files: { data: Buffer; fh: FileHandle }[] = [];
+    try {
+      for (let i = 0; i < 4; i++) {
+        const path = join(m.mnt, `c${i}`);
+        files.push({ data: await committedFile(path, 6 * MiB + i * 8191, 40 + i), fh: await open(path, 'r') });
+      }
+      for (let round = 0; round < 3; round++) {
+        await dropPages();
+        const got = await Promise.all(files.map(({ data, fh }) => readAll(fh, data.length)));
+        got.forEach((bytes, i) => expect(bytes.equals(files[i]!.data), `round ${round} file ${i}`).toBe(true));
+      }
+    } finally {
+      for (const { fh } of files) await fh.close();
+    }
+    expect(await answeredByBinding(m)).toBeGreaterThan(0);
+  });
 });
