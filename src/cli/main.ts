@@ -4,7 +4,6 @@
  * Errors end as one line and a non-zero exit (stack traces with --debug or SEFS_DEBUG=1); a reader that goes
  * away (`sefs fsck V | head -1`) ends it quietly with status 0, as other Unix tools.
  */
-import './threadpool.js';
 import { describeError, exitCodeOf } from './errors.js';
 import { commands } from './registry.js';
 import { parseCommand } from './args.js';
