@@ -18,7 +18,8 @@ disposeEachTest();
 const dropPages = (): Promise<void> => writeFile('/proc/sys/vm/drop_caches', '1');
 
 /** A mount whose daemon reports at unmount how many reads the binding answered. */
-const traced = (name: string, mountArgs: string[] = []): Promise<TestMount> => TestMount.create(name, { env: { SEFS_TRACE_OPS: '1' }, mountArgs });
+const traced = (name: string, mountArgs: string[] = [], env: Record<string, string> = {}): Promise<TestMount> =>
+  TestMount.create(name, { env: { SEFS_TRACE_OPS: '1', ...env }, mountArgs });
 
 /** Unmount, and the reads the binding answered (from the op trace in the log). */
 async function answeredByBinding(m: TestMount): Promise<number> {
@@ -193,7 +194,7 @@ describe('reads answered from the slab', () => {
     // another chunk until the reply reading it is written. Four readers at once through 2 MiB of cache: every
     // chunk loaded takes the slot of one another reader may be answered from at that moment, and the binding
     // waits 3 ms before each such reply (a test hook), so a slot reused too early would show in the bytes.
-    const m = await TestMount.create('slab-concurrent', { env: { SEFS_TRACE_OPS: '1', SEFS_TEST_REPLY_DELAY_US: '3000' }, mountArgs: ['--cache-mb', '2'] });
+    const m = await traced('slab-concurrent', ['--cache-mb', '2'], { SEFS_TEST_REPLY_DELAY_US: '3000' });
     const files: { data: Buffer; fh: FileHandle }[] = [];
     try {
       for (let i = 0; i < 4; i++) {
