@@ -2,7 +2,8 @@
 //   node scripts/ab-small.mjs TARGET N [PHASES] [ENV=VALUE,...]
 // TARGET: a sefs checkout with its build (dist/cli/main.js), or "gocryptfs". A fresh vault and mount under
 // $AB_DIR (default /tmp, as the bench). PHASES, in order (default create,ls,read,rm): create (N files of
-// 512-4096 bytes, 100 per directory, by a node loop), ls (new daemon, page cache dropped, ls -lR), read (every
+// 512-4096 bytes, 100 per directory, by a node loop), ls (new daemon, page cache dropped, ls -lR), lsw (the same
+// with the page cache kept: what the disk costs ls is ls minus lsw), read (every
 // file read whole), rm, tar (tar xf of $AB_TAR, default /var/tmp/ab-tree.tar: `node scripts/ab-tree.mjs
 // /var/tmp/ab-tree 2000`), tread (cold read of it), trm.
 // ENV: extra environment of the daemon (SEFS_TRACE_OPS=1, AB_NODE_ARGS=--cpu-prof ..., AB_PERF=PHASE to run
@@ -93,6 +94,7 @@ try {
     perfPhase = ph;
     if (ph === 'create') out.create = timed(() => child(CREATE, tree, String(N)));
     else if (ph === 'ls') { await cold(); out.ls = timed(() => spawnSync('ls', ['-lR', tree], { stdio: ['ignore', 'ignore', 'inherit'] })); }
+    else if (ph === 'lsw') { await umount(); await mount(); out.lsw = timed(() => spawnSync('ls', ['-lR', tree], { stdio: ['ignore', 'ignore', 'inherit'] })); }
     else if (ph === 'read') out.read = timed(() => child(READ, tree, String(N)));
     else if (ph === 'rm') out.rm = timed(() => spawnSync('rm', ['-rf', tree], { stdio: 'inherit' }));
     else if (ph === 'tar') { fs.mkdirSync(untar); out.tar = timed(() => spawnSync('tar', ['-xf', env.AB_TAR ?? '/var/tmp/ab-tree.tar', '-C', untar], { stdio: 'inherit' })); }

@@ -1,12 +1,15 @@
 /**
  * The kept directory pins of safe-fs.ts (atName, atNameSync): reused while the directory is where it was
- * checked, pinned afresh (with every check) once it was moved, removed or swapped for a link. Real files.
+ * checked, pinned afresh (with every check) once it was moved, removed or swapped for a link; and
+ * readBoundedMany, checked file by file as readBounded. Real files.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { UnsafeVaultNode, areaOf, atName, atNameSync, closeDirPins } from '../src/vault/safe-fs.js';
+import { native } from '../src/core/native.js';
+import { UnsafeVaultNode, areaOf, atName, atNameSync, closeDirPins, readBounded, readBoundedMany } from '../src/vault/safe-fs.js';
+import { seededBytes } from './helpers/inputs.js';
 
 /** The descriptor a pinned name goes through: /proc/self/fd/N/name -> N. */
 const fdOf = (at: string): number => Number(/^\/proc\/self\/fd\/(\d+)\//.exec(at)![1]);
@@ -102,5 +105,52 @@ describe('kept directory pins', () => {
     for (let i = 0; i < 80; i++) expect(existsSync(join(vault, `o${i}`, 'f'))).toBe(true);
     // At most the cache's bound stays open, however many directories were pinned.
     expect(openFds() - before).toBeLessThanOrEqual(32);
+  });
+});
+
+describe('readBoundedMany: a directory listing read in one thread-pool job', () => {
+  it('gives each path what readBounded gives it alone: the bytes, or the same error', async () => {
+    expect(native?.readFiles, 'the addon with readFiles is built (npm run build)').toBeTypeOf('function');
+    const vault = mkdtempSync(join(tmpdir(), 'sefs-many-'));
+    const outside = mkdtempSync(join(tmpdir(), 'sefs-many-out-'));
+    try {
+      const area = areaOf(vault);
+      mkdirSync(join(vault, 'd'));
+      writeFileSync(join(outside, 'secret'), 'not the vault');
+      symlinkSync(outside, join(vault, 'out'));
+      const files: [string, Buffer][] = [0, 1, 4096, 70_000, 300_000].map((size, i) => [join(vault, 'd', `f${i}`), seededBytes(size, i + 1)]);
+      for (const [p, data] of files) writeFileSync(p, data);
+      symlinkSync(files[1]![0], join(vault, 'd', 'link'));
+      const paths = [
+        ...files.map(([p]) => p),
+        join(vault, 'd', 'link'), // a link where a file belongs
+        join(vault, 'd', 'missing'),
+        join(vault, 'd'), // a directory
+        join(vault, 'out', 'secret'), // through a link, out of the vault
+      ];
+      const max = 100_000;
+      const many = await readBoundedMany(paths, area, max, { noAtime: true });
+      expect(many).toHaveLength(paths.length);
+      for (const [i, p] of paths.entries()) {
+        const alone = await readBounded(p, area, max, { noAtime: true }).catch((err: Error) => err);
+        const got = many[i]!;
+        if (alone instanceof Error) {
+          expect(got, p).toBeInstanceOf(Error);
+          expect([got.constructor.name, (got as Error).message], p).toEqual([alone.constructor.name, alone.message]);
+        } else {
+          expect(got instanceof Error ? got.message : got.equals(alone), p).toBe(true);
+        }
+      }
+      // The sizes within the bound are read exactly; the one over it is refused, the others errors as expected.
+      expect(many.slice(0, 4).map((b) => (b as Buffer).length)).toEqual([0, 1, 4096, 70_000]);
+      expect(many[4]).toBeInstanceOf(Error);
+      expect(many[5]).toBeInstanceOf(UnsafeVaultNode);
+      expect((many[6] as NodeJS.ErrnoException).code).toBe('ENOENT');
+      expect(many[7]).toBeInstanceOf(Error);
+      expect(many[8]).toBeInstanceOf(UnsafeVaultNode);
+    } finally {
+      rmSync(vault, { recursive: true, force: true });
+      rmSync(outside, { recursive: true, force: true });
+    }
   });
 });

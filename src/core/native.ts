@@ -49,6 +49,8 @@ export interface NativeAddon {
    * bytes, close (absent in an older build). Into `target` when given, else a new buffer (`bytes`).
    */
   readFile?(path: string, noAtime: boolean, start: number, end: number, max: number, target?: Uint8Array, direct?: boolean): Promise<NativeRead>;
+  /** readFile of several whole files (each at most `max` bytes) in one thread-pool job: one result per path, in order (absent in an older build). */
+  readFiles?(paths: string[], noAtime: boolean, max: number): Promise<NativeRead[]>;
   /**
    * Write `bytes` as the whole content of the new empty file `fd`, past the page cache (O_DIRECT); synchronous.
    * bytes.length once written, 0 when it cannot (nothing written: write as usual), or a negative errno.

@@ -22,7 +22,7 @@ import { type FileHandle, mkdir, open } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { getSystemErrorName } from 'node:util';
 import { SefsError } from '../core/errors.js';
-import { type NativeAddon, native } from '../core/native.js';
+import { type NativeAddon, type NativeRead, native } from '../core/native.js';
 import { posixError } from './posix-error.js';
 
 /** Linux's O_PATH (Node does not export it): a descriptor that names a node without opening it for I/O. */
@@ -403,6 +403,11 @@ async function readInOneJob(readFile: NonNullable<NativeAddon['readFile']>, path
   // A range's buffer is made here, of V8's own memory (movable to a worker); a whole file's comes from the job.
   const target = into ?? (range ? Buffer.allocUnsafeSlow(end - start) : undefined);
   const r = await readFile(path, noAtime, start, end, bound, target, direct && into !== undefined);
+  return checkedRead(r, path, area, bound, target);
+}
+
+/** What the addon read of `path`, checked as readBoundedHere checks it: the bytes, or the error to throw. */
+function checkedRead(r: NativeRead, path: string, area: string, bound: number, target?: Buffer): Buffer {
   if (r.errno !== 0 && r.syscall === 'open') noLink(systemError(r.errno, r.syscall, path), path);
   if (r.syscall !== 'open' && r.syscall !== 'fstat') {
     checkSizeAndKind(kindOfMode(r.mode), r.size, path, bound);
@@ -411,6 +416,27 @@ async function readInOneJob(readFile: NonNullable<NativeAddon['readFile']>, path
   if (r.errno !== 0) throw systemError(r.errno, r.syscall!, path);
   return target ? target.subarray(0, r.length) : r.bytes!;
 }
+
+/**
+ * readBounded of several whole files (no atime change when asked), in one thread-pool job where the addon has
+ * it: each path's bytes, or the error reading it alone would have thrown. For reading a directory's entries
+ * after a listing (native-notes/small-files.md, twentieth session).
+ */
+export async function readBoundedMany(paths: string[], area: string, max: number, options: { noAtime?: boolean } = {}): Promise<(Buffer | Error)[]> {
+  const readFiles = native?.readFiles;
+  // Paths too long for the kernel are reached through their directory, one by one.
+  if (!readFiles || paths.some(tooLong)) return Promise.all(paths.map((p) => readBounded(p, area, max, options).catch(asError)));
+  const results = await readFiles(paths, options.noAtime ?? false, max);
+  return results.map((r, i) => {
+    try {
+      return checkedRead(r, paths[i]!, area, max);
+    } catch (err) {
+      return asError(err);
+    }
+  });
+}
+
+const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
 
 /** An error as Node's fs calls give them (code, errno, syscall, path), of a negative errno. */
 export function systemError(errno: number, syscall: string, path: string): NodeJS.ErrnoException {
