@@ -21,8 +21,8 @@ const srcDir = path.join(root, 'src', 'core', 'native')
 const outDir = path.join(root, 'dist', 'native')
 const target = path.join(outDir, 'sha3x4.node')
 /** The C files of the addon's Node-API side; sha3x4-kernel.c and aes-cbc-x4.c are built apart (per-CPU flags). */
-const GLUE = ['sha3x4-addon.c', 'file-times.c', 'rename-exchange.c', 'brotli-into.c', 'top-dir.c', 'fresh-files.c', 'read-file.c', 'write-direct.c']
-const HEADERS = ['file-times.h', 'rename-exchange.h', 'brotli-into.h', 'top-dir.h', 'napi-string.h', 'fresh-files.h', 'read-file.h', 'write-direct.h', 'direct-io.h']
+const GLUE = ['sha3x4-addon.c', 'file-times.c', 'rename-exchange.c', 'brotli-into.c', 'top-dir.c', 'fresh-files.c', 'read-file.c', 'write-direct.c', 'remove-names.c']
+const HEADERS = ['file-times.h', 'rename-exchange.h', 'brotli-into.h', 'top-dir.h', 'napi-string.h', 'fresh-files.h', 'read-file.h', 'write-direct.h', 'direct-io.h', 'remove-names.h', 'napi-settle.h']
 const sources = ['sha3x4-kernel.c', 'aes-cbc-x4.c', ...GLUE, ...HEADERS].map((f) => path.join(srcDir, f))
 const log = (msg) => console.log(`[build-native] ${msg}`)
 const fallback = (why) => {

@@ -6,7 +6,7 @@
  * lose the write and read speed, so that is a failure, not a skip.
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCipheriv, createHash } from 'node:crypto';
@@ -386,6 +386,36 @@ describe('renameat2 and futimens(fd, NULL)', () => {
       expect(Math.abs(Number(st.ctimeNs / 1_000_000n) - Date.now())).toBeLessThan(5000);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('removeNames: unlinkat of many names of one directory in one thread-pool job', () => {
+  it('removes files and links (not what they point to), says ENOENT and EISDIR per name, refuses paths', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sefs-native-remove-'));
+    const outside = mkdtempSync(join(tmpdir(), 'sefs-native-remove-out-'));
+    try {
+      const names = Array.from({ length: 300 }, (_, i) => `gone-${i}`);
+      for (const n of names) writeFileSync(join(dir, n), n);
+      writeFileSync(join(outside, 'kept'), 'kept');
+      symlinkSync(join(outside, 'kept'), join(dir, 'link'));
+      mkdirSync(join(dir, 'sub'));
+      writeFileSync(join(dir, 'stays'), 'stays');
+      const fd = openSync(dir, 'r');
+      try {
+        const results = await native!.removeNames!(fd, [...names, 'link', 'missing', 'sub']);
+        expect(results).toEqual([...names.map(() => 0), 0, -osConstants.errno.ENOENT, -osConstants.errno.EISDIR]);
+        expect(() => native!.removeNames!(fd, ['../stays'])).toThrow(TypeError);
+        expect(() => native!.removeNames!(fd, ['..'])).toThrow(TypeError);
+        expect(() => native!.removeNames!(fd, [])).toThrow(TypeError);
+      } finally {
+        closeSync(fd);
+      }
+      expect(readdirSync(dir).sort()).toEqual(['stays', 'sub']);
+      expect(existsSync(join(outside, 'kept'))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(outside, { recursive: true, force: true });
     }
   });
 });

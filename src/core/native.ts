@@ -51,6 +51,8 @@ export interface NativeAddon {
   readFile?(path: string, noAtime: boolean, start: number, end: number, max: number, target?: Uint8Array, direct?: boolean): Promise<NativeRead>;
   /** readFile of several whole files (each at most `max` bytes) in one thread-pool job: one result per path, in order (absent in an older build). */
   readFiles?(paths: string[], noAtime: boolean, max: number): Promise<NativeRead[]>;
+  /** unlinkat(dirFd, name, 0) of each name (1-4096, no slashes) in one thread-pool job: 0 or a negative errno each (absent in an older build). */
+  removeNames?(dirFd: number, names: string[]): Promise<number[]>;
   /**
    * Write `bytes` as the whole content of the new empty file `fd`, past the page cache (O_DIRECT); synchronous.
    * bytes.length once written, 0 when it cannot (nothing written: write as usual), or a negative errno.

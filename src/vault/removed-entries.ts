@@ -13,12 +13,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { closeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { native } from '../core/native.js';
 import { fsyncRemoval } from '../store/dir-syncs.js';
-import { atName, fsyncDirInside, renameInside } from './safe-fs.js';
+import { atName, fsyncDirInside, holdDirSync, renameInside } from './safe-fs.js';
 
 /** How long removed entries wait for others of their directory (rm -r removes thousands in a row). */
 const FREE_AFTER_MS = 500;
+/** Held entries freed per job of the thread pool. */
+const UNLINK_BATCH = 256;
 
 export class RemovedEntries {
   /** Removed entries in tmp/ by the meta/ directory whose fsync makes their removal durable. */
@@ -84,9 +88,32 @@ export class RemovedEntries {
         this.keep(dir, held);
         continue;
       }
-      for (const path of held) {
-        await atName(path, this.tmpArea, (p) => unlink(p)).catch(() => {}); // what is left, the next mount removes
-      }
+      await this.unlinkHeld(held); // what is left, the next mount removes
+
+    }
+  }
+
+  /**
+   * Free the held entries' inodes: in one job of the thread pool per batch where the addon has it (a job per
+   * file cost the JS thread a queueing and a completion wake-up each, thousands under an rm -r), else one by one.
+   * Failures are left alone: the next mount removes what is left in tmp/.
+   */
+  private async unlinkHeld(held: string[]): Promise<void> {
+    const removeNames = native?.removeNames;
+    if (!removeNames) {
+      for (const path of held) await atName(path, this.tmpArea, (p) => unlink(p)).catch(() => {});
+      return;
+    }
+    let fd: number;
+    try {
+      fd = holdDirSync(this.tmpDir, this.tmpArea);
+    } catch {
+      return;
+    }
+    try {
+      for (let i = 0; i < held.length; i += UNLINK_BATCH) await removeNames(fd, held.slice(i, i + UNLINK_BATCH).map((path) => basename(path))).catch(() => {});
+    } finally {
+      closeSync(fd);
     }
   }
 

@@ -83,7 +83,8 @@ describe('unlink', () => {
     const lines = trace.split('\n');
     // Each removed entry: renamed to tmp/gone-X, then (after an fsync of meta/d, or of meta/ once d is removed
     // too) unlinked there; never unlinked before such an fsync.
-    const gone = (l: string, call: RegExp) => (call.test(l) ? /\/(gone-[0-9a-f]+)"/.exec(l)?.[1] : undefined);
+    // A path ending in it (rename, unlink), or a name in a directory's descriptor (unlinkat of a batch).
+    const gone = (l: string, call: RegExp) => (call.test(l) ? /[/"](gone-[0-9a-f]+)"/.exec(l)?.[1] : undefined);
     const renamedAt = new Map<string, number>();
     const freedAt = new Map<string, number>();
     const syncs: number[] = [];

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "fresh-files.h"
+#include "napi-settle.h"
 
 #define MAX_BATCH 256
 
@@ -42,19 +43,7 @@ static void make_files(napi_env env, void *data) {
 
 static void made_files(napi_env env, napi_status status, void *data) {
   batch_t *b = data;
-  napi_value list, n;
-  if (status == napi_ok && napi_create_array_with_length(env, b->count, &list) == napi_ok) {
-    for (uint32_t i = 0; i < b->count; i++) {
-      napi_create_int32(env, b->fds[i], &n);
-      napi_set_element(env, list, i, n);
-    }
-    napi_resolve_deferred(env, b->deferred, list);
-  } else {
-    napi_value message, err;
-    napi_create_string_utf8(env, "makeFresh: the job did not run", NAPI_AUTO_LENGTH, &message);
-    napi_create_error(env, NULL, message, &err);
-    napi_reject_deferred(env, b->deferred, err);
-  }
+  settle_int_list(env, b->deferred, status, b->fds, b->count, "makeFresh: the job did not run");
   napi_delete_async_work(env, b->work);
   free(b);
 }

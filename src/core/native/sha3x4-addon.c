@@ -17,6 +17,7 @@
 #include "top-dir.h"
 #include "fresh-files.h"
 #include "read-file.h"
+#include "remove-names.h"
 #include "write-direct.h"
 
 typedef void kernel_fn(const uint8_t *const *msg, const size_t *len, size_t n, uint8_t *out);
@@ -314,5 +315,6 @@ NAPI_MODULE_INIT() {
   if (!register_fresh_files(env, exports)) return NULL;
   if (!register_read_file(env, exports)) return NULL;
   if (!register_write_direct(env, exports)) return NULL;
+  if (!register_remove_names(env, exports)) return NULL;
   return exports;
 }
