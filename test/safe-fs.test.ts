@@ -153,4 +153,25 @@ describe('readBoundedMany: a directory listing read in one thread-pool job', () 
       rmSync(outside, { recursive: true, force: true });
     }
   });
+
+  it("past a job's byte budget, files are stat'ed but read alone afterwards: still each one's exact bytes", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sefs-many-budget-'));
+    try {
+      const area = areaOf(dir);
+      // 3 MiB files: the job reads the first, and the second would pass its 4 MiB budget.
+      const sizes = [3 << 20, 3 << 20, 100, 3 << 20, 5000];
+      const paths = sizes.map((size, i) => {
+        const p = join(dir, `f${i}`);
+        writeFileSync(p, seededBytes(size, 50 + i));
+        return p;
+      });
+      const raw = await native!.readFiles!(paths, true, 16 << 20, 4 << 20);
+      expect(raw.map((r) => r.skipped === true)).toEqual([false, true, false, true, false]);
+      expect(raw.map((r) => r.size)).toEqual(sizes); // skipped ones are still stat'ed
+      const many = await readBoundedMany(paths, area, 16 << 20, { noAtime: true });
+      many.forEach((b, i) => expect(Buffer.isBuffer(b) && b.equals(readFileSync(paths[i]!)), paths[i]).toBe(true));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

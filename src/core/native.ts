@@ -49,8 +49,12 @@ export interface NativeAddon {
    * bytes, close (absent in an older build). Into `target` when given, else a new buffer (`bytes`).
    */
   readFile?(path: string, noAtime: boolean, start: number, end: number, max: number, target?: Uint8Array, direct?: boolean): Promise<NativeRead>;
-  /** readFile of several whole files (each at most `max` bytes) in one thread-pool job: one result per path, in order (absent in an older build). */
-  readFiles?(paths: string[], noAtime: boolean, max: number): Promise<NativeRead[]>;
+  /**
+   * readFile of several whole files (each at most `max` bytes) in one thread-pool job: one result per path, in
+   * order. Past `budget` bytes in all (the first file aside) a file is stat'ed but not read (`skipped`), for the
+   * caller to read alone (absent in an older build).
+   */
+  readFiles?(paths: string[], noAtime: boolean, max: number, budget: number): Promise<NativeRead[]>;
   /** unlinkat(dirFd, name, 0) of each name (1-4096, no slashes) in one thread-pool job: 0 or a negative errno each (absent in an older build). */
   removeNames?(dirFd: number, names: string[]): Promise<number[]>;
   /**
@@ -69,6 +73,8 @@ export interface NativeRead {
   real?: string;
   length: number;
   bytes?: Buffer;
+  /** readFiles: over its budget, not read. */
+  skipped?: boolean;
 }
 
 /** Whether the addon is in use, and why not (sefs --version prints it). */

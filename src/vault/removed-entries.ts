@@ -89,7 +89,6 @@ export class RemovedEntries {
         continue;
       }
       await this.unlinkHeld(held); // what is left, the next mount removes
-
     }
   }
 

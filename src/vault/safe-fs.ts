@@ -420,21 +420,33 @@ function checkedRead(r: NativeRead, path: string, area: string, bound: number, t
 /**
  * readBounded of several whole files (no atime change when asked), in one thread-pool job where the addon has
  * it: each path's bytes, or the error reading it alone would have thrown. For reading a directory's entries
- * after a listing (native-notes/small-files.md, twentieth session).
+ * after a listing (native-notes/small-files.md, twentieth session). The job reads at most MANY_BUDGET bytes in
+ * all (besides its first file); the files past that are read here one at a time, so memory stays bounded
+ * whatever the directory holds.
  */
 export async function readBoundedMany(paths: string[], area: string, max: number, options: { noAtime?: boolean } = {}): Promise<(Buffer | Error)[]> {
   const readFiles = native?.readFiles;
+  const alone = (p: string): Promise<Buffer | Error> => readBounded(p, area, max, options).catch(asError);
   // Paths too long for the kernel are reached through their directory, one by one.
-  if (!readFiles || paths.some(tooLong)) return Promise.all(paths.map((p) => readBounded(p, area, max, options).catch(asError)));
-  const results = await readFiles(paths, options.noAtime ?? false, max);
-  return results.map((r, i) => {
-    try {
-      return checkedRead(r, paths[i]!, area, max);
-    } catch (err) {
-      return asError(err);
+  if (!readFiles || paths.some(tooLong)) return Promise.all(paths.map(alone));
+  const results = await readFiles(paths, options.noAtime ?? false, max, MANY_BUDGET);
+  const out: (Buffer | Error)[] = [];
+  for (const [i, r] of results.entries()) {
+    if (r.skipped) {
+      out.push(await alone(paths[i]!));
+      continue;
     }
-  });
+    try {
+      out.push(checkedRead(r, paths[i]!, area, max));
+    } catch (err) {
+      out.push(asError(err));
+    }
+  }
+  return out;
 }
+
+/** readBoundedMany: bytes one job reads in all, besides its first file (a listing's entries are mostly small). */
+const MANY_BUDGET = 4 * 1024 * 1024;
 
 const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
 

@@ -9,8 +9,10 @@
  * into `target` when given (it must hold end - start bytes), else into a new buffer of their exact length
  * (read into malloc'ed memory, then copied: the size is known only once fstat ran).
  * JS checks `real` against the vault area before it uses the bytes.
- * readFiles(paths, noAtime, max) -> Promise<result[]>: the same for several whole files (start 0, end `max`, no
- * target) in one job, one result per path in order. A directory listing's entries read one job each cost the JS
+ * readFiles(paths, noAtime, max, budget) -> Promise<result[]>: the same for several whole files (start 0, end `max`,
+ * no target) in one job, one result per path in order. Past `budget` bytes in all (after the first file), a file
+ * is not read: its result says `skipped`, for the caller to read alone, so that one job never holds many large
+ * files at once. A directory listing's entries read one job each cost the JS
  * thread a queueing (the pool's mutex, a condition signal) and a completion hop per file, and on two cores those
  * wake-ups were most of a warm `ls -lR`'s daemon time (perf: futex and task-switch samples under uv_queue_work,
  * native-notes/small-files.md, twentieth session).
@@ -51,6 +53,7 @@ typedef struct {
   size_t length;
   char real[PATH_MAX];
   int has_real;
+  int skipped; /* over the batch's budget: opened and stat'ed, not read */
 } item_t;
 
 typedef struct {
@@ -60,7 +63,8 @@ typedef struct {
   int no_atime;
   int direct;
   double start, end, max;
-  int many; /* readFiles: resolve with an array */
+  double budget; /* readFiles: bytes read in all, at most (the first file aside) */
+  int many;      /* readFiles: resolve with an array */
   size_t count;
   item_t *items;
 } job_t;
@@ -191,10 +195,19 @@ static void run(napi_env env, void *data) {
     }
     return;
   }
+  double taken = 0;
   for (size_t i = 0; i < j->count; i++) {
     item_t *it = &j->items[i];
     fds[i] = open_one(j, it);
-    if (fds[i] >= 0 && it->is_file && it->size > 0 && it->size <= j->max) readahead(fds[i], 0, (size_t)it->size);
+    if (fds[i] < 0 || !it->is_file || it->size > j->max) continue;
+    if (taken > 0 && taken + it->size > j->budget) {
+      it->skipped = 1;
+      close(fds[i]);
+      fds[i] = -1;
+      continue;
+    }
+    taken += it->size;
+    if (it->size > 0) readahead(fds[i], 0, (size_t)it->size);
   }
   for (size_t i = 0; i < j->count; i++)
     if (fds[i] >= 0) finish_one(j, &j->items[i], fds[i]);
@@ -219,6 +232,10 @@ static napi_value result_of(napi_env env, item_t *it) {
   set_number(env, result, "mode", it->mode);
   set_number(env, result, "size", it->size);
   set_number(env, result, "length", (double)it->length);
+  if (it->skipped) {
+    napi_get_boolean(env, true, &v);
+    napi_set_named_property(env, result, "skipped", v);
+  }
   if (it->has_real) {
     napi_create_string_utf8(env, it->real, NAPI_AUTO_LENGTH, &v);
     napi_set_named_property(env, result, "real", v);
@@ -340,18 +357,18 @@ static napi_value read_file_js(napi_env env, napi_callback_info info) {
   return queue(env, j);
 }
 
-#define USAGE_MANY "readFiles(paths, noAtime, max)"
+#define USAGE_MANY "readFiles(paths, noAtime, max, budget)"
 
 static napi_value read_files_js(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   bool is_array = false, no_atime = false;
   uint32_t count = 0;
-  double max = -1;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array ||
+  double max = -1, budget = -1;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array ||
       napi_get_array_length(env, argv[0], &count) != napi_ok || napi_get_value_bool(env, argv[1], &no_atime) != napi_ok ||
-      napi_get_value_double(env, argv[2], &max) != napi_ok || !(max >= 0)) {
-    napi_throw_type_error(env, NULL, USAGE_MANY ": an array of paths, a boolean, max >= 0");
+      napi_get_value_double(env, argv[2], &max) != napi_ok || !(max >= 0) || napi_get_value_double(env, argv[3], &budget) != napi_ok || !(budget >= 0)) {
+    napi_throw_type_error(env, NULL, USAGE_MANY ": an array of paths, a boolean, max >= 0, budget >= 0");
     return NULL;
   }
   job_t *j = new_job(env, count);
@@ -361,6 +378,7 @@ static napi_value read_files_js(napi_env env, napi_callback_info info) {
   j->start = 0;
   j->end = max;
   j->max = max;
+  j->budget = budget;
   for (uint32_t i = 0; i < count; i++) {
     napi_value path;
     if (napi_get_element(env, argv[0], i, &path) != napi_ok || !(j->items[i].path = string_arg(env, path, USAGE_MANY))) {
