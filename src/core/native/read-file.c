@@ -176,6 +176,21 @@ static void finish_one(const job_t *j, item_t *it, int fd) {
 }
 
 /*
+ * Whether a batch reads this opened item: not once `taken` bytes plus its own would pass the budget (the first file
+ * read aside); then it is marked skipped and `fd` closed. What is not read anyway (not a file, over `max`) passes.
+ */
+static int within_budget(const job_t *j, item_t *it, int fd, double *taken) {
+  if (!it->is_file || it->size > j->max) return 1;
+  if (*taken > 0 && *taken + it->size > j->budget) {
+    it->skipped = 1;
+    close(fd);
+    return 0;
+  }
+  *taken += it->size;
+  return 1;
+}
+
+/*
  * A batch opens every file first and asks the kernel to start reading each (readahead), then reads them in
  * turn: on a cold disk the reads are in flight together rather than one after another.
  */
@@ -188,26 +203,23 @@ static void run(napi_env env, void *data) {
     return;
   }
   int *fds = malloc(j->count * sizeof *fds);
+  double taken = 0;
   if (!fds) {
+    /* No room to hold them all open: one after another, as single reads (the budget still holds). */
     for (size_t i = 0; i < j->count; i++) {
-      j->items[i].err = -ENOMEM;
-      j->items[i].failed = "malloc";
+      int fd = open_one(j, &j->items[i]);
+      if (fd >= 0 && within_budget(j, &j->items[i], fd, &taken)) finish_one(j, &j->items[i], fd);
     }
     return;
   }
-  double taken = 0;
   for (size_t i = 0; i < j->count; i++) {
     item_t *it = &j->items[i];
     fds[i] = open_one(j, it);
-    if (fds[i] < 0 || !it->is_file || it->size > j->max) continue;
-    if (taken > 0 && taken + it->size > j->budget) {
-      it->skipped = 1;
-      close(fds[i]);
+    if (fds[i] < 0 || !within_budget(j, it, fds[i], &taken)) {
       fds[i] = -1;
       continue;
     }
-    taken += it->size;
-    if (it->size > 0) readahead(fds[i], 0, (size_t)it->size);
+    if (it->is_file && it->size > 0 && it->size <= j->max) readahead(fds[i], 0, (size_t)it->size);
   }
   for (size_t i = 0; i < j->count; i++)
     if (fds[i] >= 0) finish_one(j, &j->items[i], fds[i]);
