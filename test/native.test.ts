@@ -479,8 +479,13 @@ describe('readFile: open, fstat, real path, pread and close in one thread-pool j
         expect([direct.errno, direct.length], `${size}`).toEqual([0, size]);
         expect(slot.subarray(0, size).equals(data), `${size}`).toBe(true);
         expect(cached(f), `${size}: read past the page cache`).toBe(0);
-        // No room for the aligned blocks: read through the page cache, as exact.
-        const tight = Buffer.alloc(size, 7);
+        // No room for the aligned blocks: read through the page cache, as exact. The target starts one byte past
+        // a 4 KiB boundary, so its first aligned address leaves it too short (a buffer of exactly `size` bytes
+        // that happened to be page-aligned would have room, and was read past the page cache).
+        const backing = Buffer.alloc(size + 8192, 7);
+        const skip = (1 - native!.addressMod!(backing, 4096) + 4096) % 4096;
+        const tight = backing.subarray(skip, skip + size);
+        expect(native!.addressMod!(tight, 4096)).toBe(1);
         drop(f);
         const buffered = await read(f, false, 0, size, size, tight, true);
         expect([buffered.errno, buffered.length, tight.equals(data)], `${size}`).toEqual([0, size, true]);
