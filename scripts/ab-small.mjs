@@ -89,12 +89,13 @@ try {
   const untar = path.join(mnt, 'untar');
   // As the bench's cold(): a new daemon, then the page cache dropped.
   const cold = async () => { await umount(); await mount(); drop(); };
+  const lsR = () => spawnSync('ls', ['-lR', tree], { stdio: ['ignore', 'ignore', 'inherit'] });
   const count = (dir) => Number(execFileSync('find', [dir, '-type', 'f']).toString().split('\n').filter(Boolean).length);
   for (const ph of phases) {
     perfPhase = ph;
     if (ph === 'create') out.create = timed(() => child(CREATE, tree, String(N)));
-    else if (ph === 'ls') { await cold(); out.ls = timed(() => spawnSync('ls', ['-lR', tree], { stdio: ['ignore', 'ignore', 'inherit'] })); }
-    else if (ph === 'lsw') { await umount(); await mount(); out.lsw = timed(() => spawnSync('ls', ['-lR', tree], { stdio: ['ignore', 'ignore', 'inherit'] })); }
+    else if (ph === 'ls') { await cold(); out.ls = timed(lsR); }
+    else if (ph === 'lsw') { await umount(); await mount(); out.lsw = timed(lsR); }
     else if (ph === 'read') out.read = timed(() => child(READ, tree, String(N)));
     else if (ph === 'rm') out.rm = timed(() => spawnSync('rm', ['-rf', tree], { stdio: 'inherit' }));
     else if (ph === 'tar') { fs.mkdirSync(untar); out.tar = timed(() => spawnSync('tar', ['-xf', env.AB_TAR ?? '/var/tmp/ab-tree.tar', '-C', untar], { stdio: 'inherit' })); }

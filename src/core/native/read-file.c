@@ -12,9 +12,9 @@
  * readFiles(paths, noAtime, max, budget) -> Promise<result[]>: the same for several whole files (start 0, end `max`,
  * no target) in one job, one result per path in order. Past `budget` bytes in all (after the first file), a file
  * is not read: its result says `skipped`, for the caller to read alone, so that one job never holds many large
- * files at once. A directory listing's entries read one job each cost the JS
- * thread a queueing (the pool's mutex, a condition signal) and a completion hop per file, and on two cores those
- * wake-ups were most of a warm `ls -lR`'s daemon time (perf: futex and task-switch samples under uv_queue_work,
+ * files at once. A directory listing's entries read one job each cost the JS thread a queueing (the pool's mutex,
+ * a condition signal) and a completion hop per file, and on two cores those wake-ups were most of a warm `ls -lR`'s
+ * daemon time (perf: futex and task-switch samples under uv_queue_work,
  * native-notes/small-files.md, twentieth session).
  * `direct` (with a target): the bytes are read with O_DIRECT, from the disk into the target, past the page cache,
  * when `start` is aligned and the target has room for the aligned blocks (else, or where the file system refuses
@@ -197,15 +197,10 @@ static int within_budget(const job_t *j, item_t *it, int fd, double *taken) {
 static void run(napi_env env, void *data) {
   (void)env;
   job_t *j = data;
-  if (j->count == 1) {
-    int fd = open_one(j, &j->items[0]);
-    if (fd >= 0) finish_one(j, &j->items[0], fd);
-    return;
-  }
-  int *fds = malloc(j->count * sizeof *fds);
   double taken = 0;
+  int *fds = j->count > 1 ? malloc(j->count * sizeof *fds) : NULL;
   if (!fds) {
-    /* No room to hold them all open: one after another, as single reads (the budget still holds). */
+    /* One file (readFile), or no room to hold them all open: one after another (the budget still holds). */
     for (size_t i = 0; i < j->count; i++) {
       int fd = open_one(j, &j->items[i]);
       if (fd >= 0 && within_budget(j, &j->items[i], fd, &taken)) finish_one(j, &j->items[i], fd);
@@ -232,7 +227,7 @@ static void set_number(napi_env env, napi_value obj, const char *key, double val
   napi_set_named_property(env, obj, key, v);
 }
 
-/* One item's result object; its malloc'ed bytes, if any, are freed here. */
+/* One item's result object (its malloc'ed bytes are copied into it; free_job frees them). */
 static napi_value result_of(napi_env env, item_t *it) {
   napi_value result, v;
   if (napi_create_object(env, &result) != napi_ok) return NULL;
